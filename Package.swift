@@ -1,0 +1,61 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Dependency arrows point down (see docs/ARCHITECTURE.md):
+//   esteira → EsteiraWorker → EsteiraPipeline → {EsteiraAWS, EsteiraCSV, EsteiraMySQL} → C shims
+let package = Package(
+    name: "Esteira",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "esteira", targets: ["esteira"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries, each reached only through its shim.h.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CMySQL", pkgConfig: "mysqlclient",
+                       providers: [.apt(["default-libmysqlclient-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // Adapters and pure logic; none of these three knows the others.
+        .target(name: "EsteiraAWS", dependencies: [
+            "CCurl", "COpenSSL",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "EsteiraCSV", dependencies: ["CZlib"]),
+        .target(name: "EsteiraMySQL", dependencies: ["CMySQL"]),
+
+        // One file: route → fetch → parse → load. Knows no queue.
+        .target(name: "EsteiraPipeline", dependencies: [
+            "EsteiraAWS", "EsteiraCSV", "EsteiraMySQL",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The fleet: polling, claims, retries, dead letters.
+        .target(name: "EsteiraWorker", dependencies: [
+            "EsteiraPipeline", "EsteiraAWS",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "esteira", dependencies: [
+            "EsteiraWorker",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "EsteiraAWSTests", dependencies: ["EsteiraAWS"]),
+        .testTarget(name: "EsteiraCSVTests", dependencies: ["EsteiraCSV"]),
+        .testTarget(name: "EsteiraMySQLTests", dependencies: ["EsteiraMySQL"]),
+        .testTarget(name: "EsteiraPipelineTests", dependencies: ["EsteiraPipeline"]),
+        .testTarget(name: "EsteiraWorkerTests", dependencies: ["EsteiraWorker"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS", "EsteiraMySQL"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
