@@ -20,4 +20,9 @@ static inline CURLcode esteira_curl_setopt_header(CURL *h, size_t (*f)(char *, s
 static inline CURLcode esteira_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode esteira_curl_getinfo_pointer(CURL *h, CURLINFO i, void **v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLMcode esteira_curl_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
+/* Macros built from other macros do not import into Swift. */
+static inline size_t esteira_curl_writefunc_pause(void) { return CURL_WRITEFUNC_PAUSE; }
+static inline size_t esteira_curl_readfunc_abort(void) { return CURL_READFUNC_ABORT; }
+static inline CURLcode esteira_curl_unpause(CURL *h) { return curl_easy_pause(h, CURLPAUSE_CONT); }
+static inline CURLcode esteira_curl_message_result(const CURLMsg *m) { return m->data.result; }
 #endif

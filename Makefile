@@ -1,0 +1,48 @@
+# Esteira: build, test and demo against the local stack (MariaDB + moto on loopback).
+#
+#   make setup          install what is missing (Debian packages, .local/venv with moto)
+#   make build          swift build
+#   make test           setup + services-up + build tests + swift test (with .local/env)
+#   make demo           setup + services-up + build + scripts/demo.sh
+#   make services-up    start (or reuse) MariaDB and moto; writes .local/env
+#   make services-down  stop them (data in .local/ is kept)
+#   make clean          services-down, then remove .build and .local
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+# The targets run scripts with side effects in a fixed order: never in parallel.
+.NOTPARALLEL:
+
+# The toolchain lives in /opt/swift on these machines; find it from a bare PATH too.
+ifeq ($(shell command -v swift 2>/dev/null),)
+export PATH := /opt/swift/usr/bin:$(PATH)
+endif
+
+ENV_FILE := .local/env
+
+.PHONY: setup build test demo services-up services-down clean
+
+setup:
+	bash scripts/setup.sh
+
+build:
+	swift build
+
+services-up: setup
+	bash scripts/services-up.sh
+
+services-down:
+	bash scripts/services-down.sh
+
+# Plain `swift test` (no --parallel) so Swift Testing prints its summary line;
+# the recipe runs under `set -euo pipefail`, so its exit code is make's.
+test: setup services-up
+	swift build --build-tests
+	source $(ENV_FILE) && swift test
+
+demo: setup services-up build
+	source $(ENV_FILE) && bash scripts/demo.sh
+
+clean: services-down
+	rm -rf .build .local

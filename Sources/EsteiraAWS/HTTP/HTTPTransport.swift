@@ -1,0 +1,420 @@
+import Foundation
+internal import CCurl
+
+/// HTTP over one libcurl multi handle, driven by a thread of its own.
+///
+/// curl's blocking work never touches Swift's cooperative pool: callers suspend on a continuation,
+/// the loop thread runs every transfer, and connections are pooled by the multi handle across requests.
+public final class HTTPTransport: @unchecked Sendable {
+    // Safety: `pending`, `cancelled` and `unpause` are guarded by `lock`; everything else is touched
+    // only on the loop thread.
+    public static let shared = HTTPTransport()
+
+    public let options: HTTPTransportOptions
+    private let multi: UnsafeMutableRawPointer
+    private let lock = NSLock()
+    private var pending: [Transfer] = []
+    private var cancelled: [Transfer] = []
+    private var unpause: [Transfer] = []
+    private var active: [Int: Transfer] = [:]
+
+    public init(options: HTTPTransportOptions = .init()) {
+        HTTPTransport.globalInit
+        self.options = options
+        guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed: out of memory") }
+        self.multi = multi
+        let thread = Thread { [self] in self.runLoop() }
+        thread.name = "esteira-http"
+        thread.start()
+    }
+
+    private static let globalInit: Void = {
+        _ = curl_global_init(Int(CURL_GLOBAL_ALL))
+    }()
+
+    /// Sends a request and collects the whole response body (API calls, small objects).
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let transfer = Transfer(request: request, streaming: false, highWater: options.streamHighWater)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<HTTPResponse, Error>) in
+                transfer.state.withLock { $0.bufferedContinuation = cont }
+                self.enqueue(transfer)
+            }
+        } onCancel: {
+            self.cancel(transfer)
+        }
+    }
+
+    /// Sends a request and returns as soon as the response head is in; the body follows through the
+    /// stream, and the socket is paused while `streamHighWater` bytes wait unread (backpressure).
+    public func stream(_ request: HTTPRequest) async throws -> (HTTPResponseHead, HTTPBodyStream) {
+        let transfer = Transfer(request: request, streaming: true, highWater: options.streamHighWater)
+        let body = HTTPBodyStream(transfer: transfer, transport: self)
+        let head = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<HTTPResponseHead, Error>) in
+                transfer.state.withLock { $0.headContinuation = cont }
+                self.enqueue(transfer)
+            }
+        } onCancel: {
+            self.cancel(transfer)
+        }
+        return (head, body)
+    }
+
+    // MARK: - Requests from other threads
+
+    private func enqueue(_ t: Transfer) {
+        lock.withLock { pending.append(t) }
+        curl_multi_wakeup(multi)
+    }
+
+    func cancel(_ t: Transfer) {
+        // The flag covers a cancel that comes before the transfer was started.
+        t.state.withLock { $0.cancelRequested = true }
+        lock.withLock { cancelled.append(t) }
+        curl_multi_wakeup(multi)
+    }
+
+    func resume(_ t: Transfer) {
+        lock.withLock { unpause.append(t) }
+        curl_multi_wakeup(multi)
+    }
+
+    // MARK: - The loop thread
+
+    private func runLoop() {
+        var running: Int32 = 0
+        while true {
+            let (adds, cancels, resumes) = lock.withLock {
+                defer { pending.removeAll(); cancelled.removeAll(); unpause.removeAll() }
+                return (pending, cancelled, unpause)
+            }
+            for t in adds { start(t) }
+            for t in cancels where t.easy != nil {
+                finish(t, error: CancellationError())
+            }
+            for t in resumes where t.easy != nil {
+                _ = esteira_curl_unpause(t.easy)
+            }
+            curl_multi_perform(multi, &running)
+            var left: Int32 = 0
+            while let msg = curl_multi_info_read(multi, &left) {
+                guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle,
+                      let t = active[Int(bitPattern: easy)] else { continue }
+                let code = esteira_curl_message_result(msg)
+                if code == CURLE_OK {
+                    finish(t, error: nil)
+                } else {
+                    let detail = String(cString: t.errorBuffer)
+                    let text = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+                    finish(t, error: TransportError(curlCode: Int(code.rawValue), message: text, url: t.request.url))
+                }
+            }
+            curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+    }
+
+    private func start(_ t: Transfer) {
+        if t.state.withLock({ $0.cancelRequested }) {
+            t.complete(error: CancellationError())
+            return
+        }
+        guard let easy = curl_easy_init() else {
+            t.complete(error: TransportError(curlCode: -1, message: "curl_easy_init failed", url: t.request.url))
+            return
+        }
+        t.easy = easy
+        let r = t.request
+        let me = Unmanaged.passUnretained(t).toOpaque()
+        esteira_curl_setopt_string(easy, CURLOPT_URL, r.url)
+        esteira_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        esteira_curl_setopt_pointer(easy, CURLOPT_ERRORBUFFER, t.errorBuffer)
+        esteira_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout * 1000))
+        esteira_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedBytesPerSecond)
+        esteira_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, options.lowSpeedSeconds)
+        if let timeout = r.timeout {
+            esteira_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(timeout * 1000))
+        }
+        esteira_curl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, options.verifyTLS ? 1 : 0)
+        esteira_curl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, options.verifyTLS ? 2 : 0)
+        esteira_curl_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
+
+        esteira_curl_setopt_write(easy, curlWrite)
+        esteira_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, me)
+        esteira_curl_setopt_header(easy, curlHeader)
+        esteira_curl_setopt_pointer(easy, CURLOPT_HEADERDATA, me)
+
+        switch r.method {
+        case "GET":
+            break
+        case "HEAD":
+            esteira_curl_setopt_long(easy, CURLOPT_NOBODY, 1)
+        case "POST":
+            esteira_curl_setopt_long(easy, CURLOPT_POST, 1)
+            esteira_curl_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(r.body.count))
+            esteira_curl_setopt_read(easy, curlRead)
+            esteira_curl_setopt_pointer(easy, CURLOPT_READDATA, me)
+        default:
+            if !r.body.isEmpty || r.method == "PUT" {
+                esteira_curl_setopt_long(easy, CURLOPT_UPLOAD, 1)
+                esteira_curl_setopt_off(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(r.body.count))
+                esteira_curl_setopt_read(easy, curlRead)
+                esteira_curl_setopt_pointer(easy, CURLOPT_READDATA, me)
+            }
+            if r.method != "PUT" {
+                esteira_curl_setopt_string(easy, CURLOPT_CUSTOMREQUEST, r.method)
+            }
+        }
+
+        // curl would add "Expect: 100-continue" and a form content type on its own; neither is signed.
+        var list: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "Expect:")
+        for (name, value) in r.headers {
+            list = curl_slist_append(list, "\(name): \(value)")
+        }
+        t.headerList = list
+        esteira_curl_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
+
+        active[Int(bitPattern: easy)] = t
+        curl_multi_add_handle(multi, easy)
+    }
+
+    private func finish(_ t: Transfer, error: Error?) {
+        guard let easy = t.easy else { return }
+        var status = 0
+        esteira_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+        curl_multi_remove_handle(multi, easy)
+        curl_easy_cleanup(easy)
+        curl_slist_free_all(t.headerList)
+        t.headerList = nil
+        t.easy = nil
+        active[Int(bitPattern: easy)] = nil
+        if t.status == 0 { t.status = status }
+        t.complete(error: error)
+    }
+}
+
+// MARK: - One transfer
+
+final class Transfer: @unchecked Sendable {
+    // Safety: the fields outside `state` are touched only on the transport's loop thread.
+    struct State {
+        var bufferedContinuation: CheckedContinuation<HTTPResponse, Error>?
+        var headContinuation: CheckedContinuation<HTTPResponseHead, Error>?
+        var chunks: [[UInt8]] = []
+        var chunkIndex = 0
+        var queuedBytes = 0
+        var paused = false
+        var done = false
+        var failure: Error?
+        var waiter: CheckedContinuation<[UInt8]?, Error>?
+        var cancelRequested = false
+    }
+
+    let request: HTTPRequest
+    let streaming: Bool
+    let highWater: Int
+    let state: LockedBox<State>
+    var easy: UnsafeMutableRawPointer?
+    var headerList: UnsafeMutablePointer<curl_slist>?
+    let errorBuffer: UnsafeMutablePointer<CChar>
+    var uploadOffset = 0
+    var status = 0
+    var headers: [(String, String)] = []
+    var body: [UInt8] = []
+
+    init(request: HTTPRequest, streaming: Bool, highWater: Int) {
+        self.request = request
+        self.streaming = streaming
+        self.highWater = highWater
+        self.state = LockedBox(State())
+        self.errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
+        self.errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+    }
+
+    deinit { errorBuffer.deallocate() }
+
+    var head: HTTPResponseHead { HTTPResponseHead(status: status, headers: headers) }
+
+    /// Loop thread: body bytes arrived. Returns false when the stream is full and curl must pause.
+    func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if !streaming {
+            body.append(contentsOf: bytes)
+            return true
+        }
+        let head = self.head
+        return state.withLock { s in
+            if let c = s.headContinuation {
+                s.headContinuation = nil
+                c.resume(returning: head)
+            }
+            if s.queuedBytes >= highWater {
+                s.paused = true
+                return false
+            }
+            s.chunks.append(Array(bytes))
+            s.queuedBytes += bytes.count
+            if let w = s.waiter {
+                s.waiter = nil
+                w.resume(returning: s.popChunk())
+            }
+            return true
+        }
+    }
+
+    /// Loop thread: the transfer ended, well or not.
+    func complete(error: Error?) {
+        if !streaming {
+            let cont = state.withLock { s in
+                defer { s.bufferedContinuation = nil }
+                return s.bufferedContinuation
+            }
+            if let error { cont?.resume(throwing: error) } else { cont?.resume(returning: HTTPResponse(head: head, body: body)) }
+            return
+        }
+        let head = self.head
+        state.withLock { s in
+            s.done = true
+            s.failure = error
+            if let c = s.headContinuation {
+                s.headContinuation = nil
+                if let error { c.resume(throwing: error) } else { c.resume(returning: head) }
+            }
+            if let w = s.waiter {
+                s.waiter = nil
+                if let error { w.resume(throwing: error) } else { w.resume(returning: s.popChunk()) }
+            }
+        }
+    }
+}
+
+extension Transfer.State {
+    /// Next queued chunk, or nil when none is queued.
+    mutating func popChunk() -> [UInt8]? {
+        guard chunkIndex < chunks.count else { return nil }
+        let c = chunks[chunkIndex]
+        chunkIndex += 1
+        queuedBytes -= c.count
+        if chunkIndex > 64 {
+            chunks.removeFirst(chunkIndex)
+            chunkIndex = 0
+        }
+        return c
+    }
+}
+
+/// A response body arriving piece by piece. Dropping it before the end cancels the transfer.
+public final class HTTPBodyStream: AsyncSequence, @unchecked Sendable {
+    // Safety: all mutable state lives in the transfer's locked box.
+    public typealias Element = [UInt8]
+    let transfer: Transfer
+    let transport: HTTPTransport
+
+    init(transfer: Transfer, transport: HTTPTransport) {
+        self.transfer = transfer
+        self.transport = transport
+    }
+
+    deinit {
+        if !transfer.state.withLock({ $0.done }) { transport.cancel(transfer) }
+    }
+
+    /// The next chunk, or nil at the end of the body.
+    public func next() async throws -> [UInt8]? {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<[UInt8]?, Error>) in
+            let (result, failure, wake): ([UInt8]??, Error?, Bool) = transfer.state.withLock { s in
+                if let chunk = s.popChunk() {
+                    var wake = false
+                    if s.paused && s.queuedBytes < transfer.highWater / 2 {
+                        s.paused = false
+                        wake = true
+                    }
+                    return (.some(chunk), nil, wake)
+                }
+                if s.done {
+                    return (.some(nil), s.failure, false)
+                }
+                if s.paused {
+                    s.paused = false
+                    s.waiter = cont
+                    return (nil, nil, true)
+                }
+                s.waiter = cont
+                return (nil, nil, false)
+            }
+            if wake { transport.resume(transfer) }
+            if let failure { cont.resume(throwing: failure) } else if let result { cont.resume(returning: result) }
+        }
+    }
+
+    /// Reads the rest of the body into memory (for error responses and small objects).
+    public func collect(limit: Int = 16 << 20) async throws -> [UInt8] {
+        var all: [UInt8] = []
+        while let chunk = try await next() {
+            all.append(contentsOf: chunk)
+            if all.count > limit { break }
+        }
+        return all
+    }
+
+    public func cancel() { transport.cancel(transfer) }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let stream: HTTPBodyStream
+        public mutating func next() async throws -> [UInt8]? { try await stream.next() }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(stream: self) }
+}
+
+/// A value behind a lock, for state shared between the loop thread and tasks.
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+// MARK: - curl callbacks (C function pointers; the context is the Transfer)
+
+private func curlWrite(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ ctx: UnsafeMutableRawPointer?) -> Int {
+    guard let ptr, let ctx else { return 0 }
+    let t = Unmanaged<Transfer>.fromOpaque(ctx).takeUnretainedValue()
+    let n = size * count
+    return t.receive(UnsafeRawBufferPointer(start: ptr, count: n)) ? n : Int(esteira_curl_writefunc_pause())
+}
+
+private func curlRead(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ ctx: UnsafeMutableRawPointer?) -> Int {
+    guard let ptr, let ctx else { return Int(esteira_curl_readfunc_abort()) }
+    let t = Unmanaged<Transfer>.fromOpaque(ctx).takeUnretainedValue()
+    let body = t.request.body
+    let n = min(size * count, body.count - t.uploadOffset)
+    guard n > 0 else { return 0 }
+    body.withUnsafeBytes { src in
+        UnsafeMutableRawPointer(ptr).copyMemory(from: src.baseAddress! + t.uploadOffset, byteCount: n)
+    }
+    t.uploadOffset += n
+    return n
+}
+
+private func curlHeader(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ ctx: UnsafeMutableRawPointer?) -> Int {
+    guard let ptr, let ctx else { return 0 }
+    let t = Unmanaged<Transfer>.fromOpaque(ctx).takeUnretainedValue()
+    let n = size * count
+    let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+    if line.hasPrefix("HTTP/") {
+        // A new status line (after a 100 Continue or a redirect) starts a fresh header set.
+        let parts = line.split(separator: " ", maxSplits: 2)
+        t.status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        t.headers = []
+    } else if let colon = line.firstIndex(of: ":") {
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        t.headers.append((name, value))
+    }
+    return n
+}

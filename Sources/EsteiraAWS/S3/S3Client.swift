@@ -1,0 +1,128 @@
+import Foundation
+
+/// An object's identity and size as S3 reports them.
+public struct S3ObjectInfo: Sendable, Equatable {
+    public var bucket: String
+    public var key: String
+    public var size: Int64?
+    public var eTag: String?
+    public var versionID: String?
+    public var contentType: String?
+}
+
+/// The S3 calls Esteira needs, over `AWSClient`.
+public struct S3Client: Sendable {
+    public let client: AWSClient
+
+    public init(client: AWSClient) { self.client = client }
+
+    /// Path-style for custom endpoints unless told otherwise; virtual-hosted on AWS.
+    private var pathStyle: Bool {
+        client.config.s3PathStyle ?? client.config.endpoint(for: .s3).isCustom
+    }
+
+    private func operation(_ name: String, method: String, bucket: String, key: String? = nil,
+                           query: [(String, String)] = [], headers: [(String, String)] = [],
+                           body: [UInt8] = [], timeout: Double? = 60) -> AWSOperation {
+        var op = AWSOperation(service: .s3, name: name, method: method, query: query, headers: headers,
+                              body: body, timeout: timeout)
+        let keyPath = key.map { "/" + $0 } ?? ""
+        if pathStyle {
+            op.path = "/" + bucket + (key == nil ? "" : keyPath)
+        } else {
+            op.hostPrefix = bucket + "."
+            op.path = key == nil ? "/" : keyPath
+        }
+        return op
+    }
+
+    /// Creates the bucket; an existing bucket of ours is fine (idempotent).
+    public func createBucket(_ bucket: String) async throws {
+        let region = client.config.region
+        let body = region == "us-east-1" ? [] : Array("""
+            <CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">\
+            <LocationConstraint>\(region)</LocationConstraint></CreateBucketConfiguration>
+            """.utf8)
+        do {
+            _ = try await client.send(operation("CreateBucket", method: "PUT", bucket: bucket, body: body),
+                                      errorParser: .xml)
+        } catch let e as AWSError where e.code == "BucketAlreadyOwnedByYou" {
+            return
+        }
+    }
+
+    @discardableResult
+    public func putObject(bucket: String, key: String, body: [UInt8],
+                          contentType: String = "application/octet-stream") async throws -> S3ObjectInfo {
+        let r = try await client.send(operation("PutObject", method: "PUT", bucket: bucket, key: key,
+                                                headers: [("content-type", contentType)], body: body,
+                                                timeout: 600), errorParser: .xml)
+        return S3ObjectInfo(bucket: bucket, key: key, size: Int64(body.count), eTag: r.header("etag"),
+                            versionID: r.header("x-amz-version-id"), contentType: contentType)
+    }
+
+    public func headObject(bucket: String, key: String, versionID: String? = nil) async throws -> S3ObjectInfo {
+        let query = versionID.map { [("versionId", $0)] } ?? []
+        let r = try await client.send(operation("HeadObject", method: "HEAD", bucket: bucket, key: key, query: query),
+                                      errorParser: .xml)
+        return info(bucket: bucket, key: key, head: r.head)
+    }
+
+    /// The whole object in memory: for small files (routes, rejects); big files use `getObjectStream`.
+    public func getObject(bucket: String, key: String, versionID: String? = nil) async throws -> [UInt8] {
+        let query = versionID.map { [("versionId", $0)] } ?? []
+        return try await client.send(operation("GetObject", method: "GET", bucket: bucket, key: key, query: query,
+                                               timeout: 600), errorParser: .xml).body
+    }
+
+    /// The object as a stream of chunks with backpressure; memory stays bounded whatever the size.
+    public func getObjectStream(bucket: String, key: String, versionID: String? = nil,
+                                ifMatch: String? = nil, range: ClosedRange<Int64>? = nil) async throws
+        -> (S3ObjectInfo, HTTPBodyStream) {
+        let query = versionID.map { [("versionId", $0)] } ?? []
+        var headers: [(String, String)] = []
+        if let ifMatch { headers.append(("if-match", ifMatch)) }
+        if let range { headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        let (head, body) = try await client.stream(
+            operation("GetObject", method: "GET", bucket: bucket, key: key, query: query, headers: headers, timeout: nil),
+            errorParser: .xml)
+        return (info(bucket: bucket, key: key, head: head), body)
+    }
+
+    public func deleteObject(bucket: String, key: String) async throws {
+        _ = try await client.send(operation("DeleteObject", method: "DELETE", bucket: bucket, key: key), errorParser: .xml)
+    }
+
+    /// Sends every ObjectCreated event of the bucket (optionally filtered by key suffix) to one queue.
+    public func putBucketNotification(bucket: String, queueARN: String, id: String = "esteira",
+                                      events: [String] = ["s3:ObjectCreated:*"], prefix: String? = nil,
+                                      suffix: String? = nil) async throws {
+        var filter = ""
+        let rules = [("prefix", prefix), ("suffix", suffix)].compactMap { name, value in
+            value.map { "<FilterRule><Name>\(name)</Name><Value>\(XMLLite.escape($0))</Value></FilterRule>" }
+        }
+        if !rules.isEmpty { filter = "<Filter><S3Key>\(rules.joined())</S3Key></Filter>" }
+        let xml = """
+            <NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">\
+            <QueueConfiguration><Id>\(XMLLite.escape(id))</Id><Queue>\(XMLLite.escape(queueARN))</Queue>\
+            \(events.map { "<Event>\($0)</Event>" }.joined())\(filter)</QueueConfiguration>\
+            </NotificationConfiguration>
+            """
+        _ = try await client.send(operation("PutBucketNotificationConfiguration", method: "PUT", bucket: bucket,
+                                            query: [("notification", "")], headers: [("content-type", "application/xml")],
+                                            body: Array(xml.utf8)), errorParser: .xml)
+    }
+
+    /// The queue ARNs the bucket notifies today.
+    public func bucketNotificationQueues(bucket: String) async throws -> [String] {
+        let r = try await client.send(operation("GetBucketNotificationConfiguration", method: "GET", bucket: bucket,
+                                                query: [("notification", "")]), errorParser: .xml)
+        return XMLLite(r.body).all("Queue")
+    }
+
+    private func info(bucket: String, key: String, head: HTTPResponseHead) -> S3ObjectInfo {
+        S3ObjectInfo(bucket: bucket, key: key, size: head.header("content-length").flatMap { Int64($0) },
+                     eTag: head.header("etag"), versionID: head.header("x-amz-version-id"),
+                     contentType: head.header("content-type"))
+    }
+}

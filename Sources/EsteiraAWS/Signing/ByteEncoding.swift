@@ -1,0 +1,58 @@
+// Hex and base64 in plain Swift: both are table lookups, and going through
+// Foundation (String(format:), Data.base64EncodedString) would cost an
+// allocation per byte or a bridging copy on the signing path.
+
+/// Lowercase hexadecimal, as SigV4 writes hashes and signatures.
+public enum Hex {
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
+            output.append(digits[Int(byte >> 4)])
+            output.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}
+
+/// Standard base64 (RFC 4648 section 4, with `=` padding), as used by
+/// `Content-MD5` and the `x-amz-checksum-*` headers.
+public enum Base64 {
+    private static let alphabet: [UInt8] =
+        Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        withContiguousBytes(bytes) { input in
+            var output: [UInt8] = []
+            output.reserveCapacity((input.count + 2) / 3 * 4)
+            var index = 0
+            while index + 3 <= input.count {
+                let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+                output.append(alphabet[Int(chunk >> 18 & 0x3F)])
+                output.append(alphabet[Int(chunk >> 12 & 0x3F)])
+                output.append(alphabet[Int(chunk >> 6 & 0x3F)])
+                output.append(alphabet[Int(chunk & 0x3F)])
+                index += 3
+            }
+            switch input.count - index {
+            case 1:
+                let chunk = UInt32(input[index]) << 16
+                output.append(alphabet[Int(chunk >> 18 & 0x3F)])
+                output.append(alphabet[Int(chunk >> 12 & 0x3F)])
+                output.append(UInt8(ascii: "="))
+                output.append(UInt8(ascii: "="))
+            case 2:
+                let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8
+                output.append(alphabet[Int(chunk >> 18 & 0x3F)])
+                output.append(alphabet[Int(chunk >> 12 & 0x3F)])
+                output.append(alphabet[Int(chunk >> 6 & 0x3F)])
+                output.append(UInt8(ascii: "="))
+            default:
+                break
+            }
+            return String(decoding: output, as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,147 @@
+/// What the parser hands to its sink, in input order.
+public enum CSVEvent {
+    /// A complete, well-formed record. A borrowed view: valid only during the sink call.
+    case record(CSVRecord)
+    /// A refused record; an owned value that can be kept and written to the rejects file.
+    case malformed(MalformedRecord)
+}
+
+/// A borrowed view of one record: its fields are byte ranges in the parser's buffers (or directly in
+/// the caller's chunk), so reading a record allocates nothing. Valid only during the sink call that
+/// received it; copy out what you keep (`string(at:)`, `bytes(at:)`).
+///
+/// A field's bytes are its content: outer quotes removed, doubled quotes and escapes resolved. The
+/// parser does not check field counts against a header; `count` is there for the layer that does.
+public struct CSVRecord: RandomAccessCollection {
+    /// The physical line (1-based) where the record starts; a quoted line break advances it.
+    public let line: Int
+    /// The physical line where the record ends; larger than `line` when a field holds line breaks.
+    public let endLine: Int
+    /// The record exactly as it appears in the file, without its line break: what a rejects file
+    /// should show when a later stage (typing, cleaning) refuses the row.
+    public let raw: UnsafeRawBufferPointer
+
+    private let spans: UnsafePointer<FieldSpan>
+    private let decoded: UnsafeRawPointer?
+
+    init(line: Int, endLine: Int, raw: UnsafeRawBufferPointer, spans: UnsafePointer<FieldSpan>, count: Int,
+         decoded: UnsafeRawPointer?) {
+        self.line = line
+        self.endLine = endLine
+        self.raw = raw
+        self.spans = spans
+        self.endIndex = count
+        self.decoded = decoded
+    }
+
+    public var startIndex: Int { 0 }
+    public let endIndex: Int
+
+    /// The content of field `index` (0-based).
+    @inline(__always)
+    public subscript(index: Int) -> UnsafeRawBufferPointer {
+        precondition(index >= 0 && index < endIndex, "CSVRecord field index out of range")
+        let span = spans[index]
+        let base = span.isDecoded ? decoded.unsafelyUnwrapped : raw.baseAddress.unsafelyUnwrapped
+        return UnsafeRawBufferPointer(start: base + Int(span.start), count: Int(span.end &- span.start))
+    }
+
+    /// Whether field `index` was enclosed in quotes. Lets a later stage tell `""` (an empty string)
+    /// from an empty unquoted field (often meant as NULL).
+    public func isQuoted(_ index: Int) -> Bool {
+        precondition(index >= 0 && index < endIndex, "CSVRecord field index out of range")
+        return spans[index].isQuoted
+    }
+
+    /// Field `index` as a String; invalid UTF-8 is replaced with U+FFFD.
+    public func string(at index: Int) -> String {
+        String(decoding: self[index], as: UTF8.self)
+    }
+
+    /// Field `index` copied into an array.
+    public func bytes(at index: Int) -> [UInt8] {
+        Array(self[index])
+    }
+
+    /// Every field as a String: convenient, but allocates per field.
+    public var strings: [String] {
+        map { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+/// A record the parser refused, with everything a rejects file needs.
+public struct MalformedRecord: Sendable, Hashable, CustomStringConvertible {
+    /// The physical line (1-based) where the refused record starts.
+    public var line: Int
+    /// The physical line where it ends; far from `line` when an unbalanced quote swallowed lines,
+    /// which is how a reader sees how much of the file went with it.
+    public var endLine: Int
+    /// The record's raw bytes without its line break, cut at `CSVLimits.maxRejectedRawBytes`.
+    public var raw: [UInt8]
+    /// The full raw length; larger than `raw.count` when `raw` was cut.
+    public var rawByteCount: Int
+    public var reason: CSVIssue
+
+    public init(line: Int, endLine: Int, raw: [UInt8], rawByteCount: Int, reason: CSVIssue) {
+        self.line = line
+        self.endLine = endLine
+        self.raw = raw
+        self.rawByteCount = rawByteCount
+        self.reason = reason
+    }
+
+    public var isRawTruncated: Bool { rawByteCount > raw.count }
+
+    /// The raw bytes as text; invalid UTF-8 is replaced with U+FFFD.
+    public var rawText: String { String(decoding: raw, as: UTF8.self) }
+
+    public var description: String {
+        let lines = endLine == line ? "line \(line)" : "lines \(line)-\(endLine)"
+        return "\(lines): \(reason)"
+    }
+}
+
+/// Why a record was refused. Field indexes are 0-based; the descriptions count fields from 1, as a
+/// person reading the file would.
+public enum CSVIssue: Sendable, Hashable, CustomStringConvertible {
+    /// A quote inside a field that did not start with one (see `CSVDialect.BareQuotePolicy`).
+    case bareQuote(field: Int)
+    /// Something other than a delimiter or line break right after a closing quote, as in `"a"b`.
+    case textAfterClosingQuote(field: Int)
+    /// The input ended inside a quoted field.
+    case unterminatedQuote(field: Int)
+    /// The input ended right after an escape byte.
+    case danglingEscape(field: Int)
+    case fieldTooLarge(field: Int, limit: Int)
+    case recordTooLarge(limit: Int)
+    case tooManyFields(limit: Int)
+
+    public var description: String {
+        switch self {
+        case .bareQuote(let field): "quote inside unquoted field \(field + 1)"
+        case .textAfterClosingQuote(let field): "text after the closing quote of field \(field + 1)"
+        case .unterminatedQuote(let field): "input ends inside quoted field \(field + 1)"
+        case .danglingEscape(let field): "input ends with an escape in field \(field + 1)"
+        case .fieldTooLarge(let field, let limit): "field \(field + 1) is longer than \(limit) bytes"
+        case .recordTooLarge(let limit): "record is longer than \(limit) bytes"
+        case .tooManyFields(let limit): "record has more than \(limit) fields"
+        }
+    }
+}
+
+/// Where one field's content lies: offsets into the record's raw bytes, or into the parser's buffer of
+/// decoded fields when quotes or escapes had to be resolved.
+struct FieldSpan {
+    var start: UInt32
+    var end: UInt32
+    var flags: UInt8
+
+    static let quoted: UInt8 = 1
+    /// Holds doubled quotes or escapes: the content differs from the raw bytes.
+    static let needsDecoding: UInt8 = 2
+    /// `start` and `end` point into the decoded buffer.
+    static let decoded: UInt8 = 4
+
+    var isQuoted: Bool { flags & Self.quoted != 0 }
+    var isDecoded: Bool { flags & Self.decoded != 0 }
+}

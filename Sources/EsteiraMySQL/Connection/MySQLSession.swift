@@ -1,0 +1,301 @@
+internal import CMySQL
+
+/// Synchronous access to one connection, valid only on that connection's own thread — inside
+/// ``MySQLConnection/run(_:)``. Not `Sendable`, so the compiler keeps it there: batch many statements in
+/// one hop instead of paying a thread switch for each.
+public final class MySQLSession {
+    var handle: UnsafeMutablePointer<MYSQL>?
+    /// Set by the error funnel when the connection is gone.
+    private(set) var isBroken = false {
+        didSet { if isBroken && !oldValue { onBroken?() } }
+    }
+    /// Tells the owning thread, which then reports the connection unusable.
+    var onBroken: (() -> Void)?
+    var cachedMaxAllowedPacket: Int?
+    /// Databases in which `esteira_ledger` is known to exist, so it is created at most once per connection.
+    var ledgerReady: Set<String> = []
+    /// `database.table` names already checked to be transactional.
+    var checkedTables: Set<String> = []
+    /// The file load whose transaction is open on this connection, if any.
+    var activeLoad: ObjectIdentifier?
+
+    init() {}
+
+    // MARK: Statements
+
+    /// Runs one statement and returns the affected-row count (any result set is read and dropped).
+    @discardableResult
+    public func execute(_ sql: String, operation: String = "execute") throws(MySQLError) -> UInt64 {
+        let handle = try send(sql, operation: operation)
+        if let result = mysql_store_result(handle) {
+            mysql_free_result(result)
+        } else if mysql_field_count(handle) != 0 {
+            throw fail(operation)
+        }
+        return mysql_affected_rows(handle)
+    }
+
+    /// Runs one statement that returns rows and reads them all into memory.
+    public func query(_ sql: String, operation: String = "query") throws(MySQLError) -> MySQLResult {
+        let handle = try send(sql, operation: operation)
+        guard let result = mysql_store_result(handle) else {
+            if mysql_field_count(handle) == 0 {
+                return MySQLResult(columns: [], rows: [], affectedRows: mysql_affected_rows(handle))
+            }
+            throw fail(operation)
+        }
+        defer { mysql_free_result(result) }
+
+        let fieldCount = Int(mysql_num_fields(result))
+        var columns: [String] = []
+        columns.reserveCapacity(fieldCount)
+        if let fields = mysql_fetch_fields(result) {
+            for index in 0..<fieldCount {
+                columns.append(fields[index].name.map { String(cString: $0) } ?? "")
+            }
+        }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(Int(mysql_num_rows(result)))
+        while let row = mysql_fetch_row(result) {
+            guard let lengths = mysql_fetch_lengths(result) else { throw fail(operation) }
+            var values: [String?] = []
+            values.reserveCapacity(fieldCount)
+            for index in 0..<fieldCount {
+                if let field = row[index] {
+                    let bytes = UnsafeRawBufferPointer(start: field, count: Int(lengths[index]))
+                    values.append(String(decoding: bytes, as: UTF8.self))
+                } else {
+                    values.append(nil)
+                }
+            }
+            rows.append(values)
+        }
+        if mysql_errno(handle) != 0 { throw fail(operation) }
+        return MySQLResult(columns: columns, rows: rows, affectedRows: 0)
+    }
+
+    /// Runs a statement given as bytes (the batched-INSERT path builds them without a String round trip).
+    @discardableResult
+    func execute(bytes sql: [UInt8], operation: String) throws(MySQLError) -> UInt64 {
+        guard let handle else { throw Self.closedError(operation) }
+        let status = sql.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                mysql_real_query(handle, chars.baseAddress, UInt(chars.count))
+            }
+        }
+        if status != 0 { throw fail(operation) }
+        if let result = mysql_store_result(handle) {
+            mysql_free_result(result)
+        } else if mysql_field_count(handle) != 0 {
+            throw fail(operation)
+        }
+        return mysql_affected_rows(handle)
+    }
+
+    /// Runs `statement`, a `LOAD DATA LOCAL INFILE '<streamName>' INTO TABLE …` statement, and serves the
+    /// "file" from `read`: called here, on the connection's thread, with a buffer to fill; it returns how
+    /// many bytes it wrote, 0 at the end. It may block (waiting for a producer) — that blocks only this
+    /// connection's thread. A request for any other name is refused.
+    ///
+    /// If `read` throws, the server receives end-of-data early, keeps the rows it got (roll back!), and
+    /// this method rethrows `read`'s own error, so its transient/permanent classification survives.
+    /// Check ``LoadDataResult/warnings``: with LOCAL, bad values are warnings, not errors.
+    public func loadDataLocalInfile(
+        _ statement: String, streamName: String,
+        read: (UnsafeMutableRawBufferPointer) throws -> Int
+    ) throws -> LoadDataResult {
+        let operation = "load data local infile"
+        guard let handle else { throw Self.closedError(operation) }
+        return try withoutActuallyEscaping(read) { read in
+            let stream = LocalInfile.Stream(name: streamName, read: read)
+            let status = LocalInfile.serving(stream, on: handle) {
+                var sql = statement
+                return sql.withUTF8 { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) { chars in
+                        mysql_real_query(handle, chars.baseAddress, UInt(chars.count))
+                    }
+                }
+            }
+            if let failure = stream.failure { throw failure }
+            if status != 0 { throw fail(operation) }
+            if let result = mysql_store_result(handle) { mysql_free_result(result) }
+            return LoadDataResult(affectedRows: mysql_affected_rows(handle), warnings: mysql_warning_count(handle),
+                                  bytesSent: stream.bytesSent)
+        }
+    }
+
+    /// The `AUTO_INCREMENT` value of the last INSERT on this connection.
+    public var lastInsertID: UInt64 {
+        guard let handle else { return 0 }
+        return mysql_insert_id(handle)
+    }
+
+    /// The server's id for this connection (what `KILL` and the processlist show).
+    public var connectionID: UInt64 {
+        guard let handle else { return 0 }
+        return UInt64(mysql_thread_id(handle))
+    }
+
+    /// The server's max_allowed_packet, asked once per connection.
+    public func maxAllowedPacket() throws(MySQLError) -> Int {
+        if let cachedMaxAllowedPacket { return cachedMaxAllowedPacket }
+        let result = try query("SELECT @@max_allowed_packet", operation: "read max_allowed_packet")
+        guard let text = result.rows.first?.first ?? nil, let value = Int(text), value > 0 else {
+            throw MySQLError(code: .mysql(2000), message: "could not read @@max_allowed_packet",
+                             operation: "read max_allowed_packet")
+        }
+        cachedMaxAllowedPacket = value
+        return value
+    }
+
+    // MARK: Escaping
+
+    /// `mysql_real_escape_string`, which escapes for the connection's character set. On the connections
+    /// this library opens it returns exactly what ``MySQLEscaping/escape(_:)`` does.
+    public func escape(_ value: String) -> String {
+        String(decoding: escape(bytes: Array(value.utf8)), as: UTF8.self)
+    }
+
+    /// `mysql_real_escape_string` on raw bytes.
+    public func escape(bytes: [UInt8]) -> [UInt8] {
+        guard let handle else { return MySQLEscaping.escape(bytes: bytes) }
+        var out = [UInt8](repeating: 0, count: bytes.count * 2 + 1)
+        let written = out.withUnsafeMutableBufferPointer { target in
+            target.withMemoryRebound(to: CChar.self) { to in
+                bytes.withUnsafeBufferPointer { source in
+                    source.withMemoryRebound(to: CChar.self) { from in
+                        mysql_real_escape_string(handle, to.baseAddress, from.baseAddress, UInt(from.count))
+                    }
+                }
+            }
+        }
+        guard written <= UInt(out.count) else { return MySQLEscaping.escape(bytes: bytes) }  // (ulong)-1: error
+        return Array(out.prefix(Int(written)))
+    }
+
+    /// A complete SQL literal for the value: `'escaped'`, or `NULL`.
+    public func literal(_ value: String?) -> String { MySQLEscaping.literal(value) }
+
+    // MARK: The error funnel
+
+    /// The one place a failing `mysql_*` call becomes an error: number, SQLSTATE and message are read from
+    /// the handle, and the error is classified (transient or permanent) by `MySQLError.init`.
+    func fail(_ operation: String) -> MySQLError {
+        guard let handle else { return Self.closedError(operation) }
+        var number = mysql_errno(handle)
+        var message = mysql_error(handle).map { String(cString: $0) } ?? ""
+        let sqlState = mysql_sqlstate(handle).map { String(cString: $0) } ?? "HY000"
+        if number == 0 {
+            number = 2000  // CR_UNKNOWN_ERROR: a call failed without saying why
+            if message.isEmpty { message = "unknown MySQL client error" }
+        }
+        let error = MySQLError(code: .mysql(number), sqlState: sqlState, message: message, operation: operation)
+        if error.isConnectionLost { isBroken = true }
+        return error
+    }
+
+    static func closedError(_ operation: String) -> MySQLError {
+        MySQLError(code: .connectionClosed, message: "the connection is closed", operation: operation)
+    }
+
+    private func send(_ sql: String, operation: String) throws(MySQLError) -> UnsafeMutablePointer<MYSQL> {
+        guard let handle else { throw Self.closedError(operation) }
+        var sql = sql
+        let status = sql.withUTF8 { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                mysql_real_query(handle, chars.baseAddress, UInt(chars.count))
+            }
+        }
+        if status != 0 { throw fail(operation) }
+        return handle
+    }
+
+    // MARK: Lifecycle (connection thread only)
+
+    struct Opened: Sendable {
+        let connectionID: UInt64
+        let serverVersion: String
+    }
+
+    /// The strict session every Esteira connection runs in. NO_BACKSLASH_ESCAPES must stay out: the
+    /// escaping relies on backslashes. UTC so TIMESTAMP columns do not depend on the server's zone.
+    static let sessionSetup = """
+        SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,\
+        NO_ENGINE_SUBSTITUTION', time_zone = '+00:00', autocommit = 1
+        """
+
+    func open(_ config: MySQLConfig) throws(MySQLError) -> Opened {
+        let operation = "connect to \(config.user)@\(config.unixSocket ?? "\(config.host):\(config.port)")"
+        guard MySQLConfig.supportedCharsets.contains(config.charset) else {
+            throw MySQLError(code: .invalidConfiguration, message: "unsupported charset '\(config.charset)'",
+                             operation: operation)
+        }
+        guard let handle = mysql_init(nil) else {
+            throw MySQLError(code: .clientOutOfMemory, message: "mysql_init failed", operation: operation)
+        }
+        self.handle = handle
+
+        var failedOption: String?
+        func set(_ status: Int32, _ name: String) { if status != 0 && failedOption == nil { failedOption = name } }
+        set(esteira_mysql_opt_uint(handle, MYSQL_OPT_CONNECT_TIMEOUT, config.connectTimeout.wholeSecondsRoundedUp),
+            "connect timeout")
+        set(esteira_mysql_opt_uint(handle, MYSQL_OPT_READ_TIMEOUT, config.readTimeout.wholeSecondsRoundedUp),
+            "read timeout")
+        set(esteira_mysql_opt_uint(handle, MYSQL_OPT_WRITE_TIMEOUT, config.writeTimeout.wholeSecondsRoundedUp),
+            "write timeout")
+        set(esteira_mysql_opt_string(handle, MYSQL_SET_CHARSET_NAME, config.charset), "charset")
+        // Never reconnect behind our back: a silent reconnect would drop an open transaction.
+        set(esteira_mysql_opt_bool(handle, MYSQL_OPT_RECONNECT, 0), "reconnect")
+        // Needed by LOAD DATA LOCAL INFILE; what the server may read is restricted by the handler below.
+        set(esteira_mysql_opt_uint(handle, MYSQL_OPT_LOCAL_INFILE, 1), "local infile")
+        let transport = config.unixSocket == nil ? MYSQL_PROTOCOL_TCP : MYSQL_PROTOCOL_SOCKET
+        set(esteira_mysql_opt_uint(handle, MYSQL_OPT_PROTOCOL, transport.rawValue), "protocol")
+        switch config.tlsMode {
+        case .disabled:
+            break
+        case .preferred, .required:
+            // In Connector/C 3.3 this option only *asks* for TLS: without certificate verification the
+            // connection silently stays plain if the server offers no TLS. REQUIRED is checked after connect.
+            set(esteira_mysql_opt_bool(handle, MYSQL_OPT_SSL_ENFORCE, 1), "ssl enforce")
+        case .verifyCA, .verifyIdentity:
+            set(esteira_mysql_opt_bool(handle, MYSQL_OPT_SSL_ENFORCE, 1), "ssl enforce")
+            set(esteira_mysql_opt_bool(handle, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, 1), "ssl verify")
+        }
+        if let ca = config.tlsCAFile, config.tlsMode != .disabled {
+            set(esteira_mysql_opt_string(handle, MYSQL_OPT_SSL_CA, ca), "ssl ca")
+        }
+        if let failedOption {
+            throw MySQLError(code: .invalidConfiguration, message: "Connector/C refused the \(failedOption) option",
+                             operation: operation)
+        }
+
+        let connected = mysql_real_connect(
+            handle,
+            config.unixSocket == nil ? config.host : nil,
+            config.user,
+            config.password,
+            config.database,
+            UInt32(clamping: config.port),
+            config.unixSocket,
+            0)
+        if connected == nil { throw fail(operation) }
+        if config.tlsMode != .disabled && config.tlsMode != .preferred && mysql_get_ssl_cipher(handle) == nil {
+            throw MySQLError(
+                code: .tlsConnectionError,
+                message: "TLS is required (ssl-mode=\(config.tlsMode.rawValue)) but the server did not negotiate it",
+                operation: operation)
+        }
+
+        LocalInfile.refuseServerFileRequests(handle)
+        try execute(Self.sessionSetup, operation: "set up session")
+        let version = mysql_get_server_info(handle).map { String(cString: $0) } ?? ""
+        return Opened(connectionID: connectionID, serverVersion: version)
+    }
+
+    func closeHandle() {
+        if let handle {
+            mysql_close(handle)
+            self.handle = nil
+        }
+    }
+}

@@ -1,0 +1,63 @@
+/// The object version one run of the pipeline loads.
+public struct SourceObject: Sendable, Equatable {
+    public var bucket: String
+    public var key: String
+    /// S3 version id on versioned buckets.
+    public var versionID: String?
+    /// ETag from the notification; with `versionID` it names exactly one version of the object.
+    public var eTag: String?
+
+    public init(bucket: String, key: String, versionID: String? = nil, eTag: String? = nil) {
+        self.bucket = bucket
+        self.key = key
+        self.versionID = versionID
+        self.eTag = eTag
+    }
+
+    /// The identity the MySQL ledger keys on.
+    public var version: String {
+        versionID ?? eTag.map { String($0.filter { $0 != "\"" }) } ?? "unversioned"
+    }
+
+    public var uri: String { "s3://\(bucket)/\(key)" }
+}
+
+/// What loading one file did.
+public struct FileOutcome: Sendable, Equatable {
+    public var table: String
+    public var rowsLoaded: Int
+    public var rowsRejected: Int
+    public var bytesRead: Int64
+    /// The version was committed before (a duplicate delivery): nothing was written this time.
+    public var alreadyLoaded: Bool
+    /// Where the refused rows were written, when there were any.
+    public var rejectsURI: String?
+}
+
+/// Why a file did not load, classified once where the failure was caught.
+public struct PipelineError: Error, CustomStringConvertible, Sendable {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public var description: String { rawValue }
+        public static let noRoute = Code(rawValue: "NoRoute")
+        public static let objectMissing = Code(rawValue: "ObjectMissing")
+        public static let badHeader = Code(rawValue: "BadHeader")
+        public static let badCSV = Code(rawValue: "BadCSV")
+        public static let tooManyRejects = Code(rawValue: "TooManyRejects")
+        public static let database = Code(rawValue: "Database")
+        public static let storage = Code(rawValue: "Storage")
+        public static let versionChanged = Code(rawValue: "VersionChanged")
+    }
+
+    public var code: Code
+    public var message: String
+    public var isTransient: Bool
+
+    public init(_ code: Code, _ message: String, transient: Bool = false) {
+        self.code = code
+        self.message = message
+        self.isTransient = transient
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

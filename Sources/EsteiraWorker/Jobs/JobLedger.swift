@@ -1,0 +1,132 @@
+import Foundation
+import EsteiraAWS
+
+/// What a claim attempt found.
+public enum ClaimResult: Sendable, Equatable {
+    /// We hold the file until `leaseExpiresAt`; `fencingToken` is this attempt's number.
+    case claimed(fencingToken: Int64)
+    /// The file's version was loaded already: acknowledge the message and do nothing.
+    case alreadySucceeded
+    /// Another worker holds a live lease: leave the message for later.
+    case heldByAnother(owner: String)
+}
+
+/// The DynamoDB jobs table: one item per object version, RECEIVED → RUNNING → SUCCEEDED | FAILED.
+///
+/// The claim is a conditional write, so two workers can never both hold one file; the attempt counter
+/// is the fencing token that the MySQL ledger row carries.
+public struct JobLedger: Sendable {
+    public static let partitionKey = "pk"
+    public let dynamo: DynamoDBClient
+    public let table: String
+    /// Days a finished job's item is kept before DynamoDB's TTL removes it.
+    public var retentionDays: Int = 30
+
+    public init(dynamo: DynamoDBClient, table: String) {
+        self.dynamo = dynamo
+        self.table = table
+    }
+
+    public static func jobID(_ o: ObjectCreated) -> String { "\(o.uri)#\(o.version)" }
+
+    private func key(_ o: ObjectCreated) -> DynamoItem { [JobLedger.partitionKey: .s(JobLedger.jobID(o))] }
+
+    /// Creates the table with TTL on `expires_at` (idempotent).
+    public func createTable() async throws {
+        try await dynamo.createTable(name: table, partitionKey: JobLedger.partitionKey)
+        try await dynamo.updateTimeToLive(table: table, attribute: "expires_at")
+    }
+
+    /// Takes the file if nobody holds it, or if the holder's lease ran out and it has not succeeded.
+    public func claim(_ o: ObjectCreated, owner: String, lease: Double, now: Date = Date()) async throws -> ClaimResult {
+        let nowS = Int64(now.timeIntervalSince1970)
+        let update = DynamoExpression(
+            """
+            SET #status = :running, #owner = :owner, lease_expires_at = :lease, started_at = :now, \
+            s3_bucket = :bucket, s3_key = :key, s3_version = :version, \
+            received_at = if_not_exists(received_at, :now), attempt = if_not_exists(attempt, :zero) + :one, \
+            expires_at = :ttl
+            """,
+            names: ["#status": "status", "#owner": "owner"],
+            values: [":running": .s("RUNNING"), ":owner": .s(owner), ":lease": .number(nowS + Int64(lease)),
+                     ":now": .number(nowS), ":bucket": .s(o.bucket), ":key": .s(o.key), ":version": .s(o.version),
+                     ":zero": .number(0), ":one": .number(1), ":ttl": .number(nowS + Int64(retentionDays) * 86400)])
+        let condition = DynamoExpression(
+            "attribute_not_exists(pk) OR (#status <> :succeeded AND (#status <> :running OR lease_expires_at < :now))",
+            names: ["#status": "status"], values: [":succeeded": .s("SUCCEEDED"), ":running": .s("RUNNING"), ":now": .number(nowS)])
+        do {
+            let item = try await dynamo.updateItem(table: table, key: key(o), update: update, condition: condition)
+            return .claimed(fencingToken: Int64(item["attempt"]?.int ?? 1))
+        } catch is ConditionalCheckFailed {
+            let item = try await dynamo.getItem(table: table, key: key(o))
+            if item?["status"]?.string == "SUCCEEDED" { return .alreadySucceeded }
+            return .heldByAnother(owner: item?["owner"]?.string ?? "unknown")
+        }
+    }
+
+    /// Extends our lease; fails with `ConditionalCheckFailed` when we no longer hold the file.
+    public func extendLease(_ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Double, now: Date = Date()) async throws {
+        let nowS = Int64(now.timeIntervalSince1970)
+        try await dynamo.updateItem(
+            table: table, key: key(o),
+            update: DynamoExpression("SET lease_expires_at = :lease", values: [":lease": .number(nowS + Int64(lease))]),
+            condition: held(owner: owner, token: fencingToken))
+    }
+
+    /// Records success with counts; only the holder of the current attempt may.
+    public func markSucceeded(_ o: ObjectCreated, owner: String, fencingToken: Int64, rowsLoaded: Int, rowsRejected: Int,
+                              duplicate: Bool = false, now: Date = Date()) async throws {
+        let nowS = Int64(now.timeIntervalSince1970)
+        try await dynamo.updateItem(
+            table: table, key: key(o),
+            update: DynamoExpression(
+                "SET #status = :s, finished_at = :now, rows_loaded = :rl, rows_rejected = :rr, already_loaded = :dup REMOVE lease_expires_at",
+                names: ["#status": "status"],
+                values: [":s": .s("SUCCEEDED"), ":now": .number(nowS), ":rl": .number(rowsLoaded),
+                         ":rr": .number(rowsRejected), ":dup": .bool(duplicate)]),
+            condition: held(owner: owner, token: fencingToken))
+    }
+
+    /// Records a permanent failure with its reason.
+    public func markFailed(_ o: ObjectCreated, owner: String, fencingToken: Int64, reason: String, now: Date = Date()) async throws {
+        let nowS = Int64(now.timeIntervalSince1970)
+        try await dynamo.updateItem(
+            table: table, key: key(o),
+            update: DynamoExpression("SET #status = :s, finished_at = :now, #error = :e REMOVE lease_expires_at",
+                                     names: ["#status": "status", "#error": "error"],
+                                     values: [":s": .s("FAILED"), ":now": .number(nowS), ":e": .s(String(reason.prefix(2000)))]),
+            condition: held(owner: owner, token: fencingToken))
+    }
+
+    /// Gives the file back (shutdown, transient failure): the next claim need not wait for the lease.
+    public func release(_ o: ObjectCreated, owner: String, fencingToken: Int64, reason: String) async throws {
+        try await dynamo.updateItem(
+            table: table, key: key(o),
+            update: DynamoExpression("SET #status = :s, last_error = :e REMOVE lease_expires_at",
+                                     names: ["#status": "status"],
+                                     values: [":s": .s("RECEIVED"), ":e": .s(String(reason.prefix(2000)))]),
+            condition: held(owner: owner, token: fencingToken))
+    }
+
+    /// Records a file refused before any claim (no route, undecodable), so its history shows why.
+    public func recordRejected(_ o: ObjectCreated, reason: String, now: Date = Date()) async throws {
+        let nowS = Int64(now.timeIntervalSince1970)
+        try await dynamo.putItem(table: table, item: [
+            JobLedger.partitionKey: .s(JobLedger.jobID(o)), "status": .s("FAILED"), "s3_bucket": .s(o.bucket),
+            "s3_key": .s(o.key), "s3_version": .s(o.version), "error": .s(String(reason.prefix(2000))),
+            "received_at": .number(nowS), "finished_at": .number(nowS), "attempt": .number(0),
+            "expires_at": .number(nowS + Int64(retentionDays) * 86400),
+        ], condition: DynamoExpression("attribute_not_exists(pk) OR #status <> :succeeded",
+                                       names: ["#status": "status"], values: [":succeeded": .s("SUCCEEDED")]))
+    }
+
+    public func item(_ o: ObjectCreated) async throws -> DynamoItem? {
+        try await dynamo.getItem(table: table, key: key(o))
+    }
+
+    private func held(owner: String, token: Int64) -> DynamoExpression {
+        DynamoExpression("#owner = :owner AND attempt = :token AND #status = :running",
+                         names: ["#owner": "owner", "#status": "status"],
+                         values: [":owner": .s(owner), ":token": .number(token), ":running": .s("RUNNING")])
+    }
+}

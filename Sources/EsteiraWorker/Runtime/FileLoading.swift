@@ -1,0 +1,9 @@
+import EsteiraPipeline
+
+/// What the worker needs from the pipeline; the seam lets runtime logic be tested without servers.
+public protocol FileLoading: Sendable {
+    func route(forKey key: String) throws(RoutingError) -> Route
+    func load(_ source: SourceObject, route: Route, fencingToken: Int64) async throws(PipelineError) -> FileOutcome
+}
+
+extension FilePipeline: FileLoading {}

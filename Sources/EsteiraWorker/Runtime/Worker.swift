@@ -1,0 +1,338 @@
+import Foundation
+import Logging
+import EsteiraAWS
+import EsteiraPipeline
+
+/// Long-polls the queue and runs each file through claim → load → acknowledge.
+///
+/// At-least-once in, exactly-once out: a message is deleted only after its file's rows are committed
+/// (or after it was sent to the dead-letter queue); on any doubt it goes back to the queue.
+public final class Worker: Sendable {
+    public let settings: WorkerSettings
+    let sqs: SQSClient
+    let ledger: JobLedger
+    let pipeline: any FileLoading
+    let logger: Logger
+    let queueURL: String
+    let deadLetterURL: String
+    let stats = LockedStats()
+
+    public init(settings: WorkerSettings, sqs: SQSClient, dynamo: DynamoDBClient, pipeline: any FileLoading,
+                logger: Logger = Logger(label: "esteira.worker")) async throws {
+        self.settings = settings
+        self.sqs = sqs
+        self.ledger = JobLedger(dynamo: dynamo, table: settings.jobsTable)
+        self.pipeline = pipeline
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(settings.workerID)"
+        self.logger = logger
+        self.queueURL = try await sqs.getQueueURL(name: settings.queueName)
+        self.deadLetterURL = try await sqs.getQueueURL(name: settings.deadLetterQueueName)
+    }
+
+    /// Files handled so far by this process.
+    public var summary: WorkerSummary { stats.snapshot }
+
+    /// Runs until cancelled, or with `untilIdle` until the queue stays empty and nothing is in flight.
+    public func run() async throws {
+        let slots = SlotCounter(settings.concurrency)
+        try await withThrowingDiscardingTaskGroup { group in
+            var emptyPolls = 0
+            var receiveBackoff = 0
+            while !Task.isCancelled {
+                let free = await slots.waitForFree()
+                let wait = settings.untilIdle ? min(settings.waitSeconds, 2) : settings.waitSeconds
+                let messages: [SQSMessage]
+                do {
+                    messages = try await sqs.receiveMessages(queueURL: queueURL, maxMessages: free, waitSeconds: wait,
+                                                             visibilityTimeout: settings.visibilityTimeout)
+                    receiveBackoff = 0
+                } catch let error as AWSError where error.isTransient {
+                    receiveBackoff += 1
+                    let delay = RetryPolicy(maxAttempts: 0, baseDelay: 1, maxDelay: 30).delay(afterAttempt: receiveBackoff)
+                    logger.warning("receive failed; backing off", metadata: ["error": "\(error)", "delay_s": "\(delay)"])
+                    try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                    continue
+                }
+                if messages.isEmpty {
+                    if settings.untilIdle, await slots.inFlight == 0 {
+                        emptyPolls += 1
+                        if emptyPolls >= settings.idlePolls { break }
+                    }
+                    continue
+                }
+                emptyPolls = 0
+                for message in messages {
+                    await slots.take()
+                    group.addTask {
+                        await self.handle(message)
+                        await slots.release()
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: - One message
+
+    func handle(_ message: SQSMessage) async {
+        var log = logger
+        log[metadataKey: "message_id"] = "\(message.messageID)"
+        let event: QueueEvent
+        do {
+            event = try S3EventDecoder.decode(message.body)
+        } catch {
+            log.error("undecodable message; dead-lettering", metadata: ["reason": "\(error.reason)"])
+            await deadLetter(message, code: "UndecodableMessage", reason: error.reason, object: nil, route: nil, attempt: 0, log: log)
+            return
+        }
+        switch event {
+        case .testEvent:
+            log.info("s3:TestEvent acknowledged")
+            await acknowledge(message, log: log)
+        case .ignored(let reason):
+            log.info("event ignored", metadata: ["reason": "\(reason)"])
+            await acknowledge(message, log: log)
+        case .objectsCreated(let objects):
+            var giveBack = false
+            for object in objects {
+                switch await process(object, message: message, log: log) {
+                case .done: break
+                case .deadLettered: break
+                case .retryLater: giveBack = true
+                }
+            }
+            if giveBack {
+                await returnToQueue(message, log: log)
+            } else {
+                await acknowledge(message, log: log)
+            }
+        }
+    }
+
+    enum Disposition { case done, deadLettered, retryLater }
+
+    func process(_ object: ObjectCreated, message: SQSMessage, log: Logger) async -> Disposition {
+        var log = log
+        log[metadataKey: "bucket"] = "\(object.bucket)"
+        log[metadataKey: "key"] = "\(object.key)"
+        let route: Route
+        do {
+            route = try pipeline.route(forKey: object.key)
+        } catch {
+            log.error("no route; dead-lettering", metadata: ["reason": "\(error)"])
+            try? await ledger.recordRejected(object, reason: error.description)
+            await deadLetter(message, code: "NoRoute", reason: error.description, object: object, route: nil, attempt: 0, log: log)
+            stats.record(.failed)
+            return .deadLettered
+        }
+        log[metadataKey: "route"] = "\(route.name)"
+        log[metadataKey: "tenant"] = "\(route.tenant)"
+
+        for attempt in 1...max(1, settings.attempts) {
+            let token: Int64
+            do {
+                switch try await ledger.claim(object, owner: settings.workerID, lease: Double(settings.leaseSeconds)) {
+                case .alreadySucceeded:
+                    log.info("already loaded; acknowledging duplicate delivery")
+                    stats.record(.duplicate)
+                    return .done
+                case .heldByAnother(let owner):
+                    log.info("held by another worker; leaving it to them", metadata: ["owner": "\(owner)"])
+                    return .retryLater
+                case .claimed(let t):
+                    token = t
+                }
+            } catch {
+                log.warning("claim failed", metadata: ["error": "\(error)"])
+                if attempt == settings.attempts { return .retryLater }
+                await backoff(attempt)
+                continue
+            }
+            log[metadataKey: "attempt"] = "\(token)"
+
+            let source = SourceObject(bucket: object.bucket, key: object.key, versionID: object.versionID, eTag: object.eTag)
+            let result = await loadWithHeartbeat(source, route: route, object: object, message: message, token: token)
+            switch result {
+            case .success(let outcome):
+                log.info(outcome.alreadyLoaded ? "already in MySQL; nothing written" : "file loaded", metadata: [
+                    "table": "\(outcome.table)", "rows_loaded": "\(outcome.rowsLoaded)",
+                    "rows_rejected": "\(outcome.rowsRejected)", "bytes": "\(outcome.bytesRead)",
+                ])
+                do {
+                    try await ledger.markSucceeded(object, owner: settings.workerID, fencingToken: token,
+                                                   rowsLoaded: outcome.rowsLoaded, rowsRejected: outcome.rowsRejected,
+                                                   duplicate: outcome.alreadyLoaded)
+                } catch {
+                    // The rows are committed and the MySQL ledger keeps a redelivery from loading them again.
+                    log.warning("could not mark the job SUCCEEDED; a redelivery will find it already loaded",
+                                metadata: ["error": "\(error)"])
+                }
+                stats.record(outcome.alreadyLoaded ? .duplicate : .succeeded(rows: outcome.rowsLoaded, rejected: outcome.rowsRejected))
+                return .done
+            case .failure(let error) where error.isTransient:
+                log.warning("transient failure", metadata: ["error": "\(error)", "try": "\(attempt)"])
+                try? await ledger.release(object, owner: settings.workerID, fencingToken: token, reason: error.description)
+                if attempt == settings.attempts { return .retryLater }
+                await backoff(attempt)
+            case .failure(let error):
+                log.error("permanent failure; dead-lettering", metadata: ["error": "\(error)"])
+                try? await ledger.markFailed(object, owner: settings.workerID, fencingToken: token, reason: error.description)
+                await deadLetter(message, code: error.code.rawValue, reason: error.message, object: object,
+                                 route: route.name, attempt: Int(token), log: log)
+                stats.record(.failed)
+                return .deadLettered
+            }
+        }
+        return .retryLater
+    }
+
+    /// Runs the load while a heartbeat keeps the message invisible and the lease ours.
+    /// If the lease cannot be extended, the load is cancelled before it can commit.
+    func loadWithHeartbeat(_ source: SourceObject, route: Route, object: ObjectCreated, message: SQSMessage,
+                           token: Int64) async -> Result<FileOutcome, PipelineError> {
+        let period = Double(min(settings.visibilityTimeout, settings.leaseSeconds)) / 2
+        return await withTaskGroup(of: Result<FileOutcome, PipelineError>?.self) { group in
+            group.addTask {
+                do {
+                    return .success(try await self.pipeline.load(source, route: route, fencingToken: token))
+                } catch let error as PipelineError {
+                    return .failure(error)
+                } catch {
+                    return .failure(PipelineError(.storage, "\(error)", transient: true))
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(nanoseconds: UInt64(period * 1e9))
+                    if Task.isCancelled { return nil }
+                    do {
+                        try await self.ledger.extendLease(object, owner: self.settings.workerID, fencingToken: token,
+                                                          lease: Double(self.settings.leaseSeconds))
+                        try await self.sqs.changeMessageVisibility(queueURL: self.queueURL, receiptHandle: message.receiptHandle,
+                                                                   timeout: self.settings.visibilityTimeout)
+                    } catch is ConditionalCheckFailed {
+                        return .failure(PipelineError(.storage, "lease on the file was lost to another worker; abandoned before commit", transient: true))
+                    } catch {
+                        self.logger.warning("heartbeat failed", metadata: ["error": "\(error)", "key": "\(object.key)"])
+                    }
+                }
+                return nil
+            }
+            var result: Result<FileOutcome, PipelineError> = .failure(PipelineError(.storage, "load did not finish", transient: true))
+            for await r in group {
+                if let r {
+                    result = r
+                    group.cancelAll()
+                    break
+                }
+            }
+            return result
+        }
+    }
+
+    // MARK: - Acknowledging, giving back, dead letters
+
+    func acknowledge(_ message: SQSMessage, log: Logger) async {
+        do {
+            try await sqs.deleteMessage(queueURL: queueURL, receiptHandle: message.receiptHandle)
+        } catch {
+            // Not fatal: a redelivery finds the job done and is acknowledged then.
+            log.warning("could not delete message", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Makes the message visible again after a delay that grows with each receive.
+    func returnToQueue(_ message: SQSMessage, log: Logger) async {
+        let delay = min(900, 10 * (1 << min(message.receiveCount, 6)))
+        log.info("giving the message back", metadata: ["visible_in_s": "\(delay)", "receive_count": "\(message.receiveCount)"])
+        try? await sqs.changeMessageVisibility(queueURL: queueURL, receiptHandle: message.receiptHandle, timeout: delay)
+    }
+
+    /// Sends the message with its reason to the DLQ, then deletes it from the main queue.
+    /// If the send fails, the message stays in the main queue (redrive moves it later): nothing is lost.
+    func deadLetter(_ message: SQSMessage, code: String, reason: String, object: ObjectCreated?, route: String?,
+                    attempt: Int, log: Logger) async {
+        var attributes: [String: String] = [
+            "esteira.error-code": code,
+            "esteira.error-message": String(reason.prefix(1000)),
+            "esteira.worker": settings.workerID,
+            "esteira.attempt": String(attempt),
+            "esteira.source-message-id": message.messageID,
+            "esteira.failed-at": ISO8601DateFormatter().string(from: Date()),
+        ]
+        if let object {
+            attributes["esteira.bucket"] = object.bucket
+            attributes["esteira.key"] = String(object.key.prefix(1000))
+        }
+        if let route { attributes["esteira.route"] = route }
+        do {
+            try await sqs.sendMessage(queueURL: deadLetterURL, body: message.body, attributes: attributes)
+        } catch {
+            log.error("could not send to the dead-letter queue; leaving the message in the main queue",
+                      metadata: ["error": "\(error)"])
+            return
+        }
+        await acknowledge(message, log: log)
+    }
+
+    func backoff(_ attempt: Int) async {
+        let delay = RetryPolicy(maxAttempts: 0, baseDelay: 0.5, maxDelay: 20).delay(afterAttempt: attempt)
+        try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+    }
+}
+
+/// Free job slots: the poller asks for only as many messages as it can start.
+actor SlotCounter {
+    private let capacity: Int
+    private(set) var inFlight = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(_ capacity: Int) { self.capacity = capacity }
+
+    /// Waits until at least one slot is free; returns how many are.
+    func waitForFree() async -> Int {
+        while inFlight >= capacity {
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        return capacity - inFlight
+    }
+
+    func take() { inFlight += 1 }
+
+    func release() {
+        inFlight -= 1
+        if !waiters.isEmpty { waiters.removeFirst().resume() }
+    }
+}
+
+/// Counts of what this process did, for the CLI's closing summary.
+public struct WorkerSummary: Sendable, Equatable {
+    public var succeeded = 0
+    public var failed = 0
+    public var duplicates = 0
+    public var rowsLoaded = 0
+    public var rowsRejected = 0
+}
+
+final class LockedStats: @unchecked Sendable {
+    // Safety: every access holds `lock`.
+    enum Event { case succeeded(rows: Int, rejected: Int), failed, duplicate }
+    private let lock = NSLock()
+    private var value = WorkerSummary()
+
+    func record(_ e: Event) {
+        lock.withLock {
+            switch e {
+            case .succeeded(let rows, let rejected):
+                value.succeeded += 1
+                value.rowsLoaded += rows
+                value.rowsRejected += rejected
+            case .failed: value.failed += 1
+            case .duplicate: value.duplicates += 1
+            }
+        }
+    }
+
+    var snapshot: WorkerSummary { lock.withLock { value } }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import Logging
+import EsteiraAWS
+
+/// Names of the AWS resources, shared by every command. Each defaults to an ESTEIRA_* variable.
+struct ResourceOptions: ParsableArguments {
+    @Option(help: "Landing bucket (env ESTEIRA_BUCKET).")
+    var bucket: String = env("ESTEIRA_BUCKET") ?? "esteira-landing"
+
+    @Option(help: "Main queue name (env ESTEIRA_QUEUE).")
+    var queue: String = env("ESTEIRA_QUEUE") ?? "esteira-files"
+
+    @Option(help: "Dead-letter queue name (env ESTEIRA_DLQ).")
+    var dlq: String = env("ESTEIRA_DLQ") ?? "esteira-files-dlq"
+
+    @Option(name: .customLong("jobs-table"), help: "DynamoDB jobs table (env ESTEIRA_JOBS_TABLE).")
+    var jobsTable: String = env("ESTEIRA_JOBS_TABLE") ?? "esteira-jobs"
+}
+
+func env(_ name: String) -> String? {
+    guard let v = ProcessInfo.processInfo.environment[name], !v.isEmpty else { return nil }
+    return v
+}
+
+/// A failure the user can act on: printed as one clear line, exit code 1.
+struct UserFacingError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+func makeAWSClient(logger: Logger) throws -> AWSClient {
+    do {
+        return AWSClient(config: try AWSConfig.fromEnvironment(), logger: logger)
+    } catch let e as AWSConfigurationError {
+        throw UserFacingError(e.description)
+    }
+}
+
+func bootstrapLogging() -> Logger {
+    let level = env("ESTEIRA_LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: "esteira")
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+@main
+struct Esteira: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "esteira",
+        abstract: "Loads CSV files landing in S3 into MySQL, exactly once per file version.",
+        discussion: """
+            AWS settings come from the standard variables (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, \
+            AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>). For the local stack: \
+            `make services-up && source .local/env`.
+            """,
+        subcommands: [SetupCommand.self, WorkerCommand.self])
+}
