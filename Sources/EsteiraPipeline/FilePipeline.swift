@@ -29,11 +29,10 @@ public final class FilePipeline: Sendable {
     }
 
     public func route(forKey key: String) throws(RoutingError) -> Route {
-        if key.hasPrefix(FilePipeline.rejectsPrefix) {
-            throw RoutingError("'\(key)' is a rejects file written by Esteira itself; it is never loaded")
-        }
-        return try routes.route(forKey: key)
+        try routes.route(forKey: key)
     }
+
+    public func isOwnOutput(key: String) -> Bool { key.hasPrefix(FilePipeline.rejectsPrefix) }
 
     public func load(_ source: SourceObject, route: Route, fencingToken: Int64) async throws(PipelineError) -> FileOutcome {
         do {

@@ -3,7 +3,8 @@
 public struct MySQLResult: Sendable, Equatable {
     /// Column names, in select order.
     public let columns: [String]
-    /// Values as MySQL's text protocol sends them (UTF-8); nil is SQL NULL.
+    /// Values as MySQL's text protocol sends them, decoded as UTF-8; nil is SQL NULL. Bytes that are not
+    /// UTF-8 (BLOB, VARBINARY) come back with U+FFFD in their place: select `HEX(col)` for those.
     public let rows: [[String?]]
     /// For statements without a result set.
     public let affectedRows: UInt64

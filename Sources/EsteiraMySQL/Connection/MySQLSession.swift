@@ -26,6 +26,18 @@ public final class MySQLSession {
     /// Runs one statement and returns the affected-row count (any result set is read and dropped).
     @discardableResult
     public func execute(_ sql: String, operation: String = "execute") throws(MySQLError) -> UInt64 {
+        try withBytes(of: sql) { (buffer) throws(MySQLError) in try execute(buffer, operation: operation) }
+    }
+
+    /// Runs a statement given as bytes (the batched-INSERT path builds them without a String round trip).
+    @discardableResult
+    func execute(bytes sql: [UInt8], operation: String) throws(MySQLError) -> UInt64 {
+        try sql.withUnsafeBufferPointer { (buffer) throws(MySQLError) -> UInt64 in
+            try execute(buffer, operation: operation)
+        }
+    }
+
+    private func execute(_ sql: UnsafeBufferPointer<UInt8>, operation: String) throws(MySQLError) -> UInt64 {
         let handle = try send(sql, operation: operation)
         if let result = mysql_store_result(handle) {
             mysql_free_result(result)
@@ -37,7 +49,7 @@ public final class MySQLSession {
 
     /// Runs one statement that returns rows and reads them all into memory.
     public func query(_ sql: String, operation: String = "query") throws(MySQLError) -> MySQLResult {
-        let handle = try send(sql, operation: operation)
+        let handle = try withBytes(of: sql) { (buffer) throws(MySQLError) in try send(buffer, operation: operation) }
         guard let result = mysql_store_result(handle) else {
             if mysql_field_count(handle) == 0 {
                 return MySQLResult(columns: [], rows: [], affectedRows: mysql_affected_rows(handle))
@@ -74,24 +86,6 @@ public final class MySQLSession {
         return MySQLResult(columns: columns, rows: rows, affectedRows: 0)
     }
 
-    /// Runs a statement given as bytes (the batched-INSERT path builds them without a String round trip).
-    @discardableResult
-    func execute(bytes sql: [UInt8], operation: String) throws(MySQLError) -> UInt64 {
-        guard let handle else { throw Self.closedError(operation) }
-        let status = sql.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { chars in
-                mysql_real_query(handle, chars.baseAddress, UInt(chars.count))
-            }
-        }
-        if status != 0 { throw fail(operation) }
-        if let result = mysql_store_result(handle) {
-            mysql_free_result(result)
-        } else if mysql_field_count(handle) != 0 {
-            throw fail(operation)
-        }
-        return mysql_affected_rows(handle)
-    }
-
     /// Runs `statement`, a `LOAD DATA LOCAL INFILE '<streamName>' INTO TABLE …` statement, and serves the
     /// "file" from `read`: called here, on the connection's thread, with a buffer to fill; it returns how
     /// many bytes it wrote, 0 at the end. It may block (waiting for a producer) — that blocks only this
@@ -108,16 +102,13 @@ public final class MySQLSession {
         guard let handle else { throw Self.closedError(operation) }
         return try withoutActuallyEscaping(read) { read in
             let stream = LocalInfile.Stream(name: streamName, read: read)
-            let status = LocalInfile.serving(stream, on: handle) {
-                var sql = statement
-                return sql.withUTF8 { buffer in
-                    buffer.withMemoryRebound(to: CChar.self) { chars in
-                        mysql_real_query(handle, chars.baseAddress, UInt(chars.count))
-                    }
+            let sent: Result<UnsafeMutablePointer<MYSQL>, MySQLError> = LocalInfile.serving(stream, on: handle) {
+                Result { () throws(MySQLError) in
+                    try withBytes(of: statement) { (buffer) throws(MySQLError) in try send(buffer, operation: operation) }
                 }
             }
             if let failure = stream.failure { throw failure }
-            if status != 0 { throw fail(operation) }
+            _ = try sent.get()
             if let result = mysql_store_result(handle) { mysql_free_result(result) }
             return LoadDataResult(affectedRows: mysql_affected_rows(handle), warnings: mysql_warning_count(handle),
                                   bytesSent: stream.bytesSent)
@@ -198,13 +189,21 @@ public final class MySQLSession {
         MySQLError(code: .connectionClosed, message: "the connection is closed", operation: operation)
     }
 
-    private func send(_ sql: String, operation: String) throws(MySQLError) -> UnsafeMutablePointer<MYSQL> {
-        guard let handle else { throw Self.closedError(operation) }
+    /// `String.withUTF8` only rethrows untyped errors; this keeps `MySQLError` typed.
+    private func withBytes<T>(
+        of sql: String, _ body: (UnsafeBufferPointer<UInt8>) throws(MySQLError) -> T
+    ) throws(MySQLError) -> T {
         var sql = sql
-        let status = sql.withUTF8 { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { chars in
-                mysql_real_query(handle, chars.baseAddress, UInt(chars.count))
-            }
+        let result: Result<T, MySQLError> = sql.withUTF8 { buffer in
+            Result { () throws(MySQLError) in try body(buffer) }
+        }
+        return try result.get()
+    }
+
+    private func send(_ sql: UnsafeBufferPointer<UInt8>, operation: String) throws(MySQLError) -> UnsafeMutablePointer<MYSQL> {
+        guard let handle else { throw Self.closedError(operation) }
+        let status = sql.withMemoryRebound(to: CChar.self) { chars in
+            mysql_real_query(handle, chars.baseAddress, UInt(chars.count))
         }
         if status != 0 { throw fail(operation) }
         return handle

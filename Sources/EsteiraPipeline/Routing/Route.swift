@@ -95,7 +95,11 @@ public struct RouteTable: Sendable {
         guard extensions.contains(where: { lower.hasSuffix($0) }) else {
             throw RoutingError("file '\(file)' has an extension that is not accepted (accepted: \(extensions.joined(separator: ", ")))")
         }
-        guard let route = routes.first(where: { $0.tenant == tenant && Glob.matches($0.pattern, file) }) else {
+        // Compression is transparent: a route for "orders*.csv" also takes "orders-1.csv.gz".
+        let plain = lower.hasSuffix(".gz") ? String(file.dropLast(3)) : file
+        guard let route = routes.first(where: {
+            $0.tenant == tenant && (Glob.matches($0.pattern, file) || Glob.matches($0.pattern, plain))
+        }) else {
             throw RoutingError("no route for '\(file)' of tenant '\(tenant)': add a route with tenant '\(tenant)' and a pattern matching it to the routes file")
         }
         return route

@@ -116,6 +116,10 @@ public final class Worker: Sendable {
         var log = log
         log[metadataKey: "bucket"] = "\(object.bucket)"
         log[metadataKey: "key"] = "\(object.key)"
+        if pipeline.isOwnOutput(key: object.key) {
+            log.debug("event for a file Esteira wrote itself; ignored")
+            return .done
+        }
         let route: Route
         do {
             route = try pipeline.route(forKey: object.key)

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+@testable import EsteiraAWS
+
+@Suite("AWS configuration from the environment")
+struct AWSConfigTests {
+    static let base = ["AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret"]
+
+    @Test("defaults are AWS's own endpoints, virtual-hosted S3")
+    func defaults() throws {
+        let c = try AWSConfig.fromEnvironment(Self.base)
+        #expect(c.region == "eu-west-1")
+        #expect(c.endpoint(for: .sqs).baseURL == "https://sqs.eu-west-1.amazonaws.com")
+        #expect(c.endpoint(for: .dynamodb).isCustom == false)
+        #expect(c.retry.maxAttempts == 3)
+    }
+
+    @Test("AWS_ENDPOINT_URL_<SERVICE> wins over AWS_ENDPOINT_URL")
+    func endpoints() throws {
+        var env = Self.base
+        env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:4566"
+        env["AWS_ENDPOINT_URL_DYNAMODB"] = "http://localhost:8000"
+        let c = try AWSConfig.fromEnvironment(env)
+        #expect(c.endpoint(for: .s3).hostHeader == "127.0.0.1:4566")
+        #expect(c.endpoint(for: .dynamodb).baseURL == "http://localhost:8000")
+    }
+
+    @Test("missing or bad settings say what to set", arguments: [
+        (["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"], "AWS_REGION"),
+        (["AWS_REGION": "us-east-1"], "AWS_ACCESS_KEY_ID"),
+        (["AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_ENDPOINT_URL": "ftp://x"], "not an http(s) URL"),
+        (["AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_MAX_ATTEMPTS": "zero"], "AWS_MAX_ATTEMPTS"),
+    ])
+    func errors(env: [String: String], mentions: String) {
+        #expect {
+            _ = try AWSConfig.fromEnvironment(env)
+        } throws: { error in
+            "\(error)".contains(mentions)
+        }
+    }
+
+    @Test("the Host header keeps a non-default port and drops a default one")
+    func hostHeader() throws {
+        #expect(try AWSEndpoint(url: "http://127.0.0.1:14566").hostHeader == "127.0.0.1:14566")
+        #expect(try AWSEndpoint(url: "https://example.com:443").hostHeader == "example.com")
+    }
+}
+
+@Suite("Request building and error parsing")
+struct RequestAndErrorTests {
+    static func client(_ env: [String: String]) throws -> AWSClient {
+        AWSClient(config: try AWSConfig.fromEnvironment(env))
+    }
+
+    @Test("S3 keys are sent path-style to a local endpoint, encoded exactly as signed")
+    func s3PathStyle() async throws {
+        let c = try Self.client(AWSConfigTests.base.merging(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"]) { $1 })
+        let op = AWSOperation(service: .s3, name: "GetObject", method: "GET", path: "/bkt/a b+c%=ç.csv")
+        let r = try await c.signedRequest(op, date: Date(timeIntervalSince1970: 1_700_000_000))
+        #expect(r.url == "http://127.0.0.1:9/bkt/a%20b%2Bc%25%3D%C3%A7.csv")
+        let auth = try #require(r.headers.first { $0.0.lowercased() == "authorization" }?.1)
+        #expect(auth.hasPrefix("AWS4-HMAC-SHA256 Credential=AKID/20231114/eu-west-1/s3/aws4_request"))
+        #expect(auth.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date"))
+        #expect(!r.headers.contains { $0.0.lowercased() == "host" }, "curl sends Host from the URL")
+    }
+
+    @Test("S3 on AWS is virtual-hosted")
+    func s3VirtualHosted() async throws {
+        let s3 = S3Client(client: try Self.client(AWSConfigTests.base))
+        #expect(s3.client.config.endpoint(for: .s3).isCustom == false)
+    }
+
+    @Test("JSON protocol errors keep the code after '#', XML errors their Code")
+    func parseErrors() {
+        let json = ErrorParser.json.parse(HTTPResponseHead(status: 400, headers: [("x-amzn-requestid", "r1")]),
+                                          body: Array(#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#.utf8),
+                                          service: "dynamodb", operation: "PutItem")
+        #expect(json.code == "ConditionalCheckFailedException")
+        #expect(json.requestID == "r1")
+        #expect(json.isTransient == false)
+        let xml = ErrorParser.xml.parse(HTTPResponseHead(status: 503, headers: []),
+                                        body: Array("<Error><Code>SlowDown</Code><Message>Reduce &amp; retry</Message></Error>".utf8),
+                                        service: "s3", operation: "PutObject")
+        #expect(xml.code == "SlowDown")
+        #expect(xml.message == "Reduce & retry")
+        #expect(xml.isTransient)
+        #expect(xml.isThrottling)
+        // moto answers auth failures of JSON services in XML.
+        let auth = ErrorParser.json.parse(HTTPResponseHead(status: 403, headers: []),
+                                          body: Array("<ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error></Errors></ErrorResponse>".utf8),
+                                          service: "sqs", operation: "GetQueueUrl")
+        #expect(auth.code == "SignatureDoesNotMatch")
+        let empty = ErrorParser.xml.parse(HTTPResponseHead(status: 404, headers: []), body: [], service: "s3", operation: "HeadObject")
+        #expect(empty.code == "NotFound")
+        #expect(empty.description.contains("HTTP 404"))
+    }
+
+    @Test("classification follows the SDKs' standard retry mode", arguments: [
+        ("ThrottlingException", 400, true), ("InternalError", 500, true), ("Whatever", 502, true),
+        ("Transport", 0, true), ("AccessDenied", 403, false), ("NoSuchKey", 404, false),
+        ("ValidationException", 400, false), ("TooManyRequestsException", 429, true),
+    ])
+    func classification(code: String, status: Int, transient: Bool) {
+        #expect(AWSError.isTransient(code: code, status: status) == transient)
+    }
+
+    @Test("backoff is full jitter under a growing, capped ceiling")
+    func backoff() {
+        let p = RetryPolicy(maxAttempts: 5, baseDelay: 0.1, maxDelay: 1)
+        #expect(p.delay(afterAttempt: 1, random: 1) == 0.1)
+        #expect(p.delay(afterAttempt: 3, random: 1) == 0.4)
+        #expect(p.delay(afterAttempt: 10, random: 1) == 1)
+        #expect(p.delay(afterAttempt: 3, random: 0) == 0)
+    }
+
+    @Test("XMLLite reads repeated elements and nested blocks")
+    func xml() {
+        let doc = XMLLite("<R><Queue>a</Queue><Q><Queue>b&lt;</Queue></Q></R>")
+        #expect(doc.all("Queue") == ["a", "b<"])
+        #expect(doc.blocks("Q").first?.first("Queue") == "b<")
+    }
+
+    @Test("DynamoDB values round-trip through their JSON shape")
+    func dynamoValues() {
+        let v: DynamoValue = .m(["a": .s("x"), "b": .n("3"), "c": .l([.bool(true), .null]), "d": .ss(["p"])])
+        #expect(DynamoValue(json: v.json) == v)
+    }
+}

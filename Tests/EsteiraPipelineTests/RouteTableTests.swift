@@ -1,0 +1,114 @@
+import Testing
+@testable import EsteiraPipeline
+
+@Suite("Routes")
+struct RouteTableTests {
+    static let yaml = """
+        routes:
+          - name: acme-orders
+            tenant: acme
+            pattern: "orders*.csv"
+            table: acme_orders
+          - name: globex-all
+            tenant: globex
+            pattern: "*"
+            table: globex_files
+        """
+
+    @Test("a key under a tenant's data/ prefix finds its route", arguments: [
+        ("acme/data/orders-1.csv", "acme-orders"),
+        ("acme/data/orders.csv.gz", "acme-orders"),
+        ("globex/data/anything.txt", "globex-all"),
+    ])
+    func matches(key: String, route: String) throws {
+        let table = try RouteTable.parse(yaml: Self.yaml)
+        #expect(try table.route(forKey: key).name == route)
+    }
+
+    @Test("keys without a route say what to do", arguments: [
+        ("acme/data/invoices.csv", "no route for 'invoices.csv' of tenant 'acme'"),
+        ("acme/orders.csv", "not under <tenant>/data/<file>"),
+        ("acme/data/orders.xlsx", "extension that is not accepted"),
+        ("initech/data/orders.csv", "no route"),
+        ("acme/data/sub/orders.csv", "no route"),
+    ])
+    func refused(key: String, message: String) throws {
+        let table = try RouteTable.parse(yaml: Self.yaml)
+        #expect {
+            _ = try table.route(forKey: key)
+        } throws: { error in
+            (error as? RoutingError)?.description.contains(message) == true
+        }
+    }
+
+    @Test("a tenant's file can never reach another tenant's route")
+    func tenantIsolation() throws {
+        // globex's route takes every file name; acme's keys still never reach it.
+        let table = try RouteTable.parse(yaml: Self.yaml)
+        for key in ["acme/data/x.csv", "globex/../acme/data/orders.csv", "acme/data/../../globex/data/x.csv"] {
+            let route = try? table.route(forKey: key)
+            #expect(route?.tenant != "globex" || key.hasPrefix("globex/data/"), "\(key) → \(String(describing: route))")
+        }
+        #expect(try table.route(forKey: "acme/data/orders.csv").table == "acme_orders")
+    }
+
+    @Test("bad routes files are refused with a reason", arguments: [
+        ("routes:\n  - name: a\n    tenant: acme\n    table: \"x; DROP TABLE y\"\n", "table"),
+        ("routes:\n  - name: a\n    tenant: \"../etc\"\n    table: t\n", "tenant"),
+        ("routes:\n  - name: a\n    tenant: t\n    table: t\n  - name: a\n    tenant: u\n    table: u\n", "used twice"),
+        ("routes: 5\n", "not a valid routes file"),
+        ("routes:\n  - tenant: t\n    table: t\n", "not a valid routes file"),
+    ])
+    func badFiles(yaml: String, message: String) {
+        #expect {
+            _ = try RouteTable.parse(yaml: yaml)
+        } throws: { error in
+            "\(error)".contains(message)
+        }
+    }
+
+    @Test("globs: * stays within one path segment", arguments: [
+        ("orders*.csv", "orders-1.csv", true),
+        ("orders*.csv", "orders.csv", true),
+        ("orders*.csv", "orders/x.csv", false),
+        ("o?ders.csv", "orders.csv", true),
+        ("*.csv", "a.csv.gz", false),
+        ("*", "", true),
+        ("a*b*c", "a-x-b-y-c", true),
+    ])
+    func glob(pattern: String, text: String, expected: Bool) {
+        #expect(Glob.matches(pattern, text) == expected)
+    }
+}
+
+@Suite("Header normalisation")
+struct HeaderNormalizerTests {
+    @Test("names become lower snake case")
+    func normalises() throws {
+        #expect(try HeaderNormalizer.columns([" Order ID", "customer-name", "AMOUNT"]) == ["order_id", "customer_name", "amount"])
+    }
+
+    @Test("a header can never carry SQL or collide", arguments: [
+        ["id", "x`; DROP TABLE t; --"],
+        ["id", ""],
+        ["id", "ID"],
+        ["id", String(repeating: "a", count: 65)],
+    ])
+    func refused(header: [String]) {
+        #expect(throws: PipelineError.self) { try HeaderNormalizer.columns(header) }
+    }
+}
+
+@Suite("Rejects file")
+struct RejectsCollectorTests {
+    @Test("every refused row keeps line, reason and raw text, quoted as CSV")
+    func csv() {
+        var r = RejectsCollector(limit: 1)
+        r.add(line: 3, reason: "row has 2 fields, the header has 3", raw: "a,\"b\"")
+        r.add(line: 9, reason: "x", raw: "y")
+        #expect(r.count == 2)
+        let text = String(decoding: r.csv(), as: UTF8.self)
+        #expect(text.hasPrefix("line,reason,raw\r\n3,\"row has 2 fields, the header has 3\",\"a,\"\"b\"\"\"\r\n"))
+        #expect(text.contains("1 more rejected rows not listed"))
+    }
+}
