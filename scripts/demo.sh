@@ -23,7 +23,7 @@ step "Partners upload their files (examples/files → s3://$ESTEIRA_BUCKET/)"
 "$PY" scripts/demo_aws.py upload examples/files
 
 step "Workers drain the queue (esteira worker --until-idle)"
-ESTEIRA_LOG_LEVEL="${ESTEIRA_LOG_LEVEL:-info}" "$ESTEIRA" worker --until-idle --concurrency 2 2>&1 \
+ESTEIRA_LOG_FORMAT=text "$ESTEIRA" worker --until-idle --concurrency 2 --http-port 0 2>&1 \
     | grep -E 'file loaded|dead-letter|already|worker stopped|error' || true
 
 step "What landed where"

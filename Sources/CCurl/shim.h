@@ -23,6 +23,7 @@ static inline CURLMcode esteira_curl_multi_setopt_long(CURLM *m, CURLMoption o, 
 /* Macros built from other macros do not import into Swift. */
 static inline size_t esteira_curl_writefunc_pause(void) { return CURL_WRITEFUNC_PAUSE; }
 static inline size_t esteira_curl_readfunc_abort(void) { return CURL_READFUNC_ABORT; }
+static inline size_t esteira_curl_readfunc_pause(void) { return CURL_READFUNC_PAUSE; }
 static inline CURLcode esteira_curl_unpause(CURL *h) { return curl_easy_pause(h, CURLPAUSE_CONT); }
 static inline CURLcode esteira_curl_message_result(const CURLMsg *m) { return m->data.result; }
 #endif

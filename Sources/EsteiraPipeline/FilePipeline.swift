@@ -45,10 +45,21 @@ public final class FilePipeline: Sendable {
     }
 
     private func run(_ source: SourceObject, route: Route, fencingToken: Int64) async throws -> FileOutcome {
+        let connection = try await MySQLConnection.connect(mysql)
+        do {
+            let outcome = try await run(source, route: route, fencingToken: fencingToken, connection: connection)
+            await connection.close()
+            return outcome
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    private func run(_ source: SourceObject, route: Route, fencingToken: Int64,
+                     connection: MySQLConnection) async throws -> FileOutcome {
         let (_, body) = try await s3.getObjectStream(bucket: source.bucket, key: source.key, versionID: source.versionID,
                                                      ifMatch: source.versionID == nil ? source.eTag : nil)
-        let connection = try await MySQLConnection.connect(mysql)
-        defer { Task { await connection.close() } }
 
         var parser = CSVParser(dialect: .rfc4180, limits: CSVLimits())
         var header: [String]?
@@ -99,9 +110,17 @@ public final class FilePipeline: Sendable {
             chunk.withUnsafeBytes { parser.consume($0, sink) }
             if let headerError { throw headerError }
             if load == nil, let header, !header.isEmpty {
-                load = try await connection.beginFileLoad(table: route.table, columns: header, ledger: LedgerRecord(
+                let begun = try await connection.beginFileLoad(table: route.table, columns: header, ledger: LedgerRecord(
                     bucket: source.bucket, key: source.key, version: source.version, fencingToken: fencingToken,
                     rowsLoaded: 0, rowsRejected: 0, checksum: ""))
+                if begun.alreadyLoaded != nil {
+                    // The ledger has this version: stop downloading, write nothing.
+                    body.cancel()
+                    await begun.rollback()
+                    return FileOutcome(table: route.table, rowsLoaded: 0, rowsRejected: 0, bytesRead: bytes,
+                                       alreadyLoaded: true, rejectsURI: nil)
+                }
+                load = begun
             }
             if batch.count >= batchRows, let load {
                 try await load.append(batch)

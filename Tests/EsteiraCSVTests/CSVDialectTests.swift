@@ -64,59 +64,6 @@ struct CSVDialectTests {
         if let lines = example.lines { #expect(result.rows.map(\.line) == lines) }
     }
 
-    @Test func statisticsCountLinesAndBlankLines() {
-        let result = parse("a\n\n\"b\nc\"\r\n\r\nd\"e\nf")
-        #expect(result.statistics.lineCount == 7)
-        #expect(result.statistics.blankLineCount == 2)
-        #expect(result.statistics.recordCount == 3)
-        #expect(result.statistics.malformedCount == 1)
-        #expect(result.statistics.byteCount == 17)
-        #expect(parse("a\n").statistics.lineCount == 1)
-        #expect(parse("").statistics.lineCount == 0)
-    }
-
-    @Test func quotedAndUnquotedEmptyFieldsDiffer() {
-        let row = parse("\"\",,\"x\"").rows[0]
-        #expect(row.fields == ["", "", "x"])
-        #expect(row.quoted == [true, false, true])
-    }
-
-    @Test func rawTextIsTheRecordAsWritten() {
-        let rows = parse("1,\"a\"\"b\"\r\n2,\"x\ny\"").rows
-        #expect(rows.map(\.raw) == ["1,\"a\"\"b\"", "2,\"x\ny\""])
-        #expect(rows.map(\.endLine) == [1, 3])
-    }
-
-    @Test func partialByteOrderMarkIsData() {
-        var parser = CSVParser()
-        var fields: [[UInt8]] = []
-        let collect = { (event: CSVEvent) in
-            if case .record(let record) = event { fields = record.indices.map(record.bytes(at:)) }
-        }
-        parser.consume([0xEF], collect)
-        parser.consume([0xBB, 0x41, UInt8.comma], collect)
-        parser.finish(collect)
-        #expect(fields == [[0xEF, 0xBB, 0x41], []])
-    }
-
-    @Test func parserIsReusableAfterFinish() {
-        var parser = CSVParser()
-        var lines: [Int] = []
-        let collect = { (event: CSVEvent) in if case .record(let record) = event { lines.append(record.line) } }
-        parser.consume(Array("a\nb".utf8), collect)
-        let first = parser.finish(collect)
-        parser.consume(Array("\u{FEFF}c\n".utf8), collect)
-        let second = parser.finish(collect)
-        #expect(lines == [1, 2, 1])
-        #expect(first.recordCount == 2 && second.recordCount == 1)
-    }
-
-    @Test func parseAllConvenience() {
-        let result = CSVParser.parseAll(Array("a;b\nc;\"d\"x\ne;f".utf8), dialect: CSVDialect(delimiter: .semicolon))
-        #expect(result.records == [["a", "b"], ["e", "f"]])
-        #expect(result.malformed.map(\.line) == [2])
-    }
-
     @Test(arguments: [
         (CSVDialect(delimiter: .doubleQuote), "the quote and the delimiter"),
         (CSVDialect(delimiter: 0x0A), "line break"),

@@ -24,7 +24,8 @@
 ///
 /// Line numbers are physical lines, 1-based: every CR, LF or CRLF counts once, inside quotes too.
 ///
-/// If the sink throws, the error propagates and the parser must not be used again.
+/// If the sink throws, the error propagates and the parser is left unusable: a later call traps
+/// rather than read a chunk that is gone.
 public struct CSVParser: ~Copyable {
     public let dialect: CSVDialect
     public let limits: CSVLimits
@@ -44,9 +45,8 @@ public struct CSVParser: ~Copyable {
     }
 
     private let classes: UnsafeMutablePointer<UInt8>
-    /// The bytes that end a run of plain bytes inside an unquoted field, and inside a quoted one.
-    private let unquotedSearch: ByteSearch
-    private let quotedSearch: ByteSearch
+    private let unquotedStops: UInt8
+    private let quotedStops: UInt8
     private let maxFieldBytes: Int
     private let maxRecordBytes: Int
     private let maxFields: Int
@@ -78,6 +78,8 @@ public struct CSVParser: ~Copyable {
     private var atInputStart = true
     private var byteOrderMarkMatched = 0
     private var counts = CSVParseStatistics()
+    /// Set while a call is under way; still set afterwards only if the sink threw out of it.
+    private var interrupted = false
 
     public init(dialect: CSVDialect = .rfc4180, limits: CSVLimits = CSVLimits()) {
         if let reason = dialect.invalidReason { preconditionFailure("invalid CSVDialect: \(reason)") }
@@ -100,15 +102,10 @@ public struct CSVParser: ~Copyable {
         if let escape = dialect.escape { classes[Int(escape)] = ByteClass.escape }
         classes[0x0D] = ByteClass.carriageReturn
         classes[0x0A] = ByteClass.lineFeed
-        let delimiter = dialect.delimiter
         // Under .keepAsText a quote is ordinary inside an unquoted field, so it need not stop the scan.
-        let bareQuote = dialect.bareQuote == .refuseRecord ? dialect.quote ?? delimiter : delimiter
-        unquotedSearch = ByteSearch((0x0A, 0x0D, delimiter, bareQuote, dialect.escape ?? delimiter))
-        if let quote = dialect.quote {
-            quotedSearch = ByteSearch((0x0A, 0x0D, quote, dialect.escape ?? quote, quote))
-        } else {
-            quotedSearch = unquotedSearch  // never used: no field can open a quote
-        }
+        let bareQuoteStops = dialect.quote != nil && dialect.bareQuote == .refuseRecord ? ByteClass.quote : 0
+        unquotedStops = ByteClass.delimiter | ByteClass.escape | ByteClass.lineBreak | bareQuoteStops
+        quotedStops = ByteClass.quote | ByteClass.escape | ByteClass.lineBreak
 
         spanCapacity = min(64, limits.maxFields)
         spans = .allocate(capacity: spanCapacity)
@@ -129,7 +126,9 @@ public struct CSVParser: ~Copyable {
     /// Parses one chunk: calls `sink` for every record that ends in it, and keeps the unfinished tail.
     /// The chunk may end anywhere, even between the CR and LF of a line break or inside a UTF-8 character.
     public mutating func consume(_ chunk: UnsafeRawBufferPointer, _ sink: (CSVEvent) throws -> Void) rethrows {
+        precondition(!interrupted, "CSVParser used again after its sink threw")
         guard var start = chunk.baseAddress, chunk.count > 0 else { return }
+        interrupted = true
         var count = chunk.count
         counts.byteCount += count
         if atInputStart {
@@ -142,15 +141,13 @@ public struct CSVParser: ~Copyable {
             }
             if byteOrderMarkMatched == 3 {
                 atInputStart = false
-            } else if count == 0 {
-                return
-            } else {
+            } else if count > 0 {
                 atInputStart = false
                 try replayByteOrderMarkPrefix(sink)
             }
-            guard count > 0 else { return }
         }
-        try parse(start, count, sink)
+        if count > 0 { try parse(start, count, sink) }
+        interrupted = false
     }
 
     /// Ends the input: emits the last record when the input does not end with a line break, or refuses
@@ -158,6 +155,8 @@ public struct CSVParser: ~Copyable {
     /// which can then read another input with its buffers already grown.
     @discardableResult
     public mutating func finish(_ sink: (CSVEvent) throws -> Void) rethrows -> CSVParseStatistics {
+        precondition(!interrupted, "CSVParser used again after its sink threw")
+        interrupted = true
         if atInputStart {
             atInputStart = false
             try replayByteOrderMarkPrefix(sink)
@@ -183,6 +182,7 @@ public struct CSVParser: ~Copyable {
         }
         let result = statistics
         reset()
+        interrupted = false
         return result
     }
 
@@ -217,11 +217,11 @@ public struct CSVParser: ~Copyable {
 
     private mutating func parse(_ buf: UnsafeRawPointer, _ n: Int, _ sink: (CSVEvent) throws -> Void) rethrows {
         let classes = self.classes
+        let unquotedStops = self.unquotedStops
+        let quotedStops = self.quotedStops
         @inline(__always) func classOf(_ i: Int) -> UInt8 {
             classes[Int(buf.load(fromByteOffset: i, as: UInt8.self))]
         }
-        let unquotedSearch = self.unquotedSearch
-        let quotedSearch = self.quotedSearch
 
         var p = 0
         while p < n {
@@ -266,12 +266,12 @@ public struct CSVParser: ~Copyable {
                     let recordLimit = maxRecordBytes
                     let spans = self.spans
                     while true {
-                        q = unquotedSearch.first(in: buf, from: q, count: n)
+                        while q < n && classOf(q) & unquotedStops == 0 { q &+= 1 }
                         guard q < n, classOf(q) == ByteClass.delimiter, count < room,
                               q &- origin <= fieldLimit, q &- record <= recordLimit else { break }
                         spans[count] = FieldSpan(start: UInt32(truncatingIfNeeded: origin &- record),
                                                  end: UInt32(truncatingIfNeeded: q &- record), flags: flags)
-                        if flags != 0 { recordNeedsDecoding = true }
+                        if flags & FieldSpan.needsDecoding != 0 { recordNeedsDecoding = true }
                         count &+= 1
                         q &+= 1
                         origin = q
@@ -290,7 +290,7 @@ public struct CSVParser: ~Copyable {
                         continue
                     }
                 } else {
-                    q = unquotedSearch.first(in: buf, from: q, count: n)
+                    while q < n && classOf(q) & unquotedStops == 0 { q &+= 1 }
                 }
                 p = q
                 guard q < n else { continue }
@@ -318,7 +318,7 @@ public struct CSVParser: ~Copyable {
 
             case .quoted:
                 var q = p
-                q = quotedSearch.first(in: buf, from: q, count: n)
+                while q < n && classOf(q) & quotedStops == 0 { q &+= 1 }
                 p = q
                 guard q < n else { continue }
                 let c = classOf(q)
@@ -531,44 +531,4 @@ public struct CSVParseStatistics: Sendable, Hashable {
     public var blankLineCount = 0
 
     public init() {}
-}
-
-/// Up to five bytes to look for, eight bytes at a time: a word-at-a-time search does a third of the
-/// work of a byte loop with a table lookup, and takes one branch per eight bytes instead of one per byte.
-struct ByteSearch {
-    private let targets: (UInt64, UInt64, UInt64, UInt64, UInt64)
-
-    /// Unused slots repeat one of the bytes.
-    init(_ bytes: (UInt8, UInt8, UInt8, UInt8, UInt8)) {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        targets = (ones &* UInt64(bytes.0), ones &* UInt64(bytes.1), ones &* UInt64(bytes.2),
-                   ones &* UInt64(bytes.3), ones &* UInt64(bytes.4))
-    }
-
-    /// The offset of the first target byte in `buf[from..<count]`, or `count`.
-    @inline(__always)
-    func first(in buf: UnsafeRawPointer, from: Int, count: Int) -> Int {
-        var q = from
-        while q &+ 8 <= count {
-            let word = UInt64(littleEndian: buf.loadUnaligned(fromByteOffset: q, as: UInt64.self))
-            let hits = Self.zeroBytes(word ^ targets.0) | Self.zeroBytes(word ^ targets.1)
-                | Self.zeroBytes(word ^ targets.2) | Self.zeroBytes(word ^ targets.3) | Self.zeroBytes(word ^ targets.4)
-            if hits != 0 { return q &+ hits.trailingZeroBitCount &>> 3 }
-            q &+= 8
-        }
-        while q < count {
-            let byte = UInt64(buf.load(fromByteOffset: q, as: UInt8.self))
-            if byte == targets.0 & 0xFF || byte == targets.1 & 0xFF || byte == targets.2 & 0xFF
-                || byte == targets.3 & 0xFF || byte == targets.4 & 0xFF { return q }
-            q &+= 1
-        }
-        return count
-    }
-
-    /// The high bit of each zero byte of `x`. Exact for the lowest zero byte, which is all we use: a
-    /// borrow can only mark bytes above it.
-    @inline(__always)
-    private static func zeroBytes(_ x: UInt64) -> UInt64 {
-        (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
-    }
 }

@@ -21,8 +21,9 @@ public struct CSVRecord: RandomAccessCollection {
     /// should show when a later stage (typing, cleaning) refuses the row.
     public let raw: UnsafeRawBufferPointer
 
-    private let spans: UnsafePointer<FieldSpan>
-    private let decoded: UnsafeRawPointer?
+    // Inlinable, so that reading a field from another module is a few instructions, not a call.
+    @usableFromInline let spans: UnsafePointer<FieldSpan>
+    @usableFromInline let decoded: UnsafeRawPointer?
 
     init(line: Int, endLine: Int, raw: UnsafeRawBufferPointer, spans: UnsafePointer<FieldSpan>, count: Int,
          decoded: UnsafeRawPointer?) {
@@ -34,11 +35,11 @@ public struct CSVRecord: RandomAccessCollection {
         self.decoded = decoded
     }
 
-    public var startIndex: Int { 0 }
+    @inlinable public var startIndex: Int { 0 }
     public let endIndex: Int
 
     /// The content of field `index` (0-based).
-    @inline(__always)
+    @inlinable
     public subscript(index: Int) -> UnsafeRawBufferPointer {
         precondition(index >= 0 && index < endIndex, "CSVRecord field index out of range")
         let span = spans[index]
@@ -48,6 +49,7 @@ public struct CSVRecord: RandomAccessCollection {
 
     /// Whether field `index` was enclosed in quotes. Lets a later stage tell `""` (an empty string)
     /// from an empty unquoted field (often meant as NULL).
+    @inlinable
     public func isQuoted(_ index: Int) -> Bool {
         precondition(index >= 0 && index < endIndex, "CSVRecord field index out of range")
         return spans[index].isQuoted
@@ -131,17 +133,24 @@ public enum CSVIssue: Sendable, Hashable, CustomStringConvertible {
 
 /// Where one field's content lies: offsets into the record's raw bytes, or into the parser's buffer of
 /// decoded fields when quotes or escapes had to be resolved.
+@usableFromInline
 struct FieldSpan {
-    var start: UInt32
-    var end: UInt32
-    var flags: UInt8
+    @usableFromInline var start: UInt32
+    @usableFromInline var end: UInt32
+    @usableFromInline var flags: UInt8
 
-    static let quoted: UInt8 = 1
+    init(start: UInt32, end: UInt32, flags: UInt8) {
+        self.start = start
+        self.end = end
+        self.flags = flags
+    }
+
+    @usableFromInline static let quoted: UInt8 = 1
     /// Holds doubled quotes or escapes: the content differs from the raw bytes.
     static let needsDecoding: UInt8 = 2
     /// `start` and `end` point into the decoded buffer.
-    static let decoded: UInt8 = 4
+    @usableFromInline static let decoded: UInt8 = 4
 
-    var isQuoted: Bool { flags & Self.quoted != 0 }
-    var isDecoded: Bool { flags & Self.decoded != 0 }
+    @inlinable var isQuoted: Bool { flags & Self.quoted != 0 }
+    @inlinable var isDecoded: Bool { flags & Self.decoded != 0 }
 }

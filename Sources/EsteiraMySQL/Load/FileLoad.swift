@@ -250,7 +250,8 @@ extension MySQLConnection {
             session.ledgerReady.insert(database)
         }
         // The packet also carries a command byte and a header: leave a margin.
-        let limit = min(requestedLimit, try session.maxAllowedPacket() - 1024)
+        let packet = try session.maxAllowedPacket()
+        let limit = min(requestedLimit, max(packet - 1024, packet / 2))
         let builder = InsertStatementBuilder(table: table, columns: columns, maxStatementBytes: limit)
 
         try session.execute("START TRANSACTION", operation: operation)

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import EsteiraAWS
 import EsteiraPipeline
+import ServiceLifecycle
 
 /// Long-polls the queue and runs each file through claim → load → acknowledge.
 ///
@@ -16,10 +17,14 @@ public final class Worker: Sendable {
     let queueURL: String
     let deadLetterURL: String
     let stats = LockedStats()
+    public let metrics: WorkerMetrics
+    /// When the receive loop last came round: `/healthz` fails if it stops turning.
+    let lastPoll = LockedBox(Date())
 
     public init(settings: WorkerSettings, sqs: SQSClient, dynamo: DynamoDBClient, pipeline: any FileLoading,
-                logger: Logger = Logger(label: "esteira.worker")) async throws {
+                metrics: WorkerMetrics = WorkerMetrics(), logger: Logger = Logger(label: "esteira.worker")) async throws {
         self.settings = settings
+        self.metrics = metrics
         self.sqs = sqs
         self.ledger = JobLedger(dynamo: dynamo, table: settings.jobsTable)
         self.pipeline = pipeline
@@ -33,20 +38,36 @@ public final class Worker: Sendable {
     /// Files handled so far by this process.
     public var summary: WorkerSummary { stats.snapshot }
 
+    /// Seconds since the receive loop last came round (liveness).
+    public var secondsSinceLastPoll: Double { -lastPoll.withLock { $0 }.timeIntervalSinceNow }
+
     /// Runs until cancelled, or with `untilIdle` until the queue stays empty and nothing is in flight.
+    ///
+    /// On graceful shutdown (SIGTERM through a ServiceGroup) it stops receiving at once, lets the files in
+    /// hand finish for up to `shutdownGrace` seconds, then cancels them: each cancelled file is given back
+    /// (lease released, message visible again) before the process exits.
     public func run() async throws {
         let slots = SlotCounter(settings.concurrency)
         try await withThrowingDiscardingTaskGroup { group in
             var emptyPolls = 0
             var receiveBackoff = 0
-            while !Task.isCancelled {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                lastPoll.withLock { $0 = Date() }
                 let free = await slots.waitForFree()
+                if Task.isShuttingDownGracefully { break }
                 let wait = settings.untilIdle ? min(settings.waitSeconds, 2) : settings.waitSeconds
                 let messages: [SQSMessage]
                 do {
-                    messages = try await sqs.receiveMessages(queueURL: queueURL, maxMessages: free, waitSeconds: wait,
-                                                             visibilityTimeout: settings.visibilityTimeout)
+                    // A long poll in progress is abandoned on SIGTERM; anything it had taken
+                    // reappears after the visibility timeout, so nothing is lost.
+                    guard let received = try await cancelWhenGracefulShutdown({
+                        try await self.sqs.receiveMessages(queueURL: self.queueURL, maxMessages: free, waitSeconds: wait,
+                                                           visibilityTimeout: self.settings.visibilityTimeout)
+                    }) as [SQSMessage]? else { break }
+                    messages = received
                     receiveBackoff = 0
+                } catch is CancellationError {
+                    break
                 } catch let error as AWSError where error.isTransient {
                     receiveBackoff += 1
                     let delay = RetryPolicy(maxAttempts: 0, baseDelay: 1, maxDelay: 30).delay(afterAttempt: receiveBackoff)
@@ -64,12 +85,37 @@ public final class Worker: Sendable {
                 emptyPolls = 0
                 for message in messages {
                     await slots.take()
+                    metrics.inFlight.increment()
+                    if let sent = message.attributes["SentTimestamp"].flatMap(Double.init) {
+                        let age = max(0, Date().timeIntervalSince1970 - sent / 1000)
+                        metrics.receiveLatency.record(.milliseconds(Int64(age * 1000)))
+                    }
                     group.addTask {
                         await self.handle(message)
+                        self.metrics.inFlight.decrement()
                         await slots.release()
                     }
                 }
             }
+            if Task.isShuttingDownGracefully {
+                await drain(slots, group: &group)
+            }
+        }
+    }
+
+    /// Waits for the files in hand, up to the grace period, then cancels the rest (they give themselves back).
+    private func drain(_ slots: SlotCounter, group: inout ThrowingDiscardingTaskGroup<any Error>) async {
+        let deadline = Date().addingTimeInterval(Double(settings.shutdownGrace))
+        let inHand = await slots.inFlight
+        logger.info("shutting down: finishing files in hand", metadata: [
+            "in_flight": "\(inHand)", "grace_s": "\(settings.shutdownGrace)"])
+        while await slots.inFlight > 0, Date() < deadline {
+            try? await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let left = await slots.inFlight
+        if left > 0 {
+            logger.warning("grace period over: giving back unfinished files", metadata: ["in_flight": "\(left)"])
+            group.cancelAll()
         }
     }
 
@@ -84,6 +130,7 @@ public final class Worker: Sendable {
         } catch {
             log.error("undecodable message; dead-lettering", metadata: ["reason": "\(error.reason)"])
             await deadLetter(message, code: "UndecodableMessage", reason: error.reason, object: nil, route: nil, attempt: 0, log: log)
+            metrics.failed("UndecodableMessage")
             return
         }
         switch event {
@@ -94,15 +141,21 @@ public final class Worker: Sendable {
             log.info("event ignored", metadata: ["reason": "\(reason)"])
             await acknowledge(message, log: log)
         case .objectsCreated(let objects):
-            var giveBack = false
+            metrics.received.increment(by: Int64(objects.count))
+            var retry = false
+            var givenBack = false
             for object in objects {
                 switch await process(object, message: message, log: log) {
-                case .done: break
-                case .deadLettered: break
-                case .retryLater: giveBack = true
+                case .done, .deadLettered: break
+                case .retryLater: retry = true
+                case .givenBack: givenBack = true
                 }
             }
-            if giveBack {
+            if givenBack {
+                // Shutting down: make the message visible now so another worker takes it at once.
+                let log = log
+                await uncancelled { await self.changeVisibility(message, to: 0, log: log) }
+            } else if retry {
                 await returnToQueue(message, log: log)
             } else {
                 await acknowledge(message, log: log)
@@ -110,7 +163,7 @@ public final class Worker: Sendable {
         }
     }
 
-    enum Disposition { case done, deadLettered, retryLater }
+    enum Disposition { case done, deadLettered, retryLater, givenBack }
 
     func process(_ object: ObjectCreated, message: SQSMessage, log: Logger) async -> Disposition {
         var log = log
@@ -128,6 +181,7 @@ public final class Worker: Sendable {
             try? await ledger.recordRejected(object, reason: error.description)
             await deadLetter(message, code: "NoRoute", reason: error.description, object: object, route: nil, attempt: 0, log: log)
             stats.record(.failed)
+            metrics.failed("NoRoute")
             return .deadLettered
         }
         log[metadataKey: "route"] = "\(route.name)"
@@ -140,6 +194,7 @@ public final class Worker: Sendable {
                 case .alreadySucceeded:
                     log.info("already loaded; acknowledging duplicate delivery")
                     stats.record(.duplicate)
+                    metrics.duplicates.increment()
                     return .done
                 case .heldByAnother(let owner):
                     log.info("held by another worker; leaving it to them", metadata: ["owner": "\(owner)"])
@@ -156,7 +211,18 @@ public final class Worker: Sendable {
             log[metadataKey: "attempt"] = "\(token)"
 
             let source = SourceObject(bucket: object.bucket, key: object.key, versionID: object.versionID, eTag: object.eTag)
+            let started = ContinuousClock.now
             let result = await loadWithHeartbeat(source, route: route, object: object, message: message, token: token)
+            metrics.jobDuration.record(ContinuousClock.now - started)
+            if Task.isCancelled {
+                // Shutdown ran out of grace: nothing was committed (the load checks before COMMIT); hand it back.
+                log.warning("abandoned at shutdown; giving the file back")
+                await uncancelled {
+                    try? await self.ledger.release(object, owner: self.settings.workerID, fencingToken: token,
+                                                   reason: "worker shut down before finishing")
+                }
+                return .givenBack
+            }
             switch result {
             case .success(let outcome):
                 log.info(outcome.alreadyLoaded ? "already in MySQL; nothing written" : "file loaded", metadata: [
@@ -173,6 +239,14 @@ public final class Worker: Sendable {
                                 metadata: ["error": "\(error)"])
                 }
                 stats.record(outcome.alreadyLoaded ? .duplicate : .succeeded(rows: outcome.rowsLoaded, rejected: outcome.rowsRejected))
+                metrics.bytesRead.increment(by: outcome.bytesRead)
+                if outcome.alreadyLoaded {
+                    metrics.duplicates.increment()
+                } else {
+                    metrics.succeeded.increment()
+                    metrics.rowsLoaded.increment(by: Int64(outcome.rowsLoaded))
+                    metrics.rowsRejected.increment(by: Int64(outcome.rowsRejected))
+                }
                 return .done
             case .failure(let error) where error.isTransient:
                 log.warning("transient failure", metadata: ["error": "\(error)", "try": "\(attempt)"])
@@ -185,6 +259,7 @@ public final class Worker: Sendable {
                 await deadLetter(message, code: error.code.rawValue, reason: error.message, object: object,
                                  route: route.name, attempt: Int(token), log: log)
                 stats.record(.failed)
+                metrics.failed(error.code.rawValue)
                 return .deadLettered
             }
         }
@@ -218,6 +293,7 @@ public final class Worker: Sendable {
                     } catch is ConditionalCheckFailed {
                         return .failure(PipelineError(.storage, "lease on the file was lost to another worker; abandoned before commit", transient: true))
                     } catch {
+                        self.metrics.heartbeatFailures.increment()
                         self.logger.warning("heartbeat failed", metadata: ["error": "\(error)", "key": "\(object.key)"])
                     }
                 }
@@ -250,7 +326,21 @@ public final class Worker: Sendable {
     func returnToQueue(_ message: SQSMessage, log: Logger) async {
         let delay = min(900, 10 * (1 << min(message.receiveCount, 6)))
         log.info("giving the message back", metadata: ["visible_in_s": "\(delay)", "receive_count": "\(message.receiveCount)"])
-        try? await sqs.changeMessageVisibility(queueURL: queueURL, receiptHandle: message.receiptHandle, timeout: delay)
+        await changeVisibility(message, to: delay, log: log)
+    }
+
+    func changeVisibility(_ message: SQSMessage, to seconds: Int, log: Logger) async {
+        do {
+            try await sqs.changeMessageVisibility(queueURL: queueURL, receiptHandle: message.receiptHandle, timeout: seconds)
+        } catch {
+            // The visibility timeout runs out by itself; the message comes back either way.
+            log.warning("could not change message visibility", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Runs clean-up that must happen even when the calling task was cancelled (giving work back).
+    func uncancelled(_ body: @escaping @Sendable () async -> Void) async {
+        await Task { await body() }.value
     }
 
     /// Sends the message with its reason to the DLQ, then deletes it from the main queue.
@@ -340,3 +430,18 @@ final class LockedStats: @unchecked Sendable {
 
     var snapshot: WorkerSummary { lock.withLock { value } }
 }
+
+/// A value shared between tasks and threads, behind a lock.
+final class LockedBox<Value: Sendable>: @unchecked Sendable {
+    // Safety: every access holds `lock`.
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+extension Worker: Service {}

@@ -18,6 +18,9 @@ public struct WorkerSettings: Sendable {
     /// Exit once the queue stays empty for this many consecutive polls with nothing in flight (demo, tests).
     public var untilIdle: Bool = false
     public var idlePolls: Int = 2
+    /// On SIGTERM, seconds to let files in hand finish before they are given back.
+    /// Keep it below the pod's terminationGracePeriodSeconds.
+    public var shutdownGrace: Int = 25
     /// Identifies this worker in claims, logs and dead letters.
     public var workerID: String
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import EsteiraAWS
+import EsteiraWorker
 
 /// Names of the AWS resources, shared by every command. Each defaults to an ESTEIRA_* variable.
 struct ResourceOptions: ParsableArguments {
@@ -37,12 +38,17 @@ func makeAWSClient(logger: Logger) throws -> AWSClient {
     }
 }
 
+/// JSON lines by default (what log pipelines want); ESTEIRA_LOG_FORMAT=text for people at a terminal.
 func bootstrapLogging() -> Logger {
     let level = env("ESTEIRA_LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
+    let text = (env("ESTEIRA_LOG_FORMAT") ?? "json").lowercased() == "text"
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
+        if text {
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return JSONLogHandler(label: label, level: level)
     }
     return Logger(label: "esteira")
 }

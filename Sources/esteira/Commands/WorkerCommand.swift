@@ -4,6 +4,8 @@ import EsteiraAWS
 import EsteiraMySQL
 import EsteiraPipeline
 import EsteiraWorker
+import Logging
+import ServiceLifecycle
 
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,6 +41,14 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "In-process attempts for a transient failure before the message is given back.")
     var attempts: Int = 3
 
+    @Option(name: .customLong("shutdown-grace"),
+            help: "On SIGTERM, seconds to finish files in hand before giving them back (keep below the pod's grace period).")
+    var shutdownGrace: Int = 25
+
+    @Option(name: .customLong("http-port"),
+            help: "Port of /healthz, /readyz and /metrics (env ESTEIRA_HTTP_PORT; 0 picks a free port, -1 turns it off).")
+    var httpPort: Int = env("ESTEIRA_HTTP_PORT").flatMap(Int.init) ?? 9090
+
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard visibilityTimeout >= 10, lease >= 10 else {
@@ -64,16 +74,56 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.visibilityTimeout = visibilityTimeout
         settings.leaseSeconds = lease
         settings.attempts = attempts
+        settings.shutdownGrace = shutdownGrace
 
+        let sqs = SQSClient(client: aws)
         let pipeline = FilePipeline(s3: S3Client(client: aws), mysql: mysql, routes: table, logger: logger)
-        let worker = try await Worker(settings: settings, sqs: SQSClient(client: aws), dynamo: DynamoDBClient(client: aws),
+        let worker: Worker
+        do {
+            worker = try await Worker(settings: settings, sqs: sqs, dynamo: DynamoDBClient(client: aws),
                                       pipeline: pipeline, logger: logger)
+        } catch let e as AWSError where e.code.contains("NonExistentQueue") || e.code == "QueueDoesNotExist" {
+            throw UserFacingError("queue '\(resources.queue)' or '\(resources.dlq)' does not exist: run `esteira setup` first (\(e.code))")
+        }
+        let queueURL = try await sqs.getQueueURL(name: resources.queue)
+        let readiness = Readiness(checks: [
+            ("sqs", { _ = try await sqs.getQueueAttributes(queueURL: queueURL, names: ["QueueArn"]) }),
+            ("mysql", { let c = try await MySQLConnection.connect(mysql); _ = try await c.query("SELECT 1"); await c.close() }),
+        ], logger: logger)
+        var server: StatusServer?
+        if httpPort >= 0 {
+            do {
+                server = try StatusServer(port: httpPort, logger: logger, handler: StatusRoutes.handler(
+                    worker: worker, readiness: readiness, stuckAfter: Double(settings.waitSeconds * 3 + 30)))
+            } catch {
+                throw UserFacingError("\(error)")
+            }
+            logger.info("status server listening", metadata: ["port": "\(server!.port)"])
+        }
+        defer { server?.stop() }
+
         logger.info("worker started", metadata: ["queue": "\(resources.queue)", "concurrency": "\(concurrency)",
                                                  "routes": "\(table.routes.count)"])
-        try await worker.run()
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: ReadinessService(readiness: readiness)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
         let s = worker.summary
         logger.info("worker stopped", metadata: ["succeeded": "\(s.succeeded)", "failed": "\(s.failed)",
                                                  "duplicates": "\(s.duplicates)", "rows_loaded": "\(s.rowsLoaded)",
                                                  "rows_rejected": "\(s.rowsRejected)"])
+    }
+}
+
+
+/// Runs the readiness checks for as long as the worker runs.
+struct ReadinessService: Service {
+    let readiness: Readiness
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await readiness.run() }
     }
 }
