@@ -17,10 +17,14 @@ public final class FilePipeline: Sendable {
     public static let rejectsPrefix = "esteira-rejects/"
     /// Refused rows kept for the rejects file; past this only the count grows.
     public let maxRejectsKept: Int
+    /// Fault injection for the fleet tests: a pause after each batch makes a file slow on purpose, so a
+    /// test can kill or stop a worker mid-file. Zero in production.
+    public let batchDelay: Double
 
     public init(s3: S3Client, mysql: MySQLConfig, routes: RouteTable, batchRows: Int = 2000, maxRejectsKept: Int = 10_000,
-                logger: Logger = Logger(label: "esteira.pipeline")) {
+                batchDelay: Double = 0, logger: Logger = Logger(label: "esteira.pipeline")) {
         self.s3 = s3
+        self.batchDelay = batchDelay
         self.batchRows = batchRows
         self.maxRejectsKept = maxRejectsKept
         self.mysql = mysql
@@ -125,6 +129,7 @@ public final class FilePipeline: Sendable {
             if batch.count >= batchRows, let load {
                 try await load.append(batch)
                 batch.removeAll(keepingCapacity: true)
+                if batchDelay > 0 { try await Task.sleep(nanoseconds: UInt64(batchDelay * 1e9)) }
             }
         }
         parser.finish(sink)

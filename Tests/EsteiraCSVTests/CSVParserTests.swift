@@ -57,6 +57,19 @@ struct CSVParserTests {
         #expect(result.malformed.map(\.line) == [2])
     }
 
+    @Test func rawFieldKeepsEscapesAndDoubledQuotes() {
+        var parser = CSVParser(dialect: CSVDialect(escape: .backslash))
+        var content: [String] = []
+        var written: [String] = []
+        parser.consume(Array("\\N,\"a\"\"b\\\"\",plain\n".utf8)) { event in
+            guard case .record(let record) = event else { return }
+            content = record.strings
+            written = record.indices.map { String(decoding: record.rawField(at: $0), as: UTF8.self) }
+        }
+        #expect(content == ["N", "a\"b\"", "plain"])
+        #expect(written == ["\\N", "a\"\"b\\\"", "plain"])
+    }
+
     struct SinkFailure: Error {}
 
     @Test func anErrorFromTheSinkPropagates() {

@@ -12,7 +12,8 @@ public struct CSVDialect: Sendable, Hashable {
         /// bare quote usually means the writer's quoting went wrong, and guessing may shift columns.
         case refuseRecord
         /// Keep the quote as an ordinary character (what Python's csv and most spreadsheets do).
-        /// A quote still opens a quoted field when it is the first byte of a field.
+        /// A quote still opens a quoted field when it is the first byte of a field, and text after a
+        /// closing quote (`"a"b`) is still refused: there the writer did mean to quote.
         case keepAsText
     }
 
@@ -22,8 +23,10 @@ public struct CSVDialect: Sendable, Hashable {
     /// and a quote byte is an ordinary character.
     public var quote: UInt8?
     /// Makes the next byte literal, inside quoted fields and out (`\"`, `\,`, `\\`, or a backslash before a
-    /// line break). `nil` means quotes are escaped only by doubling them. Doubling is accepted in either
-    /// case, since a closing quote directly followed by a quote has no other valid reading.
+    /// line break), as Python's csv reads it; C-style sequences such as `\t` or MySQL's `\N` are left to
+    /// the layer above, which finds them in `CSVRecord.rawField(at:)`. `nil` means quotes are escaped
+    /// only by doubling them. Doubling is accepted in either case, since a closing quote directly
+    /// followed by a quote has no other valid reading.
     public var escape: UInt8?
     public var bareQuote: BareQuotePolicy
 

@@ -64,6 +64,8 @@ public struct CSVParser: ~Copyable {
     private var refusal: CSVIssue?
 
     private var spans: UnsafeMutablePointer<FieldSpan>
+    /// Where decoded fields lie in `decoded`, at the same index as in `spans`.
+    private var decodedSpans: UnsafeMutablePointer<FieldSpan>
     private var spanCapacity: Int
     /// The raw bytes of a record that began in an earlier chunk (only its first `maxRejectedRawBytes`
     /// once refused). A record inside one chunk is read in place and never copied.
@@ -109,11 +111,13 @@ public struct CSVParser: ~Copyable {
 
         spanCapacity = min(64, limits.maxFields)
         spans = .allocate(capacity: spanCapacity)
+        decodedSpans = .allocate(capacity: spanCapacity)
     }
 
     deinit {
         classes.deallocate()
         spans.deallocate()
+        decodedSpans.deallocate()
     }
 
     /// Counts so far (bytes, lines, records, refusals, blank lines), for progress and metrics.
@@ -428,6 +432,9 @@ public struct CSVParser: ~Copyable {
         newSpans.moveInitialize(from: spans, count: fieldCount)
         spans.deallocate()
         spans = newSpans
+        // Filled only when the record ends, so there is nothing to move.
+        decodedSpans.deallocate()
+        decodedSpans = .allocate(capacity: newCapacity)
         spanCapacity = newCapacity
     }
 
@@ -472,7 +479,7 @@ public struct CSVParser: ~Copyable {
         if recordNeedsDecoding { decodeFields(raw) }
         counts.recordCount += 1
         try sink(.record(CSVRecord(line: recordLine, endLine: line, raw: raw, spans: spans, count: fieldCount,
-                                   decoded: decoded.base.map(UnsafeRawPointer.init))))
+                                   decoded: decoded.base.map(UnsafeRawPointer.init), decodedSpans: decodedSpans)))
     }
 
     private func malformedRecord(endingAt end: Int, _ buf: UnsafeRawPointer, _ issue: CSVIssue) -> MalformedRecord {
@@ -489,7 +496,8 @@ public struct CSVParser: ~Copyable {
                                reason: issue)
     }
 
-    /// Resolves doubled quotes and escapes into `decoded`, and points those fields there.
+    /// Resolves doubled quotes and escapes into `decoded`, and points those fields there (their raw
+    /// spans stay, for `CSVRecord.rawField(at:)`).
     private mutating func decodeFields(_ raw: UnsafeRawBufferPointer) {
         let quote = dialect.quote.map(Int.init) ?? -1
         let escape = dialect.escape.map(Int.init) ?? -1
@@ -514,8 +522,8 @@ public struct CSVParser: ~Copyable {
                     i += 1
                 }
             }
-            spans[index] = FieldSpan(start: UInt32(start), end: UInt32(decoded.count),
-                                     flags: span.flags | FieldSpan.decoded)
+            decodedSpans[index] = FieldSpan(start: UInt32(start), end: UInt32(decoded.count), flags: span.flags)
+            spans[index].flags |= FieldSpan.decoded
         }
     }
 }

@@ -24,15 +24,17 @@ public struct CSVRecord: RandomAccessCollection {
     // Inlinable, so that reading a field from another module is a few instructions, not a call.
     @usableFromInline let spans: UnsafePointer<FieldSpan>
     @usableFromInline let decoded: UnsafeRawPointer?
+    @usableFromInline let decodedSpans: UnsafePointer<FieldSpan>
 
     init(line: Int, endLine: Int, raw: UnsafeRawBufferPointer, spans: UnsafePointer<FieldSpan>, count: Int,
-         decoded: UnsafeRawPointer?) {
+         decoded: UnsafeRawPointer?, decodedSpans: UnsafePointer<FieldSpan>) {
         self.line = line
         self.endLine = endLine
         self.raw = raw
         self.spans = spans
         self.endIndex = count
         self.decoded = decoded
+        self.decodedSpans = decodedSpans
     }
 
     @inlinable public var startIndex: Int { 0 }
@@ -43,8 +45,23 @@ public struct CSVRecord: RandomAccessCollection {
     public subscript(index: Int) -> UnsafeRawBufferPointer {
         precondition(index >= 0 && index < endIndex, "CSVRecord field index out of range")
         let span = spans[index]
-        let base = span.isDecoded ? decoded.unsafelyUnwrapped : raw.baseAddress.unsafelyUnwrapped
-        return UnsafeRawBufferPointer(start: base + Int(span.start), count: Int(span.end &- span.start))
+        if span.isDecoded {
+            let content = decodedSpans[index]
+            return UnsafeRawBufferPointer(start: decoded.unsafelyUnwrapped + Int(content.start),
+                                          count: Int(content.end &- content.start))
+        }
+        return UnsafeRawBufferPointer(start: raw.baseAddress.unsafelyUnwrapped + Int(span.start),
+                                      count: Int(span.end &- span.start))
+    }
+
+    /// Field `index` as written between its quotes, doubled quotes and escapes left in. For a layer
+    /// that gives escape sequences a meaning the parser does not, such as `\N` for NULL in MySQL dumps
+    /// (the parser reads an escape as "the next byte is literal", so `\N` is `N` in `self[index]`).
+    public func rawField(at index: Int) -> UnsafeRawBufferPointer {
+        precondition(index >= 0 && index < endIndex, "CSVRecord field index out of range")
+        let span = spans[index]
+        return UnsafeRawBufferPointer(start: raw.baseAddress.unsafelyUnwrapped + Int(span.start),
+                                      count: Int(span.end &- span.start))
     }
 
     /// Whether field `index` was enclosed in quotes. Lets a later stage tell `""` (an empty string)
@@ -56,6 +73,7 @@ public struct CSVRecord: RandomAccessCollection {
     }
 
     /// Field `index` as a String; invalid UTF-8 is replaced with U+FFFD.
+    @inlinable
     public func string(at index: Int) -> String {
         String(decoding: self[index], as: UTF8.self)
     }
@@ -131,8 +149,8 @@ public enum CSVIssue: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Where one field's content lies: offsets into the record's raw bytes, or into the parser's buffer of
-/// decoded fields when quotes or escapes had to be resolved.
+/// Where one field lies: offsets into the record's raw bytes (outer quotes excluded), or, for the
+/// decoded copy of a field whose quotes or escapes had to be resolved, into the decoded buffer.
 @usableFromInline
 struct FieldSpan {
     @usableFromInline var start: UInt32
@@ -148,7 +166,7 @@ struct FieldSpan {
     @usableFromInline static let quoted: UInt8 = 1
     /// Holds doubled quotes or escapes: the content differs from the raw bytes.
     static let needsDecoding: UInt8 = 2
-    /// `start` and `end` point into the decoded buffer.
+    /// The content is in the decoded buffer, at the same index in the decoded spans.
     @usableFromInline static let decoded: UInt8 = 4
 
     @inlinable var isQuoted: Bool { flags & Self.quoted != 0 }

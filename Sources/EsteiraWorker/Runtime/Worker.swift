@@ -53,8 +53,13 @@ public final class Worker: Sendable {
             var receiveBackoff = 0
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 lastPoll.withLock { $0 = Date() }
-                let free = await slots.waitForFree()
-                if Task.isShuttingDownGracefully { break }
+                // All slots busy: wait for one, but wake at once on SIGTERM to start the drain.
+                let free = await withGracefulShutdownHandler {
+                    await slots.waitForFree()
+                } onGracefulShutdown: {
+                    Task { await slots.stopWaiting() }
+                }
+                if Task.isShuttingDownGracefully || free == 0 { break }
                 let wait = settings.untilIdle ? min(settings.waitSeconds, 2) : settings.waitSeconds
                 let messages: [SQSMessage]
                 do {
@@ -76,9 +81,11 @@ public final class Worker: Sendable {
                     continue
                 }
                 if messages.isEmpty {
-                    if settings.untilIdle, await slots.inFlight == 0 {
+                    if settings.untilIdle, await slots.inFlight == 0, await queueIsEmpty() {
                         emptyPolls += 1
                         if emptyPolls >= settings.idlePolls { break }
+                    } else {
+                        emptyPolls = 0
                     }
                     continue
                 }
@@ -101,6 +108,14 @@ public final class Worker: Sendable {
                 await drain(slots, group: &group)
             }
         }
+    }
+
+    /// Nothing waiting and nothing hidden in flight (a file another worker holds, or one given back for later).
+    private func queueIsEmpty() async -> Bool {
+        guard let a = try? await sqs.getQueueAttributes(queueURL: queueURL, names: [
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed",
+        ]) else { return false }
+        return a.values.allSatisfy { $0 == "0" }
     }
 
     /// Waits for the files in hand, up to the grace period, then cancels the rest (they give themselves back).
@@ -384,12 +399,21 @@ actor SlotCounter {
 
     init(_ capacity: Int) { self.capacity = capacity }
 
-    /// Waits until at least one slot is free; returns how many are.
+    private var stopped = false
+
+    /// Waits until at least one slot is free; returns how many are (0 once `stopWaiting` was called).
     func waitForFree() async -> Int {
-        while inFlight >= capacity {
+        while inFlight >= capacity && !stopped {
             await withCheckedContinuation { waiters.append($0) }
         }
-        return capacity - inFlight
+        return stopped ? 0 : capacity - inFlight
+    }
+
+    /// Shutdown: nobody waits for a slot any more.
+    func stopWaiting() {
+        stopped = true
+        for w in waiters { w.resume() }
+        waiters.removeAll()
     }
 
     func take() { inFlight += 1 }

@@ -15,7 +15,8 @@ public struct WorkerSettings: Sendable {
     public var leaseSeconds: Int = 120
     /// In-process attempts for a transient failure before the message is given back to the queue.
     public var attempts: Int = 3
-    /// Exit once the queue stays empty for this many consecutive polls with nothing in flight (demo, tests).
+    /// Exit once the queue (waiting and in-flight messages alike) stays empty for this many consecutive
+    /// polls with nothing in hand (demo, tests, batch runs).
     public var untilIdle: Bool = false
     public var idlePolls: Int = 2
     /// On SIGTERM, seconds to let files in hand finish before they are given back.

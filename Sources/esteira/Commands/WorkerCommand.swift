@@ -46,8 +46,11 @@ struct WorkerCommand: AsyncParsableCommand {
     var shutdownGrace: Int = 25
 
     @Option(name: .customLong("http-port"),
-            help: "Port of /healthz, /readyz and /metrics (env ESTEIRA_HTTP_PORT; 0 picks a free port, -1 turns it off).")
+            help: "Port of /healthz, /readyz and /metrics (env ESTEIRA_HTTP_PORT; 0 picks a free port).")
     var httpPort: Int = env("ESTEIRA_HTTP_PORT").flatMap(Int.init) ?? 9090
+
+    @Flag(name: .customLong("no-http"), help: "Serve no /healthz, /readyz or /metrics (several workers on one host).")
+    var noHTTP = false
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
@@ -55,6 +58,8 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ValidationError("--visibility-timeout and --lease must be at least 10 seconds (they are renewed at half their period)")
         }
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
+        guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0…65535 (0 picks a free port)") }
+        guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more seconds") }
     }
 
     func run() async throws {
@@ -77,7 +82,9 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.shutdownGrace = shutdownGrace
 
         let sqs = SQSClient(client: aws)
-        let pipeline = FilePipeline(s3: S3Client(client: aws), mysql: mysql, routes: table, logger: logger)
+        // ESTEIRA_TEST_BATCH_DELAY_MS: fault injection for the fleet tests (a deliberately slow file).
+        let batchDelay = (env("ESTEIRA_TEST_BATCH_DELAY_MS").flatMap(Double.init) ?? 0) / 1000
+        let pipeline = FilePipeline(s3: S3Client(client: aws), mysql: mysql, routes: table, batchDelay: batchDelay, logger: logger)
         let worker: Worker
         do {
             worker = try await Worker(settings: settings, sqs: sqs, dynamo: DynamoDBClient(client: aws),
@@ -91,7 +98,7 @@ struct WorkerCommand: AsyncParsableCommand {
             ("mysql", { let c = try await MySQLConnection.connect(mysql); _ = try await c.query("SELECT 1"); await c.close() }),
         ], logger: logger)
         var server: StatusServer?
-        if httpPort >= 0 {
+        if !noHTTP {
             do {
                 server = try StatusServer(port: httpPort, logger: logger, handler: StatusRoutes.handler(
                     worker: worker, readiness: readiness, stuckAfter: Double(settings.waitSeconds * 3 + 30)))

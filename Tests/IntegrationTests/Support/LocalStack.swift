@@ -33,6 +33,8 @@ struct TestStack: Sendable {
     let deadLetterQueue: String
     let jobsTable: String
     let provisioned: Provisioner.Result
+    /// The MySQL URL of the test's own database, for child processes.
+    let mysqlURL: String
 
     static let quietLogger: Logger = {
         var l = Logger(label: "esteira.test")
@@ -51,18 +53,26 @@ struct TestStack: Sendable {
         let provisioned = try await Provisioner(s3: s3, sqs: sqs, dynamo: dynamo)
             .provision(bucket: bucket, queue: queue, deadLetterQueue: dlq, jobsTable: jobs, maxReceives: maxReceives)
 
-        var mysql = try MySQLConfig(url: try requireEnv("ESTEIRA_MYSQL_URL"))
+        let baseURL = try requireEnv("ESTEIRA_MYSQL_URL")
+        var mysql = try MySQLConfig(url: baseURL)
         let database = "esteira_t_\(id)"
         let admin = try await MySQLConnection.connect(mysql)
         try await admin.execute("CREATE DATABASE `\(database)` CHARACTER SET utf8mb4")
         mysql.database = database
         let stack = TestStack(aws: aws, s3: s3, sqs: sqs, dynamo: dynamo, mysql: mysql, bucket: bucket, queue: queue,
-                              deadLetterQueue: dlq, jobsTable: jobs, provisioned: provisioned)
+                              deadLetterQueue: dlq, jobsTable: jobs, provisioned: provisioned,
+                              mysqlURL: Self.replacingDatabase(in: baseURL, with: database))
         let result: Result<T, any Error>
         do { result = .success(try await body(stack)) } catch { result = .failure(error) }
         _ = try? await admin.execute("DROP DATABASE IF EXISTS `\(database)`")
         await admin.close()
         return try result.get()
+    }
+
+    static func replacingDatabase(in url: String, with database: String) -> String {
+        var c = URLComponents(string: url)!
+        c.path = "/" + database
+        return c.string!
     }
 
     /// Runs SQL in the test's database.
