@@ -144,7 +144,7 @@ public struct DynamoDBClient: Sendable {
     }
 
     /// Merges an expression's text, names and values into a request (update and condition share them).
-    private func add(_ e: DynamoExpression?, as field: String, to body: inout [String: JSONValue]) {
+    func add(_ e: DynamoExpression?, as field: String, to body: inout [String: JSONValue]) {
         guard let e else { return }
         body[field] = .string(e.expression)
         if !e.names.isEmpty {

@@ -40,6 +40,12 @@ func makeAWSClient(logger: Logger) throws -> AWSClient {
 
 /// JSON lines by default (what log pipelines want); ESTEIRA_LOG_FORMAT=text for people at a terminal.
 func bootstrapLogging() -> Logger {
+    _ = loggingBootstrapped
+    return Logger(label: "esteira")
+}
+
+/// swift-log allows one bootstrap per process; commands that share helpers may ask more than once.
+private let loggingBootstrapped: Void = {
     let level = env("ESTEIRA_LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
     let text = (env("ESTEIRA_LOG_FORMAT") ?? "json").lowercased() == "text"
     LoggingSystem.bootstrap { label in
@@ -50,5 +56,4 @@ func bootstrapLogging() -> Logger {
         }
         return JSONLogHandler(label: label, level: level)
     }
-    return Logger(label: "esteira")
-}
+}()

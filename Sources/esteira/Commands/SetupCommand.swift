@@ -14,6 +14,7 @@ struct SetupCommand: AsyncParsableCommand {
 
             Example:
               source .local/env && esteira setup
+              esteira setup --print --bucket acme-landing   # against AWS: show the plan first
             """)
 
     @OptionGroup var resources: ResourceOptions
@@ -24,7 +25,25 @@ struct SetupCommand: AsyncParsableCommand {
     @Option(name: .customLong("visibility-timeout"), help: "Main queue visibility timeout in seconds.")
     var visibilityTimeout: Int = 120
 
+    @Flag(name: .customLong("print"), help: "Print what would be created, and create nothing.")
+    var printOnly = false
+
     func run() async throws {
+        if printOnly {
+            let region = env("AWS_REGION") ?? env("AWS_DEFAULT_REGION") ?? "(AWS_REGION)"
+            let target = env("AWS_ENDPOINT_URL") ?? "AWS, region \(region)"
+            print("""
+                esteira setup would create, or leave as they are, on \(target):
+                  S3 bucket          \(resources.bucket)
+                  SQS queue          \(resources.dlq)  (dead letters; retention 14 days)
+                  SQS queue          \(resources.queue)  (visibility \(visibilityTimeout) s, long poll 20 s, retention 14 days,
+                                     redrive to \(resources.dlq) after \(maxReceives) receives,
+                                     policy: s3.amazonaws.com may SendMessage from arn:aws:s3:::\(resources.bucket))
+                  S3 notification    s3:ObjectCreated:* on \(resources.bucket) → \(resources.queue)
+                  DynamoDB table     \(resources.jobsTable)  (partition key pk, on demand, TTL on expires_at)
+                """)
+            return
+        }
         let logger = bootstrapLogging()
         let aws = try makeAWSClient(logger: logger)
         let setup = Provisioner(s3: S3Client(client: aws), sqs: SQSClient(client: aws), dynamo: DynamoDBClient(client: aws))

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+import EsteiraAWS
+import EsteiraWorker
+
+/// The on-call commands against the real stack: the DLQ, a file's history, replays that lose nothing.
+@Suite("Operator commands on the real stack", .serialized)
+struct OperatorTests {
+    /// Files whose table does not exist yet fail permanently and land in the DLQ.
+    static func deadLetterFiles(_ stack: TestStack, count: Int) async throws {
+        for f in 0..<count {
+            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-\(f).csv", body: ordersCSV(from: f * 10, count: 10))
+        }
+        let summary = try await stack.drain(routes: try EndToEndTests.routes())
+        #expect(summary.failed == count)
+    }
+
+    static func run(_ args: [String], _ stack: TestStack, routes: String) async throws -> (Int32?, String) {
+        let p = try WorkerProcess(args, stack: stack, routes: routes)
+        let status = await p.wait(timeout: 120)
+        return (status, p.log)
+    }
+
+    @Test("dlq list and show explain each dead letter; a fixed cause plus replay loads the files once")
+    func listShowReplay() async throws {
+        try await TestStack.with { stack in
+            let routes = try writeRoutes()
+            try await Self.deadLetterFiles(stack, count: 3)
+
+            let (status, listed) = try await Self.run(["dlq", "list", "--json"], stack, routes: routes)
+            #expect(status == 0, "\(listed)")
+            let json = try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]] ?? []
+            #expect(json.count == 3)
+            #expect(json.allSatisfy { ($0["code"] as? String) == "Database" && ($0["reason"] as? String ?? "").contains("doesn't exist") })
+            let id = try #require(json.first?["id"] as? String)
+
+            let (showStatus, shown) = try await Self.run(["dlq", "show", id], stack, routes: routes)
+            #expect(showStatus == 0)
+            #expect(shown.contains("esteira.error-code = Database"))
+            #expect(shown.contains("\"Records\""))
+
+            let (historyStatus, history) = try await Self.run(["jobs", "show", "s3://\(stack.bucket)/acme/data/orders-0.csv"], stack, routes: routes)
+            #expect(historyStatus == 0)
+            #expect(history.contains("FAILED"))
+            #expect(history.contains("in the dead-letter queue: \(id)") || history.contains("(Database)"))
+
+            // The cause is fixed: the table now exists. Replay, and the worker loads each file once.
+            _ = try await stack.sql(EndToEndTests.ordersTable)
+            let (dryStatus, dry) = try await Self.run(["dlq", "replay", "--all", "--dry-run"], stack, routes: routes)
+            #expect(dryStatus == 0)
+            #expect(dry.contains("would replay 3"))
+            #expect(try await stack.deadLetters().count == 3, "a dry run changes nothing")
+
+            let (replayStatus, replayed) = try await Self.run(["dlq", "replay", "--filter", "tenant=acme"], stack, routes: routes)
+            #expect(replayStatus == 0, "\(replayed)")
+            #expect(replayed.contains("replayed 3"))
+            #expect(try await stack.deadLetters().isEmpty)
+            try await stack.drain(routes: try EndToEndTests.routes())
+            #expect(try await stack.count("orders") == 30)
+
+            let (jobsStatus, jobs) = try await Self.run(["jobs", "--tenant", "acme", "--status", "succeeded", "--json"], stack, routes: routes)
+            #expect(jobsStatus == 0)
+            let jobList = try JSONSerialization.jsonObject(with: Data(jobs.utf8)) as? [[String: Any]] ?? []
+            #expect(jobList.count == 3)
+        }
+    }
+
+    @Test("a replay killed halfway and run again loses nothing and duplicates nothing")
+    func interruptedReplay() async throws {
+        try await TestStack.with { stack in
+            let routes = try writeRoutes()
+            let files = 12
+            try await Self.deadLetterFiles(stack, count: files)
+
+            let first = try WorkerProcess(["dlq", "replay", "--all", "--rate", "4"], stack: stack, routes: routes)
+            // Wait until some, not all, have moved; then kill it without warning.
+            let deadline = Date().addingTimeInterval(60)
+            while try await stack.depth(stack.provisioned.queueURL) < 3, Date() < deadline {
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+            first.signal(SIGKILL)
+            _ = await first.wait(timeout: 10)
+            let moved = try await stack.depth(stack.provisioned.queueURL)
+            #expect(moved >= 3 && moved < files, "moved \(moved) before the kill")
+
+            let (status, log) = try await Self.run(["dlq", "replay", "--all"], stack, routes: routes)
+            #expect(status == 0, "\(log)")
+            #expect(try await stack.deadLetters().isEmpty, "nothing left behind")
+
+            // Exactly one message per dead letter in the main queue, each marked with what it replays.
+            var replayOf: [String] = []
+            var seen = Set<String>()
+            for _ in 0..<10 {
+                for m in try await stack.sqs.receiveMessages(queueURL: stack.provisioned.queueURL, maxMessages: 10,
+                                                             waitSeconds: 1, visibilityTimeout: 30)
+                where seen.insert(m.messageID).inserted {
+                    replayOf.append(m.messageAttributes["esteira.replay-of"] ?? "?")
+                    #expect(m.messageAttributes["esteira.replay-count"] == "1")
+                }
+            }
+            #expect(replayOf.count == files, "main queue holds \(replayOf.count) messages for \(files) dead letters")
+            #expect(Set(replayOf).count == files)
+        }
+    }
+}
