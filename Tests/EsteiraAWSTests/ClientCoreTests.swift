@@ -27,7 +27,8 @@ struct AWSConfigTests {
 
     @Test("missing or bad settings say what to set", arguments: [
         (["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"], "AWS_REGION"),
-        (["AWS_REGION": "us-east-1"], "AWS_ACCESS_KEY_ID"),
+        (["AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"], "AWS_ACCESS_KEY_ID"),
+        (["AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a"], "AWS_SECRET_ACCESS_KEY is not"),
         (["AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_ENDPOINT_URL": "ftp://x"], "not an http(s) URL"),
         (["AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_MAX_ATTEMPTS": "zero"], "AWS_MAX_ATTEMPTS"),
     ])

@@ -15,6 +15,9 @@ public enum AWSService: String, Sendable, CaseIterable {
         case .secretsmanager: "AWS_ENDPOINT_URL_SECRETS_MANAGER"
         }
     }
+
+    /// The service name in the SigV4 credential scope.
+    var signingName: String { rawValue }
 }
 
 /// Where a service answers: scheme, host and port, parsed once.
@@ -66,6 +69,9 @@ public struct AWSConfig: Sendable {
     /// nil: path-style for custom endpoints (local servers), virtual-hosted style on AWS.
     public var s3PathStyle: Bool?
     public var retry: RetryPolicy
+    /// Where the credentials come from when the chain chose them ("environment", "profile 'ci'",
+    /// "web identity", "container", "IMDSv2"), for the startup log line.
+    public var credentialSource: String?
 
     public init(region: String, credentials: any AWSCredentialProvider,
                 endpointOverrides: [AWSService: AWSEndpoint] = [:], s3PathStyle: Bool? = nil,
@@ -77,11 +83,18 @@ public struct AWSConfig: Sendable {
         self.retry = retry
     }
 
-    /// AWS_REGION / AWS_DEFAULT_REGION, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>,
-    /// AWS_MAX_ATTEMPTS, ESTEIRA_S3_PATH_STYLE, and credentials from the environment.
-    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> AWSConfig {
-        guard let region = env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"], !region.isEmpty else {
-            throw AWSConfigurationError("no AWS region: set AWS_REGION (for example AWS_REGION=us-east-1)")
+    /// Reads everything the way the AWS SDKs do: the region from AWS_REGION, AWS_DEFAULT_REGION or the
+    /// profile; endpoints from AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>; AWS_MAX_ATTEMPTS;
+    /// ESTEIRA_S3_PATH_STYLE; and credentials from the SDKs' default chain (see `AWSCredentialChain`).
+    ///
+    /// Nothing is fetched here: temporary credentials are asked for on the first call, so a wrong
+    /// role shows up as that call's error (code `CredentialsUnavailable`).
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment,
+                                       transport: HTTPTransport = .shared) throws -> AWSConfig {
+        let files = SharedConfigFiles.load(env)
+        guard let region = AWSCredentialChain.region(env: env, files: files) else {
+            throw AWSConfigurationError(
+                "no AWS region: set AWS_REGION (for example AWS_REGION=us-east-1) or `region` in the profile")
         }
         var overrides: [AWSService: AWSEndpoint] = [:]
         let global = try env["AWS_ENDPOINT_URL"].flatMap { $0.isEmpty ? nil : try AWSEndpoint(url: $0) }
@@ -103,8 +116,12 @@ public struct AWSConfig: Sendable {
         if let raw = env["ESTEIRA_S3_PATH_STYLE"], !raw.isEmpty {
             pathStyle = ["1", "true", "yes"].contains(raw.lowercased())
         }
-        return AWSConfig(region: region, credentials: try EnvironmentCredentials(env),
-                         endpointOverrides: overrides, s3PathStyle: pathStyle, retry: retry)
+        let chain = try AWSCredentialChain.resolve(env: env, files: files, region: region,
+                                                   endpointOverrides: overrides, transport: transport)
+        var config = AWSConfig(region: region, credentials: chain.provider, endpointOverrides: overrides,
+                               s3PathStyle: pathStyle, retry: retry)
+        config.credentialSource = chain.source
+        return config
     }
 
     public func endpoint(for service: AWSService) -> AWSEndpoint {

@@ -79,13 +79,20 @@ public struct DynamoDBClient: Sendable {
         return r.body.isEmpty ? .object([:]) : try JSONValue.decode(r.body)
     }
 
-    /// Creates a table keyed by one string partition key, billed on demand; an existing table is fine.
-    public func createTable(name: String, partitionKey: String) async throws {
+    /// Creates a table keyed by a string partition key (and, optionally, a string sort key), billed on
+    /// demand; an existing table is fine.
+    public func createTable(name: String, partitionKey: String, sortKey: String? = nil) async throws {
+        var definitions: [JSONValue] = [["AttributeName": .string(partitionKey), "AttributeType": "S"]]
+        var schema: [JSONValue] = [["AttributeName": .string(partitionKey), "KeyType": "HASH"]]
+        if let sortKey {
+            definitions.append(["AttributeName": .string(sortKey), "AttributeType": "S"])
+            schema.append(["AttributeName": .string(sortKey), "KeyType": "RANGE"])
+        }
         do {
             try await call("CreateTable", [
                 "TableName": .string(name),
-                "AttributeDefinitions": [["AttributeName": .string(partitionKey), "AttributeType": "S"]],
-                "KeySchema": [["AttributeName": .string(partitionKey), "KeyType": "HASH"]],
+                "AttributeDefinitions": .array(definitions),
+                "KeySchema": .array(schema),
                 "BillingMode": "PAY_PER_REQUEST",
             ])
         } catch let e as AWSError where e.code == "ResourceInUseException" {

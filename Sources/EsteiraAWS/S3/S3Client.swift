@@ -21,7 +21,7 @@ public struct S3Client: Sendable {
         client.config.s3PathStyle ?? client.config.endpoint(for: .s3).isCustom
     }
 
-    private func operation(_ name: String, method: String, bucket: String, key: String? = nil,
+    func operation(_ name: String, method: String, bucket: String, key: String? = nil,
                            query: [(String, String)] = [], headers: [(String, String)] = [],
                            body: [UInt8] = [], timeout: Double? = 60) -> AWSOperation {
         var op = AWSOperation(service: .s3, name: name, method: method, query: query, headers: headers,
@@ -76,17 +76,34 @@ public struct S3Client: Sendable {
     }
 
     /// The object as a stream of chunks with backpressure; memory stays bounded whatever the size.
+    ///
+    /// A connection dropped mid-body is resumed with a Range request pinned to the first answer's
+    /// ETag (If-Match), so a body is never stitched from two versions: if the object was replaced
+    /// in between, reading fails with `PreconditionFailed` (HTTP 412) instead.
     public func getObjectStream(bucket: String, key: String, versionID: String? = nil,
-                                ifMatch: String? = nil, range: ClosedRange<Int64>? = nil) async throws
-        -> (S3ObjectInfo, HTTPBodyStream) {
+                                ifMatch: String? = nil, range: ClosedRange<Int64>? = nil,
+                                maxResumes: Int = 5) async throws -> (S3ObjectInfo, S3ObjectBody) {
+        let (head, body) = try await openObject(bucket: bucket, key: key, versionID: versionID, ifMatch: ifMatch,
+                                                from: range?.lowerBound, through: range?.upperBound)
+        let info = info(bucket: bucket, key: key, head: head)
+        let resume = S3ObjectBody.Resume(client: self, bucket: bucket, key: key, versionID: versionID,
+                                         eTag: ifMatch ?? info.eTag, start: range?.lowerBound ?? 0,
+                                         end: range?.upperBound, maxResumes: maxResumes)
+        return (info, S3ObjectBody(first: body, expectedLength: info.size, resume: resume))
+    }
+
+    /// One GET, whole or from `from` (inclusive) through `through` (inclusive, or the end).
+    func openObject(bucket: String, key: String, versionID: String?, ifMatch: String?, from: Int64?,
+                    through: Int64?) async throws -> (HTTPResponseHead, HTTPBodyStream) {
         let query = versionID.map { [("versionId", $0)] } ?? []
         var headers: [(String, String)] = []
         if let ifMatch { headers.append(("if-match", ifMatch)) }
-        if let range { headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
-        let (head, body) = try await client.stream(
+        if from != nil || through != nil {
+            headers.append(("range", "bytes=\(from ?? 0)-" + (through.map(String.init) ?? "")))
+        }
+        return try await client.stream(
             operation("GetObject", method: "GET", bucket: bucket, key: key, query: query, headers: headers, timeout: nil),
             errorParser: .xml)
-        return (info(bucket: bucket, key: key, head: head), body)
     }
 
     public func deleteObject(bucket: String, key: String) async throws {
@@ -97,20 +114,9 @@ public struct S3Client: Sendable {
     public func putBucketNotification(bucket: String, queueARN: String, id: String = "esteira",
                                       events: [String] = ["s3:ObjectCreated:*"], prefix: String? = nil,
                                       suffix: String? = nil) async throws {
-        var filter = ""
-        let rules = [("prefix", prefix), ("suffix", suffix)].compactMap { name, value in
-            value.map { "<FilterRule><Name>\(name)</Name><Value>\(XMLLite.escape($0))</Value></FilterRule>" }
-        }
-        if !rules.isEmpty { filter = "<Filter><S3Key>\(rules.joined())</S3Key></Filter>" }
-        let xml = """
-            <NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">\
-            <QueueConfiguration><Id>\(XMLLite.escape(id))</Id><Queue>\(XMLLite.escape(queueARN))</Queue>\
-            \(events.map { "<Event>\($0)</Event>" }.joined())\(filter)</QueueConfiguration>\
-            </NotificationConfiguration>
-            """
-        _ = try await client.send(operation("PutBucketNotificationConfiguration", method: "PUT", bucket: bucket,
-                                            query: [("notification", "")], headers: [("content-type", "application/xml")],
-                                            body: Array(xml.utf8)), errorParser: .xml)
+        try await putBucketNotification(bucket: bucket, queues: [
+            S3QueueNotification(id: id, queueARN: queueARN, events: events, prefix: prefix, suffix: suffix),
+        ])
     }
 
     /// The queue ARNs the bucket notifies today.

@@ -105,7 +105,7 @@ public struct SQSClient: Sendable {
         try await call("PurgeQueue", ["QueueUrl": .string(queueURL)])
     }
 
-    private func malformed(_ op: String, _ what: String) -> AWSError {
+    func malformed(_ op: String, _ what: String) -> AWSError {
         AWSError(service: "sqs", operation: op, code: "MalformedResponse", message: what, status: 200, isTransient: false)
     }
 }

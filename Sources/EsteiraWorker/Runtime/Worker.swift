@@ -184,6 +184,7 @@ public final class Worker: Sendable {
         var log = log
         log[metadataKey: "bucket"] = "\(object.bucket)"
         log[metadataKey: "key"] = "\(object.key)"
+        log[metadataKey: "job_id"] = "\(JobLedger.jobID(object))"
         if pipeline.isOwnOutput(key: object.key) {
             log.debug("event for a file Esteira wrote itself; ignored")
             return .done

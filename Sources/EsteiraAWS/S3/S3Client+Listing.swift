@@ -1,0 +1,100 @@
+import Foundation
+
+/// One object in a listing.
+public struct S3ListedObject: Sendable, Equatable {
+    public var key: String
+    public var size: Int64
+    public var eTag: String?
+    public var lastModified: Date?
+}
+
+/// One page of ListObjectsV2; pass `nextContinuationToken` back for the next.
+public struct S3ObjectPage: Sendable {
+    public var objects: [S3ListedObject]
+    /// Nil on the last page.
+    public var nextContinuationToken: String?
+}
+
+/// One queue target of a bucket's event notifications.
+public struct S3QueueNotification: Sendable, Equatable {
+    public var id: String
+    public var queueARN: String
+    public var events: [String]
+    public var prefix: String?
+    public var suffix: String?
+
+    public init(id: String, queueARN: String, events: [String] = ["s3:ObjectCreated:*"], prefix: String? = nil,
+                suffix: String? = nil) {
+        self.id = id
+        self.queueARN = queueARN
+        self.events = events
+        self.prefix = prefix
+        self.suffix = suffix
+    }
+}
+
+extension S3Client {
+    /// One page (up to `maxKeys`, at most 1000) of the keys under `prefix`, in key order.
+    public func listObjectsPage(bucket: String, prefix: String? = nil, continuationToken: String? = nil,
+                                maxKeys: Int = 1000) async throws -> S3ObjectPage {
+        var query: [(String, String)] = [("list-type", "2"), ("max-keys", String(maxKeys))]
+        if let prefix { query.append(("prefix", prefix)) }
+        if let continuationToken { query.append(("continuation-token", continuationToken)) }
+        let r = try await client.send(operation("ListObjectsV2", method: "GET", bucket: bucket, query: query),
+                                      errorParser: .xml)
+        let doc = XMLLite(r.body)
+        let objects = doc.blocks("Contents").compactMap { c -> S3ListedObject? in
+            guard let key = c.first("Key") else { return nil }
+            return S3ListedObject(key: key, size: c.first("Size").flatMap { Int64($0) } ?? 0, eTag: c.first("ETag"),
+                                  lastModified: c.first("LastModified").flatMap(ISO8601.parse))
+        }
+        let truncated = doc.first("IsTruncated") == "true"
+        return S3ObjectPage(objects: objects, nextContinuationToken: truncated ? doc.first("NextContinuationToken") : nil)
+    }
+
+    /// Every key under `prefix`, following continuation tokens; `limit` caps what is held in memory.
+    public func listObjects(bucket: String, prefix: String? = nil, pageSize: Int = 1000,
+                            limit: Int = 100_000) async throws -> [S3ListedObject] {
+        var all: [S3ListedObject] = []
+        var token: String?
+        repeat {
+            let page = try await listObjectsPage(bucket: bucket, prefix: prefix, continuationToken: token, maxKeys: pageSize)
+            all += page.objects
+            token = page.nextContinuationToken
+        } while token != nil && all.count < limit
+        return Array(all.prefix(limit))
+    }
+
+    /// The bucket's queue notifications (topics and Lambda targets are not Esteira's and are left out).
+    public func bucketNotification(bucket: String) async throws -> [S3QueueNotification] {
+        let r = try await client.send(operation("GetBucketNotificationConfiguration", method: "GET", bucket: bucket,
+                                                query: [("notification", "")]), errorParser: .xml)
+        return XMLLite(r.body).blocks("QueueConfiguration").map { q in
+            var n = S3QueueNotification(id: q.first("Id") ?? "", queueARN: q.first("Queue") ?? "", events: q.all("Event"))
+            for rule in q.blocks("FilterRule") {
+                switch rule.first("Name")?.lowercased() {
+                case "prefix": n.prefix = rule.first("Value")
+                case "suffix": n.suffix = rule.first("Value")
+                default: break
+                }
+            }
+            return n
+        }
+    }
+
+    /// Replaces the bucket's whole notification configuration with these queue targets.
+    public func putBucketNotification(bucket: String, queues: [S3QueueNotification]) async throws {
+        let body = queues.map { q -> String in
+            let rules = [("prefix", q.prefix), ("suffix", q.suffix)].compactMap { name, value in
+                value.map { "<FilterRule><Name>\(name)</Name><Value>\(XMLLite.escape($0))</Value></FilterRule>" }
+            }
+            let filter = rules.isEmpty ? "" : "<Filter><S3Key>\(rules.joined())</S3Key></Filter>"
+            return "<QueueConfiguration><Id>\(XMLLite.escape(q.id))</Id><Queue>\(XMLLite.escape(q.queueARN))</Queue>"
+                + q.events.map { "<Event>\($0)</Event>" }.joined() + filter + "</QueueConfiguration>"
+        }.joined()
+        let xml = "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\(body)</NotificationConfiguration>"
+        _ = try await client.send(operation("PutBucketNotificationConfiguration", method: "PUT", bucket: bucket,
+                                            query: [("notification", "")], headers: [("content-type", "application/xml")],
+                                            body: Array(xml.utf8)), errorParser: .xml)
+    }
+}

@@ -1,0 +1,18 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// A package of its own so the benchmark never slows the main build or `make test`. It compiles
+// the main package's EsteiraAWS sources through symlinks (the main package exports no library).
+let package = Package(
+    name: "EsteiraAWSBench",
+    dependencies: [.package(url: "https://github.com/apple/swift-log", from: "1.16.2")],
+    targets: [
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl"),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto"),
+        .target(name: "EsteiraAWS", dependencies: [
+            "CCurl", "COpenSSL", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "aws-bench", dependencies: ["EsteiraAWS"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
