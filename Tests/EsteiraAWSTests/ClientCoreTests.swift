@@ -127,3 +127,34 @@ struct RequestAndErrorTests {
         #expect(DynamoValue(json: v.json) == v)
     }
 }
+
+@Suite("Bucket notification merge")
+struct NotificationMergeTests {
+    let ours = S3QueueNotification(id: "esteira-q", queueARN: "arn:aws:sqs:us-east-1:1:q")
+
+    @Test("other targets are kept byte for byte, ours replaced by id")
+    func keepsOthers() {
+        let existing = """
+            <?xml version="1.0" encoding="UTF-8"?><NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">\
+            <TopicConfiguration><Id>t</Id><Topic>arn:aws:sns:x</Topic><Event>s3:ObjectRemoved:*</Event></TopicConfiguration>\
+            <QueueConfiguration><Id>esteira-q</Id><Queue>arn:old</Queue><Event>s3:ObjectCreated:*</Event></QueueConfiguration>\
+            <QueueConfiguration><Id>other</Id><Queue>arn:aws:sqs:other</Queue><Event>s3:ObjectCreated:Put</Event></QueueConfiguration>\
+            </NotificationConfiguration>
+            """
+        let merged = NotificationConfigurationXML.merging(ours, into: existing)
+        #expect(merged.contains("<TopicConfiguration><Id>t</Id><Topic>arn:aws:sns:x</Topic>"))
+        #expect(merged.contains("<Id>other</Id><Queue>arn:aws:sqs:other</Queue>"))
+        #expect(!merged.contains("arn:old"))
+        #expect(XMLLite(merged).all("Queue") == ["arn:aws:sqs:other", "arn:aws:sqs:us-east-1:1:q"])
+    }
+
+    @Test("an empty or self-closed configuration gets ours alone", arguments: [
+        "", "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
+        "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></NotificationConfiguration>",
+    ])
+    func empty(existing: String) {
+        let merged = NotificationConfigurationXML.merging(ours, into: existing)
+        #expect(XMLLite(merged).all("Queue") == ["arn:aws:sqs:us-east-1:1:q"])
+        #expect(merged.hasPrefix("<NotificationConfiguration xmlns="))
+    }
+}

@@ -96,3 +96,15 @@ struct SlotCounterTests {
         #expect(await waiter.value == 1)
     }
 }
+
+@Suite("Single-record bodies for split messages")
+struct NotificationBodyTests {
+    @Test("a record re-encoded as its own notification decodes to the same object", arguments: [
+        "acme/data/orders 1.csv", "acme/data/a+b%c=d.csv", "acme/data/ação/日本.csv",
+    ])
+    func roundTrip(key: String) throws {
+        let o = ObjectCreated(bucket: "landing", key: key, size: 9, eTag: "e1", versionID: "v1", sequencer: "s1")
+        let decoded = try S3EventDecoder.decode(o.notificationBody)
+        #expect(decoded == .objectsCreated([o]))
+    }
+}

@@ -360,6 +360,15 @@ public final class HTTPBodyStream: AsyncSequence, @unchecked Sendable {
 
     /// The next chunk, or nil at the end of the body.
     public func next() async throws -> [UInt8]? {
+        // A cancelled reader stops the transfer at once rather than waiting for a stalled server.
+        try await withTaskCancellationHandler {
+            try await nextChunk()
+        } onCancel: {
+            transport.cancel(transfer)
+        }
+    }
+
+    private func nextChunk() async throws -> [UInt8]? {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<[UInt8]?, Error>) in
             let (result, failure, wake): ([UInt8]??, Error?, Bool) = transfer.state.withLock { s in
                 if let chunk = s.popChunk() {

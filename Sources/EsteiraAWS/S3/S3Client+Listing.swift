@@ -97,4 +97,51 @@ extension S3Client {
                                             query: [("notification", "")], headers: [("content-type", "application/xml")],
                                             body: Array(xml.utf8)), errorParser: .xml)
     }
+
+    /// Adds (or replaces, by id) one queue target in the bucket's notification configuration and keeps
+    /// every other target (other queues, SNS topics, Lambda functions, EventBridge) as it was.
+    public func addBucketNotification(bucket: String, queue: S3QueueNotification) async throws {
+        let r = try await client.send(operation("GetBucketNotificationConfiguration", method: "GET", bucket: bucket,
+                                                query: [("notification", "")]), errorParser: .xml)
+        let xml = NotificationConfigurationXML.merging(queue, into: String(decoding: r.body, as: UTF8.self))
+        _ = try await client.send(operation("PutBucketNotificationConfiguration", method: "PUT", bucket: bucket,
+                                            query: [("notification", "")], headers: [("content-type", "application/xml")],
+                                            body: Array(xml.utf8)), errorParser: .xml)
+    }
+}
+
+/// Text surgery on S3's notification XML: S3 writes it canonically, and keeping foreign targets
+/// byte for byte is safer than modelling every kind of target.
+enum NotificationConfigurationXML {
+    static let open = "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+
+    static func element(_ q: S3QueueNotification) -> String {
+        let rules = [("prefix", q.prefix), ("suffix", q.suffix)].compactMap { name, value in
+            value.map { "<FilterRule><Name>\(name)</Name><Value>\(XMLLite.escape($0))</Value></FilterRule>" }
+        }
+        let filter = rules.isEmpty ? "" : "<Filter><S3Key>\(rules.joined())</S3Key></Filter>"
+        return "<QueueConfiguration><Id>\(XMLLite.escape(q.id))</Id><Queue>\(XMLLite.escape(q.queueARN))</Queue>"
+            + q.events.map { "<Event>\($0)</Event>" }.joined() + filter + "</QueueConfiguration>"
+    }
+
+    static func merging(_ q: S3QueueNotification, into existing: String) -> String {
+        // Keep what sits inside the root element, minus any earlier configuration with our id.
+        var inner = ""
+        if let start = existing.range(of: "<NotificationConfiguration"),
+           let openEnd = existing[start.upperBound...].firstIndex(of: ">"),
+           existing[..<openEnd].last != "/",
+           let close = existing.range(of: "</NotificationConfiguration>", options: .backwards) {
+            inner = String(existing[existing.index(after: openEnd)..<close.lowerBound])
+        }
+        var kept = ""
+        var rest = inner[...]
+        while let s = rest.range(of: "<QueueConfiguration>"), let e = rest.range(of: "</QueueConfiguration>", range: s.upperBound..<rest.endIndex) {
+            kept += rest[..<s.lowerBound]
+            let block = rest[s.lowerBound..<e.upperBound]
+            if XMLLite(String(block)).first("Id") != q.id { kept += block }
+            rest = rest[e.upperBound...]
+        }
+        kept += rest
+        return open + kept.trimmingCharacters(in: .whitespacesAndNewlines) + element(q) + "</NotificationConfiguration>"
+    }
 }

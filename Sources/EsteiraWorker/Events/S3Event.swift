@@ -27,6 +27,21 @@ public struct ObjectCreated: Sendable, Equatable {
     public var version: String { versionID ?? eTag.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } ?? "unversioned" }
 
     public var uri: String { "s3://\(bucket)/\(key)" }
+
+    /// A one-record S3 notification for this object, as S3 itself would send it (key form-encoded).
+    /// Used when one record of a multi-record message must be retried or dead-lettered on its own.
+    public var notificationBody: String {
+        var object: [String: JSONValue] = ["key": .string(S3EventDecoder.encodeKey(key))]
+        if let size { object["size"] = .number(Double(size)) }
+        if let eTag { object["eTag"] = .string(eTag) }
+        if let versionID { object["versionId"] = .string(versionID) }
+        if let sequencer { object["sequencer"] = .string(sequencer) }
+        let record: JSONValue = [
+            "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": .string(eventName),
+            "s3": ["bucket": ["name": .string(bucket)], "object": .object(object)],
+        ]
+        return String(decoding: JSONValue.object(["Records": [record]]).encoded(), as: UTF8.self)
+    }
 }
 
 /// What an SQS message turned out to hold.
@@ -106,5 +121,12 @@ public enum S3EventDecoder {
     /// S3 notification keys are form-encoded: '+' is a space and everything else is %XX.
     public static func decodeKey(_ raw: String) -> String? {
         raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+
+    /// The inverse of `decodeKey`: what S3 puts in a notification for a key.
+    public static func encodeKey(_ key: String) -> String {
+        var allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.*/ ")
+        allowed.remove(charactersIn: "+")
+        return (key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key).replacingOccurrences(of: " ", with: "+")
     }
 }

@@ -56,7 +56,7 @@ public enum StatusRoutes {
             switch path {
             case "/healthz":
                 let idle = worker.secondsSinceLastPoll
-                return idle < stuckAfter
+                return worker.isLive(stuckAfter: stuckAfter)
                     ? (200, "text/plain", "ok\n")
                     : (503, "text/plain", "receive loop has not turned for \(Int(idle)) s\n")
             case "/readyz":

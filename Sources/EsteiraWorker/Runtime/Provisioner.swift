@@ -47,7 +47,9 @@ public struct Provisioner: Sendable {
             "Policy": policy,
         ])
 
-        try await s3.putBucketNotification(bucket: bucket, queueARN: queueARN)
+        // Merged into what the bucket already notifies: other targets are kept.
+        try await s3.addBucketNotification(bucket: bucket, queue: S3QueueNotification(
+            id: "esteira-\(queue)", queueARN: queueARN, events: ["s3:ObjectCreated:*"]))
 
         let ledger = JobLedger(dynamo: dynamo, table: jobsTable)
         try await ledger.createTable()

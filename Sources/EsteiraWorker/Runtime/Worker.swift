@@ -20,6 +20,8 @@ public final class Worker: Sendable {
     public let metrics: WorkerMetrics
     /// When the receive loop last came round: `/healthz` fails if it stops turning.
     let lastPoll = LockedBox(Date())
+    /// Files in hand now; a worker busy with long files is alive even while it does not poll.
+    let inHand = LockedBox(0)
 
     public init(settings: WorkerSettings, sqs: SQSClient, dynamo: DynamoDBClient, pipeline: any FileLoading,
                 metrics: WorkerMetrics = WorkerMetrics(), logger: Logger = Logger(label: "esteira.worker")) async throws {
@@ -40,6 +42,9 @@ public final class Worker: Sendable {
 
     /// Seconds since the receive loop last came round (liveness).
     public var secondsSinceLastPoll: Double { -lastPoll.withLock { $0 }.timeIntervalSinceNow }
+
+    /// Alive: the receive loop turned recently, or files are in hand (their heartbeats keep them honest).
+    public func isLive(stuckAfter: Double) -> Bool { secondsSinceLastPoll < stuckAfter || inHand.withLock { $0 } > 0 }
 
     /// Runs until cancelled, or with `untilIdle` until the queue stays empty and nothing is in flight.
     ///
@@ -93,6 +98,7 @@ public final class Worker: Sendable {
                 for message in messages {
                     await slots.take()
                     metrics.inFlight.increment()
+                    inHand.withLock { $0 += 1 }
                     if let sent = message.attributes["SentTimestamp"].flatMap(Double.init) {
                         let age = max(0, Date().timeIntervalSince1970 - sent / 1000)
                         metrics.receiveLatency.record(.milliseconds(Int64(age * 1000)))
@@ -100,6 +106,7 @@ public final class Worker: Sendable {
                     group.addTask {
                         await self.handle(message)
                         self.metrics.inFlight.decrement()
+                        self.inHand.withLock { $0 -= 1 }
                         await slots.release()
                     }
                 }
@@ -157,30 +164,46 @@ public final class Worker: Sendable {
             await acknowledge(message, log: log)
         case .objectsCreated(let objects):
             metrics.received.increment(by: Int64(objects.count))
-            var retry = false
+            // S3 sends one record per message; a message with several is split only when its records
+            // end differently, so each keeps its own fate (and its own DLQ entry).
+            let split = objects.count > 1
+            var retry: [ObjectCreated] = []
             var givenBack = false
             for object in objects {
-                switch await process(object, message: message, log: log) {
+                switch await process(object, message: message, split: split, log: log) {
                 case .done, .deadLettered: break
-                case .retryLater: retry = true
+                case .retryLater: retry.append(object)
                 case .givenBack: givenBack = true
                 }
             }
             if givenBack {
                 // Shutting down: make the message visible now so another worker takes it at once.
+                // Records already loaded are recognised as duplicates when it comes back.
                 let log = log
                 await uncancelled { await self.changeVisibility(message, to: 0, log: log) }
-            } else if retry {
+            } else if retry.isEmpty {
+                await acknowledge(message, log: log)
+            } else if !split {
                 await returnToQueue(message, log: log)
             } else {
-                await acknowledge(message, log: log)
+                // Requeue just the records that need another try, then drop the original.
+                let delay = min(900, 10 << min(message.receiveCount, 7))
+                var requeued = true
+                for object in retry {
+                    do {
+                        try await sqs.sendMessage(queueURL: queueURL, body: object.notificationBody, delaySeconds: delay)
+                    } catch {
+                        requeued = false
+                    }
+                }
+                if requeued { await acknowledge(message, log: log) } else { await returnToQueue(message, log: log) }
             }
         }
     }
 
     enum Disposition { case done, deadLettered, retryLater, givenBack }
 
-    func process(_ object: ObjectCreated, message: SQSMessage, log: Logger) async -> Disposition {
+    func process(_ object: ObjectCreated, message: SQSMessage, split: Bool = false, log: Logger) async -> Disposition {
         var log = log
         log[metadataKey: "bucket"] = "\(object.bucket)"
         log[metadataKey: "key"] = "\(object.key)"
@@ -195,7 +218,9 @@ public final class Worker: Sendable {
         } catch {
             log.error("no route; dead-lettering", metadata: ["reason": "\(error)"])
             try? await ledger.recordRejected(object, reason: error.description)
-            await deadLetter(message, code: "NoRoute", reason: error.description, object: object, route: nil, attempt: 0, log: log)
+            guard await sendDeadLetter(split ? object.notificationBody : message.body, of: message, code: "NoRoute",
+                                       reason: error.description, object: object, route: nil, attempt: 0, log: log)
+            else { return .retryLater }
             stats.record(.failed)
             metrics.failed("NoRoute")
             return .deadLettered
@@ -230,7 +255,7 @@ public final class Worker: Sendable {
             let started = ContinuousClock.now
             let result = await loadWithHeartbeat(source, route: route, object: object, message: message, token: token)
             metrics.jobDuration.record(ContinuousClock.now - started)
-            if Task.isCancelled {
+            if case .failure = result, Task.isCancelled {
                 // Shutdown ran out of grace: nothing was committed (the load checks before COMMIT); hand it back.
                 log.warning("abandoned at shutdown; giving the file back")
                 await uncancelled {
@@ -246,9 +271,14 @@ public final class Worker: Sendable {
                     "rows_rejected": "\(outcome.rowsRejected)", "bytes": "\(outcome.bytesRead)",
                 ])
                 do {
-                    try await ledger.markSucceeded(object, owner: settings.workerID, fencingToken: token,
-                                                   rowsLoaded: outcome.rowsLoaded, rowsRejected: outcome.rowsRejected,
-                                                   duplicate: outcome.alreadyLoaded)
+                    // Committed: record it even if shutdown cancelled us meanwhile.
+                    let owner = settings.workerID
+                    let ledger = self.ledger
+                    try await Task {
+                        try await ledger.markSucceeded(object, owner: owner, fencingToken: token,
+                                                       rowsLoaded: outcome.rowsLoaded, rowsRejected: outcome.rowsRejected,
+                                                       duplicate: outcome.alreadyLoaded)
+                    }.value
                 } catch {
                     // The rows are committed and the MySQL ledger keeps a redelivery from loading them again.
                     log.warning("could not mark the job SUCCEEDED; a redelivery will find it already loaded",
@@ -272,8 +302,9 @@ public final class Worker: Sendable {
             case .failure(let error):
                 log.error("permanent failure; dead-lettering", metadata: ["error": "\(error)"])
                 try? await ledger.markFailed(object, owner: settings.workerID, fencingToken: token, reason: error.description)
-                await deadLetter(message, code: error.code.rawValue, reason: error.message, object: object,
-                                 route: route.name, attempt: Int(token), log: log)
+                guard await sendDeadLetter(split ? object.notificationBody : message.body, of: message, code: error.code.rawValue,
+                                           reason: error.message, object: object, route: route.name, attempt: Int(token), log: log)
+                else { return .retryLater }
                 stats.record(.failed)
                 metrics.failed(error.code.rawValue)
                 return .deadLettered
@@ -340,7 +371,7 @@ public final class Worker: Sendable {
 
     /// Makes the message visible again after a delay that grows with each receive.
     func returnToQueue(_ message: SQSMessage, log: Logger) async {
-        let delay = min(900, 10 * (1 << min(message.receiveCount, 6)))
+        let delay = min(900, 10 << min(message.receiveCount, 7))
         log.info("giving the message back", metadata: ["visible_in_s": "\(delay)", "receive_count": "\(message.receiveCount)"])
         await changeVisibility(message, to: delay, log: log)
     }
@@ -359,10 +390,19 @@ public final class Worker: Sendable {
         await Task { await body() }.value
     }
 
-    /// Sends the message with its reason to the DLQ, then deletes it from the main queue.
+    /// Dead-letters a whole message that can never be processed, then deletes it from the main queue.
     /// If the send fails, the message stays in the main queue (redrive moves it later): nothing is lost.
     func deadLetter(_ message: SQSMessage, code: String, reason: String, object: ObjectCreated?, route: String?,
                     attempt: Int, log: Logger) async {
+        if await sendDeadLetter(message.body, of: message, code: code, reason: reason, object: object, route: route,
+                                attempt: attempt, log: log) {
+            await acknowledge(message, log: log)
+        }
+    }
+
+    /// Sends `body` to the DLQ with the reason as attributes; false when the send failed.
+    func sendDeadLetter(_ body: String, of message: SQSMessage, code: String, reason: String, object: ObjectCreated?,
+                        route: String?, attempt: Int, log: Logger) async -> Bool {
         var attributes: [String: String] = [
             "esteira.error-code": code,
             "esteira.error-message": String(reason.prefix(1000)),
@@ -376,14 +416,16 @@ public final class Worker: Sendable {
             attributes["esteira.key"] = String(object.key.prefix(1000))
         }
         if let route { attributes["esteira.route"] = route }
+        // A replayed message keeps its replay count, so the history shows how often it was tried.
+        for k in ["esteira.replay-count", "esteira.replay-of"] { if let v = message.messageAttributes[k] { attributes[k] = v } }
         do {
-            try await sqs.sendMessage(queueURL: deadLetterURL, body: message.body, attributes: attributes)
+            try await sqs.sendMessage(queueURL: deadLetterURL, body: body, attributes: attributes)
+            return true
         } catch {
             log.error("could not send to the dead-letter queue; leaving the message in the main queue",
                       metadata: ["error": "\(error)"])
-            return
+            return false
         }
-        await acknowledge(message, log: log)
     }
 
     func backoff(_ attempt: Int) async {
