@@ -46,7 +46,11 @@ func bootstrapLogging() -> Logger {
 
 /// swift-log allows one bootstrap per process; commands that share helpers may ask more than once.
 private let loggingBootstrapped: Void = {
-    let level = env("ESTEIRA_LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
+    let raw = env("ESTEIRA_LOG_LEVEL")
+    let level = raw.flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
+    if let raw, Logger.Level(rawValue: raw.lowercased()) == nil {
+        FileHandle.standardError.write(Data("esteira: ESTEIRA_LOG_LEVEL='\(raw)' is not one of trace, debug, info, notice, warning, error, critical; using info\n".utf8))
+    }
     let text = (env("ESTEIRA_LOG_FORMAT") ?? "json").lowercased() == "text"
     LoggingSystem.bootstrap { label in
         if text {

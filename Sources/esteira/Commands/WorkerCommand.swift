@@ -26,7 +26,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Routes file (env ESTEIRA_ROUTES).")
     var routes: String = env("ESTEIRA_ROUTES") ?? "routes.yaml"
 
-    @Option(help: "Files worked on at once (default: the number of cores).")
+    @Option(help: "Files worked on at once (the default is the number of cores).")
     var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Flag(name: .customLong("until-idle"), help: "Exit once the queue is empty and nothing is in flight.")
@@ -81,6 +81,15 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.attempts = attempts
         settings.shutdownGrace = shutdownGrace
 
+        // A wrong MySQL URL or password is the operator's to fix, not the files': refuse to start rather
+        // than fail (and dead-letter) every file that arrives.
+        do {
+            let probe = try await MySQLConnection.connect(mysql)
+            _ = try await probe.query("SELECT 1")
+            await probe.close()
+        } catch {
+            throw UserFacingError("cannot reach MySQL at \(mysql.redactedURL): \(error). Check ESTEIRA_MYSQL_URL and that the server is up.")
+        }
         let sqs = SQSClient(client: aws)
         // ESTEIRA_TEST_BATCH_DELAY_MS: fault injection for the fleet tests (a deliberately slow file).
         let batchDelay = (env("ESTEIRA_TEST_BATCH_DELAY_MS").flatMap(Double.init) ?? 0) / 1000
