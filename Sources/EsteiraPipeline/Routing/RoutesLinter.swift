@@ -1,0 +1,71 @@
+import Foundation
+import Yams
+
+/// One problem in a routes file, with the line it is on.
+public struct RoutesProblem: Sendable, Equatable, CustomStringConvertible {
+    public var line: Int
+    public var message: String
+    public var description: String { "line \(line): \(message)" }
+}
+
+/// Checks a routes file and points at the line of every problem, for `esteira routes check`.
+///
+/// Each route is checked on its own with the same decoding and rules the worker applies at start-up,
+/// so the linter can never accept a file the worker refuses, and needs no copy of the rules.
+public enum RoutesLinter {
+    public static func check(yaml: String) -> [RoutesProblem] {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let e as YamlError {
+            return [RoutesProblem(line: line(of: e), message: "not valid YAML: \(e)")]
+        } catch {
+            return [RoutesProblem(line: 1, message: "not valid YAML: \(error)")]
+        }
+        guard let root, let top = root.mapping else {
+            return [RoutesProblem(line: root?.mark?.line ?? 1, message: "the file must be a mapping with a `routes:` list")]
+        }
+        guard let routesNode = top["routes"] else {
+            return [RoutesProblem(line: root.mark?.line ?? 1, message: "no `routes:` key; list the routes under it")]
+        }
+        guard let routes = routesNode.sequence else {
+            return [RoutesProblem(line: routesNode.mark?.line ?? 1, message: "`routes:` must be a list of routes")]
+        }
+        var problems: [RoutesProblem] = []
+        var names: [String: Int] = [:]
+        // The file's other top-level keys (extensions …) apply to every route: keep them for each check.
+        var shared = top
+        shared["routes"] = nil
+        for node in routes {
+            let line = node.mark?.line ?? routesNode.mark?.line ?? 1
+            var single = shared
+            single["routes"] = Node.sequence(Node.Sequence([node]))
+            do {
+                let text = try Yams.serialize(node: Node.mapping(single))
+                let table = try RouteTable.parse(yaml: text, source: "route")
+                if let name = table.routes.first?.name {
+                    if let first = names[name] {
+                        problems.append(RoutesProblem(line: line, message: "route name '\(name)' is used twice (first on line \(first)); names must be unique"))
+                    } else {
+                        names[name] = line
+                    }
+                }
+            } catch {
+                problems.append(RoutesProblem(line: line, message: "\(error)".replacingOccurrences(of: "route is not a valid routes file: ", with: "")))
+            }
+        }
+        if routes.isEmpty {
+            problems.append(RoutesProblem(line: routesNode.mark?.line ?? 1, message: "`routes:` is empty; no file would ever be loaded"))
+        }
+        return problems
+    }
+
+    private static func line(of error: YamlError) -> Int {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
+            return mark.line
+        default:
+            return 1
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Testing
+@testable import EsteiraPipeline
+
+@Suite("routes check")
+struct RoutesLinterTests {
+    @Test("a good file has no problems")
+    func good() {
+        #expect(RoutesLinter.check(yaml: RouteTableTests.yaml).isEmpty)
+    }
+
+    @Test("every problem names its line")
+    func lines() {
+        let yaml = """
+            routes:
+              - name: ok
+                tenant: acme
+                table: acme_orders
+              - name: bad-table
+                tenant: acme
+                table: "x; DROP TABLE y"
+              - name: ok
+                tenant: globex
+                table: g
+              - tenant: initech
+                table: t
+            """
+        let problems = RoutesLinter.check(yaml: yaml)
+        #expect(problems.map(\.line) == [5, 8, 11], "\(problems)")
+        #expect(problems[0].message.contains("table"))
+        #expect(problems[1].message.contains("used twice (first on line 2)"))
+        #expect(problems[2].message.contains("name"))
+    }
+
+    @Test("broken YAML and wrong shapes point at a line", arguments: [
+        ("routes:\n  - name: a\n   tenant: [x\n", 3),
+        ("hello: world\n", 1),
+        ("routes: 5\n", 1),
+        ("routes: []\n", 1),
+    ])
+    func shapes(yaml: String, line: Int) {
+        let problems = RoutesLinter.check(yaml: yaml)
+        #expect(problems.first?.line == line, "\(problems)")
+    }
+}
