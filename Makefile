@@ -2,7 +2,8 @@
 #
 #   make setup          install what is missing (Debian packages, .local/venv with moto)
 #   make build          swift build
-#   make test           setup + services-up + build tests + swift test (with .local/env)
+#   make test           setup + services-up + build tests + swift test (with .local/env) + test-deploy
+#   make test-deploy    setup + the chart, image and CloudFormation checks (Tests/Deploy, pytest)
 #   make demo           setup + services-up + build + scripts/demo.sh
 #   make services-up    start (or reuse) MariaDB and moto; writes .local/env
 #   make services-down  stop them (data in .local/ is kept)
@@ -21,7 +22,7 @@ endif
 
 ENV_FILE := .local/env
 
-.PHONY: setup build test demo services-up services-down clean
+.PHONY: setup build test test-deploy demo services-up services-down clean
 
 setup:
 	bash scripts/setup.sh
@@ -40,6 +41,13 @@ services-down:
 test: setup services-up
 	swift build --build-tests
 	source $(ENV_FILE) && swift test
+	$(DEPLOY_TESTS)
+
+# No services needed: Helm renders offline, the linters read files. The ldd check reuses
+# the debug build (ESTEIRA_DEPLOY_RELEASE_BUILD=1 builds the release binary instead).
+DEPLOY_TESTS := .local/venv/bin/python -m pytest -q Tests/Deploy
+test-deploy: setup
+	$(DEPLOY_TESTS)
 
 demo: setup services-up build
 	source $(ENV_FILE) && bash scripts/demo.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Esteira needs, and only what is missing:
 #   - Debian packages: C libraries the Swift package links against, MariaDB, curl
-#   - a private Python venv at .local/venv with moto[server] and boto3
+#   - a private Python venv at .local/venv with moto[server] and boto3, and the
+#     deploy checks' tools (Tests/Deploy/requirements.txt)
 # Safe to run any number of times; prints one line per thing found or installed.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -115,6 +116,31 @@ else
         "moto[server]==$MOTO_VERSION" boto3
     moto_ok || die "moto[server]==$MOTO_VERSION still not importable in $VENV"
     log "installed moto[server]==$MOTO_VERSION and boto3 $("$VENV/bin/python" -c 'import boto3; print(boto3.__version__)')"
+fi
+
+# --- Deploy checks' tools (Tests/Deploy): Helm engine, linters, schemas ---------
+# Pinned in Tests/Deploy/requirements.txt; checked by installed version, plus the two
+# console scripts the tests run.
+DEPLOY_REQUIREMENTS="$ROOT/Tests/Deploy/requirements.txt"
+deploy_tools_ok() {
+    [[ -x "$VENV/bin/hadolint" && -x "$VENV/bin/cfn-lint" ]] || return 1
+    "$VENV/bin/python" - "$DEPLOY_REQUIREMENTS" >/dev/null 2>&1 <<'EOF'
+import sys, importlib.metadata as md
+for line in open(sys.argv[1]):
+    line = line.split("#", 1)[0].strip()
+    if line:
+        name, version = line.split("==")
+        assert md.version(name) == version, (name, md.version(name))
+import helm_python, kubernetes_validate, jsonschema, pytest
+EOF
+}
+if deploy_tools_ok; then
+    log "found   deploy check tools (Tests/Deploy/requirements.txt) in venv"
+else
+    log "installing deploy check tools (Tests/Deploy/requirements.txt) into venv"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-compile -r "$DEPLOY_REQUIREMENTS"
+    deploy_tools_ok || die "deploy check tools still not importable in $VENV"
+    log "installed deploy check tools (Tests/Deploy/requirements.txt)"
 fi
 
 # --- Swift toolchain (not installed here: it comes with the machine) ---------
