@@ -25,6 +25,36 @@ if (( ${#MYSQL_SOCKET} > 100 )); then
     MYSQL_SOCKET="${TMPDIR:-/tmp}/esteira-mysqld-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1).sock"
 fi
 
+# Settings a MariaDB instance is started with (use_noinfile_mariadb changes them).
+MYSQL_LOCAL_INFILE=ON
+MYSQL_EXTRA_ARGS=()
+MYSQL_NAME=MariaDB
+
+# A second, small MariaDB with local_infile=OFF on $ESTEIRA_MYSQL_NOINFILE_PORT (13307): the
+# MySQL loader's batched-INSERT fallback is tested against a server that really refuses
+# LOAD DATA LOCAL INFILE. Same user setup as the main one.
+MYSQL_NOINFILE_PORT="${ESTEIRA_MYSQL_NOINFILE_PORT:-13307}"
+MYSQL_NOINFILE_DIR="$STACK_DIR/mariadb-noinfile"
+MYSQL_NOINFILE_SOCKET="$MYSQL_NOINFILE_DIR/mysqld.sock"
+if (( ${#MYSQL_NOINFILE_SOCKET} > 100 )); then
+    MYSQL_NOINFILE_SOCKET="${TMPDIR:-/tmp}/esteira-mysqld-noinfile-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1).sock"
+fi
+
+# use_noinfile_mariadb: point the MYSQL_* settings (and so mysql_* helpers below) at the
+# second instance. Call it in a subshell: ( use_noinfile_mariadb; mysql_start ).
+# Kept cheap to start: a small buffer pool and redo log, no performance schema.
+use_noinfile_mariadb() {
+    MYSQL_NAME="MariaDB (local_infile=OFF)"
+    MYSQL_PORT="$MYSQL_NOINFILE_PORT"
+    MYSQL_DIR="$MYSQL_NOINFILE_DIR"
+    MYSQL_DATADIR="$MYSQL_DIR/data"
+    MYSQL_PID_FILE="$MYSQL_DIR/mysqld.pid"
+    MYSQL_LOG="$MYSQL_DIR/error.log"
+    MYSQL_SOCKET="$MYSQL_NOINFILE_SOCKET"
+    MYSQL_LOCAL_INFILE=OFF
+    MYSQL_EXTRA_ARGS=(--innodb-buffer-pool-size=32M --innodb-log-file-size=16M --performance-schema=OFF)
+}
+
 log() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*"; }
 die() { printf '%s: ERROR: %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
 

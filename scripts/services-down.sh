@@ -30,6 +30,7 @@ stop_server() {
 
 # MariaDB shuts down cleanly on SIGTERM; give it time to flush InnoDB.
 stop_server MariaDB "$MYSQL_PID_FILE" "$(mysql_needle)" 60
+( use_noinfile_mariadb; stop_server "$MYSQL_NAME" "$MYSQL_PID_FILE" "$(mysql_needle)" 60 )
 stop_server moto "$MOTO_PID_FILE" "$(moto_needle)" 15
 # moto's state (and so the key in .local/env) died with it.
 rm -f "$MOTO_CREDS"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local stack, loopback only, with all data under .local/:
 #   - MariaDB (stands in for RDS MySQL) on 127.0.0.1:$ESTEIRA_MYSQL_PORT (13306)
+#   - a second, small MariaDB with local_infile=OFF on 127.0.0.1:$ESTEIRA_MYSQL_NOINFILE_PORT (13307),
+#     for the MySQL loader's batched-INSERT fallback tests
 #   - moto_server (S3, SQS, DynamoDB, Secrets Manager, STS, IAM) on 127.0.0.1:$MOTO_PORT (14566),
 #     with SigV4 signature checking on, bootstrapped with an IAM user and access key
 # and writes .local/env for a shell to source. Servers already running and
@@ -50,7 +52,7 @@ mysql_init_datadir() {
     # The marker is written only after mariadb-install-db succeeded, so a half
     # made data folder (interrupted first run) is thrown away and made again.
     [[ -f "$MYSQL_DIR/.initialized" ]] && return 0
-    log "initialising MariaDB data folder $MYSQL_DATADIR"
+    log "initialising $MYSQL_NAME data folder $MYSQL_DATADIR"
     rm -rf "$MYSQL_DATADIR"
     mkdir -p "$MYSQL_DATADIR"
     # --no-defaults must come first. Root logs in only through the socket, as the
@@ -72,28 +74,28 @@ mysql_start() {
             local port
             port="$(mysql_root -N -B -e 'SELECT @@port' 2>/dev/null || true)"
             if [[ "$port" == "$MYSQL_PORT" ]]; then
-                log "MariaDB already running (pid $pid), reusing it"
+                log "$MYSQL_NAME already running (pid $pid), reusing it"
                 return 0
             fi
-            log "MariaDB (pid $pid) listens on port ${port:-?}, not $MYSQL_PORT; restarting it"
+            log "$MYSQL_NAME (pid $pid) listens on port ${port:-?}, not $MYSQL_PORT; restarting it"
         else
-            log "MariaDB (pid $pid) does not answer; restarting it"
+            log "$MYSQL_NAME (pid $pid) does not answer; restarting it"
         fi
-        stop_pid "$pid" MariaDB 60
+        stop_pid "$pid" "$MYSQL_NAME" 60
     elif [[ -n "$pid" || -e "$MYSQL_PID_FILE" ]]; then
-        log "removing stale MariaDB pid file (pid ${pid:-none} is not our server)"
+        log "removing stale $MYSQL_NAME pid file (pid ${pid:-none} is not our server)"
     fi
     rm -f "$MYSQL_PID_FILE"
     # Our server may still run with its pid file gone (e.g. rm -rf .local while up).
     for p in $(pids_matching "$(mysql_needle)"); do
-        log "stopping MariaDB left running without its pid file (pid $p)"
-        stop_pid "$p" MariaDB 60
+        log "stopping $MYSQL_NAME left running without its pid file (pid $p)"
+        stop_pid "$p" "$MYSQL_NAME" 60
     done
     port_in_use "$MYSQL_PORT" &&
         die "port $MYSQL_PORT is taken by another program (see: ss -ltnp 'sport = :$MYSQL_PORT'); set ESTEIRA_MYSQL_PORT to use another"
 
     mysql_init_datadir
-    log "starting MariaDB on 127.0.0.1:$MYSQL_PORT"
+    log "starting $MYSQL_NAME on 127.0.0.1:$MYSQL_PORT"
     echo "==== $(date -u +%FT%TZ) services-up: starting mariadbd ====" >>"$MYSQL_LOG"
     # --no-defaults must be the first option: nothing from /etc/mysql or
     # ~/.my.cnf applies. innodb_flush_log_at_trx_commit=2: no fsync per commit;
@@ -107,20 +109,21 @@ mysql_start() {
         --pid-file="$MYSQL_PID_FILE" \
         --log-error="$MYSQL_LOG" \
         --skip-name-resolve \
-        --local-infile=ON \
+        --local-infile="$MYSQL_LOCAL_INFILE" \
         --character-set-server=utf8mb4 \
         --collation-server=utf8mb4_unicode_ci \
         --default-time-zone=+00:00 \
         --max-allowed-packet=64M \
-        --innodb-flush-log-at-trx-commit=2
+        --innodb-flush-log-at-trx-commit=2 \
+        "${MYSQL_EXTRA_ARGS[@]}"
     pid=$!
     echo "$pid" >"$MYSQL_PID_FILE"   # mariadbd rewrites it with the same pid
     if ! wait_mysql "$pid"; then
         mysql_log_tail
-        pid_alive "$pid" && stop_pid "$pid" MariaDB 10
-        die "MariaDB did not answer within ${MYSQL_START_TIMEOUT}s (log: $MYSQL_LOG)"
+        pid_alive "$pid" && stop_pid "$pid" "$MYSQL_NAME" 10
+        die "$MYSQL_NAME did not answer within ${MYSQL_START_TIMEOUT}s (log: $MYSQL_LOG)"
     fi
-    log "MariaDB up (pid $pid)"
+    log "$MYSQL_NAME up (pid $pid)"
 }
 
 mysql_provision() {
@@ -144,8 +147,10 @@ SQL
     infile="$(mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P"$MYSQL_PORT" \
         -uesteira -pesteira -N -B -e 'SELECT @@local_infile' esteira)" ||
         die "cannot log in as esteira@127.0.0.1:$MYSQL_PORT"
-    [[ "$infile" == 1 ]] || die "local_infile is '$infile', expected 1"
-    log "MariaDB database esteira and user esteira ready"
+    local expected=1
+    [[ "$MYSQL_LOCAL_INFILE" == OFF ]] && expected=0
+    [[ "$infile" == "$expected" ]] || die "local_infile is '$infile', expected $expected ($MYSQL_NAME)"
+    log "$MYSQL_NAME: database esteira and user esteira ready"
 }
 
 # --- moto ------------------------------------------------------------------------
@@ -236,6 +241,7 @@ export AWS_DEFAULT_REGION=us-east-1
 export AWS_ENDPOINT_URL=$MOTO_URL
 export ESTEIRA_MYSQL_URL=mysql://esteira:esteira@127.0.0.1:$MYSQL_PORT/esteira
 export ESTEIRA_MYSQL_SOCKET=$MYSQL_SOCKET
+export ESTEIRA_MYSQL_NOINFILE_URL=mysql://esteira:esteira@127.0.0.1:$MYSQL_NOINFILE_PORT/esteira
 export ESTEIRA_BUCKET=esteira-landing
 export ESTEIRA_QUEUE=esteira-files
 export ESTEIRA_DLQ=esteira-files-dlq
@@ -249,7 +255,8 @@ EOF
 
 mysql_start
 mysql_provision
+( use_noinfile_mariadb; mysql_start; mysql_provision )
 moto_start
 write_env
-log "stack ready: MariaDB 127.0.0.1:$MYSQL_PORT (socket $MYSQL_SOCKET), moto $MOTO_URL"
+log "stack ready: MariaDB 127.0.0.1:$MYSQL_PORT (socket $MYSQL_SOCKET), MariaDB without local_infile 127.0.0.1:$MYSQL_NOINFILE_PORT, moto $MOTO_URL"
 log "environment: . $STACK_DIR/env"

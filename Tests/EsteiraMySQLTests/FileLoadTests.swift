@@ -167,20 +167,25 @@ struct FileLoadTests {
 
             try await observer.execute("KILL CONNECTION \(victim.connectionID)")
 
+            // Appends are pipelined one batch deep: the failure surfaces at this append or at commit.
             var appendError: MySQLError?
             do {
                 try await load.append(Self.rows(200..<400))
             } catch let error as MySQLError {
                 appendError = error
             }
-            let error = try #require(appendError, "append on a killed connection must fail")
+            var commitError: MySQLError?
+            do {
+                _ = try await load.commit()
+            } catch let error as MySQLError {
+                commitError = error
+            }
+            let error = try #require(commitError, "commit on a killed connection must fail")
             #expect(error.isTransient, "\(error)")
             #expect(error.isConnectionLost, "\(error)")
             #expect(!victim.isUsable)
-            // commit repeats the failure (same classification) instead of committing half a file.
-            await #expect {
-                _ = try await load.commit()
-            } throws: { ($0 as? MySQLError) == error }
+            // commit repeats the append's failure (same classification) instead of committing half a file.
+            if let appendError { #expect(appendError == error) }
 
             #expect(try await observer.count("orders") == 0)
             #expect(try await observer.count("esteira_ledger") == 0)
@@ -200,21 +205,42 @@ struct FileLoadTests {
         try await withOrders { _, connection in
             let load = try await connection.beginFileLoad(table: "orders", columns: Self.columns, ledger: Self.record())
             try await load.append(Self.rows(0..<10))
+            try await load.append([["ORD-X", "not a number", nil]])
             var failure: MySQLError?
             do {
-                try await load.append([["ORD-X", "not a number", nil]])
+                _ = try await load.commit()
             } catch let error as MySQLError {
                 failure = error
             }
             let error = try #require(failure)
             #expect(error.isPermanent)
-            #expect(error.message.contains("amount"), "\(error.message)")
+            // MySQL's own text, with the row counted from the start of the load (row 11: 10 good rows first).
+            #expect(error.message.contains("Incorrect decimal value: 'not a number' for column"), "\(error.message)")
+            #expect(error.message.contains("`amount` at row 11"), "\(error.message)")
             await #expect {
-                _ = try await load.commit()
+                try await load.append(Self.rows(0..<1))
             } throws: { ($0 as? MySQLError) == error }
             #expect(try await connection.count("orders") == 0)
             #expect(try await connection.count("esteira_ledger") == 0)
             #expect(connection.isUsable)
+        }
+    }
+
+    @Test func aRowWithTheWrongFieldCountFailsAtOnce() async throws {
+        try await withOrders { _, connection in
+            let load = try await connection.beginFileLoad(table: "orders", columns: Self.columns, ledger: Self.record())
+            try await load.append(Self.rows(0..<5))
+            await #expect {
+                try await load.append([["ORD-X", "1.00"]])
+            } throws: { error in
+                let error = try #require(error as? MySQLError)
+                return error.code == .invalidRow && error.message.contains("row 5 has 2 fields; the load has 3 columns")
+            }
+            await #expect {
+                _ = try await load.commit()
+            } throws: { ($0 as? MySQLError)?.code == .invalidRow }
+            #expect(try await connection.count("orders") == 0)
+            #expect(try await connection.count("esteira_ledger") == 0)
         }
     }
 

@@ -94,6 +94,26 @@ public struct LoadDataResult: Sendable, Hashable {
     /// integer column gets 0 for 'abc') and only counted here. A loader must treat warnings > 0 as failure.
     public let warnings: UInt32
     public let bytesSent: UInt64
+    /// Rows the server skipped because they duplicated a unique key (IGNORE, and LOCAL without IGNORE),
+    /// from `mysql_info`'s "Records: … Skipped: …". Each skipped row also counts one warning.
+    public let skipped: UInt64
+    /// Lines the server read from the stream ("Records:"), or nil if `mysql_info` did not say.
+    public let records: UInt64?
+
+    init(affectedRows: UInt64, warnings: UInt32, bytesSent: UInt64, info: String? = nil) {
+        self.affectedRows = affectedRows
+        self.warnings = warnings
+        self.bytesSent = bytesSent
+        self.skipped = info.flatMap { Self.number(after: "Skipped:", in: $0) } ?? 0
+        self.records = info.flatMap { Self.number(after: "Records:", in: $0) }
+    }
+
+    /// `mysql_info` looks like "Records: 3  Deleted: 0  Skipped: 1  Warnings: 1".
+    static func number(after label: String, in info: String) -> UInt64? {
+        guard let range = info.range(of: label) else { return nil }
+        let digits = info[range.upperBound...].drop(while: { $0 == " " }).prefix(while: \.isNumber)
+        return UInt64(digits)
+    }
 }
 
 /// Rows in the text format `LoadDataFormat.clause` declares: tab-separated, newline-terminated, backslash

@@ -12,6 +12,7 @@ public final class MySQLSession {
     /// Tells the owning thread, which then reports the connection unusable.
     var onBroken: (() -> Void)?
     var cachedMaxAllowedPacket: Int?
+    var cachedLocalInfile: Bool?
     /// Databases in which `esteira_ledger` is known to exist, so it is created at most once per connection.
     var ledgerReady: Set<String> = []
     /// `database.table` names already checked to be transactional.
@@ -110,8 +111,9 @@ public final class MySQLSession {
             if let failure = stream.failure { throw failure }
             _ = try sent.get()
             if let result = mysql_store_result(handle) { mysql_free_result(result) }
+            let info = mysql_info(handle).map { String(cString: $0) }
             return LoadDataResult(affectedRows: mysql_affected_rows(handle), warnings: mysql_warning_count(handle),
-                                  bytesSent: stream.bytesSent)
+                                  bytesSent: stream.bytesSent, info: info)
         }
     }
 
@@ -129,14 +131,57 @@ public final class MySQLSession {
 
     /// The server's max_allowed_packet, asked once per connection.
     public func maxAllowedPacket() throws(MySQLError) -> Int {
-        if let cachedMaxAllowedPacket { return cachedMaxAllowedPacket }
-        let result = try query("SELECT @@max_allowed_packet", operation: "read max_allowed_packet")
-        guard let text = result.rows.first?.first ?? nil, let value = Int(text), value > 0 else {
-            throw MySQLError(code: .mysql(2000), message: "could not read @@max_allowed_packet",
-                             operation: "read max_allowed_packet")
+        try serverSettings().maxAllowedPacket
+    }
+
+    /// Whether the server accepts LOAD DATA LOCAL INFILE (`@@local_infile`), asked once per connection.
+    /// A server can still refuse it later (the variable is dynamic); the loader handles that too.
+    public func serverAllowsLocalInfile() throws(MySQLError) -> Bool {
+        try serverSettings().localInfile
+    }
+
+    struct ServerSettings {
+        let maxAllowedPacket: Int
+        let localInfile: Bool
+    }
+
+    /// One round trip for the server variables the loader needs.
+    func serverSettings() throws(MySQLError) -> ServerSettings {
+        if let cachedMaxAllowedPacket, let cachedLocalInfile {
+            return ServerSettings(maxAllowedPacket: cachedMaxAllowedPacket, localInfile: cachedLocalInfile)
         }
-        cachedMaxAllowedPacket = value
-        return value
+        let operation = "read server settings"
+        let result = try query("SELECT @@max_allowed_packet, @@local_infile", operation: operation)
+        guard let row = result.rows.first, row.count == 2, let text = row[0], let packet = Int(text), packet > 0 else {
+            throw MySQLError(code: .mysql(2000), message: "could not read @@max_allowed_packet", operation: operation)
+        }
+        let infile = row[1] == "1" || row[1]?.uppercased() == "ON"
+        cachedMaxAllowedPacket = packet
+        cachedLocalInfile = infile
+        return ServerSettings(maxAllowedPacket: packet, localInfile: infile)
+    }
+
+    /// One entry of `SHOW WARNINGS`.
+    public struct Warning: Sendable, Hashable {
+        public let level: String
+        public let code: UInt32
+        public let message: String
+    }
+
+    /// The first `limit` warnings (and notes) of the last statement, in MySQL's own words.
+    public func warnings(limit: Int = 5) throws(MySQLError) -> [Warning] {
+        let result = try query("SHOW WARNINGS LIMIT \(max(1, limit))", operation: "show warnings")
+        return result.rows.compactMap { row in
+            guard row.count >= 3 else { return nil }
+            return Warning(level: row[0] ?? "", code: UInt32(row[1] ?? "") ?? 0, message: row[2] ?? "")
+        }
+    }
+
+    /// `mysql_ping`: a round trip that tells whether the connection still works (without reconnecting:
+    /// auto-reconnect is off). A lost connection is marked broken by the error funnel.
+    public func ping() throws(MySQLError) {
+        guard let handle else { throw Self.closedError("ping") }
+        if mysql_ping(handle) != 0 { throw fail("ping") }
     }
 
     // MARK: Escaping

@@ -21,6 +21,8 @@ public struct MySQLError: Error, Sendable, Hashable, CustomStringConvertible {
             case connectionClosed
             case loadNotOpen
             case invalidLedgerRecord
+            case incompatibleTable
+            case invalidSecret
         }
 
         let kind: Kind
@@ -46,6 +48,8 @@ public struct MySQLError: Error, Sendable, Hashable, CustomStringConvertible {
             case .connectionClosed: return "connection-closed"
             case .loadNotOpen: return "load-not-open"
             case .invalidLedgerRecord: return "invalid-ledger-record"
+            case .incompatibleTable: return "incompatible-table"
+            case .invalidSecret: return "invalid-secret"
             }
         }
 
@@ -64,6 +68,10 @@ public struct MySQLError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let loadNotOpen = Code(.loadNotOpen)
         /// A ledger record with an empty or oversized bucket, key or version, or a negative count.
         public static let invalidLedgerRecord = Code(.invalidLedgerRecord)
+        /// An existing destination table that cannot take the contract's rows (the message lists why).
+        public static let incompatibleTable = Code(.incompatibleTable)
+        /// A Secrets Manager secret that is not valid JSON in the RDS format (its text is never shown).
+        public static let invalidSecret = Code(.invalidSecret)
 
         // Server errors (mysqld_error.h). Transient ones first.
         public static let checkRead = mysql(1020)

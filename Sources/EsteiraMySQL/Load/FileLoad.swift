@@ -1,10 +1,16 @@
 /// One file loaded into one table as one transaction, exactly once per object version.
 ///
-/// Obtained from ``MySQLConnection/beginFileLoad(table:columns:ledger:maxStatementBytes:)``, which opens the
-/// transaction and inserts the ledger row first. Then ``append(_:)`` batches of rows (each call is one hop;
-/// awaiting it is the backpressure), and ``commit(rowsRejected:checksum:)``. Any error fails the load: its
-/// transaction is rolled back at once, and the same error is thrown again by `commit`, so a caller cannot
-/// commit half a file. Dropping an open load rolls it back too.
+/// Obtained from ``MySQLConnection/beginFileLoad(table:columns:ledger:mode:path:maxStatementBytes:)``, which
+/// opens the transaction and inserts the ledger row first. Then ``append(_:)`` batches of rows (each call is
+/// one hop and one statement or a few; awaiting it is the backpressure), and
+/// ``commit(rowsRejected:checksum:)``. Any error fails the load: its transaction is rolled back at once,
+/// and the same error is thrown again by `commit`, so a caller cannot commit half a file. Dropping an open
+/// load rolls it back too.
+///
+/// Rows go in with `LOAD DATA LOCAL INFILE` fed from memory (one statement per `append`), or, when the
+/// server has `local_infile` off, as multi-row INSERTs under max_allowed_packet (``path`` says which). On
+/// the bulk path MySQL turns bad values into warnings and stores converted data; the load treats any
+/// warning as a failure and reports MySQL's own text (the first few of `SHOW WARNINGS`).
 ///
 /// If the version was already loaded, ``alreadyLoaded`` is set from the start — the caller may skip the
 /// download — appends are ignored and `commit` returns ``LoadOutcome/alreadyLoaded(_:)``.
@@ -15,30 +21,59 @@ public final class FileLoad: Sendable {
     public let table: String
     public let columns: [String]
     public let ledger: LedgerRecord
+    public let mode: LoadMode
+    /// The path chosen when the load began. (Should the server refuse LOCAL INFILE mid-load, the rest of
+    /// the file falls back to INSERTs; the next load on the connection starts on the fallback.)
+    public let path: LoadPath
+    /// This load's row in `esteira_ledger` (nil when already loaded). In replace-by-file mode every row
+    /// carries it in the source column.
+    public let ledgerID: UInt64?
     /// Set when this object version is already in the ledger: nothing will be inserted.
     public let alreadyLoaded: LedgerEntry?
+    /// Rows of earlier versions of the file deleted when the load began (replace-by-file only; they come
+    /// back if the load is rolled back).
+    public let rowsReplaced: Int
     public let connection: MySQLConnection
     let state: LoadState
+    private let inFlight = InFlightBatch()
 
     /// 4 MiB statements: large enough that round trips stop mattering, small enough to keep memory flat.
     public static let defaultMaxStatementBytes = 4 << 20
 
-    init(table: String, columns: [String], ledger: LedgerRecord, alreadyLoaded: LedgerEntry?,
+    init(plan: LoadPlan, ledger: LedgerRecord, alreadyLoaded: LedgerEntry?, rowsReplaced: Int,
          connection: MySQLConnection, state: LoadState) {
-        self.table = table
-        self.columns = columns
+        self.table = plan.table.name
+        self.columns = plan.columns.map(\.name)
+        self.mode = plan.mode
+        self.path = state.path
+        self.ledgerID = alreadyLoaded == nil ? state.ledgerID : nil
         self.ledger = ledger
         self.alreadyLoaded = alreadyLoaded
+        self.rowsReplaced = rowsReplaced
         self.connection = connection
         self.state = state
     }
 
-    /// Inserts `rows` (each with one value per column; nil is NULL) inside the load's transaction, as a few
-    /// multi-row INSERTs, in one hop to the connection's thread.
+    /// Sends `rows` (each with one value per column; nil is NULL) inside the load's transaction.
+    ///
+    /// Pipelined, one batch deep: the rows are encoded here, handed to the connection's thread, and `append`
+    /// returns once the *previous* batch is in the table — so the caller prepares batch N+1 while MySQL
+    /// stores batch N, and memory stays at two batches. An error in batch N is therefore thrown by the
+    /// next `append` or by `commit` (the load is already rolled back by then).
     public func append(_ rows: [[String?]]) async throws {
         guard alreadyLoaded == nil, !rows.isEmpty else { return }
+        try await inFlight.wait()
         let state = self.state
-        try await connection.run { session in try state.append(rows, session: session) }
+        let connection = self.connection
+        let batch: EncodedBatch
+        do {
+            batch = try state.encode(rows, firstRowNumber: inFlight.reserve(rows.count))
+        } catch {
+            _ = try? await connection.run { session in state.abandon(error, session: session) }
+            inFlight.close(error)
+            throw error
+        }
+        inFlight.start(Task { try await connection.run { session in try state.append(batch, session: session) } })
     }
 
     /// Records the final counts in the ledger row and commits rows and ledger together.
@@ -46,25 +81,32 @@ public final class FileLoad: Sendable {
     /// - Parameters:
     ///   - rowsRejected: rows the pipeline rejected; defaults to the value in ``ledger``.
     ///   - checksum: the source object's checksum; defaults to the value in ``ledger``.
+    /// - Returns: `.loaded(rows:)` with the rows sent to MySQL (in insert-ignore mode this includes rows
+    ///   skipped as duplicates; in upsert mode rows that updated existing ones).
     public func commit(rowsRejected: Int? = nil, checksum: String? = nil) async throws -> LoadOutcome {
         if let alreadyLoaded { return .alreadyLoaded(alreadyLoaded) }
         var final = ledger
         if let rowsRejected { final.rowsRejected = rowsRejected }
         if let checksum { final.checksum = checksum }
         try final.validate()
+        try await inFlight.wait()
         let state = self.state
         let (rejected, sum) = (final.rowsRejected, final.checksum)
         let rows = try await connection.run { session in
             try state.commit(rowsRejected: rejected, checksum: sum, session: session)
         }
+        inFlight.close(MySQLError(code: .loadNotOpen, message: "the load was already committed",
+                                  operation: state.plan.operation))
         return .loaded(rows: rows)
     }
 
     /// Rolls the load back (nothing of it stays). Harmless after commit, failure or a previous rollback.
     public func rollback() async {
         guard alreadyLoaded == nil else { return }
+        _ = try? await inFlight.wait()
         let state = self.state
         _ = try? await connection.run { session in state.rollback(session: session) }
+        inFlight.close(MySQLError(code: .loadNotOpen, message: "the load was rolled back", operation: state.plan.operation))
     }
 
     deinit {
@@ -74,6 +116,53 @@ public final class FileLoad: Sendable {
         _ = connection.thread.submit { session in
             if let session { state.rollback(session: session) }
         }
+    }
+}
+
+/// Everything about a load decided before its first row: the SQL it will run.
+struct LoadPlan: Sendable {
+    static let stageTable = try! SQLIdentifier("esteira_stage")
+    static let stageSequence = try! SQLIdentifier("esteira_stage_seq")
+    static let streamName = "esteira-rows"
+
+    let table: SQLIdentifier
+    let columns: [SQLIdentifier]
+    let mode: LoadMode
+    /// Where row statements write: the table, or (upsert) the session's staging table.
+    let rowTarget: SQLIdentifier
+    /// (column, SQL literal) set on every row: the source column in replace-by-file mode.
+    let constantColumns: [(SQLIdentifier, String)]
+    /// `GET_LOCK` name (an SQL expression) held for the load in replace-by-file mode.
+    let lockName: String?
+
+    var operation: String { "file load (\(mode.name)) into \(table.quoted)" }
+
+    var usesStage: Bool { mode == .upsert }
+
+    func loadDataStatement() -> String {
+        let ignore = mode == .insertIgnore ? " IGNORE" : ""
+        var sql = "LOAD DATA LOCAL INFILE '\(Self.streamName)'\(ignore) INTO TABLE \(rowTarget.quoted) "
+            + "\(LoadDataFormat.clause) (\(columns.map(\.quoted).joined(separator: ",")))"
+        if !constantColumns.isEmpty {
+            sql += " SET " + constantColumns.map { "\($0.0.quoted) = \($0.1)" }.joined(separator: ", ")
+        }
+        return sql
+    }
+
+    func insertBuilder(maxStatementBytes: Int) -> InsertStatementBuilder {
+        // insert-ignore as a no-op update rather than INSERT IGNORE: IGNORE would also turn bad values
+        // into warnings and store them converted, while this skips duplicate keys only.
+        let suffix = mode == .insertIgnore ? "ON DUPLICATE KEY UPDATE \(columns[0].quoted) = \(columns[0].quoted)" : ""
+        return InsertStatementBuilder(table: rowTarget, columns: columns, maxStatementBytes: maxStatementBytes,
+                                      constantColumns: constantColumns, suffix: suffix)
+    }
+
+    /// Upsert: the staged rows into the table, in file order, so the last row for a key wins.
+    func mergeStatement() -> String {
+        let list = columns.map(\.quoted).joined(separator: ",")
+        let updates = columns.map { "\($0.quoted) = \(Self.stageTable.quoted).\($0.quoted)" }.joined(separator: ", ")
+        return "INSERT INTO \(table.quoted) (\(list)) SELECT \(list) FROM \(Self.stageTable.quoted) "
+            + "ORDER BY \(Self.stageSequence.quoted) ON DUPLICATE KEY UPDATE \(updates)"
     }
 }
 
@@ -90,42 +179,180 @@ final class LoadState: @unchecked Sendable {
     }
 
     let ledgerID: UInt64
-    let builder: InsertStatementBuilder
+    let plan: LoadPlan
+    /// The path, as the connection's thread knows it.
+    private(set) var path: LoadPath
+    /// The same, readable from the caller's task to encode the next batch (a stale read only costs a
+    /// re-encode on the thread).
+    let pathHint: Locked<LoadPath>
+    let maxStatementBytes: Int
     private(set) var phase: Phase = .open
-    private(set) var rowsInserted = 0
-    private let operation: String
+    private(set) var rowsSent = 0
 
-    init(ledgerID: UInt64, builder: InsertStatementBuilder) {
+    init(ledgerID: UInt64, plan: LoadPlan, path: LoadPath, maxStatementBytes: Int) {
         self.ledgerID = ledgerID
-        self.builder = builder
-        self.operation = "file load: insert into \(builder.table.quoted)"
+        self.plan = plan
+        self.path = path
+        self.pathHint = Locked(path)
+        self.maxStatementBytes = maxStatementBytes
     }
 
     /// A state for a load that found its version already in the ledger: never open.
-    static func finished(builder: InsertStatementBuilder) -> LoadState {
-        let state = LoadState(ledgerID: 0, builder: builder)
+    static func finished(plan: LoadPlan, path: LoadPath) -> LoadState {
+        let state = LoadState(ledgerID: 0, plan: plan, path: path, maxStatementBytes: 0)
         state.phase = .committed
         return state
     }
 
-    func append(_ rows: [[String?]], session: MySQLSession) throws(MySQLError) {
-        try requireOpen("append")
-        do {
-            try builder.build(rows, firstRowNumber: rowsInserted) { (statement, count) throws(MySQLError) in
-                try session.execute(bytes: statement, operation: operation)
-                rowsInserted += count
+    /// Encodes a batch for the path the load is on. Pure and thread-safe (it reads only constants and the
+    /// path hint), so it runs on the caller's task while the connection's thread is busy with the previous
+    /// batch.
+    func encode(_ rows: [[String?]], firstRowNumber: Int) throws(MySQLError) -> EncodedBatch {
+        switch pathHint.value {
+        case .loadDataLocalInfile:
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(rows.count * 16 * plan.columns.count)
+            for (offset, row) in rows.enumerated() {
+                guard row.count == plan.columns.count else {
+                    throw MySQLError(
+                        code: .invalidRow,
+                        message: "row \(firstRowNumber + offset) has \(row.count) fields; the load has \(plan.columns.count) columns",
+                        operation: plan.operation)
+                }
+                LoadDataFormat.append(row, to: &bytes)
             }
+            return EncodedBatch(rows: rows, firstRowNumber: firstRowNumber, payload: .loadData(bytes))
+        case .batchedInsert:
+            var statements: [[UInt8]] = []
+            try plan.insertBuilder(maxStatementBytes: maxStatementBytes).build(rows, firstRowNumber: firstRowNumber) {
+                (statement, _) throws(MySQLError) in statements.append(statement)
+            }
+            return EncodedBatch(rows: rows, firstRowNumber: firstRowNumber, payload: .inserts(statements))
+        }
+    }
+
+    func append(_ batch: EncodedBatch, session: MySQLSession) throws(MySQLError) {
+        try requireOpen("append")
+        do throws(MySQLError) {
+            switch (path, batch.payload) {
+            case (.loadDataLocalInfile, .loadData(let bytes)):
+                do throws(MySQLError) {
+                    try loadData(bytes, rowCount: batch.rows.count, session: session)
+                } catch where Self.isLocalInfileRefusal(error) {
+                    // The server refused before reading a byte, so the transaction is intact: send this batch,
+                    // and the rest of the file, the slow way.
+                    session.cachedLocalInfile = false
+                    Self.noticeFallback(error.message)
+                    path = .batchedInsert
+                    pathHint.value = .batchedInsert
+                    try insert(batch.rows, firstRowNumber: batch.firstRowNumber, session: session)
+                }
+            case (_, .inserts(let statements)):
+                for statement in statements {
+                    try session.execute(bytes: statement, operation: plan.operation)
+                }
+            case (.batchedInsert, .loadData):
+                // Encoded before the switch to the fallback.
+                try insert(batch.rows, firstRowNumber: batch.firstRowNumber, session: session)
+            }
+            rowsSent += batch.rows.count
         } catch {
             fail(error, session: session)
             throw error
         }
     }
 
+    /// Fails the load with an error raised outside the connection's thread (while encoding).
+    func abandon(_ error: any Error, session: MySQLSession) {
+        guard case .open = phase else { return }
+        let failure = (error as? MySQLError)
+            ?? MySQLError(code: .invalidRow, message: "\(error)", operation: plan.operation)
+        fail(failure, session: session)
+    }
+
+    private func insert(_ rows: [[String?]], firstRowNumber: Int, session: MySQLSession) throws(MySQLError) {
+        let builder = plan.insertBuilder(maxStatementBytes: maxStatementBytes)
+        try builder.build(rows, firstRowNumber: firstRowNumber) { (statement, _) throws(MySQLError) in
+            try session.execute(bytes: statement, operation: plan.operation)
+        }
+    }
+
+    private func loadData(_ bytes: [UInt8], rowCount: Int, session: MySQLSession) throws(MySQLError) {
+        var offset = 0
+        let result: LoadDataResult
+        do {
+            result = try session.loadDataLocalInfile(plan.loadDataStatement(), streamName: LoadPlan.streamName) { buffer in
+                let count = min(buffer.count, bytes.count - offset)
+                bytes.withUnsafeBytes { source in
+                    buffer.baseAddress!.copyMemory(from: source.baseAddress! + offset, byteCount: count)
+                }
+                offset += count
+                return count
+            }
+        } catch let error as MySQLError {
+            throw error
+        } catch {
+            throw MySQLError(code: .mysql(2000), message: "LOAD DATA failed: \(error)", operation: plan.operation)
+        }
+        // Duplicate keys count one warning per skipped row; anything beyond that is a bad value.
+        let tolerated = plan.mode == .insertIgnore ? result.skipped : 0
+        if UInt64(result.warnings) > tolerated {
+            throw warningsError(session: session, count: result.warnings)
+        }
+        if let records = result.records, records != UInt64(rowCount) {
+            throw MySQLError(
+                code: .invalidRow,
+                message: "MySQL read \(records) rows from a batch of \(rowCount): the row encoding does not match the LOAD DATA format",
+                operation: plan.operation)
+        }
+    }
+
+    /// MySQL's own words for what went wrong, with row numbers made relative to the whole load.
+    private func warningsError(session: MySQLSession, count: UInt32) -> MySQLError {
+        var warnings = (try? session.warnings(limit: 5)) ?? []
+        if plan.mode == .insertIgnore { warnings.removeAll { $0.code == 1062 } }
+        let shown = warnings.prefix(3).map { "\($0.level) \($0.code): \(Self.shiftRowNumber($0.message, by: rowsSent))" }
+        let more = Int(count) > shown.count ? " (and \(Int(count) - shown.count) more)" : ""
+        let text = shown.isEmpty ? "\(count) warnings" : shown.joined(separator: "; ") + more
+        let code: MySQLError.Code = warnings.first.map { .mysql($0.code) } ?? .mysql(1265)
+        return MySQLError(
+            code: code, sqlState: code == .duplicateEntry ? "23000" : "HY000",
+            message: "MySQL changed or dropped values while loading, so the file is refused: \(text)",
+            operation: plan.operation)
+    }
+
+    /// "… at row 3" counts from the start of one LOAD DATA statement; report it from the start of the load.
+    static func shiftRowNumber(_ message: String, by offset: Int) -> String {
+        guard offset > 0, let range = message.range(of: " at row ", options: .backwards),
+              let number = Int(message[range.upperBound...]) else { return message }
+        return message[..<range.upperBound] + String(number + offset)
+    }
+
+    /// Server refusals of LOAD DATA LOCAL: 1148 (ER_NOT_ALLOWED_COMMAND, older servers), 3948 (MySQL 8
+    /// ER_CLIENT_LOCAL_FILES_DISABLED), 4166 (MariaDB ER_LOAD_INFILE_CAPABILITY_DISABLED), 2068 (client side).
+    static let localInfileRefusals: Set<UInt32> = [1148, 3948, 4166, 2068]
+
+    static func isLocalInfileRefusal(_ error: MySQLError) -> Bool {
+        localInfileRefusals.contains(error.mysqlErrorNumber ?? 0)
+    }
+
+    static func noticeFallback(_ why: String) {
+        MySQLNotices.once("local-infile-off",
+            "the MySQL server refuses LOAD DATA LOCAL INFILE (\(why)); loads fall back to batched INSERTs, "
+                + "which are slower: set local_infile=1 on the server (an RDS parameter group setting) for the bulk path")
+    }
+
     func commit(rowsRejected: Int, checksum: String, session: MySQLSession) throws(MySQLError) -> Int {
         try requireOpen("commit")
         do {
+            if plan.usesStage {
+                // No warning check: this is a plain INSERT … SELECT between columns of the same types, under
+                // strict sql_mode, so a bad value is an error; warnings here are statement-level notes
+                // (e.g. binlog safety) that say nothing about the data.
+                try session.execute(plan.mergeStatement(), operation: "\(plan.operation): merge staged rows")
+            }
             try session.execute(
-                Ledger.finish(id: ledgerID, rowsLoaded: rowsInserted, rowsRejected: rowsRejected, checksum: checksum),
+                Ledger.finish(id: ledgerID, rowsLoaded: rowsSent, rowsRejected: rowsRejected, checksum: checksum),
                 operation: "file load: update ledger")
             try session.execute("COMMIT", operation: "file load: commit")
         } catch {
@@ -133,15 +360,15 @@ final class LoadState: @unchecked Sendable {
             throw error
         }
         phase = .committed
-        session.activeLoad = nil
-        return rowsInserted
+        release(session: session)
+        return rowsSent
     }
 
     func rollback(session: MySQLSession) {
         guard case .open = phase else { return }
         _ = try? session.execute("ROLLBACK", operation: "file load: rollback")
         phase = .rolledBack
-        session.activeLoad = nil
+        release(session: session)
     }
 
     private func fail(_ error: MySQLError, session: MySQLSession) {
@@ -149,7 +376,24 @@ final class LoadState: @unchecked Sendable {
         // way, end it now so no lock is held while the caller decides what to do.
         _ = try? session.execute("ROLLBACK", operation: "file load: rollback")
         phase = .failed(error)
+        release(session: session)
+    }
+
+    /// After the transaction ended: the named lock and the staging table (neither is transactional).
+    private func release(session: MySQLSession) {
+        LoadState.releaseResources(plan: plan, session: session)
         session.activeLoad = nil
+    }
+
+    static func releaseResources(plan: LoadPlan, session: MySQLSession) {
+        guard !session.isBroken else { return }  // both die with the connection
+        if let lockName = plan.lockName {
+            _ = try? session.execute("DO RELEASE_LOCK(\(lockName))", operation: "file load: release lock")
+        }
+        if plan.usesStage {
+            _ = try? session.execute("DROP TEMPORARY TABLE IF EXISTS \(LoadPlan.stageTable.quoted)",
+                                     operation: "file load: drop staging table")
+        }
     }
 
     private func requireOpen(_ what: String) throws(MySQLError) {
@@ -157,116 +401,68 @@ final class LoadState: @unchecked Sendable {
         case .open: return
         case .failed(let error): throw error  // the original error, with its classification
         case .committed:
-            throw MySQLError(code: .loadNotOpen, message: "\(what) after the load was committed", operation: operation)
+            throw MySQLError(code: .loadNotOpen, message: "\(what) after the load was committed", operation: plan.operation)
         case .rolledBack:
-            throw MySQLError(code: .loadNotOpen, message: "\(what) after the load was rolled back", operation: operation)
+            throw MySQLError(code: .loadNotOpen, message: "\(what) after the load was rolled back", operation: plan.operation)
         }
     }
 }
 
-extension MySQLConnection {
-    /// Starts loading one object version into `table`: validates the names (before any SQL), makes sure
-    /// `esteira_ledger` exists, checks that `table` is InnoDB, then — in a new transaction — inserts the
-    /// ledger row. If another load of the same version is open, this waits on the ledger's unique key until
-    /// that load commits (then returns an already-loaded `FileLoad`) or rolls back (then proceeds).
-    ///
-    /// One file load at a time per connection; plain statements on the same connection run inside its
-    /// transaction until it ends.
-    public func beginFileLoad(
-        table: String, columns: [String], ledger: LedgerRecord,
-        maxStatementBytes: Int = FileLoad.defaultMaxStatementBytes
-    ) async throws -> FileLoad {
-        let tableID = try SQLIdentifier(table)
-        guard tableID.name.lowercased() != Ledger.tableName else {
-            throw MySQLError(code: .invalidIdentifier, message: "`esteira_ledger` is not a load destination",
-                             operation: "begin file load")
-        }
-        var columnIDs: [SQLIdentifier] = []
-        var seen: Set<String> = []
-        for column in columns {
-            let id = try SQLIdentifier(column)
-            guard seen.insert(id.name.lowercased()).inserted else {
-                throw MySQLError(code: .invalidIdentifier, message: "column \(column.debugDescription) is listed twice",
-                                 operation: "begin file load")
-            }
-            columnIDs.append(id)
-        }
-        guard !columnIDs.isEmpty else {
-            throw MySQLError(code: .invalidIdentifier, message: "a file load needs at least one column",
-                             operation: "begin file load")
-        }
-        try ledger.validate()
-        let requestedLimit = max(maxStatementBytes, 1024)
-
-        let columnList = columnIDs
-        let begun = try await run { session throws(MySQLError) -> Begun in
-            try Self.begin(session: session, table: tableID, columns: columnList, ledger: ledger,
-                           requestedLimit: requestedLimit)
-        }
-        return FileLoad(table: tableID.name, columns: columnList.map(\.name), ledger: ledger,
-                        alreadyLoaded: begun.previous, connection: self, state: begun.state)
+/// A batch, encoded off the connection's thread for the path the load was on.
+struct EncodedBatch: Sendable {
+    enum Payload: Sendable {
+        /// LOAD DATA text (``LoadDataFormat``).
+        case loadData([UInt8])
+        /// Complete INSERT statements.
+        case inserts([[UInt8]])
     }
 
-    struct Begun: Sendable {
-        let state: LoadState
-        let previous: LedgerEntry?
+    let rows: [[String?]]
+    let firstRowNumber: Int
+    let payload: Payload
+}
+
+/// The batch being stored while the caller prepares the next one, and the first error any batch hit.
+final class InFlightBatch: Sendable {
+    private struct State {
+        var task: Task<Void, any Error>?
+        var failure: (any Error)?
+        var rowsEncoded = 0
     }
 
-    /// On the connection thread.
-    private static func begin(
-        session: MySQLSession, table: SQLIdentifier, columns: [SQLIdentifier], ledger: LedgerRecord,
-        requestedLimit: Int
-    ) throws(MySQLError) -> Begun {
-        let operation = "begin file load into \(table.quoted)"
-        guard session.activeLoad == nil else {
-            throw MySQLError(code: .loadNotOpen, message: "another file load is open on this connection",
-                             operation: operation)
-        }
-        // One round trip: the current database, and the engine of the destination table.
-        let check = try session.query(
-            "SELECT DATABASE(), (SELECT `ENGINE` FROM information_schema.`TABLES` WHERE `TABLE_SCHEMA` = DATABASE() "
-                + "AND `TABLE_NAME` = \(MySQLEscaping.literal(table.name)))",
-            operation: operation)
-        guard let database = check.rows.first?[0] else {
-            throw MySQLError(code: .mysql(1046), sqlState: "3D000",
-                             message: "No database selected: put the database in the MySQL URL", operation: operation)
-        }
-        let qualified = "\(database).\(table.name)"
-        if !session.checkedTables.contains(qualified) {
-            guard let engine = check.rows.first?[1] else {
-                throw MySQLError(code: .noSuchTable, sqlState: "42S02",
-                                 message: "Table '\(qualified)' doesn't exist", operation: operation)
-            }
-            guard engine.lowercased() == "innodb" else {
-                throw MySQLError(code: .invalidConfiguration,
-                                 message: "table '\(qualified)' uses the \(engine) engine; a file load needs InnoDB to be atomic",
-                                 operation: operation)
-            }
-            session.checkedTables.insert(qualified)
-        }
-        if !session.ledgerReady.contains(database) {
-            // DDL commits implicitly, so this runs before the transaction starts.
-            try session.execute(Ledger.createTable, operation: "create esteira_ledger")
-            session.ledgerReady.insert(database)
-        }
-        // The packet also carries a command byte and a header: leave a margin.
-        let packet = try session.maxAllowedPacket()
-        let limit = min(requestedLimit, max(packet - 1024, packet / 2))
-        let builder = InsertStatementBuilder(table: table, columns: columns, maxStatementBytes: limit)
+    private let state = Locked(State())
 
-        try session.execute("START TRANSACTION", operation: operation)
+    /// Waits for the batch in flight; throws the first error any batch of the load hit.
+    func wait() async throws {
+        let (task, failure) = state.withLock { state in
+            let task = state.task
+            state.task = nil
+            return (task, state.failure)
+        }
+        if let failure { throw failure }
+        guard let task else { return }
         do {
-            try session.execute(Ledger.insert(ledger, table: table), operation: "file load: insert ledger row")
+            try await task.value
         } catch {
-            _ = try? session.execute("ROLLBACK", operation: operation)
-            guard error.code == .duplicateEntry else { throw error }
-            // Loaded before, or by a concurrent load that has just committed: report what it recorded.
-            let result = try session.query(Ledger.select(ledger), operation: "read esteira_ledger")
-            guard let previous = Ledger.entry(from: result) else { throw error }
-            return Begun(state: .finished(builder: builder), previous: previous)
+            state.withLock { $0.failure = $0.failure ?? error }
+            throw error
         }
-        let state = LoadState(ledgerID: session.lastInsertID, builder: builder)
-        session.activeLoad = ObjectIdentifier(state)
-        return Begun(state: state, previous: nil)
+    }
+
+    /// The row number (0-based, within the load) of the next batch's first row.
+    func reserve(_ count: Int) -> Int {
+        state.withLock { state in
+            defer { state.rowsEncoded += count }
+            return state.rowsEncoded
+        }
+    }
+
+    /// After commit, rollback or a failure: later calls fail with `error` (unless an earlier failure says more).
+    func close(_ error: any Error) {
+        state.withLock { $0.failure = $0.failure ?? error }
+    }
+
+    func start(_ task: Task<Void, any Error>) {
+        state.withLock { $0.task = task }
     }
 }
