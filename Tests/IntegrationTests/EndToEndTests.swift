@@ -130,3 +130,23 @@ struct SignatureCheckTests {
         #expect(try await DynamoDBClient(client: ok).describeTable(name: "esteira-no-such-table") == nil)
     }
 }
+
+@Suite("Size limit")
+struct SizeLimitTests {
+    @Test("a file over --max-file-size is dead-lettered as TooLarge before download")
+    func tooLarge() async throws {
+        try await TestStack.with { stack in
+            _ = try await stack.sql(EndToEndTests.ordersTable)
+            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-big.csv", body: ordersCSV(from: 0, count: 2000))
+            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-small.csv", body: ordersCSV(from: 5000, count: 2))
+            let routes = try writeRoutes()
+            let p = try WorkerProcess(["worker", "--until-idle", "--no-http", "--max-file-size", "10KB"], stack: stack, routes: routes)
+            #expect(await p.wait(timeout: 60) == 0, "\(p.log.suffix(1500))")
+            let letters = try await stack.deadLetters()
+            #expect(letters.count == 1)
+            #expect(letters.first?.messageAttributes["esteira.error-code"] == "TooLarge")
+            #expect(letters.first?.messageAttributes["esteira.error-message"]?.contains("10000-byte limit") == true)
+            #expect(try await stack.count("orders") == 2)
+        }
+    }
+}

@@ -225,6 +225,17 @@ public final class Worker: Sendable {
             metrics.failed("NoRoute")
             return .deadLettered
         }
+        if let limit = settings.maxObjectBytes, let size = object.size, size > limit {
+            let reason = "file is \(size) bytes, over the \(limit)-byte limit (--max-file-size); split it, or raise the limit"
+            log.error("file too large; dead-lettering", metadata: ["size": "\(size)"])
+            try? await ledger.recordRejected(object, reason: reason)
+            guard await sendDeadLetter(split ? object.notificationBody : message.body, of: message, code: "TooLarge",
+                                       reason: reason, object: object, route: route.name, attempt: 0, log: log)
+            else { return .retryLater }
+            stats.record(.failed)
+            metrics.failed("TooLarge")
+            return .deadLettered
+        }
         log[metadataKey: "route"] = "\(route.name)"
         log[metadataKey: "tenant"] = "\(route.tenant)"
 

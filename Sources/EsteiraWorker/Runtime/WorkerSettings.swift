@@ -22,6 +22,8 @@ public struct WorkerSettings: Sendable {
     /// On SIGTERM, seconds to let files in hand finish before they are given back.
     /// Keep it below the pod's terminationGracePeriodSeconds.
     public var shutdownGrace: Int = 25
+    /// Files larger than this are refused before download (dead-lettered as TooLarge); nil: no limit.
+    public var maxObjectBytes: Int64? = nil
     /// Identifies this worker in claims, logs and dead letters.
     public var workerID: String
 

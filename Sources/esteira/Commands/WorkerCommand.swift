@@ -41,6 +41,10 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "In-process attempts for a transient failure before the message is given back.")
     var attempts: Int = 3
 
+    @Option(name: .customLong("max-file-size"),
+            help: "Refuse files larger than this before downloading them (e.g. 500MB, 20GB; default: no limit).")
+    var maxFileSize: String?
+
     @Option(name: .customLong("shutdown-grace"),
             help: "On SIGTERM, seconds to finish files in hand before giving them back (keep below the pod's grace period).")
     var shutdownGrace: Int = 25
@@ -59,6 +63,9 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0…65535 (0 picks a free port)") }
+        if let maxFileSize, ByteSize.parse(maxFileSize) == nil {
+            throw ValidationError("--max-file-size '\(maxFileSize)' is not a size such as 500MB or 20GB")
+        }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more seconds") }
     }
 
@@ -80,6 +87,7 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.leaseSeconds = lease
         settings.attempts = attempts
         settings.shutdownGrace = shutdownGrace
+        settings.maxObjectBytes = maxFileSize.flatMap(ByteSize.parse)
 
         // A wrong MySQL URL or password is the operator's to fix, not the files': refuse to start rather
         // than fail (and dead-letter) every file that arrives.
@@ -141,5 +149,19 @@ struct ReadinessService: Service {
     let readiness: Readiness
     func run() async throws {
         await cancelWhenGracefulShutdown { await readiness.run() }
+    }
+}
+
+/// 500MB, 20GB, 1.5GiB, 1048576 → bytes (decimal units as S3 and AWS consoles show sizes; KiB/MiB/GiB binary).
+enum ByteSize {
+    static func parse(_ text: String) -> Int64? {
+        let s = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [(String, Double)] = [("KIB", 1024), ("MIB", 1_048_576), ("GIB", 1_073_741_824), ("TIB", 1_099_511_627_776),
+                                         ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]
+        for (suffix, factor) in units where s.hasSuffix(suffix) {
+            guard let n = Double(s.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n > 0 else { return nil }
+            return Int64(n * factor)
+        }
+        return Int64(s).flatMap { $0 > 0 ? $0 : nil }
     }
 }
