@@ -93,24 +93,36 @@ struct ConnectionTests {
         await b.close()
     }
 
-    /// Swift's cooperative pool has one thread per core (two here). Were blocking calls run on it, six
-    /// one-second sleeps would take three seconds or more; on their own threads they overlap.
+    /// Swift's cooperative pool has one thread per core (two here). Were blocking calls run on it, at most
+    /// two statements could be in flight at once. Six sleeping statements seen together in the server's
+    /// process list prove each runs on a thread of its own. (Counted, not timed: a loaded CI machine
+    /// cannot make it flaky.)
     @Test func blockingStatementsDoNotHoldTheCooperativePool() async throws {
         let config = try TestServer.config()
+        let marker = "esteira_pool_probe_\(UInt32.random(in: 0...UInt32.max))"
         let connections = try await withThrowingTaskGroup(of: MySQLConnection.self) { group in
             for _ in 0..<6 { group.addTask { try await MySQLConnection.connect(config) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        let clock = ContinuousClock()
-        let elapsed = try await clock.measure {
+        let observer = try await MySQLConnection.connect(config)
+        let sleepers = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for connection in connections {
-                    group.addTask { _ = try await connection.query("SELECT SLEEP(1)") }
+                    group.addTask { _ = try await connection.query("SELECT SLEEP(4) AS \(marker)") }
                 }
                 try await group.waitForAll()
             }
         }
-        #expect(elapsed < .milliseconds(2500), "six SLEEP(1) took \(elapsed)")
+        var most = 0
+        for _ in 0..<60 where most < 6 {
+            let seen = try await observer.query(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(4) AS \(marker)%'")
+            most = max(most, Int(seen.scalar ?? "") ?? 0)
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        try await sleepers.value
+        #expect(most == 6, "only \(most) of six blocking statements were in flight at once")
+        await observer.close()
         for connection in connections { await connection.close() }
     }
 
