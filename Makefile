@@ -7,6 +7,7 @@
 #   make demo           setup + services-up + build + scripts/demo.sh
 #   make services-up    start (or reuse) MariaDB and moto; writes .local/env
 #   make services-down  stop them (data in .local/ is kept)
+#   make fuzz           fuzz the CSV engine for FUZZ_SECONDS (60) with libFuzzer + ASan (Fuzz/run.sh)
 #   make clean          services-down, then remove .build and .local
 
 SHELL := /bin/bash
@@ -22,7 +23,7 @@ endif
 
 ENV_FILE := .local/env
 
-.PHONY: setup build test test-deploy demo services-up services-down clean
+.PHONY: setup build test test-deploy demo services-up services-down clean fuzz
 
 setup:
 	bash scripts/setup.sh
@@ -51,6 +52,10 @@ test-deploy: setup
 
 demo: setup services-up build
 	source $(ENV_FILE) && bash scripts/demo.sh
+
+# Not part of `test`: it builds an instrumented copy of EsteiraCSV (~30 s) and runs for a bounded time.
+fuzz:
+	bash Fuzz/run.sh
 
 clean: services-down
 	rm -rf .build .local

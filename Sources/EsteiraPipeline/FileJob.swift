@@ -32,6 +32,14 @@ public struct FileOutcome: Sendable, Equatable {
     public var alreadyLoaded: Bool
     /// Where the refused rows were written, when there were any.
     public var rejectsURI: String?
+    /// Rows dropped because their key repeated an earlier row's (the first one was loaded).
+    public var rowsDuplicate = 0
+    /// Rows with every field empty, skipped.
+    public var rowsEmpty = 0
+    /// What the file turned out to be: `gzip`/`zlib`/`none`, the charset, and the delimiter.
+    public var compression: String?
+    public var charset: String?
+    public var delimiter: String?
 }
 
 /// Why a file did not load, classified once where the failure was caught.
@@ -43,6 +51,8 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
         public static let objectMissing = Code(rawValue: "ObjectMissing")
         public static let badHeader = Code(rawValue: "BadHeader")
         public static let badCSV = Code(rawValue: "BadCSV")
+        /// A gzip/zlib stream that is corrupt, cut short, or inflates past the limits (a bomb).
+        public static let badCompression = Code(rawValue: "BadCompression")
         public static let tooManyRejects = Code(rawValue: "TooManyRejects")
         public static let database = Code(rawValue: "Database")
         public static let storage = Code(rawValue: "Storage")

@@ -60,102 +60,118 @@ public final class FilePipeline: Sendable {
         }
     }
 
+    /// Raw bytes handed to the CSV engine per step. Small enough that a gzip chunk inflating 250× still
+    /// yields a bounded number of rows between two sends to MySQL (memory stays O(batch)).
+    static let feedBytes = 32 << 10
+
     private func run(_ source: SourceObject, route: Route, fencingToken: Int64,
                      connection: MySQLConnection) async throws -> FileOutcome {
+        let options = try route.readOptions()
+        let mode = try route.mode()
         let (_, body) = try await s3.getObjectStream(bucket: source.bucket, key: source.key, versionID: source.versionID,
                                                      ifMatch: source.versionID == nil ? source.eTag : nil)
 
-        var parser = CSVParser(dialect: .rfc4180, limits: CSVLimits())
-        var header: [String]?
+        // gzip/zlib (by magic bytes), charset, dialect sniffing, header, typing, cleaning, dedupe.
+        let reader = try CSVReader(options: options)
+        var columns: [String]?
         var batch: [[String?]] = []
         var rejects = RejectsCollector(limit: maxRejectsKept)
         var hasher = SHA256Hasher()
         var bytes: Int64 = 0
-        var rowsSeen = 0
         var load: FileLoad?
-        var headerError: PipelineError?
+        let maxRejects = route.maxRejects
 
-        // Turns parser events into typed rows, refusals and (first) the header.
-        func sink(_ event: CSVEvent) {
+        func sink(_ event: CSVReadEvent) throws {
             switch event {
-            case .malformed(let bad):
-                rejects.add(line: bad.line, reason: bad.reason.description, raw: bad.rawText)
-            case .record(let record):
-                guard let columns = header else {
-                    do {
-                        header = try HeaderNormalizer.columns(record.strings)
-                    } catch {
-                        headerError = error
-                        header = []
-                    }
-                    return
+            case .columns(let names):
+                columns = names
+            case .row(let values):
+                batch.append(values.strings)
+            case .rejected(let row):
+                rejects.add(line: row.line, reason: row.reason, raw: row.raw)
+                if let maxRejects, rejects.count > maxRejects {
+                    throw PipelineError(.tooManyRejects, "more than \(maxRejects) rows refused (the route's max_rejects); the last, line \(row.line): \(row.reason)")
                 }
-                rowsSeen += 1
-                guard record.count == columns.count else {
-                    rejects.add(line: record.line,
-                                reason: "row has \(record.count) fields, the header has \(columns.count)",
-                                raw: String(decoding: record.raw, as: UTF8.self))
-                    return
-                }
-                var row: [String?] = []
-                row.reserveCapacity(record.count)
-                for i in 0..<record.count {
-                    // An empty unquoted field is NULL; typing per contract comes with route contracts.
-                    row.append(record[i].isEmpty && !record.isQuoted(i) ? nil : record.string(at: i))
-                }
-                batch.append(row)
             }
         }
 
-        for try await chunk in body {
-            try Task.checkCancellation()
-            bytes += Int64(chunk.count)
-            hasher.update(chunk)
-            chunk.withUnsafeBytes { parser.consume($0, sink) }
-            if let headerError { throw headerError }
-            if load == nil, let header, !header.isEmpty {
-                let begun = try await connection.beginFileLoad(table: route.table, columns: header, ledger: LedgerRecord(
-                    bucket: source.bucket, key: source.key, version: source.version, fencingToken: fencingToken,
-                    rowsLoaded: 0, rowsRejected: 0, checksum: ""))
-                if begun.alreadyLoaded != nil {
-                    // The ledger has this version: stop downloading, write nothing.
-                    body.cancel()
-                    await begun.rollback()
-                    return FileOutcome(table: route.table, rowsLoaded: 0, rowsRejected: 0, bytesRead: bytes,
-                                       alreadyLoaded: true, rejectsURI: nil)
+        func ledger(_ checksum: String) -> LedgerRecord {
+            LedgerRecord(bucket: source.bucket, key: source.key, version: source.version, fencingToken: fencingToken,
+                         rowsLoaded: 0, rowsRejected: 0, checksum: checksum)
+        }
+
+        do {
+            for try await chunk in body {
+                try Task.checkCancellation()
+                bytes += Int64(chunk.count)
+                hasher.update(chunk)
+                var offset = 0
+                while offset < chunk.count {
+                    let end = min(chunk.count, offset + Self.feedBytes)
+                    try chunk.withUnsafeBytes { try reader.consume(UnsafeRawBufferPointer(rebasing: $0[offset..<end]), sink) }
+                    offset = end
+                    if load == nil, let columns {
+                        let begun = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(""), mode: mode)
+                        if begun.alreadyLoaded != nil {
+                            // The ledger has this version: stop downloading, write nothing.
+                            body.cancel()
+                            await begun.rollback()
+                            return FileOutcome(table: route.table, rowsLoaded: 0, rowsRejected: 0, bytesRead: bytes,
+                                               alreadyLoaded: true, rejectsURI: nil)
+                        }
+                        load = begun
+                    }
+                    if batch.count >= batchRows, let load {
+                        try await load.append(batch)
+                        batch.removeAll(keepingCapacity: true)
+                        if batchDelay > 0 { try await Task.sleep(nanoseconds: UInt64(batchDelay * 1e9)) }
+                    }
                 }
-                load = begun
             }
-            if batch.count >= batchRows, let load {
-                try await load.append(batch)
-                batch.removeAll(keepingCapacity: true)
-                if batchDelay > 0 { try await Task.sleep(nanoseconds: UInt64(batchDelay * 1e9)) }
+            try reader.finish(sink)
+        } catch {
+            body.cancel()
+            await load?.rollback()
+            // The partner needs to see why: write what was refused so far, then fail.
+            if let e = error as? PipelineError, e.code == .tooManyRejects, rejects.count > 0 {
+                _ = try? await writeRejects(rejects, source: source)
             }
+            throw error
         }
-        parser.finish(sink)
-        if let headerError { throw headerError }
-        guard let header, !header.isEmpty else {
-            throw PipelineError(.badCSV, "the file is empty: expected a header row and data rows")
-        }
+        let summary = reader.summary
+        guard let columns else { throw PipelineError(.badCSV, "the file has no header row") }
         let checksum = Hex.encode(hasher.finalize())
         if load == nil {
-            load = try await connection.beginFileLoad(table: route.table, columns: header, ledger: LedgerRecord(
-                bucket: source.bucket, key: source.key, version: source.version, fencingToken: fencingToken,
-                rowsLoaded: 0, rowsRejected: 0, checksum: checksum))
+            load = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(checksum), mode: mode)
         }
         guard let load else { throw PipelineError(.database, "no load was started", transient: true) }
         do {
+            if let threshold = route.rejectThreshold {
+                let total = summary.rows + summary.rejected
+                if total > 0 && Double(summary.rejected) > threshold * Double(total) {
+                    await load.rollback()
+                    let uri = try? await writeRejects(rejects, source: source)
+                    let percent = (Double(summary.rejected) * 1000 / Double(total)).rounded() / 10
+                    throw PipelineError(.tooManyRejects, "\(summary.rejected) of \(total) rows (\(percent)%) were refused, above the route's reject_threshold of \(threshold * 100)%; nothing was loaded. Reasons per row: \(uri ?? "the rejects file could not be written")")
+                }
+            }
             if !batch.isEmpty { try await load.append(batch) }
             try Task.checkCancellation()
             var rejectsURI: String?
             if rejects.count > 0 {
-                rejectsURI = try await writeRejects(rejects, source: source, header: header)
+                rejectsURI = try await writeRejects(rejects, source: source)
             }
             let outcome = try await load.commit(rowsRejected: rejects.count, checksum: checksum)
             switch outcome {
             case .loaded(let rows):
-                return FileOutcome(table: route.table, rowsLoaded: rows, rowsRejected: rejects.count, bytesRead: bytes,
-                                   alreadyLoaded: false, rejectsURI: rejectsURI)
+                var result = FileOutcome(table: route.table, rowsLoaded: rows, rowsRejected: rejects.count, bytesRead: bytes,
+                                         alreadyLoaded: false, rejectsURI: rejectsURI)
+                result.rowsDuplicate = summary.duplicates
+                result.rowsEmpty = summary.emptyRows
+                result.compression = summary.compression.rawValue
+                result.charset = summary.charset.rawValue
+                result.delimiter = String(UnicodeScalar(summary.dialect.delimiter))
+                return result
             case .alreadyLoaded:
                 return FileOutcome(table: route.table, rowsLoaded: 0, rowsRejected: 0, bytesRead: bytes,
                                    alreadyLoaded: true, rejectsURI: nil)
@@ -167,7 +183,7 @@ public final class FilePipeline: Sendable {
     }
 
     /// Writes the refused rows beside the source, with line, reason and raw text for each.
-    private func writeRejects(_ rejects: RejectsCollector, source: SourceObject, header: [String]) async throws -> String {
+    private func writeRejects(_ rejects: RejectsCollector, source: SourceObject) async throws -> String {
         let key = FilePipeline.rejectsPrefix + source.key + ".rejects.csv"
         try await s3.putObject(bucket: source.bucket, key: key, body: rejects.csv(), contentType: "text/csv; charset=utf-8")
         return "s3://\(source.bucket)/\(key)"

@@ -1,5 +1,6 @@
 import Foundation
 import EsteiraAWS
+import EsteiraCSV
 import EsteiraMySQL
 
 /// Turns the adapters' errors into `PipelineError`, once, at the edge.
@@ -8,6 +9,13 @@ enum PipelineFailures {
         switch error {
         case let e as PipelineError:
             return e
+        case let e as CSVReadError:
+            // The same bytes fail the same way every time: all permanent.
+            switch e.code {
+            case .badHeader: return PipelineError(.badHeader, e.message)
+            case .compression: return PipelineError(.badCompression, e.message)
+            default: return PipelineError(.badCSV, e.message)
+            }
         case let e as AWSError:
             if e.code == "NoSuchKey" || e.code == "NoSuchVersion" || (e.operation == "GetObject" && e.status == 404) {
                 return PipelineError(.objectMissing, "the object is gone from S3 (\(e.code)); nothing to load")
@@ -25,28 +33,5 @@ enum PipelineFailures {
         default:
             return PipelineError(.storage, "\(error)", transient: true)
         }
-    }
-}
-
-/// Header names become safe column identifiers; a header can never carry SQL.
-enum HeaderNormalizer {
-    static func columns(_ raw: [String]) throws(PipelineError) -> [String] {
-        var seen = Set<String>()
-        var out: [String] = []
-        for (i, name) in raw.enumerated() {
-            var n = name.trimmingCharacters(in: .whitespaces).lowercased()
-            n = String(n.map { $0 == " " || $0 == "-" ? "_" : $0 })
-            guard !n.isEmpty else {
-                throw PipelineError(.badHeader, "header column \(i + 1) is empty; every column needs a name")
-            }
-            guard n.utf8.count <= 64, n.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }) else {
-                throw PipelineError(.badHeader, "header column \(i + 1) '\(name.prefix(80))' is not a plain name (letters, digits, '_', at most 64); rename it in the file")
-            }
-            guard seen.insert(n).inserted else {
-                throw PipelineError(.badHeader, "header column '\(n)' appears twice; column names must be unique")
-            }
-            out.append(n)
-        }
-        return out
     }
 }

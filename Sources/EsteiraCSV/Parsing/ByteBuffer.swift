@@ -42,3 +42,76 @@ struct ByteBuffer: ~Copyable {
         count += 1
     }
 }
+
+
+/// The bytes of one row being written: a Copyable view of a buffer its owner allocates and frees, so the
+/// hot loop can keep it in a local (a class's stored property would cost a dynamic exclusivity check
+/// per access).
+struct RowBytes {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var count = 0
+    private(set) var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 256)
+        base = .allocate(byteCount: self.capacity, alignment: 16)
+    }
+
+    /// Frees the memory; the owner calls it once, from its deinit.
+    func deallocate() { base.deallocate() }
+
+    mutating func removeAll() { count = 0 }
+
+    @inline(__always)
+    mutating func reserve(_ extra: Int) {
+        guard count + extra > capacity else { return }
+        let newCapacity = max(count + extra, capacity * 2)
+        let newBase = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        newBase.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    mutating func appendReserved(_ byte: UInt8) {
+        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        reserve(bytes.count)
+        (base + count).copyMemory(from: source, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    mutating func append(byte: UInt8) {
+        reserve(1)
+        appendReserved(byte)
+    }
+
+    mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The decimal digits of `value`.
+    mutating func append(decimal value: Int64) {
+        reserve(20)
+        if value < 0 { appendReserved(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var divisor: UInt64 = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            appendReserved(UInt8(0x30 + magnitude / divisor))
+            magnitude %= divisor
+            divisor /= 10
+        }
+    }
+}

@@ -190,6 +190,16 @@ public struct CSVParser: ~Copyable {
         return result
     }
 
+    /// Refuses the record being read, or the next one if the parser is between records, because the
+    /// charset layer found a byte it could not decode there. Lets one bad byte cost one row, with its
+    /// line and field, instead of the whole file.
+    public mutating func refuseCurrentRecord(invalidByte byte: UInt8, charset: String) {
+        guard refusal == nil else { return }
+        let field = state == .recordStart ? 0 : fieldCount
+        refusal = .invalidEncoding(field: field, byte: byte, charset: charset)
+        carry.truncate(to: maxRejectedRawBytes)
+    }
+
     private mutating func reset() {
         state = .recordStart
         fieldCount = 0

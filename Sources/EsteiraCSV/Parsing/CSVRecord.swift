@@ -135,6 +135,8 @@ public enum CSVIssue: Sendable, Hashable, CustomStringConvertible {
     case fieldTooLarge(field: Int, limit: Int)
     case recordTooLarge(limit: Int)
     case tooManyFields(limit: Int)
+    /// A byte the charset layer could not decode (shown as U+FFFD in the raw text).
+    case invalidEncoding(field: Int, byte: UInt8, charset: String)
 
     public var description: String {
         switch self {
@@ -145,6 +147,9 @@ public enum CSVIssue: Sendable, Hashable, CustomStringConvertible {
         case .fieldTooLarge(let field, let limit): "field \(field + 1) is longer than \(limit) bytes"
         case .recordTooLarge(let limit): "record is longer than \(limit) bytes"
         case .tooManyFields(let limit): "record has more than \(limit) fields"
+        case .invalidEncoding(let field, let byte, let charset):
+            "byte 0x\(String(byte, radix: 16, uppercase: true)) in field \(field + 1) is not valid \(charset)"
+                + (charset == "utf-8" ? "; if the file is an Excel/Windows export, set `encoding: windows-1252` on its route" : "")
         }
     }
 }

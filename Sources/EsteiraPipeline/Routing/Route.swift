@@ -1,7 +1,13 @@
 import Foundation
 import Yams
+import EsteiraCSV
+import EsteiraMySQL
 
-/// Where one kind of file goes: the tenant whose prefix it lands under, a file-name pattern, a table.
+/// Where one kind of file goes: the tenant whose prefix it lands under, a file-name pattern, a table,
+/// and optionally how to read it (charset, dialect) and what its columns must be (contract).
+///
+/// Everything after `table` is optional, so routes files written before contracts existed stay valid:
+/// without a contract every header column is loaded as text, the charset and dialect are detected.
 public struct Route: Sendable, Codable, Equatable {
     public var name: String
     /// The tenant's landing prefix is `<tenant>/data/`; a route only ever matches keys under it.
@@ -10,15 +16,48 @@ public struct Route: Sendable, Codable, Equatable {
     public var pattern: String
     /// Destination table in the MySQL database.
     public var table: String
+    /// `auto` (default), `utf-8`, `windows-1252`, `iso-8859-1`, `utf-16le`, `utf-16be`.
+    public var encoding: String?
+    /// Fixes what the sniffer would otherwise guess (see `DialectSettings`).
+    public var dialect: DialectSettings?
+    /// Column names, types, nullability, formats, key and cleaning (see docs/CSV.md).
+    public var contract: CSVContract?
+    /// The file fails (permanently, `TooManyRejects`) when refused rows / all rows exceeds this
+    /// (0…1). Without it, any number of refused rows is accepted and listed in the rejects file.
+    public var rejectThreshold: Double?
+    /// Fail as soon as this many rows are refused, without reading the rest of the file.
+    public var maxRejects: Int?
+    /// `rename` (default: `valor`, `valor_2`) or `refuse` header names that normalise alike.
+    public var headerCollisions: HeaderNormalizer.CollisionPolicy?
+    /// What the rows do to rows already in the table: `append` (default), `insert-ignore`, `upsert`, or
+    /// `replace-by-file` with `source_column` (see EsteiraMySQL's `LoadMode`).
+    public var loadMode: String?
+    /// The BIGINT column that records which file loaded each row, for `replace-by-file`.
+    public var sourceColumn: String?
 
-    public init(name: String, tenant: String, pattern: String = "*.csv", table: String) {
+    public init(name: String, tenant: String, pattern: String = "*.csv", table: String, encoding: String? = nil,
+                dialect: DialectSettings? = nil, contract: CSVContract? = nil, rejectThreshold: Double? = nil,
+                maxRejects: Int? = nil, headerCollisions: HeaderNormalizer.CollisionPolicy? = nil,
+                loadMode: String? = nil, sourceColumn: String? = nil) {
         self.name = name
         self.tenant = tenant
         self.pattern = pattern
         self.table = table
+        self.encoding = encoding
+        self.dialect = dialect
+        self.contract = contract
+        self.rejectThreshold = rejectThreshold
+        self.maxRejects = maxRejects
+        self.headerCollisions = headerCollisions
+        self.loadMode = loadMode
+        self.sourceColumn = sourceColumn
     }
 
-    enum CodingKeys: String, CodingKey { case name, tenant, pattern, table }
+    enum CodingKeys: String, CodingKey {
+        case name, tenant, pattern, table, encoding, dialect, contract
+        case rejectThreshold = "reject_threshold", maxRejects = "max_rejects", headerCollisions = "header_collisions"
+        case loadMode = "load_mode", sourceColumn = "source_column"
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -26,6 +65,51 @@ public struct Route: Sendable, Codable, Equatable {
         tenant = try c.decode(String.self, forKey: .tenant)
         pattern = try c.decodeIfPresent(String.self, forKey: .pattern) ?? "*.csv"
         table = try c.decode(String.self, forKey: .table)
+        encoding = try c.decodeIfPresent(String.self, forKey: .encoding)
+        dialect = try c.decodeIfPresent(DialectSettings.self, forKey: .dialect)
+        contract = try c.decodeIfPresent(CSVContract.self, forKey: .contract)
+        rejectThreshold = try c.decodeIfPresent(Double.self, forKey: .rejectThreshold)
+        maxRejects = try c.decodeIfPresent(Int.self, forKey: .maxRejects)
+        headerCollisions = try c.decodeIfPresent(HeaderNormalizer.CollisionPolicy.self, forKey: .headerCollisions)
+        loadMode = try c.decodeIfPresent(String.self, forKey: .loadMode)
+        sourceColumn = try c.decodeIfPresent(String.self, forKey: .sourceColumn)
+    }
+
+    /// The load mode for MySQL; throws what is wrong with `load_mode` / `source_column`.
+    public func mode() throws(RoutingError) -> LoadMode {
+        guard let loadMode else {
+            if sourceColumn != nil { throw RoutingError("route '\(name)': source_column is only for load_mode: replace-by-file") }
+            return .append
+        }
+        do {
+            return try LoadMode(name: loadMode, sourceColumn: sourceColumn)
+        } catch {
+            throw RoutingError("route '\(name)': \(error.message)")
+        }
+    }
+
+    /// How the CSV engine reads this route's files; throws what is wrong with the route's settings.
+    public func readOptions() throws(RoutingError) -> CSVReadOptions {
+        var options = CSVReadOptions(contract: contract, headerCollisions: headerCollisions ?? .rename)
+        if let encoding {
+            guard let charset = CSVCharset(name: encoding) else {
+                throw RoutingError("route '\(name)': encoding '\(encoding)' is not known; use auto, utf-8, windows-1252, iso-8859-1, utf-16le or utf-16be")
+            }
+            options.encoding = charset
+        }
+        do {
+            if let dialect { options.dialect = try dialect.overrides() }
+            try contract?.validate()
+        } catch {
+            throw RoutingError("route '\(name)': \(error.description)")
+        }
+        if let rejectThreshold, !(0...1).contains(rejectThreshold) {
+            throw RoutingError("route '\(name)': reject_threshold is a fraction of rows between 0 and 1 (0.05 for 5%), not \(rejectThreshold)")
+        }
+        if let maxRejects, maxRejects < 0 {
+            throw RoutingError("route '\(name)': max_rejects cannot be negative")
+        }
+        return options
     }
 }
 
@@ -53,6 +137,9 @@ public struct RouteTable: Sendable {
             guard Identifier.isSafe(r.table), !r.table.contains("-") else {
                 throw RoutingError("route '\(r.name)': table '\(r.table)' must be letters, digits and '_' (at most 64)")
             }
+            // A bad contract, charset, dialect or load mode fails at start-up, not on the first file.
+            _ = try r.readOptions()
+            _ = try r.mode()
         }
         var seen = Set<String>()
         for r in routes where !seen.insert(r.name).inserted {

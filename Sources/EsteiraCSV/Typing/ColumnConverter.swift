@@ -1,0 +1,326 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One column's conversion from field bytes to the canonical text MySQL parses, compiled once per file
+/// from the contract so the per-field work is byte comparisons and arithmetic. A class so the per-field
+/// call passes one reference instead of copying (and retaining) every array inside.
+final class ColumnConverter: Sendable {
+    enum Outcome {
+        /// The canonical value was appended to the output buffer.
+        case value
+        case null
+        /// Why the value does not fit, for the rejects file.
+        case invalid(String)
+    }
+
+    /// `type` without payloads, so the per-field switch compares a byte instead of matching an enum
+    /// that carries arrays.
+    enum Kind: UInt8 { case int, bigint, decimal, double, boolean, date, datetime, text, enumeration }
+
+    let name: String
+    let type: ColumnType
+    let kind: Kind
+    let precision: Int
+    let scale: Int
+    let maxLength: Int?
+    let isText: Bool
+    let required: Bool
+    let trim: Bool
+    /// Non-empty null tokens (empty fields are handled before these are compared).
+    let nullTokens: [[UInt8]]
+    /// Whether `""` is among the null tokens: an unquoted empty text field is then NULL, not empty.
+    let emptyIsNull: Bool
+    let longestNullToken: Int
+    let number: NumberFormat
+    let dateFormats: ContiguousArray<DateFormat>
+    let defaultOffset: Int
+    let trueTokens: [[UInt8]]
+    let falseTokens: [[UInt8]]
+    /// Case-folded spelling → the value as listed in the contract.
+    let enumValues: [([UInt8], String)]
+    /// The listed values' bytes, same order, for the exact-match fast path.
+    let enumSpellings: [[UInt8]]
+
+    init(name: String, type: ColumnType, required: Bool, trim: Bool, nullTokens: [String], number: NumberFormat,
+         dateFormats: [DateFormat], defaultOffset: Int, trueValues: [String], falseValues: [String]) {
+        self.name = name
+        self.type = type
+        switch type {
+        case .int: kind = .int
+        case .bigint: kind = .bigint
+        case .decimal: kind = .decimal
+        case .double: kind = .double
+        case .boolean: kind = .boolean
+        case .date: kind = .date
+        case .datetime: kind = .datetime
+        case .text: kind = .text
+        case .enumeration: kind = .enumeration
+        }
+        if case .decimal(let p, let s) = type { (precision, scale) = (p, s) } else { (precision, scale) = (0, 0) }
+        if case .text(let max) = type { maxLength = max } else { maxLength = nil }
+        isText = kind == .text || kind == .enumeration
+        self.required = required
+        self.trim = trim
+        self.nullTokens = nullTokens.filter { !$0.isEmpty }.map { Array($0.utf8) }
+        emptyIsNull = nullTokens.contains("")
+        longestNullToken = self.nullTokens.map(\.count).max() ?? 0
+        self.number = number
+        self.dateFormats = ContiguousArray(dateFormats)
+        self.defaultOffset = defaultOffset
+        trueTokens = trueValues.map { Self.fold(Array($0.utf8)) }
+        falseTokens = falseValues.map { Self.fold(Array($0.utf8)) }
+        if case .enumeration(let values) = type {
+            enumValues = values.map { (Self.fold(Array($0.utf8)), $0) }
+            enumSpellings = values.map { Array($0.utf8) }
+        } else {
+            enumValues = []
+            enumSpellings = []
+        }
+    }
+
+
+    @inline(__always)
+    func convert(_ raw: UnsafeRawBufferPointer, quoted: Bool, into out: inout RowBytes) -> Outcome {
+        let field = trim ? Self.trimmed(raw) : raw
+        if field.isEmpty {
+            // `""` in a text column is an empty string; an empty field is otherwise a missing value.
+            return isText && (quoted || !emptyIsNull) ? .value : .null
+        }
+        if field.count <= longestNullToken {
+            for token in nullTokens where token.count == field.count && token[0] == field[0] && token.withUnsafeBytes({ memcmp($0.baseAddress!, field.baseAddress!, field.count) == 0 }) {
+                return .null
+            }
+        }
+        switch kind {
+        case .int, .bigint:
+            // Up to 9 plain digits fit either type: no need to compute the number.
+            if field.count <= 9 && Self.isPlainInteger(field) {
+                out.append(field)
+                return .value
+            }
+            let (min, max): (Int64, Int64) = kind == .int ? (Int64(Int32.min), Int64(Int32.max)) : (Int64.min, Int64.max)
+            guard let value = NumberParsing.integer(field, format: number, min: min, max: max) else {
+                return .invalid("\(Self.shown(field)) is not \(kind == .int ? "an int" : "a bigint")\(NumberParsing.scanDecimal(field, format: number, allowExponent: false) != nil ? " (out of range or has decimals)" : "")")
+            }
+            // Plain digits are already canonical: keep the text instead of printing the number again.
+            if Self.isPlainInteger(field) { out.append(field) } else { out.append(decimal: value) }
+            return .value
+        case .decimal:
+            if number.decimalSeparator == UInt8(ascii: "."), Self.isPlainDecimal(field, precision: precision, scale: scale) {
+                out.append(field)
+                return .value
+            }
+            switch NumberParsing.canonicalDecimal(field, format: number, precision: precision, scale: scale, into: &out) {
+            case nil: return .value
+            case .notANumber:
+                return .invalid("\(Self.shown(field)) is not a number with '\(Character(Unicode.Scalar(number.decimalSeparator)))' as decimal separator")
+            case .tooManyDecimals(let s):
+                return .invalid("\(Self.shown(field)) has more than \(s) decimal places; it would have to be rounded")
+            case .tooLarge(let digits):
+                return .invalid("\(Self.shown(field)) has more than \(digits) digits before the decimal separator (decimal(\(precision),\(scale)))")
+            }
+        case .double:
+            guard let text = NumberParsing.canonicalDouble(field, format: number) else {
+                return .invalid("\(Self.shown(field)) is not a number")
+            }
+            out.append(text)
+            return .value
+        case .boolean:
+            for token in trueTokens where Self.foldedEquals(field, token) { out.append(byte: UInt8(ascii: "1")); return .value }
+            for token in falseTokens where Self.foldedEquals(field, token) { out.append(byte: UInt8(ascii: "0")); return .value }
+            return .invalid("\(Self.shown(field)) is not a boolean (true: \(trueTokens.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")); false: \(falseTokens.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")))")
+        case .date, .datetime:
+            let parsed: DateTimeValue? = dateFormats.withUnsafeBufferPointer { formats in
+                for k in 0..<formats.count { if let v = formats[k].parse(field) { return v } }
+                return nil
+            }
+            guard let parsed else {
+                return .invalid("\(Self.shown(field)) is not a \(type) in \(dateFormats.map(\.pattern).joined(separator: " or "))")
+            }
+            if kind == .date {
+                // Already yyyy-MM-dd: the text is the canonical value.
+                if field.count == 10 && field[4] == 0x2D && field[7] == 0x2D { out.append(field) } else { parsed.writeDate(into: &out) }
+                return .value
+            }
+            parsed.utc(defaultOffset: defaultOffset).writeDateTime(into: &out)
+            return .value
+        case .text:
+            if let maxLength, field.count > maxLength {
+                // Bytes over the limit may still be few enough characters: count scalars.
+                let characters = field.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+                if characters > maxLength {
+                    return .invalid("the value has \(characters) characters; at most \(maxLength) fit")
+                }
+            }
+            out.append(field)
+            return .value
+        case .enumeration:
+            // Exact spelling first (the usual case), then any case.
+            for k in 0..<enumSpellings.count where enumSpellings[k].count == field.count && enumSpellings[k][0] == field[0] && enumSpellings[k].withUnsafeBytes({ memcmp($0.baseAddress!, field.baseAddress!, field.count) == 0 }) {
+                out.append(field)
+                return .value
+            }
+            for k in 0..<enumValues.count where Self.foldedEquals(field, enumValues[k].0) { out.append(enumSpellings[k]); return .value }
+            return .invalid("\(Self.shown(field)) is not one of \(enumValues.prefix(20).map(\.1).joined(separator: ", "))")
+        }
+    }
+
+    /// `-?[1-9][0-9]*` or `0`, short enough to fit: already what MySQL reads.
+    @inline(__always)
+    static func isPlainInteger(_ field: UnsafeRawBufferPointer) -> Bool {
+        let start = field[0] == UInt8(ascii: "-") ? 1 : 0
+        guard field.count > start, field.count <= 18 else { return false }
+        if field[start] == UInt8(ascii: "0") && field.count > start + 1 { return false }
+        for i in start..<field.count where field[i] &- 0x30 > 9 { return false }
+        return true
+    }
+
+    /// `-?digits[.digits]` within DECIMAL(precision, scale), no leading zeros to strip: kept as written.
+    @inline(__always)
+    static func isPlainDecimal(_ field: UnsafeRawBufferPointer, precision: Int, scale: Int) -> Bool {
+        let start = field[0] == UInt8(ascii: "-") ? 1 : 0
+        var i = start
+        while i < field.count && field[i] &- 0x30 <= 9 { i += 1 }
+        let integerDigits = i - start
+        guard integerDigits >= 1, integerDigits <= precision - scale else { return false }
+        if field[start] == UInt8(ascii: "0") && integerDigits > 1 { return false }
+        guard i < field.count else { return true }
+        guard field[i] == UInt8(ascii: "."), field.count - i - 1 >= 1, field.count - i - 1 <= scale else { return false }
+        i += 1
+        while i < field.count { if field[i] &- 0x30 > 9 { return false }; i += 1 }
+        return true
+    }
+
+    /// Without spaces, tabs and no-break spaces (U+00A0, which spreadsheets love) at either end.
+    @inline(__always)
+    static func trimmed(_ field: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var start = 0
+        var end = field.count
+        guard end > 0, field[0] <= 0x20 || field[0] == 0xC2 || field[end - 1] <= 0x20 || field[end - 1] == 0xA0 else { return field }
+        while start < end {
+            let b = field[start]
+            if b == 0x20 || b == 0x09 { start += 1 } else if b == 0xC2 && start + 1 < end && field[start + 1] == 0xA0 { start += 2 } else { break }
+        }
+        while end > start {
+            let b = field[end - 1]
+            if b == 0x20 || b == 0x09 { end -= 1 } else if b == 0xA0 && end - 2 >= start && field[end - 2] == 0xC2 { end -= 2 } else { break }
+        }
+        return UnsafeRawBufferPointer(rebasing: field[start..<end])
+    }
+
+    /// Lower case for ASCII and for Latin-1 letters in UTF-8 (`NÃO` → `não`), enough to compare the
+    /// boolean and enum spellings partners use.
+    static func fold<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count)
+        var afterC3 = false
+        for b in bytes {
+            if b >= 0x41 && b <= 0x5A {
+                out.append(b + 0x20)
+            } else if afterC3 && b >= 0x80 && b <= 0x9E && b != 0x97 {
+                out.append(b + 0x20)
+            } else {
+                out.append(b)
+            }
+            afterC3 = b == 0xC3
+        }
+        return out
+    }
+
+    /// Whether `field`, case-folded as `fold` does, equals `token` (already folded); allocates nothing.
+    @inline(__always)
+    static func foldedEquals(_ field: UnsafeRawBufferPointer, _ token: [UInt8]) -> Bool {
+        guard field.count == token.count else { return false }
+        var afterC3 = false
+        for i in 0..<field.count {
+            var b = field[i]
+            if b >= 0x41 && b <= 0x5A { b += 0x20 } else if afterC3 && b >= 0x80 && b <= 0x9E && b != 0x97 { b += 0x20 }
+            if b != token[i] { return false }
+            afterC3 = field[i] == 0xC3
+        }
+        return true
+    }
+
+    /// A value quoted for a message, cut to keep rejects files readable.
+    static func shown(_ field: UnsafeRawBufferPointer) -> String {
+        let text = String(decoding: field.prefix(60), as: UTF8.self)
+        return "'" + text + (field.count > 60 ? "…" : "") + "'"
+    }
+}
+
+/// A contract checked and compiled: converters per column, parsed formats and separators.
+struct CompiledContract: Sendable {
+    let contract: CSVContract
+    let converters: [ColumnConverter]
+    let keyIndexes: [Int]
+
+    init(_ contract: CSVContract) throws(CSVContractError) {
+        self.contract = contract
+        guard !contract.columns.isEmpty else { throw CSVContractError("the contract has no columns") }
+        let defaultOffset = try Self.offset(contract.timezone)
+        let dateFormats = try contract.dateFormats.map { (f) throws(CSVContractError) in try DateFormat(f) }
+        let datetimeFormats = try contract.datetimeFormats.map { (f) throws(CSVContractError) in try DateFormat(f) }
+        var converters: [ColumnConverter] = []
+        var names = Set<String>()
+        for column in contract.columns {
+            let id = HeaderNormalizer.identifier(column.name, position: converters.count)
+            guard id == column.name else {
+                throw CSVContractError("column name '\(column.name)' is not a plain identifier; write it as '\(id)' (lower case letters, digits, '_')")
+            }
+            guard names.insert(id).inserted else { throw CSVContractError("column '\(id)' is listed twice in the contract") }
+            let type = try ColumnType(parsing: column.type, values: column.values, maxLength: column.maxLength)
+            let number = try Self.numberFormat(decimal: column.decimalSeparator ?? contract.decimalSeparator,
+                                               thousands: column.thousandsSeparator ?? contract.thousandsSeparator, column: id)
+            var formats = type == .datetime ? datetimeFormats : dateFormats
+            if let own = column.formats { formats = try own.map { (f) throws(CSVContractError) in try DateFormat(f) } }
+            converters.append(ColumnConverter(
+                name: id, type: type, required: column.required, trim: column.trim ?? contract.trim,
+                nullTokens: column.nullTokens ?? contract.nullTokens, number: number, dateFormats: formats,
+                defaultOffset: defaultOffset, trueValues: contract.trueValues, falseValues: contract.falseValues))
+        }
+        var keyIndexes: [Int] = []
+        for key in contract.key {
+            guard let index = converters.firstIndex(where: { $0.name == key }) else {
+                throw CSVContractError("key column '\(key)' is not among the contract's columns")
+            }
+            keyIndexes.append(index)
+        }
+        if contract.dedupe.maxKeys < 1 { throw CSVContractError("dedupe.max_keys must be at least 1") }
+        self.converters = converters
+        self.keyIndexes = keyIndexes
+    }
+
+    static func numberFormat(decimal: String, thousands: String?, column: String) throws(CSVContractError) -> NumberFormat {
+        guard decimal == "." || decimal == "," else {
+            throw CSVContractError("column '\(column)': decimal_separator must be '.' or ','")
+        }
+        let d = decimal.utf8.first!
+        guard let thousands else {
+            return NumberFormat(decimalSeparator: d, thousandsSeparator: d == UInt8(ascii: ".") ? UInt8(ascii: ",") : UInt8(ascii: "."))
+        }
+        if thousands.isEmpty || thousands.lowercased() == "none" { return NumberFormat(decimalSeparator: d, thousandsSeparator: nil) }
+        guard [",", ".", " ", "'", "_"].contains(thousands), thousands != decimal else {
+            throw CSVContractError("column '\(column)': thousands_separator must be one of , . space ' _ (or empty for none), and differ from the decimal separator")
+        }
+        return NumberFormat(decimalSeparator: d, thousandsSeparator: thousands.utf8.first!)
+    }
+
+    /// `Z`, `UTC`, `+00:00`, `-03:00`, `-0300`.
+    static func offset(_ text: String) throws(CSVContractError) -> Int {
+        let t = text.uppercased()
+        if t == "Z" || t == "UTC" || t == "GMT" { return 0 }
+        let bytes = Array(text.utf8)
+        let parsed: Int? = bytes.withUnsafeBytes { raw in
+            var i = 0
+            guard let o = DateFormat.offset(raw, &i), i == raw.count else { return nil }
+            return o
+        }
+        guard let parsed else {
+            throw CSVContractError("timezone '\(text)' is not a fixed UTC offset such as -03:00 or Z (named zones are not supported: write the offset)")
+        }
+        return parsed
+    }
+}

@@ -1,0 +1,326 @@
+/// A date or date-time layout, compiled once from a pattern and matched against field bytes.
+///
+/// Pattern letters (as in Java/ICU, the spelling partners' docs use): `yyyy` year, `MM` month, `dd`
+/// day, `HH` hour 0–23, `mm` minute, `ss` second, `S…` fraction of a second (1–9 digits, kept to
+/// microseconds), `XXX` or `Z` a UTC offset (`Z`, `+03:00`, `+0300`, `+03`). Text in single quotes and
+/// any other character is literal. Two-letter fields accept one digit too (`1/2/2026`), since
+/// spreadsheets drop leading zeros. The special pattern `iso` is ISO 8601:
+/// `yyyy-MM-dd[(T| )HH:mm[:ss[.S…]]][Z|±hh[:mm]]`.
+public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
+    enum Token: Sendable, Hashable {
+        case year, month, day, hour, minute, second, fraction, offset
+        case literal(UInt8)
+    }
+
+    public let pattern: String
+    let tokens: [Token]
+    let isISO: Bool
+    /// `yyyy-MM-dd` → 0, `dd/MM/yyyy` (any separator) → 1: ten-byte layouts read at fixed offsets.
+    let fixedLayout: Int8
+
+    public var description: String { pattern }
+
+    public init(_ pattern: String) throws(CSVContractError) {
+        self.pattern = pattern
+        if pattern.lowercased() == "iso" || pattern.lowercased() == "iso8601" {
+            tokens = []
+            isISO = true
+            fixedLayout = -1
+            return
+        }
+        isISO = false
+        var tokens: [Token] = []
+        let chars = Array(pattern.utf8)
+        var i = 0
+        var inQuote = false
+        while i < chars.count {
+            let c = chars[i]
+            if c == UInt8(ascii: "'") { inQuote.toggle(); i += 1; continue }
+            if inQuote { tokens.append(.literal(c)); i += 1; continue }
+            var run = 1
+            while i + run < chars.count && chars[i + run] == c { run += 1 }
+            switch (c, run) {
+            case (UInt8(ascii: "y"), 4): tokens.append(.year)
+            case (UInt8(ascii: "M"), 1...2): tokens.append(.month)
+            case (UInt8(ascii: "d"), 1...2): tokens.append(.day)
+            case (UInt8(ascii: "H"), 1...2): tokens.append(.hour)
+            case (UInt8(ascii: "m"), 1...2): tokens.append(.minute)
+            case (UInt8(ascii: "s"), 1...2): tokens.append(.second)
+            case (UInt8(ascii: "S"), _), (UInt8(ascii: "f"), _): tokens.append(.fraction)
+            case (UInt8(ascii: "X"), _), (UInt8(ascii: "Z"), 1), (UInt8(ascii: "x"), _): tokens.append(.offset)
+            case (UInt8(ascii: "y"), _):
+                throw CSVContractError("date format '\(pattern)': write the year as yyyy (two-digit years are ambiguous)")
+            default:
+                if (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) {
+                    throw CSVContractError("date format '\(pattern)': '\(String(repeating: Character(Unicode.Scalar(c)), count: run))' is not a pattern field; use yyyy MM dd HH mm ss S XXX, and quote literal letters like 'T'")
+                }
+                for _ in 0..<run { tokens.append(.literal(c)) }
+            }
+            i += run
+        }
+        guard tokens.contains(.year), tokens.contains(.month), tokens.contains(.day) else {
+            throw CSVContractError("date format '\(pattern)' needs yyyy, MM and dd")
+        }
+        self.tokens = tokens
+        switch tokens {
+        case [.year, .literal(UInt8(ascii: "-")), .month, .literal(UInt8(ascii: "-")), .day]: fixedLayout = 0
+        case [.day, .literal(UInt8(ascii: "/")), .month, .literal(UInt8(ascii: "/")), .year]: fixedLayout = 1
+        default: fixedLayout = -1
+        }
+    }
+
+    public static let iso = try! DateFormat("iso")
+
+    public var hasTime: Bool { isISO || tokens.contains(.hour) }
+
+    /// Parses `field`; nil when it does not match or names no real date (31/02, 25:00).
+    func parse(_ field: UnsafeRawBufferPointer) -> DateTimeValue? {
+        if fixedLayout >= 0 && field.count == 10, let v = parseFixed(field) { return v }
+        return isISO ? Self.parseISO(field) : parseTokens(field)
+    }
+
+    /// The two layouts nearly every date column uses, at fixed offsets; nil sends the value to the
+    /// general parser (which also takes one-digit days and months).
+    @inline(__always)
+    private func parseFixed(_ f: UnsafeRawBufferPointer) -> DateTimeValue? {
+        @inline(__always) func d(_ i: Int) -> Int? { let x = f[i] &- 0x30; return x <= 9 ? Int(x) : nil }
+        var v = DateTimeValue()
+        if fixedLayout == 0 {
+            guard f[4] == 0x2D, f[7] == 0x2D, let y0 = d(0), let y1 = d(1), let y2 = d(2), let y3 = d(3),
+                  let m0 = d(5), let m1 = d(6), let d0 = d(8), let d1 = d(9) else { return nil }
+            v.year = y0 * 1000 + y1 * 100 + y2 * 10 + y3; v.month = m0 * 10 + m1; v.day = d0 * 10 + d1
+        } else {
+            guard f[2] == 0x2F, f[5] == 0x2F, let d0 = d(0), let d1 = d(1), let m0 = d(3), let m1 = d(4),
+                  let y0 = d(6), let y1 = d(7), let y2 = d(8), let y3 = d(9) else { return nil }
+            v.year = y0 * 1000 + y1 * 100 + y2 * 10 + y3; v.month = m0 * 10 + m1; v.day = d0 * 10 + d1
+        }
+        return v.isValid ? v : nil
+    }
+
+    private func parseTokens(_ f: UnsafeRawBufferPointer) -> DateTimeValue? {
+        var v = DateTimeValue()
+        var i = 0
+        let n = f.count
+        for token in tokens {
+            switch token {
+            case .literal(let c):
+                guard i < n, f[i] == c else { return nil }
+                i += 1
+            case .year:
+                guard let y = Self.digits(f, &i, min: 4, max: 4) else { return nil }
+                v.year = y
+            case .month, .day, .hour, .minute, .second:
+                // Two digits, or one (spreadsheets drop leading zeros); a following digit-only field
+                // then has to start after it, which the literal between them guarantees in practice.
+                guard let x = Self.digits(f, &i, min: 1, max: 2) else { return nil }
+                switch token {
+                case .month: v.month = x
+                case .day: v.day = x
+                case .hour: v.hour = x
+                case .minute: v.minute = x
+                default: v.second = x
+                }
+            case .fraction:
+                guard Self.fraction(f, &i, into: &v) else { return nil }
+            case .offset:
+                guard let o = Self.offset(f, &i) else { return nil }
+                v.offsetSeconds = o
+            }
+        }
+        return i == n && v.isValid ? v : nil
+    }
+
+    static func parseISO(_ f: UnsafeRawBufferPointer) -> DateTimeValue? {
+        var v = DateTimeValue()
+        var i = 0
+        let n = f.count
+        let dash = UInt8(ascii: "-"), colon = UInt8(ascii: ":")
+        guard let y = digits(f, &i, min: 4, max: 4), i < n, f[i] == dash else { return nil }
+        i += 1
+        guard let m = digits(f, &i, min: 2, max: 2), i < n, f[i] == dash else { return nil }
+        i += 1
+        guard let d = digits(f, &i, min: 2, max: 2) else { return nil }
+        v.year = y; v.month = m; v.day = d
+        if i < n {
+            guard f[i] == UInt8(ascii: "T") || f[i] == UInt8(ascii: " ") || f[i] == UInt8(ascii: "t") else { return nil }
+            i += 1
+            guard let h = digits(f, &i, min: 2, max: 2), i < n, f[i] == colon else { return nil }
+            i += 1
+            guard let mi = digits(f, &i, min: 2, max: 2) else { return nil }
+            v.hour = h; v.minute = mi; v.hasTime = true
+            if i < n && f[i] == colon {
+                i += 1
+                guard let s = digits(f, &i, min: 2, max: 2) else { return nil }
+                v.second = s
+                if i < n && (f[i] == UInt8(ascii: ".") || f[i] == UInt8(ascii: ",")) {
+                    i += 1
+                    guard fraction(f, &i, into: &v) else { return nil }
+                }
+            }
+            if i < n {
+                guard let o = offset(f, &i) else { return nil }
+                v.offsetSeconds = o
+            }
+        }
+        return i == n && v.isValid ? v : nil
+    }
+
+    @inline(__always)
+    static func digits(_ f: UnsafeRawBufferPointer, _ i: inout Int, min: Int, max: Int) -> Int? {
+        var value = 0
+        var count = 0
+        while count < max && i < f.count && f[i] >= 0x30 && f[i] <= 0x39 {
+            value = value * 10 + Int(f[i] - 0x30)
+            i += 1
+            count += 1
+        }
+        return count >= min ? value : nil
+    }
+
+    static func fraction(_ f: UnsafeRawBufferPointer, _ i: inout Int, into v: inout DateTimeValue) -> Bool {
+        var micros = 0
+        var count = 0
+        while i < f.count && f[i] >= 0x30 && f[i] <= 0x39 {
+            if count < 6 { micros = micros * 10 + Int(f[i] - 0x30) }
+            count += 1
+            i += 1
+        }
+        guard count > 0 && count <= 9 else { return false }
+        for _ in count..<6 where count < 6 { micros *= 10 }
+        v.microsecond = micros
+        return true
+    }
+
+    static func offset(_ f: UnsafeRawBufferPointer, _ i: inout Int) -> Int? {
+        guard i < f.count else { return nil }
+        if f[i] == UInt8(ascii: "Z") || f[i] == UInt8(ascii: "z") { i += 1; return 0 }
+        guard f[i] == UInt8(ascii: "+") || f[i] == UInt8(ascii: "-") else { return nil }
+        let sign = f[i] == UInt8(ascii: "-") ? -1 : 1
+        i += 1
+        guard let h = digits(f, &i, min: 2, max: 2), h <= 18 else { return nil }
+        var m = 0
+        if i < f.count && f[i] == UInt8(ascii: ":") { i += 1 }
+        if i < f.count {
+            guard let mm = digits(f, &i, min: 2, max: 2), mm < 60 else { return nil }
+            m = mm
+        }
+        return sign * (h * 3600 + m * 60)
+    }
+}
+
+/// A parsed calendar date and, optionally, time of day with a UTC offset.
+struct DateTimeValue {
+    var year = 0, month = 0, day = 0
+    var hour = 0, minute = 0, second = 0, microsecond = 0
+    var offsetSeconds: Int?
+    var hasTime = false
+
+    var isValid: Bool {
+        year >= 1 && year <= 9999 && month >= 1 && month <= 12 && day >= 1
+            && day <= DateTimeValue.daysIn(month: month, year: year)
+            && hour <= 23 && minute <= 59 && second <= 59
+    }
+
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    /// Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    static func days(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civil(days z0: Int) -> (year: Int, month: Int, day: Int) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+
+    /// The same instant in UTC, taking `defaultOffset` for a value that has none.
+    func utc(defaultOffset: Int) -> DateTimeValue {
+        let offset = offsetSeconds ?? defaultOffset
+        guard offset != 0 else { return self }
+        // Most instants stay on the same calendar day: shift the clock and skip the calendar arithmetic.
+        let secondOfDay = hour * 3600 + minute * 60 + second - offset
+        if secondOfDay >= 0 && secondOfDay < 86_400 {
+            var out = self
+            out.hour = secondOfDay / 3600; out.minute = secondOfDay % 3600 / 60; out.second = secondOfDay % 60
+            out.offsetSeconds = 0
+            return out
+        }
+        var seconds = DateTimeValue.days(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second - offset
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        seconds -= days * 86_400
+        let (y, m, d) = DateTimeValue.civil(days: days)
+        var out = self
+        out.year = y; out.month = m; out.day = d
+        out.hour = seconds / 3600; out.minute = seconds % 3600 / 60; out.second = seconds % 60
+        out.offsetSeconds = 0
+        return out
+    }
+
+    /// `yyyy-MM-dd`.
+    var dateString: String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { out in
+            Self.put(year, 4, out, 0); out[4] = 0x2D; Self.put(month, 2, out, 5); out[7] = 0x2D; Self.put(day, 2, out, 8)
+            return String(decoding: UnsafeBufferPointer(out), as: UTF8.self)
+        }
+    }
+
+    /// `yyyy-MM-dd HH:mm:ss[.ffffff]`.
+    var dateTimeString: String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 26) { out in
+            Self.put(year, 4, out, 0); out[4] = 0x2D; Self.put(month, 2, out, 5); out[7] = 0x2D; Self.put(day, 2, out, 8)
+            out[10] = 0x20; Self.put(hour, 2, out, 11); out[13] = 0x3A; Self.put(minute, 2, out, 14); out[16] = 0x3A
+            Self.put(second, 2, out, 17)
+            var count = 19
+            if microsecond > 0 { out[19] = 0x2E; Self.put(microsecond, 6, out, 20); count = 26 }
+            return String(decoding: UnsafeBufferPointer(rebasing: out[0..<count]), as: UTF8.self)
+        }
+    }
+
+    /// Writes `yyyy-MM-dd` into `out`.
+    func writeDate(into out: inout RowBytes) {
+        out.reserve(10)
+        Self.write(year, 4, &out); out.appendReserved(0x2D); Self.write(month, 2, &out); out.appendReserved(0x2D); Self.write(day, 2, &out)
+    }
+
+    /// Writes `yyyy-MM-dd HH:mm:ss[.ffffff]` into `out`.
+    func writeDateTime(into out: inout RowBytes) {
+        out.reserve(26)
+        writeDate(into: &out)
+        out.appendReserved(0x20); Self.write(hour, 2, &out); out.appendReserved(0x3A); Self.write(minute, 2, &out)
+        out.appendReserved(0x3A); Self.write(second, 2, &out)
+        if microsecond > 0 { out.appendReserved(0x2E); Self.write(microsecond, 6, &out) }
+    }
+
+    @inline(__always)
+    private static func write(_ value: Int, _ width: Int, _ out: inout RowBytes) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var v = value
+        while divisor > 0 { out.appendReserved(UInt8(0x30 + v / divisor % 10)); v %= divisor * 10; divisor /= 10 }
+    }
+
+    @inline(__always)
+    private static func put(_ value: Int, _ width: Int, _ out: UnsafeMutableBufferPointer<UInt8>, _ at: Int) {
+        var v = value
+        var k = width - 1
+        while k >= 0 { out[at + k] = UInt8(0x30 + v % 10); v /= 10; k -= 1 }
+    }
+}
