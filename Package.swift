@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssh", from: "0.15.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // C libraries, each reached only through its shim.h.
@@ -48,8 +51,20 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // The SFTP gateway: SSH on swift-nio-ssh, files straight into the landing bucket. Knows no queue.
+        .target(name: "EsteiraSFTP", dependencies: [
+            "EsteiraAWS", "COpenSSL",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSH", package: "swift-nio-ssh"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .executableTarget(name: "esteira", dependencies: [
-            "EsteiraWorker",
+            "EsteiraWorker", "EsteiraSFTP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -60,6 +75,9 @@ let package = Package(
         .testTarget(name: "EsteiraMySQLTests", dependencies: ["EsteiraMySQL"]),
         .testTarget(name: "EsteiraPipelineTests", dependencies: ["EsteiraPipeline"]),
         .testTarget(name: "EsteiraWorkerTests", dependencies: ["EsteiraWorker"]),
+        .testTarget(name: "EsteiraSFTPTests", dependencies: [
+            "EsteiraSFTP", "EsteiraAWS", .product(name: "Crypto", package: "swift-crypto"),
+        ], exclude: ["Support/paramiko_client.py"]),
         .testTarget(name: "IntegrationTests", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS", "EsteiraMySQL"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing Esteira needs, and only what is missing:
-#   - Debian packages: C libraries the Swift package links against, MariaDB, curl
+#   - Debian packages: C libraries the Swift package links against, MariaDB, curl,
+#     OpenSSH's client and sshpass (the SFTP gateway's tests)
 #   - a private Python venv at .local/venv with moto[server] and boto3, and the
-#     deploy checks' tools (Tests/Deploy/requirements.txt)
+#     deploy checks' tools (Tests/Deploy/requirements.txt), and paramiko
 # Safe to run any number of times; prints one line per thing found or installed.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -17,6 +18,8 @@ APT_PACKAGES=(
     mariadb-server
     mariadb-client
     curl
+    openssh-client   # the SFTP gateway's tests and demo drive OpenSSH's sftp
+    sshpass          # ... and its password login
 )
 PYTHON="${PYTHON:-python3}"
 
@@ -141,6 +144,16 @@ else
     "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-compile -r "$DEPLOY_REQUIREMENTS"
     deploy_tools_ok || die "deploy check tools still not importable in $VENV"
     log "installed deploy check tools (Tests/Deploy/requirements.txt)"
+fi
+
+# --- SFTP gateway's second test client (Tests/EsteiraSFTPTests) ---------------
+if "$VENV/bin/python" -c 'import paramiko' >/dev/null 2>&1; then
+    log "found   paramiko $("$VENV/bin/python" -c 'import paramiko; print(paramiko.__version__)') in venv"
+else
+    log "installing paramiko into venv"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-compile "paramiko>=3.4,<6"
+    "$VENV/bin/python" -c 'import paramiko' >/dev/null 2>&1 || die "paramiko still not importable in $VENV"
+    log "installed paramiko $("$VENV/bin/python" -c 'import paramiko; print(paramiko.__version__)')"
 fi
 
 # --- Swift toolchain (not installed here: it comes with the machine) ---------

@@ -148,6 +148,15 @@ struct NotificationMergeTests {
         #expect(XMLLite(merged).all("Queue") == ["arn:aws:sqs:other", "arn:aws:sqs:us-east-1:1:q"])
     }
 
+    @Test("an older rule to the same queue under another id is replaced, so events are not doubled")
+    func sameQueueOtherID() {
+        let existing = "<NotificationConfiguration><QueueConfiguration><Id>esteira</Id><Queue>arn:aws:sqs:us-east-1:1:q</Queue>"
+            + "<Event>s3:ObjectCreated:*</Event></QueueConfiguration></NotificationConfiguration>"
+        let merged = NotificationConfigurationXML.merging(ours, into: existing)
+        #expect(XMLLite(merged).all("Queue") == ["arn:aws:sqs:us-east-1:1:q"])
+        #expect(XMLLite(merged).all("Id") == ["esteira-q"])
+    }
+
     @Test("an empty or self-closed configuration gets ours alone", arguments: [
         "", "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
         "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></NotificationConfiguration>",

@@ -98,7 +98,7 @@ extension S3Client {
                                             body: Array(xml.utf8)), errorParser: .xml)
     }
 
-    /// Adds (or replaces, by id) one queue target in the bucket's notification configuration and keeps
+    /// Adds (or replaces, by id or by queue) one queue target in the bucket's notification configuration and keeps
     /// every other target (other queues, SNS topics, Lambda functions, EventBridge) as it was.
     public func addBucketNotification(bucket: String, queue: S3QueueNotification) async throws {
         let r = try await client.send(operation("GetBucketNotificationConfiguration", method: "GET", bucket: bucket,
@@ -138,7 +138,10 @@ enum NotificationConfigurationXML {
         while let s = rest.range(of: "<QueueConfiguration>"), let e = rest.range(of: "</QueueConfiguration>", range: s.upperBound..<rest.endIndex) {
             kept += rest[..<s.lowerBound]
             let block = rest[s.lowerBound..<e.upperBound]
-            if XMLLite(String(block)).first("Id") != q.id { kept += block }
+            // Ours by id, or any other rule sending the same events to the same queue: S3 would
+            // otherwise deliver each event once per rule.
+            let doc = XMLLite(String(block))
+            if doc.first("Id") != q.id && doc.first("Queue") != q.queueARN { kept += block }
             rest = rest[e.upperBound...]
         }
         kept += rest

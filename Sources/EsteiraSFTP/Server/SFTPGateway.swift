@@ -1,0 +1,236 @@
+import EsteiraAWS
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSH
+
+/// Knobs of the gateway; `esteira sftp --help` documents each.
+public struct SFTPGatewaySettings: Sendable {
+    public var host = "0.0.0.0"
+    /// 0 picks a free port (tests).
+    public var port = 2222
+    public var bucket: String
+    public var maxSessionsPerUser = 4
+    public var idleTimeout: Duration = .seconds(300)
+    /// Time a connection has to log in before it is closed (OpenSSH's LoginGraceTime).
+    public var loginGraceTime: Duration = .seconds(60)
+    /// Largest file a client may upload; S3's own limit is 5 TiB.
+    public var maxFileSize: Int64 = 64 << 30
+    /// Multipart part size: memory per upload is about twice this. 8 MiB parts reach S3's 10,000-part
+    /// limit at 78 GiB, so `maxFileSize` above that needs a larger part.
+    public var partSize = 8 << 20
+    public var failedLoginDelay: Duration = .seconds(1)
+    public var maxOpenFilesPerSession = 64
+    public var maxUploadsPerSession = 4
+
+    public init(bucket: String) { self.bucket = bucket }
+
+    public func validated() throws -> SFTPGatewaySettings {
+        guard partSize >= 5 << 20, partSize <= 512 << 20 else {
+            throw SFTPGatewayError("the part size must be 5 MiB to 512 MiB (S3 refuses smaller parts; larger ones cost memory)")
+        }
+        guard maxFileSize <= Int64(partSize) * 10_000 else {
+            throw SFTPGatewayError("a \(maxFileSize)-byte file would need more than S3's 10,000 parts of \(partSize) bytes; "
+                                   + "raise the part size to at least \(maxFileSize / 10_000 + 1) bytes or lower the file size limit")
+        }
+        guard maxSessionsPerUser >= 1, maxUploadsPerSession >= 1, maxOpenFilesPerSession >= 1 else {
+            throw SFTPGatewayError("session, upload and open-file limits must be at least 1")
+        }
+        return self
+    }
+}
+
+public struct SFTPGatewayError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The SFTP endpoint: SSH on swift-nio-ssh, the `sftp` subsystem, files in one S3 bucket.
+public final class SFTPGateway: Sendable {
+    public let port: Int
+    public let hostKeys: [HostKey]
+    private let serverChannel: any Channel
+    private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    private let sessions = NIOLockedValueBox<(next: Int, tasks: [Int: Task<Void, Never>])>((0, [:]))
+    private let perUser = NIOLockedValueBox<[String: Int]>([:])
+    private let kdfPool: NIOThreadPool
+    private let logger: Logger
+
+    private init(port: Int, hostKeys: [HostKey], serverChannel: any Channel, kdfPool: NIOThreadPool, logger: Logger) {
+        self.port = port
+        self.hostKeys = hostKeys
+        self.serverChannel = serverChannel
+        self.kdfPool = kdfPool
+        self.logger = logger
+    }
+
+    /// Binds and starts serving. Host keys come from `HostKeys.loadOrCreate`.
+    public static func start(settings: SFTPGatewaySettings, users: SFTPUserStore, hostKeys: [HostKey], s3: S3Client,
+                             metrics: SFTPMetrics?, logger: Logger,
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SFTPGateway {
+        let settings = try settings.validated()
+        guard !hostKeys.isEmpty else { throw SFTPGatewayError("no host keys") }
+        let kdfPool = NIOThreadPool(numberOfThreads: 2)
+        kdfPool.start()
+        // Made once: it is what an unknown user's password is checked against, at the default cost.
+        var decoy = [UInt8](repeating: 0, count: 24)
+        for i in decoy.indices { decoy[i] = UInt8.random(in: 0...255) }
+        let decoyHash = try PasswordHash.make(password: decoy.map { String($0, radix: 16) }.joined())
+        let policy = LoginPolicy(users: users, metrics: metrics, logger: logger, kdfPool: kdfPool, decoyHash: decoyHash,
+                                 failureDelay: .nanoseconds(Int64(settings.failedLoginDelay / .nanoseconds(1))))
+        let keys = hostKeys.map(\.privateKey)
+        let holder = NIOLockedValueBox<SFTPGateway?>(nil)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.backlog, value: 128)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let gateway = holder.withLockedValue({ $0 }) else { throw SFTPGatewayError("gateway not started") }
+                    try gateway.setUpConnection(channel, settings: settings, policy: policy, keys: keys, s3: s3,
+                                                metrics: metrics)
+                }
+            }
+        let server: any Channel
+        do {
+            server = try await bootstrap.bind(host: settings.host, port: settings.port).get()
+        } catch {
+            try? await kdfPool.shutdownGracefully()
+            throw SFTPGatewayError("cannot listen on \(settings.host):\(settings.port): \(error) (choose another with --port)")
+        }
+        let gateway = SFTPGateway(port: server.localAddress?.port ?? settings.port, hostKeys: hostKeys,
+                                  serverChannel: server, kdfPool: kdfPool, logger: logger)
+        holder.withLockedValue { $0 = gateway }
+        return gateway
+    }
+
+    private func setUpConnection(_ channel: any Channel, settings: SFTPGatewaySettings, policy: LoginPolicy,
+                                 keys: [NIOSSHPrivateKey], s3: S3Client, metrics: SFTPMetrics?) throws {
+        let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        let authenticator = LoginAuthenticator(policy: policy, remote: remote)
+        var config = SSHServerConfiguration(hostKeys: keys, userAuthDelegate: authenticator)
+        // A small channel window (64 × 32 KiB = 2 MiB) is what NIOSSH may buffer per session while
+        // the session waits for S3; OpenSSH's sftp writes 32 KiB at a time anyway.
+        config.maximumPacketSize = 32768
+        config.maxAuthAttempts = 20
+        let handler = NIOSSHHandler(role: .server(config), allocator: channel.allocator,
+                                    inboundChildChannelInitializer: { [self] child, type in
+            guard case .session = type else {
+                return child.eventLoop.makeFailedFuture(SFTPGatewayError("only session channels are served (no port forwarding)"))
+            }
+            return child.eventLoop.makeCompletedFuture {
+                guard let user = authenticator.authenticatedUser.withLockedValue({ $0 }) else {
+                    throw SFTPGatewayError("channel before login")
+                }
+                try self.setUpSession(child, user: user, remote: remote, settings: settings, s3: s3, metrics: metrics)
+            }
+        })
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.pipeline.syncOperations.addHandler(ConnectionErrorHandler(logger: logger, remote: remote))
+
+        let id = ObjectIdentifier(channel)
+        connections.withLockedValue { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+        // A connection that has not logged in by then is dropped, so idle half-open logins cannot pile up.
+        let grace = TimeAmount.nanoseconds(Int64(settings.loginGraceTime / .nanoseconds(1)))
+        let logger = self.logger
+        channel.eventLoop.scheduleTask(in: grace) {
+            if authenticator.authenticatedUser.withLockedValue({ $0 }) == nil, channel.isActive {
+                logger.notice("no login within the grace time; closing", metadata: ["remote": "\(remote)"])
+                channel.close(promise: nil)
+            }
+        }
+    }
+
+    private func setUpSession(_ child: any Channel, user: SFTPUser, remote: String, settings: SFTPGatewaySettings,
+                              s3: S3Client, metrics: SFTPMetrics?) throws {
+        let admitted = NIOLockedValueBox(false)
+        let limit = settings.maxSessionsPerUser
+        try child.pipeline.syncOperations.addHandler(SFTPSubsystemHandler(admit: { [self] in
+            let granted = perUser.withLockedValue { counts -> Bool in
+                guard counts[user.name, default: 0] < limit else { return false }
+                counts[user.name, default: 0] += 1
+                return true
+            }
+            guard granted else {
+                metrics?.sessionRefused(reason: "session_limit")
+                logger.warning("session refused: limit reached", metadata: ["user": "\(user.name)", "limit": "\(limit)"])
+                return "too many sessions for user \(user.name) (at most \(limit) at once); close another session and try again"
+            }
+            admitted.withLockedValue { $0 = true }
+            metrics?.sessionsStarted.increment()
+            metrics?.sessionsActive.increment()
+            return nil
+        }))
+        let asyncChannel = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+            wrappingChannelSynchronously: child,
+            configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8)))
+        let sessionLogger = {
+            var l = logger
+            l[metadataKey: "user"] = "\(user.name)"
+            l[metadataKey: "remote"] = "\(remote)"
+            return l
+        }()
+        let session = SFTPSession(user: user, storage: S3Storage(s3: s3, bucket: settings.bucket, home: user.home,
+                                                                 logger: sessionLogger),
+                                  settings: settings, metrics: metrics, logger: sessionLogger)
+        // Made under the lock, so the task's own removal (which takes the lock) always comes after.
+        let task = sessions.withLockedValue { s -> Task<Void, Never> in
+            s.next += 1
+            let key = s.next
+            let task = Task { [self] in
+                await session.run(asyncChannel)
+                if admitted.withLockedValue({ $0 }) {
+                    perUser.withLockedValue { $0[user.name, default: 1] -= 1 }
+                    metrics?.sessionsActive.decrement()
+                    sessionLogger.info("session ended")
+                }
+                _ = sessions.withLockedValue { $0.tasks.removeValue(forKey: key) }
+            }
+            s.tasks[key] = task
+            return task
+        }
+        // When the TCP connection is gone the session must end even if its SSH channel never saw the
+        // peer's close (a client that vanished mid-close): cancelling ends the read loop, and the
+        // session's cleanup (aborting open uploads) runs shielded from the cancellation.
+        (child.parent ?? child).closeFuture.whenComplete { _ in task.cancel() }
+    }
+
+    /// Stops accepting, closes every connection (open uploads are aborted) and waits for the sessions.
+    public func stop() async {
+        try? await serverChannel.close()
+        let open = connections.withLockedValue { Array($0.values) }
+        for c in open { try? await c.close() }
+        // Sessions end as their connections close; one whose SSH channel never finishes closing is not
+        // worth hanging a shutdown for (its uploads were aborted when its read loop ended).
+        let tasks = sessions.withLockedValue { Array($0.tasks.values) }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for t in tasks { await t.value } }
+            group.addTask { try? await Task.sleep(for: .seconds(10)) }
+            await group.next()
+            group.cancelAll()
+        }
+        try? await kdfPool.shutdownGracefully()
+    }
+
+    /// Sessions open now, for tests and the log.
+    public var activeSessions: Int { perUser.withLockedValue { $0.values.reduce(0, +) } }
+}
+
+/// Logs what kills a connection (a client that speaks no SSH, a broken key exchange) once, then closes it.
+final class ConnectionErrorHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Any
+    let logger: Logger
+    let remote: String
+    init(logger: Logger, remote: String) {
+        self.logger = logger
+        self.remote = remote
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.info("connection closed on error", metadata: ["remote": "\(remote)", "error": "\(error)"])
+        context.close(promise: nil)
+    }
+}

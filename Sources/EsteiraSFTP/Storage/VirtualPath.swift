@@ -1,0 +1,80 @@
+/// A path inside a user's home, the only kind of path the storage layer accepts.
+///
+/// The home is a logical root, like a chroot: `..` stops at it, an absolute path starts from it, and
+/// there is no name that reaches outside, because the key is always `home + components` and no
+/// component can be empty, `.`, `..` or contain a `/`. Names S3 or a person would trip over
+/// (control characters, bytes that are not UTF-8, backslashes) are refused rather than mapped.
+public struct VirtualPath: Hashable, Sendable, CustomStringConvertible {
+    /// Cleaned components; empty for the home itself.
+    public let components: [String]
+
+    public static let root = VirtualPath(uncheckedComponents: [])
+
+    /// S3's key length limit, in UTF-8 bytes.
+    public static let maximumKeyLength = 1024
+    /// POSIX NAME_MAX: clients and local file systems expect no longer names.
+    public static let maximumComponentLength = 255
+
+    init(uncheckedComponents: [String]) { components = uncheckedComponents }
+
+    /// Resolves what a client sent, relative to the home root (SFTP v3 has no server-side working
+    /// directory; clients send absolute paths or paths relative to where REALPATH(".") put them).
+    public init(resolving raw: String) throws {
+        var parts: [String] = []
+        for part in raw.split(separator: "/", omittingEmptySubsequences: true) {
+            switch part {
+            case ".": continue
+            case "..": if !parts.isEmpty { parts.removeLast() }
+            default:
+                try VirtualPath.check(component: part, in: raw)
+                parts.append(String(part))
+            }
+        }
+        components = parts
+    }
+
+    static func check(component: Substring, in raw: String) throws {
+        if component.contains("\u{FFFD}") {
+            throw SFTPStatusError(.failure, "'\(VirtualPath.printable(raw))': the name is not valid UTF-8; rename the file")
+        }
+        if component.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw SFTPStatusError(.failure, "'\(VirtualPath.printable(raw))': names with control characters are not accepted")
+        }
+        if component.contains("\\") {
+            throw SFTPStatusError(.failure, "'\(VirtualPath.printable(raw))': backslashes are not accepted in names; use / between folders")
+        }
+        if component.utf8.count > maximumComponentLength {
+            throw SFTPStatusError(.failure, "a name is longer than \(maximumComponentLength) bytes")
+        }
+    }
+
+    /// For messages: control characters shown as `?` so a hostile name cannot rewrite the terminal.
+    static func printable(_ s: String) -> String {
+        String(String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
+    }
+
+    public var isRoot: Bool { components.isEmpty }
+
+    /// What the client sees: always absolute, `/` being the home.
+    public var description: String { "/" + components.joined(separator: "/") }
+
+    public var name: String { components.last ?? "/" }
+
+    public var parent: VirtualPath { VirtualPath(uncheckedComponents: Array(components.dropLast())) }
+
+    public func appending(_ name: String) -> VirtualPath { VirtualPath(uncheckedComponents: components + [name]) }
+
+    /// The object key of this path under `home` (which ends in `/`, or is empty for the whole bucket).
+    public func key(home: String) throws -> String {
+        let key = home + components.joined(separator: "/")
+        guard key.utf8.count <= VirtualPath.maximumKeyLength else {
+            throw SFTPStatusError(.failure, "\(self): the path is too long for S3 (at most \(VirtualPath.maximumKeyLength) bytes with the home folder)")
+        }
+        return key
+    }
+
+    /// The key prefix of everything inside this path taken as a folder.
+    public func directoryPrefix(home: String) throws -> String {
+        isRoot ? home : try key(home: home) + "/"
+    }
+}

@@ -1,0 +1,50 @@
+import Testing
+@testable import EsteiraSFTP
+
+@Suite("The home is a logical root")
+struct PathJailTests {
+    static let cases: [(raw: String, key: String)] = [
+        (".", "acme/data/"),
+        ("/", "acme/data/"),
+        ("orders.csv", "acme/data/orders.csv"),
+        ("/in/orders.csv", "acme/data/in/orders.csv"),
+        ("../other-tenant/x.csv", "acme/data/other-tenant/x.csv"),
+        ("../../../../etc/passwd", "acme/data/etc/passwd"),
+        ("/acme/../../globex/data/secret.csv", "acme/data/globex/data/secret.csv"),
+        ("in/./../in//a.csv", "acme/data/in/a.csv"),
+        ("..", "acme/data/"),
+        ("//..//..//", "acme/data/"),
+        ("ação ü.csv", "acme/data/ação ü.csv"),
+    ]
+
+    @Test("what a client sends maps under the home and never beside it", arguments: cases)
+    func staysHome(_ c: (raw: String, key: String)) throws {
+        let path = try VirtualPath(resolving: c.raw)
+        let key = path.isRoot ? try path.directoryPrefix(home: "acme/data/") : try path.key(home: "acme/data/")
+        #expect(key == c.key)
+        #expect(key.hasPrefix("acme/data/"))
+        #expect(!path.components.contains(".."))
+    }
+
+    @Test("odd names are refused with a reason", arguments: [
+        ("a\u{0}b", "control"), ("line\nbreak.csv", "control"), ("bell\u{7}", "control"),
+        ("dir\\file.csv", "backslash"), ("bad\u{FFFD}.csv", "UTF-8"),
+        (String(repeating: "x", count: 256), "longer than 255"),
+    ])
+    func oddNames(_ raw: String, _ reason: String) throws {
+        let error = try #require(throws: SFTPStatusError.self) { try VirtualPath(resolving: raw) }
+        #expect(error.message.contains(reason))
+        #expect(!error.message.contains("\n"))
+    }
+
+    @Test("a key longer than S3 allows is refused")
+    func tooLong() throws {
+        let path = try VirtualPath(resolving: Array(repeating: String(repeating: "d", count: 200), count: 6).joined(separator: "/"))
+        #expect(throws: SFTPStatusError.self) { try path.key(home: "acme/data/") }
+    }
+
+    @Test("a whole-bucket home still keeps .. at the root")
+    func wholeBucket() throws {
+        #expect(try VirtualPath(resolving: "../../x").key(home: "") == "x")
+    }
+}
