@@ -150,3 +150,21 @@ struct SizeLimitTests {
         }
     }
 }
+
+@Suite("MySQL from a Secrets Manager secret")
+struct SecretTargetTests {
+    @Test("ESTEIRA_MYSQL_SECRET_ARN: the worker reads the RDS-format secret and loads the file")
+    func secretTarget() async throws {
+        try await TestStack.with { stack in
+            _ = try await stack.sql(EndToEndTests.ordersTable)
+            let url = URLComponents(string: stack.mysqlURL)!
+            let secret = #"{"username":"\#(url.user!)","password":"\#(url.password!)","host":"\#(url.host!)","port":\#(url.port!),"dbname":"\#(url.path.dropFirst())"}"#
+            let arn = try await SecretsManagerClient(client: stack.aws).createSecret(name: "esteira-t-\(stack.queue)", string: secret)
+            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-s.csv", body: ordersCSV(from: 0, count: 4))
+            let p = try WorkerProcess(["worker", "--until-idle", "--no-http"], stack: stack, routes: try writeRoutes(),
+                                      extraEnv: ["ESTEIRA_MYSQL_SECRET_ARN": arn, "ESTEIRA_MYSQL_URL": ""])
+            #expect(await p.wait(timeout: 60) == 0, "\(p.log.suffix(1500))")
+            #expect(try await stack.count("orders") == 4)
+        }
+    }
+}

@@ -69,14 +69,32 @@ struct WorkerCommand: AsyncParsableCommand {
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more seconds") }
     }
 
+    /// ESTEIRA_MYSQL_SECRET_ARN (an RDS-format Secrets Manager secret; TLS verified by default) wins over
+    /// ESTEIRA_MYSQL_URL (local use). ESTEIRA_MYSQL_DATABASE overrides the secret's dbname.
+    func mysqlTarget(aws: AWSClient) async throws -> MySQLConfig {
+        if let arn = env("ESTEIRA_MYSQL_SECRET_ARN") {
+            let secret: SecretValue
+            do {
+                secret = try await SecretsManagerClient(client: aws).getSecretValue(secretID: arn)
+            } catch {
+                throw UserFacingError("cannot read the MySQL secret \(arn): \(error). Check ESTEIRA_MYSQL_SECRET_ARN and the role's secretsmanager:GetSecretValue permission.")
+            }
+            guard let text = secret.string else {
+                throw UserFacingError("the MySQL secret \(arn) has no SecretString; store the RDS JSON (username, password, host, port, dbname)")
+            }
+            do { return try MySQLConfig(rdsSecret: text, database: env("ESTEIRA_MYSQL_DATABASE")) }
+            catch { throw UserFacingError("ESTEIRA_MYSQL_SECRET_ARN: \(error)") }
+        }
+        guard let url = env("ESTEIRA_MYSQL_URL") else {
+            throw UserFacingError("no MySQL target: set ESTEIRA_MYSQL_SECRET_ARN (an RDS secret) or ESTEIRA_MYSQL_URL=mysql://user:password@host:port/database (local stack: source .local/env)")
+        }
+        do { return try MySQLConfig(url: url) } catch { throw UserFacingError("ESTEIRA_MYSQL_URL: \(error)") }
+    }
+
     func run() async throws {
         let logger = bootstrapLogging()
         let aws = try makeAWSClient(logger: logger)
-        guard let url = env("ESTEIRA_MYSQL_URL") else {
-            throw UserFacingError("no MySQL target: set ESTEIRA_MYSQL_URL=mysql://user:password@host:port/database (local stack: source .local/env)")
-        }
-        let mysql: MySQLConfig
-        do { mysql = try MySQLConfig(url: url) } catch { throw UserFacingError("ESTEIRA_MYSQL_URL: \(error)") }
+        let mysql = try await mysqlTarget(aws: aws)
         let table: RouteTable
         do { table = try RouteTable.load(path: routes) } catch { throw UserFacingError("\(error)") }
 
