@@ -58,6 +58,7 @@ struct RouteTableTests {
         ("routes:\n  - name: a\n    tenant: \"../etc\"\n    table: t\n", "tenant"),
         ("routes:\n  - name: a\n    tenant: t\n    table: t\n  - name: a\n    tenant: u\n    table: u\n", "used twice"),
         ("routes: 5\n", "not a valid routes file"),
+        ("routes:\n  - name: a\n    tenant: acme\n    table: orders\n  - name: b\n    tenant: globex\n    table: Orders\n", "already belongs to tenant 'acme'"),
         ("routes:\n  - tenant: t\n    table: t\n", "not a valid routes file"),
     ])
     func badFiles(yaml: String, message: String) {

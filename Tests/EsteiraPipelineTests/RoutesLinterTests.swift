@@ -31,6 +31,14 @@ struct RoutesLinterTests {
         #expect(problems[2].message.contains("name"))
     }
 
+    @Test("a table shared by two tenants is pointed at")
+    func sharedTable() {
+        let yaml = "routes:\n  - name: a\n    tenant: acme\n    table: t\n  - name: b\n    tenant: globex\n    table: t\n"
+        let problems = RoutesLinter.check(yaml: yaml)
+        #expect(problems.map(\.line) == [5])
+        #expect(problems.first?.message.contains("already belongs to tenant 'acme'") == true)
+    }
+
     @Test("broken YAML and wrong shapes point at a line", arguments: [
         ("routes:\n  - name: a\n   tenant: [x\n", 3),
         ("hello: world\n", 1),

@@ -141,6 +141,16 @@ public struct RouteTable: Sendable {
             _ = try r.readOptions()
             _ = try r.mode()
         }
+        // Tenant isolation by construction: a table belongs to one tenant, so no tenant's file can ever
+        // be written into another tenant's table, whatever the patterns say.
+        var owner: [String: String] = [:]
+        for r in routes {
+            let table = r.table.lowercased()
+            if let other = owner[table], other != r.tenant {
+                throw RoutingError("route '\(r.name)': table '\(r.table)' already belongs to tenant '\(other)'; each tenant needs its own tables")
+            }
+            owner[table] = r.tenant
+        }
         var seen = Set<String>()
         for r in routes where !seen.insert(r.name).inserted {
             throw RoutingError("route name '\(r.name)' is used twice; names must be unique")

@@ -33,6 +33,7 @@ public enum RoutesLinter {
         }
         var problems: [RoutesProblem] = []
         var names: [String: Int] = [:]
+        var tables: [String: (String, Int)] = [:]
         // The file's other top-level keys (extensions …) apply to every route: keep them for each check.
         var shared = top
         shared["routes"] = nil
@@ -43,6 +44,14 @@ public enum RoutesLinter {
             do {
                 let text = try Yams.serialize(node: Node.mapping(single))
                 let table = try RouteTable.parse(yaml: text, source: "route")
+                if let r = table.routes.first {
+                    let key = r.table.lowercased()
+                    if let (tenant, first) = tables[key], tenant != r.tenant {
+                        problems.append(RoutesProblem(line: line, message: "route '\(r.name)': table '\(r.table)' already belongs to tenant '\(tenant)' (line \(first)); each tenant needs its own tables"))
+                    } else if tables[key] == nil {
+                        tables[key] = (r.tenant, line)
+                    }
+                }
                 if let name = table.routes.first?.name {
                     if let first = names[name] {
                         problems.append(RoutesProblem(line: line, message: "route name '\(name)' is used twice (first on line \(first)); names must be unique"))
