@@ -38,9 +38,12 @@ public final class FilePipeline: Sendable {
 
     public func isOwnOutput(key: String) -> Bool { key.hasPrefix(FilePipeline.rejectsPrefix) }
 
-    public func load(_ source: SourceObject, route: Route, fencingToken: Int64) async throws(PipelineError) -> FileOutcome {
+    /// Loads one file. `beforeCommit` runs just before COMMIT: the worker checks there that it still holds
+    /// the file's lease, so a worker whose lease ran out cannot commit after another took over.
+    public func load(_ source: SourceObject, route: Route, fencingToken: Int64,
+                     beforeCommit: @Sendable () async throws -> Void = {}) async throws(PipelineError) -> FileOutcome {
         do {
-            return try await run(source, route: route, fencingToken: fencingToken)
+            return try await run(source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit)
         } catch let e as PipelineError {
             throw e
         } catch {
@@ -48,10 +51,12 @@ public final class FilePipeline: Sendable {
         }
     }
 
-    private func run(_ source: SourceObject, route: Route, fencingToken: Int64) async throws -> FileOutcome {
+    private func run(_ source: SourceObject, route: Route, fencingToken: Int64,
+                     beforeCommit: @Sendable () async throws -> Void) async throws -> FileOutcome {
         let connection = try await MySQLConnection.connect(mysql)
         do {
-            let outcome = try await run(source, route: route, fencingToken: fencingToken, connection: connection)
+            let outcome = try await run(source, route: route, fencingToken: fencingToken, connection: connection,
+                                        beforeCommit: beforeCommit)
             await connection.close()
             return outcome
         } catch {
@@ -64,8 +69,8 @@ public final class FilePipeline: Sendable {
     /// yields a bounded number of rows between two sends to MySQL (memory stays O(batch)).
     static let feedBytes = 32 << 10
 
-    private func run(_ source: SourceObject, route: Route, fencingToken: Int64,
-                     connection: MySQLConnection) async throws -> FileOutcome {
+    private func run(_ source: SourceObject, route: Route, fencingToken: Int64, connection: MySQLConnection,
+                     beforeCommit: @Sendable () async throws -> Void) async throws -> FileOutcome {
         let options = try route.readOptions()
         let mode = try route.mode()
         let (_, body) = try await s3.getObjectStream(bucket: source.bucket, key: source.key, versionID: source.versionID,
@@ -161,6 +166,7 @@ public final class FilePipeline: Sendable {
             if rejects.count > 0 {
                 rejectsURI = try await writeRejects(rejects, source: source)
             }
+            try await beforeCommit()
             let outcome = try await load.commit(rowsRejected: rejects.count, checksum: checksum)
             switch outcome {
             case .loaded(let rows):

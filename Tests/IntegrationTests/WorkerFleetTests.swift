@@ -190,9 +190,67 @@ final class CountingSlowPipeline: FileLoading, @unchecked Sendable {
 
     func isOwnOutput(key: String) -> Bool { real.isOwnOutput(key: key) }
     func route(forKey key: String) throws(RoutingError) -> Route { try real.route(forKey: key) }
-    func load(_ source: SourceObject, route: Route, fencingToken: Int64) async throws(PipelineError) -> FileOutcome {
+    func load(_ source: SourceObject, route: Route, fencingToken: Int64,
+              beforeCommit: @Sendable () async throws -> Void) async throws(PipelineError) -> FileOutcome {
         lock.withLock { count += 1 }
         try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
-        return try await real.load(source, route: route, fencingToken: fencingToken)
+        return try await real.load(source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit)
+    }
+}
+
+/// Steals the file's claim (as a worker that took over would) just before the real pre-commit check runs.
+final class LeaseThiefPipeline: FileLoading, @unchecked Sendable {
+    let real: FilePipeline
+    let ledger: JobLedger
+    init(real: FilePipeline, ledger: JobLedger) {
+        self.real = real
+        self.ledger = ledger
+    }
+    func isOwnOutput(key: String) -> Bool { real.isOwnOutput(key: key) }
+    func route(forKey key: String) throws(RoutingError) -> Route { try real.route(forKey: key) }
+    func load(_ source: SourceObject, route: Route, fencingToken: Int64,
+              beforeCommit: @Sendable () async throws -> Void) async throws(PipelineError) -> FileOutcome {
+        let ledger = self.ledger
+        let object = ObjectCreated(bucket: source.bucket, key: source.key, eTag: source.eTag)
+        return try await real.load(source, route: route, fencingToken: fencingToken) {
+            // Another worker's claim after our lease ran out: a later claim time, a higher token.
+            _ = try await ledger.claim(object, owner: "thief", lease: 60, now: Date().addingTimeInterval(10_000))
+            try await beforeCommit()
+        }
+    }
+}
+
+@Suite("Fencing before commit")
+struct FencingTests {
+    @Test("a worker whose lease passed to another cannot commit: the load is rolled back")
+    func staleHolderCannotCommit() async throws {
+        try await TestStack.with { stack in
+            _ = try await stack.sql(EndToEndTests.ordersTable)
+            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-f.csv", body: ordersCSV(from: 0, count: 5))
+            let ledger = JobLedger(dynamo: stack.dynamo, table: stack.jobsTable)
+            let pipeline = LeaseThiefPipeline(real: FilePipeline(s3: stack.s3, mysql: stack.mysql, routes: try EndToEndTests.routes(),
+                                                                 logger: TestStack.quietLogger), ledger: ledger)
+            var settings = WorkerSettings(queueName: stack.queue, deadLetterQueueName: stack.deadLetterQueue,
+                                          jobsTable: stack.jobsTable, concurrency: 1)
+            settings.attempts = 1
+            settings.untilIdle = true
+            settings.idlePolls = 1
+            let worker = try await Worker(settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline,
+                                          logger: TestStack.quietLogger)
+            // The message comes back later (given back); stop after the first attempt.
+            let run = Task { try await worker.run() }
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                let items = try await stack.dynamo.scan(table: stack.jobsTable)
+                if items.contains(where: { $0["owner"]?.string == "thief" }) { break }
+                try await Task.sleep(nanoseconds: 200_000_000)
+            }
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+            run.cancel()
+            _ = try? await run.value
+            #expect(worker.summary.succeeded == 0)
+            #expect(try await stack.count("orders") == 0, "the stale holder's rows were rolled back")
+            #expect(try await stack.sql("SELECT COUNT(*) FROM esteira_ledger").scalar == "0")
+        }
     }
 }

@@ -332,7 +332,16 @@ public final class Worker: Sendable {
         return await withTaskGroup(of: Result<FileOutcome, PipelineError>?.self) { group in
             group.addTask {
                 do {
-                    return .success(try await self.pipeline.load(source, route: route, fencingToken: token))
+                    // Fencing: the last word before COMMIT is a conditional lease extension in DynamoDB.
+                    let ledger = self.ledger, owner = self.settings.workerID, lease = Double(self.settings.leaseSeconds)
+                    return .success(try await self.pipeline.load(source, route: route, fencingToken: token) {
+                        do {
+                            try await ledger.extendLease(object, owner: owner, fencingToken: token, lease: lease)
+                        } catch is ConditionalCheckFailed {
+                            throw PipelineError(.storage, "the lease on the file passed to another worker; rolled back before commit",
+                                                transient: true)
+                        }
+                    })
                 } catch let error as PipelineError {
                     return .failure(error)
                 } catch {
