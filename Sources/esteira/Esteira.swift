@@ -10,5 +10,5 @@ struct Esteira: AsyncParsableCommand {
             AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>). For the local stack: \
             `make services-up && source .local/env`.
             """,
-        subcommands: [SetupCommand.self, WorkerCommand.self, DLQCommand.self, JobsCommand.self, RoutesCommand.self, InferCommand.self, SFTPCommand.self])
+        subcommands: [SetupCommand.self, WorkerCommand.self, DLQCommand.self, JobsCommand.self, RoutesCommand.self, InferCommand.self, LoadCommand.self, SFTPCommand.self])
 }

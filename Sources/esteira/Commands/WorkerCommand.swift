@@ -71,7 +71,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     /// ESTEIRA_MYSQL_SECRET_ARN (an RDS-format Secrets Manager secret; TLS verified by default) wins over
     /// ESTEIRA_MYSQL_URL (local use). ESTEIRA_MYSQL_DATABASE overrides the secret's dbname.
-    func mysqlTarget(aws: AWSClient) async throws -> MySQLConfig {
+    static func mysqlTarget(aws: AWSClient) async throws -> MySQLConfig {
         if let arn = env("ESTEIRA_MYSQL_SECRET_ARN") {
             let secret: SecretValue
             do {
@@ -94,7 +94,7 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = bootstrapLogging()
         let aws = try makeAWSClient(logger: logger)
-        let mysql = try await mysqlTarget(aws: aws)
+        let mysql = try await Self.mysqlTarget(aws: aws)
         let table: RouteTable
         do { table = try RouteTable.load(path: routes) } catch { throw UserFacingError("\(error)") }
 

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import EsteiraAWS
+import EsteiraCSV
+import EsteiraMySQL
+import EsteiraPipeline
+
+struct LoadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "Run one file through a route without the queue; --dry-run shows what would happen and writes nothing.",
+        discussion: """
+            --dry-run reads the file (local or s3://) as the worker would and prints the detected compression,
+            charset and dialect, the columns (contract or header), the first cleaned rows and the refused rows.
+
+            Without --dry-run the file must be in S3: it is loaded exactly as a worker would (same ledger, so a
+            version loaded before is reported as already loaded and nothing is written twice).
+
+            Examples:
+              esteira load examples/files/lojas/data/vendas-2026-11-03.csv --route lojas-vendas --dry-run
+              esteira load "s3://esteira-landing/acme/data/orders 2026-11-02.csv" --route acme-orders
+            """)
+
+    @Argument(help: "A local file or s3://bucket/key.") var source: String
+    @Option(help: "Route name from the routes file.") var route: String
+    @Option(help: "Routes file (env ESTEIRA_ROUTES).") var routes: String = env("ESTEIRA_ROUTES") ?? "routes.yaml"
+    @Flag(name: .customLong("dry-run"), help: "Read, type and clean; write nothing.") var dryRun = false
+    @Option(help: "Cleaned rows to show with --dry-run.") var rows: Int = 10
+
+    func run() async throws {
+        let table: RouteTable
+        do { table = try RouteTable.load(path: routes) } catch { throw UserFacingError("\(error)") }
+        guard let chosen = table.routes.first(where: { $0.name == route }) else {
+            throw UserFacingError("no route '\(route)' in \(routes); routes there: \(table.routes.map(\.name).joined(separator: ", "))")
+        }
+        if dryRun { try await preview(chosen) } else { try await load(chosen) }
+    }
+
+    /// Streams the source's chunks (local file or S3) to `body`.
+    func chunks(_ body: ([UInt8]) throws -> Void) async throws {
+        if let uri = S3URI(source) {
+            let aws = try makeAWSClient(logger: bootstrapLogging())
+            let (_, stream) = try await S3Client(client: aws).getObjectStream(bucket: uri.bucket, key: uri.key)
+            for try await chunk in stream { try body(chunk) }
+            return
+        }
+        guard let handle = FileHandle(forReadingAtPath: source) else {
+            throw UserFacingError("cannot read \(source): give a readable local file or an s3://bucket/key address")
+        }
+        defer { try? handle.close() }
+        while true {
+            let data = handle.readData(ofLength: 1 << 20)
+            if data.isEmpty { break }
+            try body(Array(data))
+        }
+    }
+
+    func preview(_ route: Route) async throws {
+        let reader = try CSVReader(options: try route.readOptions())
+        var columns: [String] = []
+        var shown: [[String]] = []
+        var refused: [RejectedRow] = []
+        let sink: (CSVReadEvent) -> Void = { event in
+            switch event {
+            case .columns(let c): columns = c
+            case .row(let r): if shown.count < rows { shown.append(r.strings.map { $0 ?? "NULL" }) }
+            case .rejected(let r): if refused.count < 20 { refused.append(r) }
+            }
+        }
+        do {
+            try await chunks { try reader.consume($0, sink) }
+            let summary = try reader.finish(sink)
+            let d = summary.dialect
+            let quote = d.quote.map { String(UnicodeScalar($0)) } ?? "none"
+            print("route       \(route.name) → table \(route.table) (tenant \(route.tenant), mode \(route.loadMode ?? "append"))")
+            print("read as     compression \(summary.compression), charset \(summary.charset), delimiter \(String(UnicodeScalar(d.delimiter)).debugDescription), quote \(quote), header \(summary.hasHeader ? "yes" : "no")")
+            print("columns     \(columns.joined(separator: ", "))\(route.contract == nil ? "   (no contract: loaded as text)" : "")")
+            print("rows        \(summary.rows) clean, \(summary.rejected) refused, \(summary.duplicates) duplicate, \(summary.emptyRows) empty\n")
+            Output.table(columns, shown)
+            if !refused.isEmpty {
+                print("\nrefused rows (line: reason):")
+                for r in refused { print("  \(r.line): \(r.reason)\n      \(Output.truncate(r.raw, 120))") }
+            }
+            print("\ndry run: nothing was written")
+        } catch let e as CSVReadError {
+            throw UserFacingError("\(source) cannot be read with route '\(route.name)': \(e)")
+        }
+    }
+
+    func load(_ route: Route) async throws {
+        guard let uri = S3URI(source) else {
+            throw UserFacingError("a real load reads from S3 (the ledger keys on the object version): upload \(source) under s3://<bucket>/\(route.tenant)/data/, or use --dry-run")
+        }
+        let logger = bootstrapLogging()
+        let aws = try makeAWSClient(logger: logger)
+        let s3 = S3Client(client: aws)
+        let head = try await s3.headObject(bucket: uri.bucket, key: uri.key)
+        let mysql = try await WorkerCommand.mysqlTarget(aws: aws)
+        let pipeline = FilePipeline(s3: s3, mysql: mysql, routes: try RouteTable(routes: [route]), logger: logger)
+        do {
+            let outcome = try await pipeline.load(SourceObject(bucket: uri.bucket, key: uri.key, versionID: head.versionID,
+                                                               eTag: head.eTag), route: route, fencingToken: 0)
+            if outcome.alreadyLoaded {
+                print("\(source): this version was loaded before; nothing written")
+            } else {
+                print("\(source): \(outcome.rowsLoaded) row(s) into \(outcome.table), \(outcome.rowsRejected) refused"
+                      + (outcome.rejectsURI.map { " (\($0))" } ?? ""))
+            }
+        } catch {
+            throw UserFacingError("\(source): \(error)")
+        }
+    }
+}
