@@ -131,6 +131,12 @@ public struct DeadLetterOperator: Sendable {
     public func replay(filter: DeadLetterFilter, max: Int? = nil, rate: Double? = nil, dryRun: Bool = false,
                        onEach: @Sendable (DeadLetter, Bool) -> Void = { _, _ in }) async throws -> ReplayReport {
         var report = ReplayReport()
+        // Everything, unfiltered: SQS's own redrive (StartMessageMoveTask) does it server-side where the
+        // server has it. It keeps no replay count; anything else falls back to send-then-delete below.
+        if filter.isEmpty && max == nil && !dryRun, await startMoveTask(rate: rate) {
+            report.usedMoveTask = true
+            return report
+        }
         let candidates = try await list()
         var budget = max ?? Int.max
         let pause = rate.map { $0 > 0 ? 1 / $0 : 0 } ?? 0
@@ -163,6 +169,19 @@ public struct DeadLetterOperator: Sendable {
             if pause > 0 { try await Task.sleep(nanoseconds: UInt64(pause * 1e9)) }
         }
         return report
+    }
+
+    private func startMoveTask(rate: Double?) async -> Bool {
+        do {
+            let arns = try await sqs.getQueueAttributes(queueURL: deadLetterURL, names: ["QueueArn"])
+            let main = try await sqs.getQueueAttributes(queueURL: queueURL, names: ["QueueArn"])
+            guard let source = arns["QueueArn"], let destination = main["QueueArn"] else { return false }
+            _ = try await sqs.startMessageMoveTask(sourceARN: source, destinationARN: destination,
+                                                   maxMessagesPerSecond: rate.map { Swift.max(1, Int($0)) })
+            return true
+        } catch {
+            return false
+        }
     }
 
     public func purge() async throws {

@@ -129,6 +129,10 @@ struct DLQCommand: AsyncParsableCommand {
                              "dry_run": dryRun])
                 return
             }
+            if report.usedMoveTask {
+                print("started SQS's message move task from \(resources.dlq) to \(resources.queue); it runs on the server")
+                return
+            }
             let verb = dryRun ? "would replay" : "replayed"
             print("\(verb) \(report.replayed.count) message(s) to \(resources.queue)"
                   + (report.alreadySent.isEmpty ? "" : "; \(report.alreadySent.count) sent by an earlier run removed from the DLQ")
