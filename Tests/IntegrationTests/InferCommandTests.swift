@@ -1,22 +1,34 @@
 import Foundation
 import Testing
 
+/// Runs the esteira binary with `arguments` and returns its exit status and combined output.
+func runEsteira(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = try WorkerProcess.binary()
+    p.arguments = arguments
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, text)
+}
+
+/// A file of the repository, for commands that read local files.
+func repositoryFile(_ path: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(path).path
+}
+
 @Suite("esteira infer")
 struct InferCommandTests {
     @Test("a Windows-1252 ';' export gives a route with its encoding, dialect and decimal comma, and DDL")
     func brazilianExport() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let p = Process()
-        p.executableURL = try WorkerProcess.binary()
-        p.arguments = ["infer", root.appendingPathComponent("examples/files/lojas/data/vendas-2026-11-03.csv").path,
-                       "--table", "lojas_vendas", "--tenant", "lojas"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text)")
+        let (status, text) = try runEsteira(["infer", repositoryFile("examples/files/lojas/data/vendas-2026-11-03.csv"),
+                                             "--table", "lojas_vendas", "--tenant", "lojas"])
+        #expect(status == 0, "\(text)")
         #expect(text.contains("encoding: windows-1252"))
         #expect(text.contains("delimiter: \";\""))
         #expect(text.contains("decimal_separator: \",\""))
@@ -29,21 +41,12 @@ struct InferCommandTests {
 struct LoadDryRunTests {
     @Test("shows how the route reads the file, the cleaned rows and the refusals, and writes nothing")
     func dryRun() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let p = Process()
-        p.executableURL = try WorkerProcess.binary()
-        p.arguments = ["load", root.appendingPathComponent("examples/files/lojas/data/vendas-2026-11-03.csv").path,
-                       "--route", "lojas-vendas", "--dry-run", "--routes", root.appendingPathComponent("examples/routes.yaml").path]
-        var env = ProcessInfo.processInfo.environment
-        env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"   // a dry run of a local file never calls AWS
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text)")
+        // A dry run of a local file never calls AWS: an endpoint nobody answers proves it.
+        let (status, text) = try runEsteira(
+            ["load", repositoryFile("examples/files/lojas/data/vendas-2026-11-03.csv"), "--route", "lojas-vendas",
+             "--dry-run", "--routes", repositoryFile("examples/routes.yaml")],
+            environment: ["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])
+        #expect(status == 0, "\(text)")
         #expect(text.contains("charset windows-1252"))
         #expect(text.contains("José da Conceição"))
         #expect(text.contains("1234.56"))
