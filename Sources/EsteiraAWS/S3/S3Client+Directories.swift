@@ -22,21 +22,8 @@ extension S3Client {
     /// One page of ListObjectsV2 with a delimiter, so a folder is listed without walking its subtree.
     public func listDirectoryPage(bucket: String, prefix: String, delimiter: String = "/",
                                   continuationToken: String? = nil, maxKeys: Int = 1000) async throws -> S3DirectoryPage {
-        var query: [(String, String)] = [("list-type", "2"), ("max-keys", String(maxKeys)), ("delimiter", delimiter)]
-        if !prefix.isEmpty { query.append(("prefix", prefix)) }
-        if let continuationToken { query.append(("continuation-token", continuationToken)) }
-        let r = try await client.send(operation("ListObjectsV2", method: "GET", bucket: bucket, query: query),
-                                      errorParser: .xml)
-        let doc = XMLLite(r.body)
-        let objects = doc.blocks("Contents").compactMap { c -> S3ListedObject? in
-            guard let key = c.first("Key") else { return nil }
-            return S3ListedObject(key: key, size: c.first("Size").flatMap { Int64($0) } ?? 0, eTag: c.first("ETag"),
-                                  lastModified: c.first("LastModified").flatMap(ISO8601.parse))
-        }
-        let prefixes = doc.blocks("CommonPrefixes").compactMap { $0.first("Prefix") }
-        let truncated = doc.first("IsTruncated") == "true"
-        return S3DirectoryPage(objects: objects, commonPrefixes: prefixes,
-                               nextContinuationToken: truncated ? doc.first("NextContinuationToken") : nil)
+        try await listObjectsV2(bucket: bucket, prefix: prefix, delimiter: delimiter,
+                                continuationToken: continuationToken, maxKeys: maxKeys)
     }
 
     /// HeadObject, or nil when there is no such object (HTTP 404).

@@ -37,8 +37,17 @@ extension S3Client {
     /// One page (up to `maxKeys`, at most 1000) of the keys under `prefix`, in key order.
     public func listObjectsPage(bucket: String, prefix: String? = nil, continuationToken: String? = nil,
                                 maxKeys: Int = 1000) async throws -> S3ObjectPage {
+        let page = try await listObjectsV2(bucket: bucket, prefix: prefix, delimiter: nil,
+                                           continuationToken: continuationToken, maxKeys: maxKeys)
+        return S3ObjectPage(objects: page.objects, nextContinuationToken: page.nextContinuationToken)
+    }
+
+    /// The one ListObjectsV2 call behind flat listings and folder (delimiter) listings.
+    func listObjectsV2(bucket: String, prefix: String?, delimiter: String?, continuationToken: String?,
+                       maxKeys: Int) async throws -> S3DirectoryPage {
         var query: [(String, String)] = [("list-type", "2"), ("max-keys", String(maxKeys))]
-        if let prefix { query.append(("prefix", prefix)) }
+        if let delimiter { query.append(("delimiter", delimiter)) }
+        if let prefix, !prefix.isEmpty { query.append(("prefix", prefix)) }
         if let continuationToken { query.append(("continuation-token", continuationToken)) }
         let r = try await client.send(operation("ListObjectsV2", method: "GET", bucket: bucket, query: query),
                                       errorParser: .xml)
@@ -48,8 +57,10 @@ extension S3Client {
             return S3ListedObject(key: key, size: c.first("Size").flatMap { Int64($0) } ?? 0, eTag: c.first("ETag"),
                                   lastModified: c.first("LastModified").flatMap(ISO8601.parse))
         }
+        let prefixes = doc.blocks("CommonPrefixes").compactMap { $0.first("Prefix") }
         let truncated = doc.first("IsTruncated") == "true"
-        return S3ObjectPage(objects: objects, nextContinuationToken: truncated ? doc.first("NextContinuationToken") : nil)
+        return S3DirectoryPage(objects: objects, commonPrefixes: prefixes,
+                               nextContinuationToken: truncated ? doc.first("NextContinuationToken") : nil)
     }
 
     /// Every key under `prefix`, following continuation tokens; `limit` caps what is held in memory.

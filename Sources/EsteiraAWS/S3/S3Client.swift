@@ -121,9 +121,7 @@ public struct S3Client: Sendable {
 
     /// The queue ARNs the bucket notifies today.
     public func bucketNotificationQueues(bucket: String) async throws -> [String] {
-        let r = try await client.send(operation("GetBucketNotificationConfiguration", method: "GET", bucket: bucket,
-                                                query: [("notification", "")]), errorParser: .xml)
-        return XMLLite(r.body).all("Queue")
+        try await bucketNotification(bucket: bucket).map(\.queueARN)
     }
 
     private func info(bucket: String, key: String, head: HTTPResponseHead) -> S3ObjectInfo {
