@@ -38,7 +38,8 @@ public final class MySQLSession {
         }
     }
 
-    private func execute(_ sql: UnsafeBufferPointer<UInt8>, operation: String) throws(MySQLError) -> UInt64 {
+    @discardableResult
+    func execute(_ sql: UnsafeBufferPointer<UInt8>, operation: String) throws(MySQLError) -> UInt64 {
         let handle = try send(sql, operation: operation)
         if let result = mysql_store_result(handle) {
             mysql_free_result(result)

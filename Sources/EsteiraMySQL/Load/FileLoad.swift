@@ -54,26 +54,70 @@ public final class FileLoad: Sendable {
         self.state = state
     }
 
-    /// Sends `rows` (each with one value per column; nil is NULL) inside the load's transaction.
-    ///
-    /// Pipelined, one batch deep: the rows are encoded here, handed to the connection's thread, and `append`
-    /// returns once the *previous* batch is in the table — so the caller prepares batch N+1 while MySQL
-    /// stores batch N, and memory stays at two batches. An error in batch N is therefore thrown by the
-    /// next `append` or by `commit` (the load is already rolled back by then).
+    /// An empty batch for this load's next ``append(_:)-(LoadBatch)``, encoded for the path the load is on
+    /// (LOAD DATA text, or INSERT statements on the fallback). Fill it with rows, then append it.
+    public func makeBatch() -> LoadBatch {
+        let (firstRow, capacity) = inFlight.nextBatchHint()
+        switch state.pathHint.value {
+        case .loadDataLocalInfile:
+            return LoadBatch(columnCount: columns.count, insert: nil, firstRowNumber: firstRow, capacity: capacity)
+        case .batchedInsert:
+            return state.insertBuilder.batch(firstRowNumber: firstRow, capacity: capacity)
+        }
+    }
+
+    /// Sends `rows` (each with one value per column; nil is NULL) inside the load's transaction: the same
+    /// as filling a ``makeBatch()`` with them and appending it.
     public func append(_ rows: [[String?]]) async throws {
         guard alreadyLoaded == nil, !rows.isEmpty else { return }
-        try await inFlight.wait()
-        let state = self.state
-        let connection = self.connection
-        let batch: EncodedBatch
+        var batch = makeBatch()
         do {
-            batch = try state.encode(rows, firstRowNumber: inFlight.reserve(rows.count))
+            for row in rows { try batch.append(row) }
         } catch {
-            _ = try? await connection.run { session in state.abandon(error, session: session) }
-            inFlight.close(error)
+            await abandon(error)
             throw error
         }
-        inFlight.start(Task { try await connection.run { session in try state.append(batch, session: session) } })
+        try await append(batch)
+    }
+
+    /// Sends the batch's rows inside the load's transaction.
+    ///
+    /// Pipelined, one batch deep: the batch is handed to the connection's thread, and `append` returns
+    /// once the *previous* batch is in the table — so the caller fills batch N+1 while MySQL stores batch N,
+    /// and memory stays at two batches. An error in batch N is therefore thrown by the next `append` or by
+    /// `commit` (the load is already rolled back by then).
+    ///
+    /// The batch must come from this load's ``makeBatch()`` or from ``LoadBatch/init(columnCount:)`` with
+    /// one value per column, and have no unfinished row.
+    public func append(_ batch: LoadBatch) async throws {
+        guard alreadyLoaded == nil, !batch.isEmpty else { return }
+        try await inFlight.wait()
+        let state = self.state
+        var batch = batch
+        guard batch.columnCount == columns.count, !batch.hasUnfinishedRow,
+              batch.insert == nil || batch.insert == state.insertBuilder.layout else {
+            let error = MySQLError(
+                code: .invalidRow,
+                message: batch.columnCount != columns.count
+                    ? "a batch of rows with \(batch.columnCount) fields; the load has \(columns.count) columns"
+                    : batch.hasUnfinishedRow ? "a batch with an unfinished row (appendField without endRow)"
+                    : "a batch made for another load",
+                operation: state.plan.operation)
+            await abandon(error)
+            throw error
+        }
+        batch.firstRowNumber = inFlight.reserve(batch.count, bytes: batch.byteCount)
+        let connection = self.connection
+        let numbered = batch
+        inFlight.start(Task { try await connection.run { session in try state.append(numbered, session: session) } })
+    }
+
+    /// Fails the load with an error raised on the caller's side (a bad row), so nothing half-done commits.
+    private func abandon(_ error: any Error) async {
+        let state = self.state
+        _ = try? await inFlight.wait()
+        _ = try? await connection.run { session in state.abandon(error, session: session) }
+        inFlight.close(error)
     }
 
     /// Records the final counts in the ledger row and commits rows and ledger together.
@@ -186,6 +230,9 @@ final class LoadState: @unchecked Sendable {
     /// re-encode on the thread).
     let pathHint: Locked<LoadPath>
     let maxStatementBytes: Int
+    /// The fallback's statements.
+    let insertBuilder: InsertStatementBuilder
+    let loadDataStatement: String
     private(set) var phase: Phase = .open
     private(set) var rowsSent = 0
 
@@ -195,6 +242,8 @@ final class LoadState: @unchecked Sendable {
         self.path = path
         self.pathHint = Locked(path)
         self.maxStatementBytes = maxStatementBytes
+        self.insertBuilder = plan.insertBuilder(maxStatementBytes: maxStatementBytes)
+        self.loadDataStatement = plan.loadDataStatement()
     }
 
     /// A state for a load that found its version already in the ledger: never open.
@@ -204,40 +253,13 @@ final class LoadState: @unchecked Sendable {
         return state
     }
 
-    /// Encodes a batch for the path the load is on. Pure and thread-safe (it reads only constants and the
-    /// path hint), so it runs on the caller's task while the connection's thread is busy with the previous
-    /// batch.
-    func encode(_ rows: [[String?]], firstRowNumber: Int) throws(MySQLError) -> EncodedBatch {
-        switch pathHint.value {
-        case .loadDataLocalInfile:
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(rows.count * 16 * plan.columns.count)
-            for (offset, row) in rows.enumerated() {
-                guard row.count == plan.columns.count else {
-                    throw MySQLError(
-                        code: .invalidRow,
-                        message: "row \(firstRowNumber + offset) has \(row.count) fields; the load has \(plan.columns.count) columns",
-                        operation: plan.operation)
-                }
-                LoadDataFormat.append(row, to: &bytes)
-            }
-            return EncodedBatch(rows: rows, firstRowNumber: firstRowNumber, payload: .loadData(bytes))
-        case .batchedInsert:
-            var statements: [[UInt8]] = []
-            try plan.insertBuilder(maxStatementBytes: maxStatementBytes).build(rows, firstRowNumber: firstRowNumber) {
-                (statement, _) throws(MySQLError) in statements.append(statement)
-            }
-            return EncodedBatch(rows: rows, firstRowNumber: firstRowNumber, payload: .inserts(statements))
-        }
-    }
-
-    func append(_ batch: EncodedBatch, session: MySQLSession) throws(MySQLError) {
+    func append(_ batch: LoadBatch, session: MySQLSession) throws(MySQLError) {
         try requireOpen("append")
         do throws(MySQLError) {
-            switch (path, batch.payload) {
-            case (.loadDataLocalInfile, .loadData(let bytes)):
+            switch (path, batch.isLoadData) {
+            case (.loadDataLocalInfile, true):
                 do throws(MySQLError) {
-                    try loadData(bytes, rowCount: batch.rows.count, session: session)
+                    try loadData(batch, session: session)
                 } catch where Self.isLocalInfileRefusal(error) {
                     // The server refused before reading a byte, so the transaction is intact: send this batch,
                     // and the rest of the file, the slow way.
@@ -245,17 +267,15 @@ final class LoadState: @unchecked Sendable {
                     Self.noticeFallback(error.message)
                     path = .batchedInsert
                     pathHint.value = .batchedInsert
-                    try insert(batch.rows, firstRowNumber: batch.firstRowNumber, session: session)
+                    try insert(batch.converted(to: insertBuilder.layout), session: session)
                 }
-            case (_, .inserts(let statements)):
-                for statement in statements {
-                    try session.execute(bytes: statement, operation: plan.operation)
-                }
-            case (.batchedInsert, .loadData):
-                // Encoded before the switch to the fallback.
-                try insert(batch.rows, firstRowNumber: batch.firstRowNumber, session: session)
+            case (.batchedInsert, true):
+                // Encoded before the switch to the fallback (or before the load began).
+                try insert(batch.converted(to: insertBuilder.layout), session: session)
+            case (_, false):
+                try insert(batch, session: session)
             }
-            rowsSent += batch.rows.count
+            rowsSent += batch.count
         } catch {
             fail(error, session: session)
             throw error
@@ -270,24 +290,24 @@ final class LoadState: @unchecked Sendable {
         fail(failure, session: session)
     }
 
-    private func insert(_ rows: [[String?]], firstRowNumber: Int, session: MySQLSession) throws(MySQLError) {
-        let builder = plan.insertBuilder(maxStatementBytes: maxStatementBytes)
-        try builder.build(rows, firstRowNumber: firstRowNumber) { (statement, _) throws(MySQLError) in
-            try session.execute(bytes: statement, operation: plan.operation)
+    private func insert(_ batch: LoadBatch, session: MySQLSession) throws(MySQLError) {
+        try batch.forEachStatement { (statement, _) throws(MySQLError) in
+            try session.execute(statement, operation: plan.operation)
         }
     }
 
-    private func loadData(_ bytes: [UInt8], rowCount: Int, session: MySQLSession) throws(MySQLError) {
-        var offset = 0
+    private func loadData(_ batch: LoadBatch, session: MySQLSession) throws(MySQLError) {
+        let rowCount = batch.count
         let result: LoadDataResult
         do {
-            result = try session.loadDataLocalInfile(plan.loadDataStatement(), streamName: LoadPlan.streamName) { buffer in
-                let count = min(buffer.count, bytes.count - offset)
-                bytes.withUnsafeBytes { source in
-                    buffer.baseAddress!.copyMemory(from: source.baseAddress! + offset, byteCount: count)
+            result = try batch.withLoadDataText { text in
+                var offset = 0
+                return try session.loadDataLocalInfile(loadDataStatement, streamName: LoadPlan.streamName) { buffer in
+                    let count = min(buffer.count, text.count - offset)
+                    if count > 0 { buffer.baseAddress!.copyMemory(from: text.baseAddress! + offset, byteCount: count) }
+                    offset += count
+                    return count
                 }
-                offset += count
-                return count
             }
         } catch let error as MySQLError {
             throw error
@@ -408,26 +428,13 @@ final class LoadState: @unchecked Sendable {
     }
 }
 
-/// A batch, encoded off the connection's thread for the path the load was on.
-struct EncodedBatch: Sendable {
-    enum Payload: Sendable {
-        /// LOAD DATA text (``LoadDataFormat``).
-        case loadData([UInt8])
-        /// Complete INSERT statements.
-        case inserts([[UInt8]])
-    }
-
-    let rows: [[String?]]
-    let firstRowNumber: Int
-    let payload: Payload
-}
-
 /// The batch being stored while the caller prepares the next one, and the first error any batch hit.
 final class InFlightBatch: Sendable {
     private struct State {
         var task: Task<Void, any Error>?
         var failure: (any Error)?
         var rowsEncoded = 0
+        var lastBatchBytes = 0
     }
 
     private let state = Locked(State())
@@ -450,11 +457,17 @@ final class InFlightBatch: Sendable {
     }
 
     /// The row number (0-based, within the load) of the next batch's first row.
-    func reserve(_ count: Int) -> Int {
+    func reserve(_ count: Int, bytes: Int) -> Int {
         state.withLock { state in
             defer { state.rowsEncoded += count }
+            state.lastBatchBytes = bytes
             return state.rowsEncoded
         }
+    }
+
+    /// For a new batch: its first row's number, and a buffer size that will likely not need to grow.
+    func nextBatchHint() -> (firstRow: Int, capacity: Int) {
+        state.withLock { ($0.rowsEncoded, $0.lastBatchBytes + $0.lastBatchBytes / 8) }
     }
 
     /// After commit, rollback or a failure: later calls fail with `error` (unless an earlier failure says more).
