@@ -79,7 +79,9 @@ public final class FilePipeline: Sendable {
         // gzip/zlib (by magic bytes), charset, dialect sniffing, header, typing, cleaning, dedupe.
         let reader = try CSVReader(options: options)
         var columns: [String]?
-        var batch: [[String?]] = []
+        // Rows are escaped into the batch as they come (the TypedRow is only valid during the callback):
+        // no String per field. Made before the load exists, the first batch is LOAD DATA text.
+        var batch = LoadBatch(columnCount: 0)
         var rejects = RejectsCollector(limit: maxRejectsKept)
         var hasher = SHA256Hasher()
         var bytes: Int64 = 0
@@ -90,8 +92,9 @@ public final class FilePipeline: Sendable {
             switch event {
             case .columns(let names):
                 columns = names
+                batch = LoadBatch(columnCount: names.count)
             case .row(let values):
-                batch.append(values.strings)
+                try batch.append(row: values)
             case .rejected(let row):
                 rejects.add(line: row.line, reason: row.reason, raw: row.raw)
                 if let maxRejects, rejects.count > maxRejects {
@@ -128,7 +131,7 @@ public final class FilePipeline: Sendable {
                     }
                     if batch.count >= batchRows, let load {
                         try await load.append(batch)
-                        batch.removeAll(keepingCapacity: true)
+                        batch = load.makeBatch()
                         if batchDelay > 0 { try await Task.sleep(nanoseconds: UInt64(batchDelay * 1e9)) }
                     }
                 }

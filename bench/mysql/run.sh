@@ -6,6 +6,7 @@
 #
 #   source .local/env && bench/mysql/run.sh            # 1M and 10M rows, 3 repetitions
 #   ROWS="1000000" REPS=5 bench/mysql/run.sh
+#   KINDS="ceiling bulk bulk-strings fallback fallback-strings" bench/mysql/run.sh   # also the [[String?]] API
 #
 # Not part of `make test`. Needs the local stack (make services-up) or ESTEIRA_MYSQL_URL pointing at a
 # server whose user may create the database esteira_bench.
@@ -16,6 +17,7 @@ command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
 ROWS="${ROWS:-1000000 10000000}"
 REPS="${REPS:-3}"
 BATCH="${BATCH:-2000}"          # rows per append, as the pipeline sends them
+KINDS="${KINDS:-ceiling bulk fallback}"
 TABLE=bench_orders
 WORK="${BENCH_DIR:-${TMPDIR:-/tmp}/esteira-mysql-bench}"
 : "${ESTEIRA_MYSQL_URL:?source .local/env first (make services-up writes it)}"
@@ -52,26 +54,30 @@ run_ceiling() {  # rows file
     printf '{"kind": "ceiling", "rows": %s, "seconds": %s, "peak_rss_kib": %s}\n' "$1" "$(echo "$end - $start" | bc)" "$rss" >>"$RESULTS"
 }
 
-run_esteira() {  # kind path rows
+run_esteira() {  # kind path rows [rows-as]
     "$BIN" prepare "$URL" "$TABLE"
     local line
-    line=$("$BIN" load "$URL" "$TABLE" "$3" "$2" "$BATCH")
+    line=$("$BIN" load "$URL" "$TABLE" "$3" "$2" "$BATCH" append "${4:-bytes}")
     echo "{\"kind\": \"$1\", ${line#\{}" >>"$RESULTS"
 }
 
 for rows in $ROWS; do
     file="$WORK/rows-$rows.tsv"
     [[ -s "$file" ]] || { echo "writing $file…" >&2; "$BIN" tsv "$rows" "$file"; }
+    "$BIN" check 100000 >&2  # the byte rows and the String rows (the ceiling's file) are the same data
     for ((rep = 0; rep < REPS; rep++)); do
-        order=(ceiling bulk fallback)
+        read -r -a order <<<"$KINDS"
         # Rotate, so no kind always runs first (a cold buffer pool) or last.
-        order=("${order[@]:rep%3}" "${order[@]:0:rep%3}")
+        shift_by=$((rep % ${#order[@]}))
+        order=("${order[@]:shift_by}" "${order[@]:0:shift_by}")
         for kind in "${order[@]}"; do
             echo "rows=$rows rep=$((rep + 1))/$REPS $kind…" >&2
             case "$kind" in
                 ceiling) run_ceiling "$rows" "$file" ;;
                 bulk) run_esteira bulk load-data-local-infile "$rows" ;;
                 fallback) run_esteira fallback batched-insert "$rows" ;;
+                bulk-strings) run_esteira bulk-strings load-data-local-infile "$rows" strings ;;
+                fallback-strings) run_esteira fallback-strings batched-insert "$rows" strings ;;
             esac
         done
     done
@@ -82,10 +88,10 @@ python3 - "$RESULTS" "$BATCH" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(f"\nMySQL loader benchmark: {len(runs)} runs, {sys.argv[2]} rows per append, medians")
-print(f"{'rows':>10} {'kind':<9} {'seconds':>8} {'rows/s':>10} {'× ceiling':>10} {'target':>7} {'peak RSS':>10} runs")
+print(f"{'rows':>10} {'kind':<16} {'seconds':>8} {'rows/s':>10} {'× ceiling':>10} {'target':>7} {'peak RSS':>10} runs")
 for rows in sorted({r["rows"] for r in runs}):
     med = {}
-    for kind in ("ceiling", "bulk", "fallback"):
+    for kind in ("ceiling", "bulk", "bulk-strings", "fallback", "fallback-strings"):
         rs = [r for r in runs if r["rows"] == rows and r["kind"] == kind]
         if not rs: continue
         med[kind] = (statistics.median(r["seconds"] for r in rs), max(r["peak_rss_kib"] for r in rs), rs)
@@ -93,5 +99,5 @@ for rows in sorted({r["rows"] for r in runs}):
         ratio = med["ceiling"][0] / secs if "ceiling" in med else float("nan")
         target = {"bulk": "≥0.90", "fallback": "≥0.60"}.get(kind, "")
         spread = " ".join(f"{r['seconds']:.2f}" for r in rs)
-        print(f"{rows:>10} {kind:<9} {secs:>8.2f} {rows/secs:>10,.0f} {ratio:>10.2f} {target:>7} {rss/1024:>8.1f}MB  [{spread}]")
+        print(f"{rows:>10} {kind:<16} {secs:>8.2f} {rows/secs:>10,.0f} {ratio:>10.2f} {target:>7} {rss/1024:>8.1f}MB  [{spread}]")
 PY

@@ -35,7 +35,10 @@ public final class FileLoad: Sendable {
     public let rowsReplaced: Int
     public let connection: MySQLConnection
     let state: LoadState
+    /// INSERT batches: the one being stored.
     private let inFlight = InFlightBatch()
+    /// LOAD DATA batches: the open statement reading them.
+    private let feed = LoadDataFeed()
 
     /// 4 MiB statements: large enough that round trips stop mattering, small enough to keep memory flat.
     public static let defaultMaxStatementBytes = 4 << 20
@@ -83,9 +86,12 @@ public final class FileLoad: Sendable {
     /// Sends the batch's rows inside the load's transaction.
     ///
     /// Pipelined, one batch deep: the batch is handed to the connection's thread, and `append` returns
-    /// once the *previous* batch is in the table — so the caller fills batch N+1 while MySQL stores batch N,
-    /// and memory stays at two batches. An error in batch N is therefore thrown by the next `append` or by
-    /// `commit` (the load is already rolled back by then).
+    /// once the *previous* batch has been sent — so the caller fills batch N+1 while MySQL stores batch N,
+    /// and memory stays at two batches. On the bulk path consecutive batches stream into one open
+    /// `LOAD DATA` statement (it ends at commit, or after a pause between batches), so MySQL never waits
+    /// for a statement to start. An error in batch N is therefore thrown by a later `append` or by
+    /// `commit` (the load is already rolled back by then); warnings about bad values, counted per
+    /// statement, usually surface at `commit`.
     ///
     /// The batch must come from this load's ``makeBatch()`` or from ``LoadBatch/init(columnCount:)`` with
     /// one value per column, and have no unfinished row.
@@ -107,14 +113,41 @@ public final class FileLoad: Sendable {
             throw error
         }
         batch.firstRowNumber = inFlight.reserve(batch.count, bytes: batch.byteCount)
-        let connection = self.connection
         let numbered = batch
+        if numbered.isLoadData {
+            offering: while true {
+                switch feed.offer(numbered, onInsertPath: state.pathHint.value == .batchedInsert) {
+                case .accepted(let startStatement):
+                    if startStatement { self.startStatement() }
+                    return
+                case .full:
+                    await feed.waitForRoom()
+                case .failed(let error):
+                    throw error
+                case .useInserts:
+                    break offering
+                }
+            }
+        }
+        try await inFlight.wait()
+        let connection = self.connection
         inFlight.start(Task { try await connection.run { session in try state.append(numbered, session: session) } })
+    }
+
+    /// Queues, at once (so nothing queued later can overtake it), a LOAD DATA statement reading the feed.
+    private func startStatement() {
+        let (state, feed) = (self.state, self.feed)
+        let queued = connection.thread.submit { session in
+            guard let session else { return feed.fail(MySQLSession.closedError(state.plan.operation)) }
+            _ = try? state.streamLoadData(feed, session: session)
+        }
+        if !queued { feed.fail(MySQLSession.closedError(state.plan.operation)) }
     }
 
     /// Fails the load with an error raised on the caller's side (a bad row), so nothing half-done commits.
     private func abandon(_ error: any Error) async {
         let state = self.state
+        feed.fail(error)
         _ = try? await inFlight.wait()
         _ = try? await connection.run { session in state.abandon(error, session: session) }
         inFlight.close(error)
@@ -133,6 +166,7 @@ public final class FileLoad: Sendable {
         if let rowsRejected { final.rowsRejected = rowsRejected }
         if let checksum { final.checksum = checksum }
         try final.validate()
+        feed.close()
         try await inFlight.wait()
         let state = self.state
         let (rejected, sum) = (final.rowsRejected, final.checksum)
@@ -147,6 +181,7 @@ public final class FileLoad: Sendable {
     /// Rolls the load back (nothing of it stays). Harmless after commit, failure or a previous rollback.
     public func rollback() async {
         guard alreadyLoaded == nil else { return }
+        feed.close()
         _ = try? await inFlight.wait()
         let state = self.state
         _ = try? await connection.run { session in state.rollback(session: session) }
@@ -155,6 +190,7 @@ public final class FileLoad: Sendable {
 
     deinit {
         guard alreadyLoaded == nil else { return }
+        feed.close()
         let state = self.state
         // Fire and forget: if the load is still open, end its transaction on the connection's thread.
         _ = connection.thread.submit { session in
@@ -282,6 +318,51 @@ final class LoadState: @unchecked Sendable {
         }
     }
 
+    /// One LOAD DATA statement reading batches from `feed` until it closes, fails or idles. A refusal
+    /// (local_infile turned off since the load began) switches the load to INSERTs, starting with the
+    /// batch the statement would have read. Errors fail the load and the feed.
+    func streamLoadData(_ feed: LoadDataFeed, session: MySQLSession) throws(MySQLError) {
+        do throws(MySQLError) {
+            try requireOpen("append")
+            if path == .loadDataLocalInfile {
+                do throws(MySQLError) {
+                    try loadData(from: feed, session: session)
+                    return
+                } catch where Self.isLocalInfileRefusal(error) {
+                    session.cachedLocalInfile = false
+                    Self.noticeFallback(error.message)
+                    path = .batchedInsert
+                    pathHint.value = .batchedInsert
+                }
+            }
+            // On the INSERT path now: send the waiting batch that way.
+            if let batch = feed.takeRefused() {
+                try insert(batch.converted(to: insertBuilder.layout), session: session)
+                rowsSent += batch.count
+            }
+        } catch {
+            if case .open = phase { fail(error, session: session) }
+            feed.fail(error)
+            throw error
+        }
+    }
+
+    private func loadData(from feed: LoadDataFeed, session: MySQLSession) throws(MySQLError) {
+        let result: LoadDataResult
+        do {
+            result = try session.loadDataLocalInfile(loadDataStatement, streamName: LoadPlan.streamName) { buffer in
+                feed.read(into: buffer)
+            }
+        } catch let error as MySQLError {
+            throw error
+        } catch {
+            throw MySQLError(code: .mysql(2000), message: "LOAD DATA failed: \(error)", operation: plan.operation)
+        }
+        let rowCount = feed.endStatement()
+        try check(result, rowCount: rowCount, session: session)
+        rowsSent += rowCount
+    }
+
     /// Fails the load with an error raised outside the connection's thread (while encoding).
     func abandon(_ error: any Error, session: MySQLSession) {
         guard case .open = phase else { return }
@@ -314,6 +395,11 @@ final class LoadState: @unchecked Sendable {
         } catch {
             throw MySQLError(code: .mysql(2000), message: "LOAD DATA failed: \(error)", operation: plan.operation)
         }
+        try check(result, rowCount: rowCount, session: session)
+    }
+
+    /// A finished LOAD DATA statement: no warning but skipped duplicates, and every row read.
+    private func check(_ result: LoadDataResult, rowCount: Int, session: MySQLSession) throws(MySQLError) {
         // Duplicate keys count one warning per skipped row; anything beyond that is a bad value.
         let tolerated = plan.mode == .insertIgnore ? result.skipped : 0
         if UInt64(result.warnings) > tolerated {
