@@ -97,7 +97,7 @@ public final class FileLoad: Sendable {
     /// one value per column, and have no unfinished row.
     public func append(_ batch: LoadBatch) async throws {
         guard alreadyLoaded == nil, !batch.isEmpty else { return }
-        try await inFlight.wait()
+        try inFlight.throwIfFailed()
         let state = self.state
         var batch = batch
         guard batch.columnCount == columns.count, !batch.hasUnfinishedRow,
@@ -129,9 +129,14 @@ public final class FileLoad: Sendable {
                 }
             }
         }
-        try await inFlight.wait()
-        let connection = self.connection
-        inFlight.start(Task { try await connection.run { session in try state.append(numbered, session: session) } })
+        let completion = BatchCompletion()
+        inFlight.add(completion)
+        let queued = connection.thread.submit { session in
+            guard let session else { return completion.finish(.failure(MySQLSession.closedError(state.plan.operation))) }
+            completion.finish(Result { try state.append(numbered, session: session) })
+        }
+        if !queued { completion.finish(.failure(MySQLSession.closedError(state.plan.operation))) }
+        try await inFlight.waitForPrevious()
     }
 
     /// Queues, at once (so nothing queued later can overtake it), a LOAD DATA statement reading the feed.
@@ -514,10 +519,14 @@ final class LoadState: @unchecked Sendable {
     }
 }
 
-/// The batch being stored while the caller prepares the next one, and the first error any batch hit.
+/// The INSERT batches queued on the connection's thread, and the first error any batch hit.
+///
+/// A batch's job is queued on the thread at once, behind the one being stored, so the server never waits
+/// for the caller between two statements; the caller waits only for the batch before it (at most one
+/// stored, one queued, one being filled).
 final class InFlightBatch: Sendable {
     private struct State {
-        var task: Task<Void, any Error>?
+        var queued: [BatchCompletion] = []
         var failure: (any Error)?
         var rowsEncoded = 0
         var lastBatchBytes = 0
@@ -525,20 +534,36 @@ final class InFlightBatch: Sendable {
 
     private let state = Locked(State())
 
-    /// Waits for the batch in flight; throws the first error any batch of the load hit.
+    /// Throws the first error a batch of the load hit, without waiting.
+    func throwIfFailed() throws {
+        if let failure = state.value.failure { throw failure }
+    }
+
+    /// Waits for every queued batch; throws the first error any batch of the load hit.
     func wait() async throws {
-        let (task, failure) = state.withLock { state in
-            let task = state.task
-            state.task = nil
-            return (task, state.failure)
+        try await wait(keepingNewest: false)
+    }
+
+    /// Waits for every queued batch but the newest.
+    func waitForPrevious() async throws {
+        try await wait(keepingNewest: true)
+    }
+
+    private func wait(keepingNewest: Bool) async throws {
+        let (waiting, failure) = state.withLock { state in
+            let count = keepingNewest ? max(0, state.queued.count - 1) : state.queued.count
+            let waiting = Array(state.queued.prefix(count))
+            state.queued.removeFirst(count)
+            return (waiting, state.failure)
         }
         if let failure { throw failure }
-        guard let task else { return }
-        do {
-            try await task.value
-        } catch {
-            state.withLock { $0.failure = $0.failure ?? error }
-            throw error
+        for completion in waiting {
+            do {
+                try await completion.value()
+            } catch {
+                state.withLock { $0.failure = $0.failure ?? error }
+                throw error
+            }
         }
     }
 
@@ -561,7 +586,36 @@ final class InFlightBatch: Sendable {
         state.withLock { $0.failure = $0.failure ?? error }
     }
 
-    func start(_ task: Task<Void, any Error>) {
-        state.withLock { $0.task = task }
+    func add(_ completion: BatchCompletion) {
+        state.withLock { $0.queued.append(completion) }
+    }
+}
+
+/// The outcome of one job on the connection's thread, awaited from a task.
+final class BatchCompletion: Sendable {
+    private struct State {
+        var result: Result<Void, any Error>?
+        var waiter: CheckedContinuation<Void, any Error>?
+    }
+
+    private let state = Locked(State())
+
+    func finish(_ result: Result<Void, any Error>) {
+        let waiter = state.withLock { state in
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    func value() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let result = state.withLock { state in
+                if state.result == nil { state.waiter = continuation }
+                return state.result
+            }
+            if let result { continuation.resume(with: result) }
+        }
     }
 }

@@ -145,6 +145,7 @@ case "load":
     let clock = ContinuousClock()
     let start = clock.now
     let load = try await connection.beginFileLoad(table: args[3], columns: columns, ledger: ledger, mode: mode, path: path)
+    let begun = clock.now
     var next = 0
     if asStrings {
         var batchRows: [[String?]] = []
@@ -167,10 +168,12 @@ case "load":
             try await load.append(rowsBatch)
         }
     }
+    let committing = clock.now
     let outcome = try await load.commit()
     let seconds = (clock.now - start) / .seconds(1)
     guard outcome == .loaded(rows: rows) else { fail("unexpected outcome \(outcome)") }
-    print("{\"seconds\": \(seconds), \"rows\": \(rows), \"path\": \"\(load.path)\", \"peak_rss_kib\": \(peakRSSKiB())}")
+    let (beginSeconds, commitSeconds) = ((begun - start) / .seconds(1), (clock.now - committing) / .seconds(1))
+    print("{\"seconds\": \(seconds), \"begin_seconds\": \(beginSeconds), \"commit_seconds\": \(commitSeconds), \"rows\": \(rows), \"path\": \"\(load.path)\", \"peak_rss_kib\": \(peakRSSKiB())}")
     await connection.close()
 
 case "check":
