@@ -316,3 +316,59 @@ struct LoadBatchMySQLTests {
         }
     }
 }
+
+@Suite("The bulk path's open statement", .tags(.mysql))
+struct LoadDataStreamTests {
+    @Test("a pause longer than the idle limit ends the statement; the next batch starts another, one transaction")
+    func pauseBetweenBatches() async throws {
+        try await withTestDatabase { config in
+            let connection = try await MySQLConnection.connect(config)
+            try await connection.execute(LoadBatchMySQLTests.createTable)
+            let observer = try await MySQLConnection.connect(config)
+            let load = try await connection.beginFileLoad(table: "t", columns: ["id", "v"],
+                                                          ledger: LoadBatchMySQLTests.record())
+            var batch = load.makeBatch()
+            try batch.append(["1", "one"])
+            try await load.append(batch)
+            try await Task.sleep(nanoseconds: UInt64((LoadDataFeed.idleSeconds + 0.5) * 1e9))
+            // The statement ended on its own: its row is in the (open) transaction, invisible to others.
+            #expect(try await observer.count("t") == 0)
+            batch = load.makeBatch()
+            try batch.append(["2", "two"])
+            try await load.append(batch)
+            batch = load.makeBatch()
+            try batch.append(["3", nil])
+            try await load.append(batch)
+            #expect(try await load.commit() == .loaded(rows: 3))
+            #expect(try await observer.query("SELECT id, v FROM t ORDER BY id").rows == [["1", "one"], ["2", "two"], ["3", nil]])
+            #expect(try await observer.query("SELECT rows_loaded FROM esteira_ledger").scalar == "3")
+            await observer.close()
+            await connection.close()
+        }
+    }
+
+    @Test("a bad value in an early batch refuses the file at commit with its row number in the whole load")
+    func warningsAcrossBatches() async throws {
+        try await withTestDatabase { config in
+            let connection = try await MySQLConnection.connect(config)
+            try await connection.execute("CREATE TABLE n (id INT NOT NULL PRIMARY KEY, q INT NOT NULL) ENGINE=InnoDB")
+            let load = try await connection.beginFileLoad(table: "n", columns: ["id", "q"],
+                                                          ledger: LoadBatchMySQLTests.record())
+            for start in stride(from: 0, to: 300, by: 100) {
+                var batch = load.makeBatch()
+                for i in start..<start + 100 { try batch.append(["\(i)", i == 150 ? "seven" : "\(i)"]) }
+                try await load.append(batch)
+            }
+            do {
+                _ = try await load.commit()
+                Issue.record("expected the file to be refused")
+            } catch let error as MySQLError {
+                #expect(error.message.contains("Incorrect integer value: 'seven'"))
+                #expect(error.message.contains("at row 151"))
+            }
+            #expect(try await connection.count("n") == 0)
+            #expect(try await connection.count("esteira_ledger") == 0)
+            await connection.close()
+        }
+    }
+}

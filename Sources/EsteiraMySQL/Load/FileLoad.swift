@@ -1,14 +1,15 @@
 /// One file loaded into one table as one transaction, exactly once per object version.
 ///
 /// Obtained from ``MySQLConnection/beginFileLoad(table:columns:ledger:mode:path:maxStatementBytes:)``, which
-/// opens the transaction and inserts the ledger row first. Then ``append(_:)`` batches of rows (each call is
-/// one hop and one statement or a few; awaiting it is the backpressure), and
-/// ``commit(rowsRejected:checksum:)``. Any error fails the load: its transaction is rolled back at once,
+/// opens the transaction and inserts the ledger row first. Then append batches of rows — a ``LoadBatch`` from
+/// ``makeBatch()``, filled with each row's bytes, or `[[String?]]` — (awaiting `append` is the
+/// backpressure), and ``commit(rowsRejected:checksum:)``. Any error fails the load: its transaction is rolled back at once,
 /// and the same error is thrown again by `commit`, so a caller cannot commit half a file. Dropping an open
 /// load rolls it back too.
 ///
-/// Rows go in with `LOAD DATA LOCAL INFILE` fed from memory (one statement per `append`), or, when the
-/// server has `local_infile` off, as multi-row INSERTs under max_allowed_packet (``path`` says which). On
+/// Rows go in with `LOAD DATA LOCAL INFILE` fed from memory (consecutive batches stream into one open
+/// statement, see ``LoadDataFeed``), or, when the server has `local_infile` off, as multi-row INSERTs under
+/// max_allowed_packet (``path`` says which). On
 /// the bulk path MySQL turns bad values into warnings and stores converted data; the load treats any
 /// warning as a failure and reports MySQL's own text (the first few of `SHOW WARNINGS`).
 ///

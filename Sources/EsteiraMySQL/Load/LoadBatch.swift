@@ -23,6 +23,13 @@ public struct LoadBatch: Sendable {
     var firstRowNumber: Int
     /// INSERT statement layout on the fallback; nil for LOAD DATA text.
     let insert: InsertLayout?
+    /// `insert != nil`, and the parts of it every row needs, stored apart so the hot path copies (and
+    /// retains) nothing.
+    private let isInsert: Bool
+    private let tupleTail: [UInt8]
+    private let statementTail: [UInt8]
+    private let fixedBytes: Int
+    private let maxStatementBytes: Int
 
     /// The encoded bytes are `buffer[0..<used]`. The array is kept as long as its capacity (zero-filled),
     /// so fields are escaped in place through a pointer rather than appended byte by byte.
@@ -48,6 +55,11 @@ public struct LoadBatch: Sendable {
     init(columnCount: Int, insert: InsertLayout?, firstRowNumber: Int, capacity: Int) {
         self.columnCount = columnCount
         self.insert = insert
+        self.isInsert = insert != nil
+        self.tupleTail = insert?.tupleTail ?? []
+        self.statementTail = insert?.statementTail ?? []
+        self.fixedBytes = (insert?.prefix.count ?? 0) + (insert?.statementTail.count ?? 0)
+        self.maxStatementBytes = insert?.maxStatementBytes ?? Int.max
         self.firstRowNumber = firstRowNumber
         self.buffer = [UInt8](repeating: 0, count: max(capacity, 256))
         if let insert { startStatement(insert) }
@@ -59,7 +71,7 @@ public struct LoadBatch: Sendable {
     public var byteCount: Int { statements.reduce(used) { $0 + $1.count } }
 
     /// Whether the batch is LOAD DATA text (else INSERT statements).
-    var isLoadData: Bool { insert == nil }
+    var isLoadData: Bool { !isInsert }
 
     // MARK: Adding rows
 
@@ -89,7 +101,7 @@ public struct LoadBatch: Sendable {
         ensure(2 * length + 8)
         let isFirst = fieldsInRow == 0
         if isFirst { rowStart = used }
-        let isInsert = insert != nil
+        let isInsert = self.isInsert
         let rowsInStatement = self.rowsInStatement
         var tupleStart = self.tupleStart
         var used = self.used
@@ -136,9 +148,9 @@ public struct LoadBatch: Sendable {
                              message: "row \(rowNumber) has \(fields) fields; the load has \(columnCount) columns",
                              operation: insert.map { "file load: insert into \($0.table)" } ?? "file load")
         }
-        if let insert {
+        if isInsert {
             do throws(MySQLError) {
-                try endTuple(insert, rowNumber: rowNumber)
+                try endTuple(rowNumber: rowNumber)
             } catch {
                 fieldsInRow = 0
                 throw error
@@ -155,7 +167,7 @@ public struct LoadBatch: Sendable {
     private mutating func dropRow() {
         if fieldsInRow > 0 { used = rowStart }
         fieldsInRow = 0
-        if let insert { stageTail(insert) }
+        if isInsert { stageTail() }
     }
 
     /// Whether a row was started with ``appendField(_:)`` and not ended.
@@ -167,58 +179,57 @@ public struct LoadBatch: Sendable {
         used = 0
         rowsInStatement = 0
         write(insert.prefix)
-        stageTail(insert)
+        stageTail()
     }
 
     /// Keeps the statement's tail written just past the rows, so `[0..<used + tail]` is always a complete
     /// statement: sending never has to modify (and so copy) the buffer.
-    private mutating func stageTail(_ insert: InsertLayout) {
-        guard !insert.statementTail.isEmpty else { return }
-        ensure(insert.statementTail.count)
+    private mutating func stageTail() {
+        guard !statementTail.isEmpty else { return }
+        ensure(statementTail.count)
         let at = used
         buffer.withUnsafeMutableBufferPointer { out in
-            insert.statementTail.withUnsafeBufferPointer { tail in
+            statementTail.withUnsafeBufferPointer { tail in
                 (out.baseAddress! + at).update(from: tail.baseAddress!, count: tail.count)
             }
         }
     }
 
-    private mutating func endTuple(_ insert: InsertLayout, rowNumber: Int) throws(MySQLError) {
-        write(insert.tupleTail)
+    private mutating func endTuple(rowNumber: Int) throws(MySQLError) {
+        write(tupleTail)
         ensure(1)
         buffer[used] = UInt8(ascii: ")")
         used += 1
         let tupleBytes = used - tupleStart
-        let fixed = insert.prefix.count + insert.statementTail.count
-        guard fixed + tupleBytes <= insert.maxStatementBytes else {
+        guard fixedBytes + tupleBytes <= maxStatementBytes else {
             used = rowStart
-            stageTail(insert)
+            stageTail()
             throw MySQLError(
                 code: .rowTooLarge,
-                message: "row \(rowNumber) needs \(fixed + tupleBytes) bytes of SQL; the limit is \(insert.maxStatementBytes) (max_allowed_packet)",
-                operation: "file load: insert into \(insert.table)")
+                message: "row \(rowNumber) needs \(fixedBytes + tupleBytes) bytes of SQL; the limit is \(maxStatementBytes) (max_allowed_packet)",
+                operation: "file load: insert into \(insert?.table ?? "")")
         }
-        if rowsInStatement > 0 && used + insert.statementTail.count > insert.maxStatementBytes {
+        if rowsInStatement > 0 && used + statementTail.count > maxStatementBytes, let insert {
             // The row does not fit: the statement ends before it, and the row starts the next one.
             let tuple = Array(buffer[tupleStart..<used])
-            statements.append(Array(buffer[0..<rowStart]) + insert.statementTail)
+            statements.append(Array(buffer[0..<rowStart]) + statementTail)
             statementRows.append(rowsInStatement)
             startStatement(insert)
             write(tuple)
         }
         rowsInStatement += 1
-        stageTail(insert)
+        stageTail()
     }
 
     /// The complete INSERT statements, in order (INSERT path only).
     /// `body(statement, rows in it)`.
     func forEachStatement(_ body: (UnsafeBufferPointer<UInt8>, Int) throws(MySQLError) -> Void) throws(MySQLError) {
-        guard let insert else { return }
+        guard isInsert else { return }
         for (statement, rows) in zip(statements, statementRows) {
             try statement.withUnsafeBufferPointer { (bytes) throws(MySQLError) in try body(bytes, rows) }
         }
         guard rowsInStatement > 0 else { return }
-        let length = used + insert.statementTail.count
+        let length = used + statementTail.count
         try buffer.withUnsafeBufferPointer { (bytes) throws(MySQLError) in
             try body(UnsafeBufferPointer(rebasing: bytes[0..<length]), rowsInStatement)
         }
