@@ -298,25 +298,9 @@ final class LoadState: @unchecked Sendable {
     func append(_ batch: LoadBatch, session: MySQLSession) throws(MySQLError) {
         try requireOpen("append")
         do throws(MySQLError) {
-            switch (path, batch.isLoadData) {
-            case (.loadDataLocalInfile, true):
-                do throws(MySQLError) {
-                    try loadData(batch, session: session)
-                } catch where Self.isLocalInfileRefusal(error) {
-                    // The server refused before reading a byte, so the transaction is intact: send this batch,
-                    // and the rest of the file, the slow way.
-                    session.cachedLocalInfile = false
-                    Self.noticeFallback(error.message)
-                    path = .batchedInsert
-                    pathHint.value = .batchedInsert
-                    try insert(batch.converted(to: insertBuilder.layout), session: session)
-                }
-            case (.batchedInsert, true):
-                // Encoded before the switch to the fallback (or before the load began).
-                try insert(batch.converted(to: insertBuilder.layout), session: session)
-            case (_, false):
-                try insert(batch, session: session)
-            }
+            // (LOAD DATA batches come here only on the INSERT path: made before the load began or before the
+            // server refused LOCAL INFILE. On the bulk path they go to the open statement, `streamLoadData`.)
+            try insert(batch.isLoadData ? batch.converted(to: insertBuilder.layout) : batch, session: session)
             rowsSent += batch.count
         } catch {
             fail(error, session: session)
@@ -381,27 +365,6 @@ final class LoadState: @unchecked Sendable {
         try batch.forEachStatement { (statement, _) throws(MySQLError) in
             try session.execute(statement, operation: plan.operation)
         }
-    }
-
-    private func loadData(_ batch: LoadBatch, session: MySQLSession) throws(MySQLError) {
-        let rowCount = batch.count
-        let result: LoadDataResult
-        do {
-            result = try batch.withLoadDataText { text in
-                var offset = 0
-                return try session.loadDataLocalInfile(loadDataStatement, streamName: LoadPlan.streamName) { buffer in
-                    let count = min(buffer.count, text.count - offset)
-                    if count > 0 { buffer.baseAddress!.copyMemory(from: text.baseAddress! + offset, byteCount: count) }
-                    offset += count
-                    return count
-                }
-            }
-        } catch let error as MySQLError {
-            throw error
-        } catch {
-            throw MySQLError(code: .mysql(2000), message: "LOAD DATA failed: \(error)", operation: plan.operation)
-        }
-        try check(result, rowCount: rowCount, session: session)
     }
 
     /// A finished LOAD DATA statement: no warning but skipped duplicates, and every row read.
