@@ -8,7 +8,8 @@ import EsteiraMySQL
 /// Knows nothing of queues; the worker decides what a failure means for the message.
 public final class FilePipeline: Sendable {
     public let s3: S3Client
-    public let mysql: MySQLConfig
+    /// MySQL connections, reused between files (see ``MySQLConnections``).
+    public let connections: MySQLConnections
     public let routes: RouteTable
     public let logger: Logger
     /// Rows sent to MySQL per statement batch.
@@ -21,13 +22,19 @@ public final class FilePipeline: Sendable {
     /// test can kill or stop a worker mid-file. Zero in production.
     public let batchDelay: Double
 
-    public init(s3: S3Client, mysql: MySQLConfig, routes: RouteTable, batchRows: Int = 2000, maxRejectsKept: Int = 10_000,
+    public convenience init(s3: S3Client, mysql: MySQLConfig, routes: RouteTable, batchRows: Int = 2000, maxRejectsKept: Int = 10_000,
+                            batchDelay: Double = 0, logger: Logger = Logger(label: "esteira.pipeline")) {
+        self.init(s3: s3, connections: MySQLConnections(config: mysql), routes: routes, batchRows: batchRows,
+                  maxRejectsKept: maxRejectsKept, batchDelay: batchDelay, logger: logger)
+    }
+
+    public init(s3: S3Client, connections: MySQLConnections, routes: RouteTable, batchRows: Int = 2000, maxRejectsKept: Int = 10_000,
                 batchDelay: Double = 0, logger: Logger = Logger(label: "esteira.pipeline")) {
         self.s3 = s3
         self.batchDelay = batchDelay
         self.batchRows = batchRows
         self.maxRejectsKept = maxRejectsKept
-        self.mysql = mysql
+        self.connections = connections
         self.routes = routes
         self.logger = logger
     }
@@ -53,15 +60,8 @@ public final class FilePipeline: Sendable {
 
     private func run(_ source: SourceObject, route: Route, fencingToken: Int64,
                      beforeCommit: @Sendable () async throws -> Void) async throws -> FileOutcome {
-        let connection = try await MySQLConnection.connect(mysql)
-        do {
-            let outcome = try await run(source, route: route, fencingToken: fencingToken, connection: connection,
-                                        beforeCommit: beforeCommit)
-            await connection.close()
-            return outcome
-        } catch {
-            await connection.close()
-            throw error
+        try await connections.withConnection { connection in
+            try await run(source, route: route, fencingToken: fencingToken, connection: connection, beforeCommit: beforeCommit)
         }
     }
 
@@ -116,6 +116,7 @@ public final class FilePipeline: Sendable {
                     try chunk.withUnsafeBytes { try reader.consume(UnsafeRawBufferPointer(rebasing: $0[offset..<end]), sink) }
                     offset = end
                     if load == nil, let columns {
+                        try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection)
                         let begun = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(""), mode: mode)
                         if begun.alreadyLoaded != nil {
                             // The ledger has this version: stop downloading, write nothing.
@@ -147,6 +148,7 @@ public final class FilePipeline: Sendable {
         guard let columns else { throw PipelineError(.badCSV, "the file has no header row") }
         let checksum = Hex.encode(hasher.finalize())
         if load == nil {
+            try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection)
             load = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(checksum), mode: mode)
         }
         guard let load else { throw PipelineError(.database, "no load was started", transient: true) }

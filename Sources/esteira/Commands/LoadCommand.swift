@@ -95,8 +95,8 @@ struct LoadCommand: AsyncParsableCommand {
         let aws = try makeAWSClient(logger: logger)
         let s3 = S3Client(client: aws)
         let head = try await s3.headObject(bucket: uri.bucket, key: uri.key)
-        let mysql = try await WorkerCommand.mysqlTarget(aws: aws)
-        let pipeline = FilePipeline(s3: s3, mysql: mysql, routes: try RouteTable(routes: [route]), logger: logger)
+        let mysql = try WorkerCommand.mysqlConnections(aws: aws, maxIdle: 1, logger: logger)
+        let pipeline = FilePipeline(s3: s3, connections: mysql, routes: try RouteTable(routes: [route]), logger: logger)
         do {
             let outcome = try await pipeline.load(SourceObject(bucket: uri.bucket, key: uri.key, versionID: head.versionID,
                                                                eTag: head.eTag), route: route, fencingToken: 0)
