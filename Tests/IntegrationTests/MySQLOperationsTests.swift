@@ -192,4 +192,36 @@ struct MySQLOperationsTests {
             await root.close()
         }
     }
+
+    @Test("the worker logs the batched-INSERT fallback once, as a notice in its own log")
+    func fallbackNoticeInTheLog() async throws {
+        try await TestStack.with { stack in
+            let url = try requireEnv("ESTEIRA_MYSQL_NOINFILE_URL")
+            let database = try #require(stack.mysql.database)
+            let admin = try await MySQLConnection.connect(try MySQLConfig(url: url))
+            try await admin.execute("CREATE DATABASE `\(database)` CHARACTER SET utf8mb4")
+            var config = try MySQLConfig(url: url)
+            config.database = database
+            let noInfile = try await MySQLConnection.connect(config)
+            do {
+                try await noInfile.execute(EndToEndTests.ordersTable)
+                try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-1.csv", body: ordersCSV(from: 0, count: 4))
+                try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-2.csv", body: ordersCSV(from: 10, count: 4))
+                let worker = try WorkerProcess(["worker", "--until-idle", "--no-http", "--concurrency", "1"], stack: stack,
+                                               routes: try writeRoutes(),
+                                               extraEnv: ["ESTEIRA_MYSQL_URL": TestStack.replacingDatabase(in: url, with: database)])
+                #expect(await worker.wait(timeout: 60) == 0, "\(worker.log.suffix(1500))")
+                #expect(try await noInfile.query("SELECT COUNT(*) FROM orders").scalar == "8")
+                let notices = worker.log.split(separator: "\n").filter { $0.contains("refuses LOAD DATA LOCAL INFILE") }
+                #expect(notices.count == 1, "\(worker.log.suffix(1500))")
+                #expect(notices.first?.contains(#""level":"notice""#) == true, "\(notices)")
+            } catch {
+                _ = try? await admin.execute("DROP DATABASE IF EXISTS `\(database)`")
+                throw error
+            }
+            await noInfile.close()
+            _ = try? await admin.execute("DROP DATABASE IF EXISTS `\(database)`")
+            await admin.close()
+        }
+    }
 }
