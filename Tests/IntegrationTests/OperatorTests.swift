@@ -102,4 +102,51 @@ struct OperatorTests {
             #expect(Set(replayOf).count == files)
         }
     }
+
+    @Test("dlq purge needs --yes and empties the DLQ; routes check names lines; setup --print creates nothing, setup creates")
+    func purgeRoutesSetup() async throws {
+        try await TestStack.with { stack in
+            let routes = try writeRoutes()
+            try await Self.deadLetterFiles(stack, count: 2)
+
+            let (refused, refusedText) = try await Self.run(["dlq", "purge"], stack, routes: routes)
+            #expect(refused == 64, "\(refusedText)")
+            #expect(refusedText.contains("add --yes"))
+            #expect(try await stack.deadLetters().count == 2, "nothing purged without --yes")
+            let (purged, purgedText) = try await Self.run(["dlq", "purge", "--yes"], stack, routes: routes)
+            #expect(purged == 0, "\(purgedText)")
+            #expect(try await stack.deadLetters().isEmpty)
+
+            let bad = NSTemporaryDirectory() + "routes-bad-\(UInt32.random(in: 0...UInt32.max)).yaml"
+            try "routes:\n  - name: ok\n    tenant: acme\n    pattern: \"*.csv\"\n    table: \"a b\"\n"
+                .write(toFile: bad, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: bad) }
+            let (checkBad, badText) = try await Self.run(["routes", "check", bad, "--json"], stack, routes: routes)
+            #expect(checkBad == 1)
+            let report = try JSONSerialization.jsonObject(with: Data(badText.utf8)) as? [String: Any] ?? [:]
+            let problems = report["problems"] as? [[String: Any]] ?? []
+            #expect(report["ok"] as? Bool == false)
+            #expect(problems.contains { $0["line"] as? Int == 2 && ($0["message"] as? String ?? "").contains("table 'a b'") }, "\(badText)")
+            let (checkGood, goodText) = try await Self.run(["routes", "check", routes], stack, routes: routes)
+            #expect(checkGood == 0)
+            #expect(goodText.contains("ok, 1 route(s)"))
+
+            // --print describes and creates nothing; without it, the same names exist afterwards.
+            let name = stack.bucket + "-setup"
+            let resources = ["--bucket", name, "--queue", name, "--dlq", name + "-dlq", "--jobs-table", name]
+            let (planned, plan) = try await Self.run(["setup", "--print"] + resources, stack, routes: routes)
+            #expect(planned == 0)
+            #expect(plan.contains("S3 bucket          \(name)"))
+            await #expect(throws: (any Error).self) { try await stack.sqs.getQueueURL(name: name) }
+            let (created, createdText) = try await Self.run(["setup"] + resources, stack, routes: routes)
+            #expect(created == 0, "\(createdText)")
+            let url = try await stack.sqs.getQueueURL(name: name)
+            let attributes = try await stack.sqs.getQueueAttributes(queueURL: url, names: ["RedrivePolicy"])
+            #expect(attributes["RedrivePolicy"]?.contains(name + "-dlq") == true)
+            let notified = try await stack.s3.bucketNotificationQueues(bucket: name)
+            #expect(notified.contains { $0.hasSuffix(":" + name) }, "\(notified)")
+            let (again, _) = try await Self.run(["setup"] + resources, stack, routes: routes)
+            #expect(again == 0, "setup is idempotent")
+        }
+    }
 }
