@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import EsteiraAWS
 import EsteiraWorker
+import EsteiraTestSupport
 
 /// The on-call commands against the real stack: the DLQ, a file's history, replays that lose nothing.
 @Suite("Operator commands on the real stack", .serialized)
@@ -147,6 +148,42 @@ struct OperatorTests {
             #expect(notified.contains { $0.hasSuffix(":" + name) }, "\(notified)")
             let (again, _) = try await Self.run(["setup"] + resources, stack, routes: routes)
             #expect(again == 0, "setup is idempotent")
+        }
+    }
+
+    @Test("replay --all without a filter asks SQS to move the messages server-side; a filtered replay never does")
+    func moveTask() async throws {
+        try await TestStack.with { stack in
+            let routes = try writeRoutes()
+            try await Self.deadLetterFiles(stack, count: 2)
+            // moto has no StartMessageMoveTask: a proxy in front of it answers that one call as SQS does and
+            // passes every other (signed) request through.
+            let moto = try #require(URLComponents(string: try requireEnv("AWS_ENDPOINT_URL"))?.port)
+            let proxy = try LoopbackHTTPServer { r in
+                r.header("x-amz-target") == "AmazonSQS.StartMessageMoveTask"
+                    ? .json(200, #"{"TaskHandle":"task-1"}"#) : .forward(port: moto)
+            }
+            defer { proxy.stop() }
+            let viaProxy = ["AWS_ENDPOINT_URL": proxy.url]
+            func moveRequests() -> [LoopbackHTTPServer.Request] {
+                proxy.requests.filter { $0.header("x-amz-target") == "AmazonSQS.StartMessageMoveTask" }
+            }
+
+            let all = try WorkerProcess(["dlq", "replay", "--all", "--rate", "7", "--json"], stack: stack, routes: routes, extraEnv: viaProxy)
+            #expect(await all.wait(timeout: 120) == 0, "\(all.log)")
+            #expect(all.log.contains("\"move_task\" : true"), "\(all.log)")
+            let request = try #require(moveRequests().first)
+            let body = try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] ?? [:]
+            #expect(body["SourceArn"] as? String == stack.provisioned.deadLetterARN)
+            #expect(body["DestinationArn"] as? String == stack.provisioned.queueARN)
+            #expect(body["MaxNumberOfMessagesPerSecond"] as? Int == 7)
+
+            let filtered = try WorkerProcess(["dlq", "replay", "--all", "--filter", "tenant=acme"], stack: stack, routes: routes,
+                                             extraEnv: viaProxy)
+            #expect(await filtered.wait(timeout: 120) == 0, "\(filtered.log)")
+            #expect(filtered.log.contains("replayed 2"), "\(filtered.log)")
+            #expect(moveRequests().count == 1, "a filtered replay goes message by message")
+            #expect(try await stack.deadLetters().isEmpty)
         }
     }
 }
