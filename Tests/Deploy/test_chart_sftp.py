@@ -37,6 +37,7 @@ CASES: dict[str, dict[str, Any]] = {
     "users-existing-configmap": gateway({"users": {"existingConfigMap": "sftp-users"}}),
     "users-secrets-manager": gateway({"users": {"secretsManagerId": USERS_SECRET},
                                       "serviceAccount": {"roleArn": GATEWAY_ROLE}}),
+    "users-file-and-secrets-manager": gateway({"users": {"existingSecret": "sftp-users", "secretsManagerId": USERS_SECRET}}),
     "replicated": gateway({"replicaCount": 3, "hostKeys": {"existingSecret": "sftp-host-keys"},
                            "users": {"existingSecret": "sftp-users"}}),
     "nodeport": gateway({"users": {"users": USERS}, "service": {"type": "NodePort", "nodePort": 30022}}),
@@ -189,12 +190,13 @@ def test_gateway_wiring(case):
         assert "emptyDir" in volumes["host-keys"]
         assert mounts["host-keys"].get("readOnly") is not True
 
-    # Users: a file ESTEIRA_SFTP_USERS names inside the mounted users volume, or a Secrets
-    # Manager id; never both (the gateway refuses both).
+    # Users: a file ESTEIRA_SFTP_USERS names inside the mounted users volume, and/or a Secrets
+    # Manager id in ESTEIRA_SFTP_USERS_SECRET (the gateway serves both sets).
     u = s["users"]
-    assert ("ESTEIRA_SFTP_USERS" in env) != ("ESTEIRA_SFTP_USERS_SECRET" in env)
-    if u["secretsManagerId"]:
-        assert env["ESTEIRA_SFTP_USERS_SECRET"] == u["secretsManagerId"]
+    file_source = u["users"] or u["existingSecret"] or u["existingConfigMap"]
+    assert env.get("ESTEIRA_SFTP_USERS_SECRET") == (u["secretsManagerId"] or None)
+    if not file_source:
+        assert "ESTEIRA_SFTP_USERS" not in env
         assert "users" not in mounts and "users" not in volumes
         assert not of_kind(objects, "Secret", gateway_side=True)
     else:
@@ -311,8 +313,9 @@ def test_notes_warn_about_generated_host_keys():
 
 @pytest.mark.parametrize("values, message", [
     (gateway({"replicaCount": 2, "users": {"users": USERS}}), "needs sftp.hostKeys.existingSecret"),
-    (gateway({}), "exactly one of users, existingSecret, existingConfigMap or secretsManagerId"),
-    (gateway({"users": {"users": USERS, "secretsManagerId": "esteira/sftp-users"}}), "exactly one of"),
+    (gateway({}), "sftp.users needs a source"),
+    (gateway({"users": {"users": USERS, "existingSecret": "sftp-users"}}), "takes one users file"),
+    (gateway({"users": {"existingConfigMap": "a", "existingSecret": "b"}}), "takes one users file"),
     (gateway({"users": {"users": USERS}, "terminationGracePeriodSeconds": 20}), "must exceed sftp.preStop.sleepSeconds"),
     (gateway({"users": {"existingSecret": "u"}, "serviceAccount": {"create": False}}), "sftp.serviceAccount.name is required"),
 ])

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// Where `esteira sftp` finds its users, and `kill -HUP`, on the real binary: users from a Secrets Manager
-/// secret on the local stack, and from a file, each re-read on SIGHUP; a broken one keeps the previous users.
+/// secret on the local stack, from a file, or both, re-read on SIGHUP; a broken one keeps the previous users.
 /// Nothing here is timed: each step polls for its outcome (a log line, a login) with a generous deadline.
 @Suite("Users from Secrets Manager or a file, reloaded on SIGHUP")
 struct UsersReloadTests {
@@ -42,6 +42,37 @@ struct UsersReloadTests {
             gateway.process.terminate()
             _ = try await Tools.wait(gateway, timeout: 30)
             #expect(gateway.output().contains("sftp gateway stopped"), "\(gateway.output())")
+        }
+    }
+
+    @Test("--users and --users-secret together: both sets log in; a user in both is refused, naming both places")
+    func fileAndSecret() async throws {
+        try await GatewayHarness.with { h in
+            let secrets = SecretsManagerClient(client: h.s3.client)
+            let name = "esteira/sftp-users-\(UUID().uuidString.prefix(8))"
+            try await secrets.createSecret(name: name, string: try Self.users(h, ["globex"]))
+            let file = h.dir + "/file-users.yaml"
+            try Self.users(h, ["acme"]).write(toFile: file, atomically: true, encoding: .utf8)
+            let gateway = try Self.start(h, ["--users", file, "--users-secret", name])
+            defer { if gateway.process.isRunning { gateway.process.terminate() } }
+            let port = try await GatewayProcessTests.listeningPort(gateway)
+            try await Self.sftp(h, port, "acme", h.acmeKey, ["ls"]).expectSuccess()
+            try await Self.sftp(h, port, "globex", h.globexKey, ["ls"]).expectSuccess()
+
+            // acme added to the secret as well: the reload is refused with both places named; nothing changes.
+            try await Self.putSecretValue(name, try Self.users(h, ["globex", "acme"]))
+            kill(gateway.process.processIdentifier, SIGHUP)
+            try await Self.waitForLog(gateway, "users not reloaded", count: 1)
+            #expect(gateway.output().contains("user 'acme' is in both the users file \(file) and secret \(name)"), "\(gateway.output())")
+            try await Self.sftp(h, port, "acme", h.acmeKey, ["ls"]).expectSuccess()
+            gateway.process.terminate()
+            _ = try await Tools.wait(gateway, timeout: 30)
+
+            // ...and at start it stops the gateway with the same message.
+            let again = try Self.start(h, ["--users", file, "--users-secret", name])
+            let r = try await Tools.wait(again, timeout: 60)
+            #expect(r.status != 0)
+            #expect(r.output.contains("user 'acme' is in both"), "\(r.output)")
         }
     }
 

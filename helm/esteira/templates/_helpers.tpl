@@ -231,18 +231,21 @@ app.kubernetes.io/component: sftp-gateway
 {{- end }}
 
 {{/*
-Where the users come from: "values", "secret", "configmap" or "secretsmanager". The
-gateway takes one source (--users FILE or --users-secret NAME), so exactly one is set.
+Where the users file comes from: "values", "secret", "configmap", or "" when the users are
+only in Secrets Manager (sftp.users.secretsManagerId, which may also be set beside a file:
+the gateway then serves both sets). At most one file, and at least one source.
 */}}
-{{- define "esteira.sftp.usersSource" -}}
+{{- define "esteira.sftp.usersFile" -}}
 {{- $u := .Values.sftp.users }}
 {{- $set := list }}
 {{- if $u.users }}{{ $set = append $set "values" }}{{ end }}
 {{- if $u.existingSecret }}{{ $set = append $set "secret" }}{{ end }}
 {{- if $u.existingConfigMap }}{{ $set = append $set "configmap" }}{{ end }}
-{{- if $u.secretsManagerId }}{{ $set = append $set "secretsmanager" }}{{ end }}
-{{- if ne (len $set) 1 }}
-{{- fail (printf "sftp.users needs exactly one of users, existingSecret, existingConfigMap or secretsManagerId (got %d): the gateway reads one users file or one Secrets Manager secret" (len $set)) }}
+{{- if gt (len $set) 1 }}
+{{- fail (printf "sftp.users takes one users file: set one of users, existingSecret or existingConfigMap (got %d), plus secretsManagerId if you like" (len $set)) }}
 {{- end }}
-{{- first $set }}
+{{- if and (eq (len $set) 0) (not $u.secretsManagerId) }}
+{{- fail "sftp.users needs a source: users, existingSecret, existingConfigMap and/or secretsManagerId" }}
+{{- end }}
+{{- if $set }}{{ first $set }}{{ end }}
 {{- end }}
