@@ -9,7 +9,12 @@ struct SFTPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sftp",
         abstract: "SFTP gateway: partners upload over SFTP straight into the landing bucket.",
-        discussion: "See docs/SFTP.md for the users file, host keys and limits.",
+        discussion: """
+            See docs/SFTP.md for the users file, host keys and limits.
+
+            Example:
+              esteira sftp --users sftp-users.yaml --host-key-dir /var/lib/esteira/sftp
+            """,
         subcommands: [SFTPServeCommand.self, SFTPHashPasswordCommand.self],
         defaultSubcommand: SFTPServeCommand.self)
 }
