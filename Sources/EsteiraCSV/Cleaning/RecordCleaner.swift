@@ -67,6 +67,12 @@ public final class RecordCleaner {
     /// The converters as unretained references: reading a class reference out of an array retains and
     /// releases it, twice per field, for nothing (the array keeps them alive).
     private let unretained: UnsafeMutableBufferPointer<Unmanaged<ColumnConverter>>
+    /// `sources` as raw memory, read once per value without a bounds check (each is below `fieldCount`,
+    /// which `clean` checks against the record first).
+    private let sourceFields: UnsafeMutablePointer<Int>
+    /// Each converter's `fast` part, side by side: the per-value fast path reads these without a call
+    /// through a class reference. The token memory they point to belongs to the converters.
+    private let fastPaths: UnsafeMutablePointer<FastConversion>
     private let spans: UnsafeMutablePointer<(Int32, Int32)>
 
     /// - Parameters:
@@ -143,11 +149,17 @@ public final class RecordCleaner {
         values = RowBytes(capacity: 4096)
         unretained = .allocate(capacity: converters.count)
         _ = unretained.initialize(from: converters.map { Unmanaged.passUnretained($0) })
+        sourceFields = .allocate(capacity: max(1, sources.count))
+        sourceFields.initialize(from: sources, count: sources.count)
+        fastPaths = .allocate(capacity: max(1, converters.count))
+        fastPaths.initialize(from: converters.map(\.fast), count: converters.count)
     }
 
     deinit {
         spans.deallocate()
         unretained.deallocate()
+        sourceFields.deallocate()
+        fastPaths.deallocate()
         values.deallocate()
     }
 
@@ -169,10 +181,27 @@ public final class RecordCleaner {
         var out = values
         out.removeAll()
         defer { values = out }
+        let sourceFields = sourceFields
+        let fastPaths = fastPaths
+        let spans = spans
         for c in 0..<unretained.count {
-            let i = sources[c]
+            let i = sourceFields[c]
             let start = out.count
-            let outcome = unretained[c]._withUnsafeGuaranteedRef { $0.convert(record[i], quoted: record.isQuoted(i), into: &out) }
+            let (field, quoted) = record.uncheckedField(i)
+            switch fastPaths[c].convert(field, quoted: quoted, into: &out) {
+            case .value:
+                spans[c] = (Int32(truncatingIfNeeded: start), Int32(truncatingIfNeeded: out.count &- start))
+                continue
+            case .null:
+                if fastPaths[c].required {
+                    return .rejected(reason: "column '\(converters[c].name)' (field \(i + 1)) is required but empty")
+                }
+                spans[c] = (0, -1)
+                continue
+            case .slow:
+                break
+            }
+            let outcome = unretained[c]._withUnsafeGuaranteedRef { $0.convert(field, quoted: quoted, into: &out) }
             switch outcome {
             case .value:
                 spans[c] = (Int32(truncatingIfNeeded: start), Int32(truncatingIfNeeded: out.count - start))
