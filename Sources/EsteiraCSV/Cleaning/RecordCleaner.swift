@@ -233,7 +233,10 @@ public final class RecordCleaner {
     @inline(__always)
     private static func isEmpty(_ record: CSVRecord, _ n: Int) -> Bool {
         // Most rows have something in their first field: one test settles them.
-        if n > 0 && !record[0].isEmpty && record[0][0] > 0x20 && record[0][0] != 0xC2 { return false }
+        if n > 0 {
+            let first = record.uncheckedField(0).bytes
+            if !first.isEmpty && first[0] > 0x20 && first[0] != 0xC2 { return false }
+        }
         for i in 0..<n where !ColumnConverter.trimmed(record[i]).isEmpty || record.isQuoted(i) { return false }
         return true
     }

@@ -381,7 +381,7 @@ struct FastConversion {
     /// The common cases of `ColumnConverter.convert`, without building any message: `.value` (appended
     /// to `out`) and `.null` exactly as `convert` would say them; `.slow` when the value needs `convert`,
     /// in which case nothing was appended.
-    @inline(__always)
+    @_transparent
     func convert(_ raw: UnsafeRawBufferPointer, quoted: Bool, into out: inout RowBytes) -> Outcome {
         let field = trim ? ColumnConverter.trimmed(raw) : raw
         let n = field.count
@@ -424,7 +424,13 @@ struct FastConversion {
             return .value
         case .datetime:
             guard firstFormatIsISO, let value = DateTimeValue.fixedISO(base, n) else { return .slow }
-            value.utc(defaultOffset: defaultOffset).writeDateTime(into: &out)
+            // Most instants stay on their calendar day in UTC: keep the date's bytes, shift the clock.
+            let secondOfDay = value.hour * 3600 + value.minute * 60 + value.second - (value.offsetSeconds ?? defaultOffset)
+            if secondOfDay >= 0 && secondOfDay < 86_400 {
+                DateTimeValue.writeSameDay(date: base, secondOfDay: secondOfDay, into: &out)
+            } else {
+                value.utc(defaultOffset: defaultOffset).writeDateTime(into: &out)
+            }
             return .value
         case .double:
             return .slow

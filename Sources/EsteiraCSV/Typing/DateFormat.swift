@@ -343,6 +343,16 @@ struct DateTimeValue {
         }
     }
 
+    /// Writes `yyyy-MM-dd HH:mm:ss` from the 10 canonical date bytes at `date` and a time of day:
+    /// what `utc(…).writeDateTime` writes for a whole-second instant that stays on that day.
+    @inline(__always)
+    static func writeSameDay(date: UnsafeRawPointer, secondOfDay: Int, into out: inout RowBytes) {
+        out.reserve(19)
+        out.appendField(UnsafeRawBufferPointer(start: date, count: 10))
+        out.appendReserved(0x20); write2(secondOfDay / 3600, &out); out.appendReserved(0x3A); write2(secondOfDay / 60 % 60, &out)
+        out.appendReserved(0x3A); write2(secondOfDay % 60, &out)
+    }
+
     /// Writes `yyyy-MM-dd` into `out`.
     func writeDate(into out: inout RowBytes) {
         out.reserve(10)
