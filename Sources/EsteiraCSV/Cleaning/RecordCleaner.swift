@@ -174,7 +174,7 @@ public final class RecordCleaner {
         var n = record.count
         // A trailing delimiter: one extra, empty, unquoted field.
         if n == fieldCount + 1 && record[n - 1].isEmpty && !record.isQuoted(n - 1) { n -= 1 }
-        if dropEmptyRows && Self.isEmpty(record, n) { return .emptyRow }
+        if dropEmptyRows && Self.mayBeEmpty(record, n) && Self.isEmpty(record, n) { return .emptyRow }
         guard n == fieldCount else {
             return .rejected(reason: "row has \(n) fields, the header has \(fieldCount)")
         }
@@ -230,13 +230,15 @@ public final class RecordCleaner {
         return .row(row)
     }
 
+    /// False when the first field starts with a byte that is not blank: one test settles most rows.
     @inline(__always)
+    private static func mayBeEmpty(_ record: CSVRecord, _ n: Int) -> Bool {
+        guard n > 0 else { return true }
+        let first = record.uncheckedField(0).bytes
+        return first.isEmpty || first[0] <= 0x20 || first[0] == 0xC2
+    }
+
     private static func isEmpty(_ record: CSVRecord, _ n: Int) -> Bool {
-        // Most rows have something in their first field: one test settles them.
-        if n > 0 {
-            let first = record.uncheckedField(0).bytes
-            if !first.isEmpty && first[0] > 0x20 && first[0] != 0xC2 { return false }
-        }
         for i in 0..<n where !ColumnConverter.trimmed(record[i]).isEmpty || record.isQuoted(i) { return false }
         return true
     }
