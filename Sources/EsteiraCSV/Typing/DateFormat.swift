@@ -216,8 +216,9 @@ struct DateTimeValue {
     var hasTime = false
 
     var isValid: Bool {
+        // Every month has 28 days: most dates need no calendar.
         year >= 1 && year <= 9999 && month >= 1 && month <= 12 && day >= 1
-            && day <= DateTimeValue.daysIn(month: month, year: year)
+            && (day <= 28 || day <= DateTimeValue.daysIn(month: month, year: year))
             && hour <= 23 && minute <= 59 && second <= 59
     }
 
@@ -284,7 +285,7 @@ struct DateTimeValue {
         // Each is 0...9 for a digit; any other byte wraps to 10 or more.
         guard max(y0, y1, y2, y3, m0, m1, d0, d1) <= 9 else { return false }
         let year = y0 * 1000 + y1 * 100 + y2 * 10 + y3, month = m0 * 10 + m1, day = d0 * 10 + d1
-        return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(month: month, year: year)
+        return year >= 1 && month >= 1 && month <= 12 && day >= 1 && (day <= 28 || day <= daysIn(month: month, year: year))
     }
 
     /// The ISO 8601 datetimes written at fixed widths, `yyyy-MM-ddTHH:mm:ss` (19 bytes) with nothing,
