@@ -70,7 +70,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "EsteiraAWSTests", dependencies: ["EsteiraAWS"]),
+        // Test helpers shared by test targets (a loopback HTTP server and fault-injecting proxy).
+        .target(name: "EsteiraTestSupport", dependencies: ["EsteiraAWS"], path: "Tests/EsteiraTestSupport"),
+        .testTarget(name: "EsteiraAWSTests", dependencies: ["EsteiraAWS", "EsteiraTestSupport"]),
         .testTarget(name: "EsteiraCSVTests", dependencies: ["EsteiraCSV"]),
         .testTarget(name: "EsteiraMySQLTests", dependencies: ["EsteiraMySQL"]),
         .testTarget(name: "EsteiraPipelineTests", dependencies: ["EsteiraPipeline"]),
@@ -78,7 +80,8 @@ let package = Package(
         .testTarget(name: "EsteiraSFTPTests", dependencies: [
             "EsteiraSFTP", "EsteiraAWS", .product(name: "Crypto", package: "swift-crypto"),
         ], exclude: ["Support/paramiko_client.py"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS", "EsteiraMySQL"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS", "EsteiraMySQL",
+                                                           "EsteiraTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -99,7 +99,9 @@ mysql_start() {
     echo "==== $(date -u +%FT%TZ) services-up: starting mariadbd ====" >>"$MYSQL_LOG"
     # --no-defaults must be the first option: nothing from /etc/mysql or
     # ~/.my.cnf applies. innodb_flush_log_at_trx_commit=2: no fsync per commit;
-    # this is a test database, and the tests commit a lot.
+    # this is a test database, and the tests commit a lot. max_connections=500:
+    # the test suites run in parallel in one process and together hold more
+    # than the default 151 at their peak.
     spawn "$MYSQL_LOG" mariadbd --no-defaults \
         --datadir="$MYSQL_DATADIR" \
         --user=root \
@@ -114,6 +116,7 @@ mysql_start() {
         --collation-server=utf8mb4_unicode_ci \
         --default-time-zone=+00:00 \
         --max-allowed-packet=64M \
+        --max-connections=500 \
         --innodb-flush-log-at-trx-commit=2 \
         "${MYSQL_EXTRA_ARGS[@]}"
     pid=$!

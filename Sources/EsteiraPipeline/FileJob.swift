@@ -57,6 +57,8 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
         public static let database = Code(rawValue: "Database")
         public static let storage = Code(rawValue: "Storage")
         public static let versionChanged = Code(rawValue: "VersionChanged")
+        /// The destination table cannot take the route contract's rows (`create_table: true` checks it).
+        public static let incompatibleTable = Code(rawValue: "IncompatibleTable")
     }
 
     public var code: Code

@@ -8,7 +8,8 @@ import EsteiraMySQL
 /// Knows nothing of queues; the worker decides what a failure means for the message.
 public final class FilePipeline: Sendable {
     public let s3: S3Client
-    public let mysql: MySQLConfig
+    /// MySQL connections, reused between files (see ``MySQLConnections``).
+    public let connections: MySQLConnections
     public let routes: RouteTable
     public let logger: Logger
     /// Rows sent to MySQL per statement batch.
@@ -21,13 +22,19 @@ public final class FilePipeline: Sendable {
     /// test can kill or stop a worker mid-file. Zero in production.
     public let batchDelay: Double
 
-    public init(s3: S3Client, mysql: MySQLConfig, routes: RouteTable, batchRows: Int = 2000, maxRejectsKept: Int = 10_000,
+    public convenience init(s3: S3Client, mysql: MySQLConfig, routes: RouteTable, batchRows: Int = 2000, maxRejectsKept: Int = 10_000,
+                            batchDelay: Double = 0, logger: Logger = Logger(label: "esteira.pipeline")) {
+        self.init(s3: s3, connections: MySQLConnections(config: mysql), routes: routes, batchRows: batchRows,
+                  maxRejectsKept: maxRejectsKept, batchDelay: batchDelay, logger: logger)
+    }
+
+    public init(s3: S3Client, connections: MySQLConnections, routes: RouteTable, batchRows: Int = 2000, maxRejectsKept: Int = 10_000,
                 batchDelay: Double = 0, logger: Logger = Logger(label: "esteira.pipeline")) {
         self.s3 = s3
         self.batchDelay = batchDelay
         self.batchRows = batchRows
         self.maxRejectsKept = maxRejectsKept
-        self.mysql = mysql
+        self.connections = connections
         self.routes = routes
         self.logger = logger
     }
@@ -42,8 +49,16 @@ public final class FilePipeline: Sendable {
     /// the file's lease, so a worker whose lease ran out cannot commit after another took over.
     public func load(_ source: SourceObject, route: Route, fencingToken: Int64,
                      beforeCommit: @Sendable () async throws -> Void = {}) async throws(PipelineError) -> FileOutcome {
+        try await load(.object(source), route: route, fencingToken: fencingToken, beforeCommit: beforeCommit)
+    }
+
+    /// Loads one file from S3 or from the local disk. `progress` is told the bytes read so far, after each chunk.
+    public func load(_ source: FileInput, route: Route, fencingToken: Int64,
+                     beforeCommit: @Sendable () async throws -> Void = {},
+                     progress: @Sendable (Int64) -> Void = { _ in }) async throws(PipelineError) -> FileOutcome {
         do {
-            return try await run(source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit)
+            return try await run(source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit,
+                                 progress: progress)
         } catch let e as PipelineError {
             throw e
         } catch {
@@ -51,17 +66,12 @@ public final class FilePipeline: Sendable {
         }
     }
 
-    private func run(_ source: SourceObject, route: Route, fencingToken: Int64,
-                     beforeCommit: @Sendable () async throws -> Void) async throws -> FileOutcome {
-        let connection = try await MySQLConnection.connect(mysql)
-        do {
-            let outcome = try await run(source, route: route, fencingToken: fencingToken, connection: connection,
-                                        beforeCommit: beforeCommit)
-            await connection.close()
-            return outcome
-        } catch {
-            await connection.close()
-            throw error
+    private func run(_ source: FileInput, route: Route, fencingToken: Int64,
+                     beforeCommit: @Sendable () async throws -> Void,
+                     progress: @Sendable (Int64) -> Void) async throws -> FileOutcome {
+        try await connections.withConnection { connection in
+            try await run(source, route: route, fencingToken: fencingToken, connection: connection,
+                          beforeCommit: beforeCommit, progress: progress)
         }
     }
 
@@ -69,12 +79,23 @@ public final class FilePipeline: Sendable {
     /// yields a bounded number of rows between two sends to MySQL (memory stays O(batch)).
     static let feedBytes = 32 << 10
 
-    private func run(_ source: SourceObject, route: Route, fencingToken: Int64, connection: MySQLConnection,
-                     beforeCommit: @Sendable () async throws -> Void) async throws -> FileOutcome {
+    /// Opens the file's bytes: a GET of exactly the notified version, or the local file.
+    private func open(_ source: FileInput) async throws -> any FileBytes {
+        switch source {
+        case .object(let o):
+            return try await s3.getObjectStream(bucket: o.bucket, key: o.key, versionID: o.versionID,
+                                                ifMatch: o.versionID == nil ? o.eTag : nil).1
+        case .localFile(let f):
+            return try LocalFileBytes(path: f.path)
+        }
+    }
+
+    private func run(_ source: FileInput, route: Route, fencingToken: Int64, connection: MySQLConnection,
+                     beforeCommit: @Sendable () async throws -> Void,
+                     progress: @Sendable (Int64) -> Void) async throws -> FileOutcome {
         let options = try route.readOptions()
         let mode = try route.mode()
-        let (_, body) = try await s3.getObjectStream(bucket: source.bucket, key: source.key, versionID: source.versionID,
-                                                     ifMatch: source.versionID == nil ? source.eTag : nil)
+        let body = try await open(source)
 
         // gzip/zlib (by magic bytes), charset, dialect sniffing, header, typing, cleaning, dedupe.
         let reader = try CSVReader(options: options)
@@ -104,14 +125,15 @@ public final class FilePipeline: Sendable {
         }
 
         func ledger(_ checksum: String) -> LedgerRecord {
-            LedgerRecord(bucket: source.bucket, key: source.key, version: source.version, fencingToken: fencingToken,
+            LedgerRecord(bucket: source.ledgerBucket, key: source.ledgerKey, version: source.ledgerVersion, fencingToken: fencingToken,
                          rowsLoaded: 0, rowsRejected: 0, checksum: checksum)
         }
 
         do {
-            for try await chunk in body {
+            while let chunk = try await body.next() {
                 try Task.checkCancellation()
                 bytes += Int64(chunk.count)
+                progress(bytes)
                 hasher.update(chunk)
                 var offset = 0
                 while offset < chunk.count {
@@ -119,6 +141,7 @@ public final class FilePipeline: Sendable {
                     try chunk.withUnsafeBytes { try reader.consume(UnsafeRawBufferPointer(rebasing: $0[offset..<end]), sink) }
                     offset = end
                     if load == nil, let columns {
+                        try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection)
                         let begun = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(""), mode: mode)
                         if begun.alreadyLoaded != nil {
                             // The ledger has this version: stop downloading, write nothing.
@@ -149,7 +172,12 @@ public final class FilePipeline: Sendable {
         let summary = reader.summary
         guard let columns else { throw PipelineError(.badCSV, "the file has no header row") }
         let checksum = Hex.encode(hasher.finalize())
+        if case .localFile(let f) = source, f.sha256 != checksum {
+            await load?.rollback()
+            throw PipelineError(.versionChanged, "\(f.path) changed while it was being loaded; nothing was written. Load it again once it is complete")
+        }
         if load == nil {
+            try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection)
             load = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(checksum), mode: mode)
         }
         guard let load else { throw PipelineError(.database, "no load was started", transient: true) }
@@ -191,11 +219,29 @@ public final class FilePipeline: Sendable {
         }
     }
 
-    /// Writes the refused rows beside the source, with line, reason and raw text for each.
-    private func writeRejects(_ rejects: RejectsCollector, source: SourceObject) async throws -> String {
-        let key = FilePipeline.rejectsPrefix + source.key + ".rejects.csv"
-        try await s3.putObject(bucket: source.bucket, key: key, body: rejects.csv(), contentType: "text/csv; charset=utf-8")
-        return "s3://\(source.bucket)/\(key)"
+    /// Writes the refused rows with line, reason and raw text for each: under `esteira-rejects/` in the
+    /// source's bucket, or beside a local file as `<file>.rejects.csv`.
+    private func writeRejects(_ rejects: RejectsCollector, source: FileInput) async throws -> String {
+        switch source {
+        case .object(let o):
+            let key = FilePipeline.rejectsPrefix + o.key + ".rejects.csv"
+            try await s3.putObject(bucket: o.bucket, key: key, body: rejects.csv(), contentType: "text/csv; charset=utf-8")
+            return "s3://\(o.bucket)/\(key)"
+        case .localFile(let f):
+            let path = f.path + ".rejects.csv"
+            let csv = Data(rejects.csv())
+            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
+                LocalFileBytes.io.async {
+                    do {
+                        try csv.write(to: URL(fileURLWithPath: path), options: .atomic)
+                        done.resume()
+                    } catch {
+                        done.resume(throwing: PipelineError(.storage, "cannot write the rejects file \(path): \(error.localizedDescription)"))
+                    }
+                }
+            }
+            return path
+        }
     }
 }
 

@@ -158,3 +158,58 @@ def test_sftp_users_are_confined_to_their_tenant(template):
         prefixes = st.get("Condition", {}).get("StringLike", {}).get("s3:prefix", [])
         assert all("${Tenant}" in r for r in resources + prefixes) or prefixes, st["Sid"]
         assert all("${Tenant}" in p for p in prefixes), st["Sid"]
+
+
+# What `esteira sftp` calls (Sources/EsteiraSFTP/Storage, SFTPCommand.swift): ListObjectsV2 (ls and
+# the start-up check), HeadObject/GetObject, PutObject and the multipart upload calls,
+# CopyObject + DeleteObject (rename), DeleteObject (rm, rmdir), AbortMultipartUpload (a broken
+# upload), and GetSecretValue when the users are a Secrets Manager secret.
+GATEWAY_NEEDS = {
+    "ListLanding": {"s3:ListBucket"},
+    "PartnerFiles": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
+    "ReadUsersSecret": {"secretsmanager:GetSecretValue"},  # behind SftpUsersSecretArn
+}
+
+
+def test_sftp_gateway_role_grants_what_the_gateway_calls(template):
+    role = template["Resources"]["SftpGatewayRole"]
+    assert role["Condition"] == "CreateSftpGateway"
+    (policy,) = role["Properties"]["Policies"]
+    granted = {s["Sid"]: s for s in statements(policy["PolicyDocument"])}
+    assert {sid: set(actions(s)) for sid, s in granted.items()} == GATEWAY_NEEDS
+    for sid, st in granted.items():
+        assert st["Effect"] == "Allow" and st["Resource"] != "*", sid
+        assert not any(a.endswith("*") for a in actions(st)), sid
+    assert granted["ListLanding"]["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}"}
+    assert granted["PartnerFiles"]["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}/*"}
+    assert granted["ReadUsersSecret"]["Resource"] == {"Ref": "SftpUsersSecretArn"}
+    # The worker's role gains nothing from the gateway: it still may not write partners' files.
+    (worker,) = resource(template, "WorkerRole")["Policies"]
+    assert not any("s3:DeleteObject" in actions(s) for s in statements(worker["PolicyDocument"]))
+
+
+def test_sftp_gateway_role_trusts_only_its_service_account(template):
+    irsa, pod_identity = resource(template, "SftpGatewayRole")["AssumeRolePolicyDocument"]["Fn::If"][1:]
+    (st,) = json.loads(irsa["Fn::Sub"])["Statement"]
+    assert st["Condition"]["StringEquals"] == {
+        "${OidcProvider}:sub": "system:serviceaccount:${KubernetesNamespace}:${SftpGatewayServiceAccountName}",
+        "${OidcProvider}:aud": "sts.amazonaws.com"}
+    (st,) = pod_identity["Statement"]
+    assert st["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assoc = template["Resources"]["SftpGatewayPodIdentity"]
+    assert assoc["Condition"] == "SftpGatewayPodIdentity"
+    assert assoc["Properties"]["ServiceAccount"] == {"Ref": "SftpGatewayServiceAccountName"}
+    assert assoc["Properties"]["RoleArn"] == {"Fn::GetAtt": ["SftpGatewayRole", "Arn"]}
+
+
+def test_sftp_gateway_defaults_match_the_chart(template):
+    """The stack's default gateway ServiceAccount is the one the chart makes for a release named esteira."""
+    from conftest import render
+    objects = render({"sftp": {"enabled": True, "users": {"existingSecret": "sftp-users"}}})
+    (sa,) = [o for o in objects if o["kind"] == "ServiceAccount"
+             and o["metadata"]["labels"]["app.kubernetes.io/component"] == "sftp-gateway"]
+    assert template["Parameters"]["SftpGatewayServiceAccountName"]["Default"] == sa["metadata"]["name"]
+    assert template["Parameters"]["EnableSftpGateway"]["Default"] == "false"
+    helm_set = template["Outputs"]["HelmSetValues"]["Value"]["Fn::Join"][1]
+    assert {"Fn::If": ["SftpGatewayIrsa", {"Fn::Sub": "sftp.serviceAccount.roleArn=${SftpGatewayRole.Arn}"},
+                       {"Ref": "AWS::NoValue"}]} in helm_set

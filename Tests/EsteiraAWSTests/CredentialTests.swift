@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EsteiraTestSupport
 @testable import EsteiraAWS
 
 /// A folder of its own for one test's config files and tokens.

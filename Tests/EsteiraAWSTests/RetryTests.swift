@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EsteiraTestSupport
 @testable import EsteiraAWS
 
 /// Answers a scripted fault for each of the first requests, then passes everything to moto.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EsteiraTestSupport
 @testable import EsteiraAWS
 
 /// Every call against moto with its signature checked.

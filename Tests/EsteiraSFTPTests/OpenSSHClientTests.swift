@@ -71,26 +71,58 @@ struct OpenSSHClientTests {
         }
     }
 
-    @Test("../other-tenant and absolute paths stay inside the home")
+    @Test("../other-tenant is refused for every command, an absolute path stays in the home, and cd .. stops at /")
     func pathEscapes() async throws {
         try await GatewayHarness.with { h in
+            // acme's file and a file of globex's own, which the escapes below must leave alone.
             _ = try await h.s3.putObject(bucket: h.bucket, key: "acme/data/secret.csv", body: Array("acme only\n".utf8))
+            _ = try await h.s3.putObject(bucket: h.bucket, key: "globex/data/mine.csv", body: Array("globex\n".utf8))
             let local = try h.makeFile("x.csv", size: 100)
-            let puts = try await h.sftp([
-                "put \(local) ../acme/data/planted.csv", "put \(local) /acme/data/planted2.csv",
-                "put \(local) ../../../../acme/data/planted3.csv", "cd ../../..", "pwd",
-            ], user: "globex", key: h.globexKey)
-            #expect(puts.status == 0, "\(puts.output)")
-            #expect(puts.output.contains("Remote working directory: /\n"), "\(puts.output)")
-            #expect(try await h.keys(under: "acme/") == ["acme/data/secret.csv"])
-            #expect(try await h.keys(under: "globex/data/").sorted() == [
-                "globex/data/acme/data/planted.csv", "globex/data/acme/data/planted2.csv", "globex/data/acme/data/planted3.csv",
-            ])
-            for path in ["../acme/data/secret.csv", "/../../acme/data/secret.csv"] {
-                let get = try await h.sftp(["get \(path) \(h.dir)/stolen.csv"], user: "globex", key: h.globexKey)
-                #expect(get.status != 0, "globex read \(path)")
+            let asGlobex = { (commands: [String]) in try await h.sftp(commands, user: "globex", key: h.globexKey) }
+
+            // Each in a session of its own (sftp -b stops at the first failure): every one fails, and the
+            // client says so. OpenSSH prints the status code's text ("Permission denied") where it sends the
+            // path as typed; get and ls first look the path up (which clamps at /, like cd) and find nothing.
+            for (command, says) in [
+                ("put \(local) ../acme/data/planted.csv", "Permission denied"),
+                ("put \(local) ../../../../acme/data/planted.csv", "Permission denied"),
+                ("put \(local) /../acme/data/planted.csv", "Permission denied"),
+                ("mkdir ../acme/data/evil", "Permission denied"),
+                ("rename mine.csv ../acme/data/mine.csv", "Permission denied"),
+                ("rename ../acme/data/secret.csv taken.csv", "Permission denied"),
+                ("get ../acme/data/secret.csv \(h.dir)/stolen.csv", "not found"),
+                ("get /../../acme/data/secret.csv \(h.dir)/stolen.csv", "not found"),
+                ("ls ../acme/data", "not found"),
+            ] {
+                let r = try await asGlobex([command])
+                #expect(r.status != 0, "globex: `\(command)` succeeded:\n\(r.output)")
+                #expect(r.output.contains(says), "`\(command)`:\n\(r.output)")
                 #expect(!FileManager.default.fileExists(atPath: h.dir + "/stolen.csv"))
             }
+            // acme may delete, and may not delete globex's file by climbing out either.
+            let rm = try await h.sftp(["rm ../globex/data/mine.csv"])
+            #expect(rm.status != 0 && rm.output.contains("Permission denied"), "\(rm.output)")
+            #expect(try await h.keys(under: "").sorted() == ["acme/data/secret.csv", "globex/data/mine.csv"])
+
+            // An absolute path starts at the home: /acme/data/ is a folder of globex's own, not acme's prefix.
+            let absolute = try await asGlobex(["put \(local) /acme/data/planted.csv", "ls /acme/data"])
+            #expect(absolute.status == 0, "\(absolute.output)")
+            #expect(try await h.keys(under: "acme/") == ["acme/data/secret.csv"])
+            #expect(try await h.object("globex/data/acme/data/planted.csv") != nil)
+            let notAcmes = try await asGlobex(["get /acme/data/secret.csv \(h.dir)/stolen.csv"])
+            #expect(notAcmes.status != 0 && notAcmes.output.contains("not found"), "\(notAcmes.output)")
+            // Looking around clamps like a chroot (ls ../acme/data shows globex's own /acme/data), but opening
+            // through a climbing path is refused even where the clamped path exists.
+            let look = try await asGlobex(["ls ../acme/data", "get ../acme/data/planted.csv \(h.dir)/stolen.csv"])
+            #expect(look.status != 0 && look.output.contains("planted.csv") && look.output.contains("Permission denied"),
+                    "\(look.output)")
+            #expect(!FileManager.default.fileExists(atPath: h.dir + "/stolen.csv"))
+
+            // cd .. at the top stays at the top (REALPATH stops at /, like a chroot); what follows is home.
+            let cd = try await asGlobex(["cd ../../..", "pwd", "ls"])
+            #expect(cd.status == 0, "\(cd.output)")
+            #expect(cd.output.contains("Remote working directory: /\n"), "\(cd.output)")
+            #expect(cd.output.contains("mine.csv"), "\(cd.output)")
         }
     }
 

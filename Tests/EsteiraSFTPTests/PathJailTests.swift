@@ -8,22 +8,40 @@ struct PathJailTests {
         ("/", "acme/data/"),
         ("orders.csv", "acme/data/orders.csv"),
         ("/in/orders.csv", "acme/data/in/orders.csv"),
-        ("../other-tenant/x.csv", "acme/data/other-tenant/x.csv"),
-        ("../../../../etc/passwd", "acme/data/etc/passwd"),
-        ("/acme/../../globex/data/secret.csv", "acme/data/globex/data/secret.csv"),
+        // An absolute path starts at the home: another tenant's name is just a folder of this one.
+        ("/globex/data/x.csv", "acme/data/globex/data/x.csv"),
         ("in/./../in//a.csv", "acme/data/in/a.csv"),
-        ("..", "acme/data/"),
-        ("//..//..//", "acme/data/"),
+        ("in/sub/../../b.csv", "acme/data/b.csv"),
         ("ação ü.csv", "acme/data/ação ü.csv"),
     ]
 
     @Test("what a client sends maps under the home and never beside it", arguments: cases)
     func staysHome(_ c: (raw: String, key: String)) throws {
-        let path = try VirtualPath(resolving: c.raw)
-        let key = path.isRoot ? try path.directoryPrefix(home: "acme/data/") : try path.key(home: "acme/data/")
-        #expect(key == c.key)
-        #expect(key.hasPrefix("acme/data/"))
-        #expect(!path.components.contains(".."))
+        for path in [try VirtualPath(resolving: c.raw), try VirtualPath(navigating: c.raw)] {
+            let key = path.isRoot ? try path.directoryPrefix(home: "acme/data/") : try path.key(home: "acme/data/")
+            #expect(key == c.key)
+            #expect(key.hasPrefix("acme/data/"))
+            #expect(!path.components.contains(".."))
+        }
+    }
+
+    static let escapes: [(raw: String, realpath: String)] = [
+        ("../other-tenant/x.csv", "/other-tenant/x.csv"),
+        ("../../../../etc/passwd", "/etc/passwd"),
+        ("/acme/../../globex/data/secret.csv", "/globex/data/secret.csv"),
+        ("..", "/"),
+        ("//..//..//", "/"),
+        ("/../acme/data/planted.csv", "/acme/data/planted.csv"),
+        ("in/../../x", "/x"),
+    ]
+
+    @Test("a .. above the home is refused with the reason; cd and ls (REALPATH, STAT, OPENDIR) stop at / like a chroot",
+          arguments: escapes)
+    func climbingOutIsRefused(_ c: (raw: String, realpath: String)) throws {
+        let error = try #require(throws: SFTPStatusError.self) { try VirtualPath(resolving: c.raw) }
+        #expect(error.code == .permissionDenied)
+        #expect(error.message.contains("goes above your home folder"))
+        #expect(try VirtualPath(navigating: c.raw).description == c.realpath)
     }
 
     @Test("odd names are refused with a reason", arguments: [
@@ -43,8 +61,9 @@ struct PathJailTests {
         #expect(throws: SFTPStatusError.self) { try path.key(home: "acme/data/") }
     }
 
-    @Test("a whole-bucket home still keeps .. at the root")
+    @Test("a whole-bucket home refuses .. above it too")
     func wholeBucket() throws {
-        #expect(try VirtualPath(resolving: "../../x").key(home: "") == "x")
+        #expect(throws: SFTPStatusError.self) { try VirtualPath(resolving: "../../x") }
+        #expect(try VirtualPath(navigating: "../../x").key(home: "") == "x")
     }
 }

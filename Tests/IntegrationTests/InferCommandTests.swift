@@ -54,3 +54,17 @@ struct LoadDryRunTests {
         #expect(text.contains("dry run: nothing was written"))
     }
 }
+
+@Suite("esteira --help")
+struct HelpTests {
+    @Test("every command's help shows an example, and none prints a password",
+          arguments: [["setup"], ["worker"], ["dlq", "list"], ["dlq", "show"], ["dlq", "replay"], ["dlq", "purge"],
+                      ["jobs"], ["jobs", "show"], ["routes", "check"], ["infer"], ["load"], ["sftp"]])
+    func example(_ command: [String]) throws {
+        let (status, text) = try runEsteira(command + ["--help"],
+                                            environment: ["ESTEIRA_MYSQL_URL": "mysql://u:s3cr3t-pw@127.0.0.1/db"])
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("Example"), "esteira \(command.joined(separator: " ")) --help has no example")
+        #expect(!text.contains("s3cr3t-pw"))
+    }
+}

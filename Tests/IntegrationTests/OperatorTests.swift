@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import EsteiraAWS
 import EsteiraWorker
+import EsteiraTestSupport
 
 /// The on-call commands against the real stack: the DLQ, a file's history, replays that lose nothing.
 @Suite("Operator commands on the real stack", .serialized)
@@ -100,6 +101,89 @@ struct OperatorTests {
             }
             #expect(replayOf.count == files, "main queue holds \(replayOf.count) messages for \(files) dead letters")
             #expect(Set(replayOf).count == files)
+        }
+    }
+
+    @Test("dlq purge needs --yes and empties the DLQ; routes check names lines; setup --print creates nothing, setup creates")
+    func purgeRoutesSetup() async throws {
+        try await TestStack.with { stack in
+            let routes = try writeRoutes()
+            try await Self.deadLetterFiles(stack, count: 2)
+
+            let (refused, refusedText) = try await Self.run(["dlq", "purge"], stack, routes: routes)
+            #expect(refused == 64, "\(refusedText)")
+            #expect(refusedText.contains("add --yes"))
+            #expect(try await stack.deadLetters().count == 2, "nothing purged without --yes")
+            let (purged, purgedText) = try await Self.run(["dlq", "purge", "--yes"], stack, routes: routes)
+            #expect(purged == 0, "\(purgedText)")
+            #expect(try await stack.deadLetters().isEmpty)
+
+            let bad = NSTemporaryDirectory() + "routes-bad-\(UInt32.random(in: 0...UInt32.max)).yaml"
+            try "routes:\n  - name: ok\n    tenant: acme\n    pattern: \"*.csv\"\n    table: \"a b\"\n"
+                .write(toFile: bad, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: bad) }
+            let (checkBad, badText) = try await Self.run(["routes", "check", bad, "--json"], stack, routes: routes)
+            #expect(checkBad == 1)
+            let report = try JSONSerialization.jsonObject(with: Data(badText.utf8)) as? [String: Any] ?? [:]
+            let problems = report["problems"] as? [[String: Any]] ?? []
+            #expect(report["ok"] as? Bool == false)
+            #expect(problems.contains { $0["line"] as? Int == 2 && ($0["message"] as? String ?? "").contains("table 'a b'") }, "\(badText)")
+            let (checkGood, goodText) = try await Self.run(["routes", "check", routes], stack, routes: routes)
+            #expect(checkGood == 0)
+            #expect(goodText.contains("ok, 1 route(s)"))
+
+            // --print describes and creates nothing; without it, the same names exist afterwards.
+            let name = stack.bucket + "-setup"
+            let resources = ["--bucket", name, "--queue", name, "--dlq", name + "-dlq", "--jobs-table", name]
+            let (planned, plan) = try await Self.run(["setup", "--print"] + resources, stack, routes: routes)
+            #expect(planned == 0)
+            #expect(plan.contains("S3 bucket          \(name)"))
+            await #expect(throws: (any Error).self) { try await stack.sqs.getQueueURL(name: name) }
+            let (created, createdText) = try await Self.run(["setup"] + resources, stack, routes: routes)
+            #expect(created == 0, "\(createdText)")
+            let url = try await stack.sqs.getQueueURL(name: name)
+            let attributes = try await stack.sqs.getQueueAttributes(queueURL: url, names: ["RedrivePolicy"])
+            #expect(attributes["RedrivePolicy"]?.contains(name + "-dlq") == true)
+            let notified = try await stack.s3.bucketNotificationQueues(bucket: name)
+            #expect(notified.contains { $0.hasSuffix(":" + name) }, "\(notified)")
+            let (again, _) = try await Self.run(["setup"] + resources, stack, routes: routes)
+            #expect(again == 0, "setup is idempotent")
+        }
+    }
+
+    @Test("replay --all without a filter asks SQS to move the messages server-side; a filtered replay never does")
+    func moveTask() async throws {
+        try await TestStack.with { stack in
+            let routes = try writeRoutes()
+            try await Self.deadLetterFiles(stack, count: 2)
+            // moto has no StartMessageMoveTask: a proxy in front of it answers that one call as SQS does and
+            // passes every other (signed) request through.
+            let moto = try #require(URLComponents(string: try requireEnv("AWS_ENDPOINT_URL"))?.port)
+            let proxy = try LoopbackHTTPServer { r in
+                r.header("x-amz-target") == "AmazonSQS.StartMessageMoveTask"
+                    ? .json(200, #"{"TaskHandle":"task-1"}"#) : .forward(port: moto)
+            }
+            defer { proxy.stop() }
+            let viaProxy = ["AWS_ENDPOINT_URL": proxy.url]
+            func moveRequests() -> [LoopbackHTTPServer.Request] {
+                proxy.requests.filter { $0.header("x-amz-target") == "AmazonSQS.StartMessageMoveTask" }
+            }
+
+            let all = try WorkerProcess(["dlq", "replay", "--all", "--rate", "7", "--json"], stack: stack, routes: routes, extraEnv: viaProxy)
+            #expect(await all.wait(timeout: 120) == 0, "\(all.log)")
+            #expect(all.log.contains("\"move_task\" : true"), "\(all.log)")
+            let request = try #require(moveRequests().first)
+            let body = try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] ?? [:]
+            #expect(body["SourceArn"] as? String == stack.provisioned.deadLetterARN)
+            #expect(body["DestinationArn"] as? String == stack.provisioned.queueARN)
+            #expect(body["MaxNumberOfMessagesPerSecond"] as? Int == 7)
+
+            let filtered = try WorkerProcess(["dlq", "replay", "--all", "--filter", "tenant=acme"], stack: stack, routes: routes,
+                                             extraEnv: viaProxy)
+            #expect(await filtered.wait(timeout: 120) == 0, "\(filtered.log)")
+            #expect(filtered.log.contains("replayed 2"), "\(filtered.log)")
+            #expect(moveRequests().count == 1, "a filtered replay goes message by message")
+            #expect(try await stack.deadLetters().isEmpty)
         }
     }
 }

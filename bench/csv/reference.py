@@ -61,10 +61,13 @@ def duckdb_engine(path):
 def main():
     engine, path = sys.argv[1], sys.argv[2]
     start = time.perf_counter()
+    cpu_start = time.process_time()  # user + system CPU of this process, all its threads
     rows, rejected = (python_engine if engine == "python" else duckdb_engine)(path)
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     size = os.path.getsize(path)
     print(json.dumps({"engine": engine, "bytes": size, "seconds": seconds, "mb_per_s": size / 1e6 / seconds,
+                      "cpu_seconds": cpu, "mb_per_cpu_s": size / 1e6 / cpu,
                       "rows": rows, "rejected": rejected,
                       "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 

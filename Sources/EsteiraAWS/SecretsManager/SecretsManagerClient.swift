@@ -42,4 +42,12 @@ public struct SecretsManagerClient: Sendable {
         let r = try await call("CreateSecret", ["Name": .string(name), "SecretString": .string(string)])
         return r["ARN"]?.string ?? ""
     }
+
+    /// Stores a new current value of a text secret (what a rotation does); returns the new version id.
+    /// For tools and tests; the worker only reads.
+    @discardableResult
+    public func putSecretValue(secretID: String, string: String) async throws -> String {
+        let r = try await call("PutSecretValue", ["SecretId": .string(secretID), "SecretString": .string(string)])
+        return r["VersionId"]?.string ?? ""
+    }
 }

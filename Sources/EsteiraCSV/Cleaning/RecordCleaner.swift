@@ -67,6 +67,12 @@ public final class RecordCleaner {
     /// The converters as unretained references: reading a class reference out of an array retains and
     /// releases it, twice per field, for nothing (the array keeps them alive).
     private let unretained: UnsafeMutableBufferPointer<Unmanaged<ColumnConverter>>
+    /// `sources` as raw memory, read once per value without a bounds check (each is below `fieldCount`,
+    /// which `clean` checks against the record first).
+    private let sourceFields: UnsafeMutablePointer<Int>
+    /// Each converter's `fast` part, side by side: the per-value fast path reads these without a call
+    /// through a class reference. The token memory they point to belongs to the converters.
+    private let fastPaths: UnsafeMutablePointer<FastConversion>
     private let spans: UnsafeMutablePointer<(Int32, Int32)>
 
     /// - Parameters:
@@ -143,11 +149,17 @@ public final class RecordCleaner {
         values = RowBytes(capacity: 4096)
         unretained = .allocate(capacity: converters.count)
         _ = unretained.initialize(from: converters.map { Unmanaged.passUnretained($0) })
+        sourceFields = .allocate(capacity: max(1, sources.count))
+        sourceFields.initialize(from: sources, count: sources.count)
+        fastPaths = .allocate(capacity: max(1, converters.count))
+        fastPaths.initialize(from: converters.map(\.fast), count: converters.count)
     }
 
     deinit {
         spans.deallocate()
         unretained.deallocate()
+        sourceFields.deallocate()
+        fastPaths.deallocate()
         values.deallocate()
     }
 
@@ -162,17 +174,34 @@ public final class RecordCleaner {
         var n = record.count
         // A trailing delimiter: one extra, empty, unquoted field.
         if n == fieldCount + 1 && record[n - 1].isEmpty && !record.isQuoted(n - 1) { n -= 1 }
-        if dropEmptyRows && Self.isEmpty(record, n) { return .emptyRow }
+        if dropEmptyRows && Self.mayBeEmpty(record, n) && Self.isEmpty(record, n) { return .emptyRow }
         guard n == fieldCount else {
             return .rejected(reason: "row has \(n) fields, the header has \(fieldCount)")
         }
         var out = values
         out.removeAll()
         defer { values = out }
+        let sourceFields = sourceFields
+        let fastPaths = fastPaths
+        let spans = spans
         for c in 0..<unretained.count {
-            let i = sources[c]
+            let i = sourceFields[c]
             let start = out.count
-            let outcome = unretained[c]._withUnsafeGuaranteedRef { $0.convert(record[i], quoted: record.isQuoted(i), into: &out) }
+            let (field, quoted) = record.uncheckedField(i)
+            switch fastPaths[c].convert(field, quoted: quoted, into: &out) {
+            case .value:
+                spans[c] = (Int32(truncatingIfNeeded: start), Int32(truncatingIfNeeded: out.count &- start))
+                continue
+            case .null:
+                if fastPaths[c].required {
+                    return .rejected(reason: "column '\(converters[c].name)' (field \(i + 1)) is required but empty")
+                }
+                spans[c] = (0, -1)
+                continue
+            case .slow:
+                break
+            }
+            let outcome = unretained[c]._withUnsafeGuaranteedRef { $0.convert(field, quoted: quoted, into: &out) }
             switch outcome {
             case .value:
                 spans[c] = (Int32(truncatingIfNeeded: start), Int32(truncatingIfNeeded: out.count - start))
@@ -201,10 +230,15 @@ public final class RecordCleaner {
         return .row(row)
     }
 
+    /// False when the first field starts with a byte that is not blank: one test settles most rows.
     @inline(__always)
+    private static func mayBeEmpty(_ record: CSVRecord, _ n: Int) -> Bool {
+        guard n > 0 else { return true }
+        let first = record.uncheckedField(0).bytes
+        return first.isEmpty || first[0] <= 0x20 || first[0] == 0xC2
+    }
+
     private static func isEmpty(_ record: CSVRecord, _ n: Int) -> Bool {
-        // Most rows have something in their first field: one test settles them.
-        if n > 0 && !record[0].isEmpty && record[0][0] > 0x20 && record[0][0] != 0xC2 { return false }
         for i in 0..<n where !ColumnConverter.trimmed(record[i]).isEmpty || record.isQuoted(i) { return false }
         return true
     }

@@ -87,6 +87,29 @@ struct RowBytes {
         count += bytes.count
     }
 
+    /// Appends a field's bytes, copying short ones (most fields) with a few word moves instead of a
+    /// call to memmove. Reads and writes only inside the field and the reserved room.
+    @inline(__always)
+    mutating func appendField(_ bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
+        guard n > 0, n <= 16, let source = bytes.baseAddress else { return append(bytes) }
+        reserve(n)
+        let to = base + count
+        if n >= 8 {
+            // Two words that overlap when n < 16: together they cover every byte once or twice.
+            to.storeBytes(of: source.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            (to + (n - 8)).storeBytes(of: source.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self), as: UInt64.self)
+        } else if n >= 4 {
+            to.storeBytes(of: source.loadUnaligned(as: UInt32.self), as: UInt32.self)
+            (to + (n - 4)).storeBytes(of: source.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self), as: UInt32.self)
+        } else {
+            to.storeBytes(of: source.load(as: UInt8.self), as: UInt8.self)
+            (to + (n >> 1)).storeBytes(of: source.load(fromByteOffset: n >> 1, as: UInt8.self), as: UInt8.self)
+            (to + (n - 1)).storeBytes(of: source.load(fromByteOffset: n - 1, as: UInt8.self), as: UInt8.self)
+        }
+        count += n
+    }
+
     mutating func append(byte: UInt8) {
         reserve(1)
         appendReserved(byte)

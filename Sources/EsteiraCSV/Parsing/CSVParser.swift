@@ -47,6 +47,9 @@ public struct CSVParser: ~Copyable {
     private let classes: UnsafeMutablePointer<UInt8>
     private let unquotedStops: UInt8
     private let quotedStops: UInt8
+    /// The same two stop sets for `StopMask`, which finds stops 64 bytes at a time.
+    private let unquotedStopMask: StopMask
+    private let quotedStopMask: StopMask
     private let maxFieldBytes: Int
     private let maxRecordBytes: Int
     private let maxFields: Int
@@ -108,6 +111,10 @@ public struct CSVParser: ~Copyable {
         let bareQuoteStops = dialect.quote != nil && dialect.bareQuote == .refuseRecord ? ByteClass.quote : 0
         unquotedStops = ByteClass.delimiter | ByteClass.escape | ByteClass.lineBreak | bareQuoteStops
         quotedStops = ByteClass.quote | ByteClass.escape | ByteClass.lineBreak
+        // An absent stop (no escape; a quote kept as text) repeats LF, which is a stop anyway.
+        let lf: UInt8 = 0x0A
+        unquotedStopMask = StopMask(dialect.delimiter, bareQuoteStops != 0 ? dialect.quote ?? lf : lf, dialect.escape ?? lf, 0x0D, lf)
+        quotedStopMask = StopMask(dialect.quote ?? lf, dialect.escape ?? lf, 0x0D, lf, lf)
 
         spanCapacity = min(64, limits.maxFields)
         spans = .allocate(capacity: spanCapacity)
@@ -236,6 +243,32 @@ public struct CSVParser: ~Copyable {
         @inline(__always) func classOf(_ i: Int) -> UInt8 {
             classes[Int(buf.load(fromByteOffset: i, as: UInt8.self))]
         }
+        // The stops of 64 bytes at a time as bits, one mask per stop set, kept while the scan moves
+        // through them: most fields are a few bytes, so one mask serves several. A byte loop a field
+        // would pay a mispredicted branch at its end; the mask pays a count of trailing zeros.
+        let unquotedStopMask = self.unquotedStopMask
+        let quotedStopMask = self.quotedStopMask
+        var unquotedBase = -128, unquotedBits: UInt64 = 0
+        var quotedBase = -128, quotedBits: UInt64 = 0
+        /// The first stop at or after `from`, or `n`.
+        @inline(__always) func nextStop(_ from: Int, _ stopMask: StopMask, _ stops: UInt8, _ base: inout Int, _ bits: inout UInt64) -> Int {
+            var q = from
+            while true {
+                let offset = UInt(bitPattern: q &- base)
+                if offset < 64 {
+                    let rest = bits &>> UInt64(offset)
+                    if rest != 0 { return q &+ rest.trailingZeroBitCount }
+                    q = base &+ 64
+                }
+                // Within 64 bytes of the end of the chunk: byte by byte.
+                guard q &+ 64 <= n else {
+                    while q < n && classOf(q) & stops == 0 { q &+= 1 }
+                    return q
+                }
+                base = q
+                bits = stopMask.mask64(buf + q)
+            }
+        }
 
         var p = 0
         while p < n {
@@ -280,7 +313,7 @@ public struct CSVParser: ~Copyable {
                     let recordLimit = maxRecordBytes
                     let spans = self.spans
                     while true {
-                        while q < n && classOf(q) & unquotedStops == 0 { q &+= 1 }
+                        q = nextStop(q, unquotedStopMask, unquotedStops, &unquotedBase, &unquotedBits)
                         guard q < n, classOf(q) == ByteClass.delimiter, count < room,
                               q &- origin <= fieldLimit, q &- record <= recordLimit else { break }
                         spans[count] = FieldSpan(start: UInt32(truncatingIfNeeded: origin &- record),
@@ -331,8 +364,7 @@ public struct CSVParser: ~Copyable {
                 }
 
             case .quoted:
-                var q = p
-                while q < n && classOf(q) & quotedStops == 0 { q &+= 1 }
+                let q = nextStop(p, quotedStopMask, quotedStops, &quotedBase, &quotedBits)
                 p = q
                 guard q < n else { continue }
                 let c = classOf(q)
@@ -535,6 +567,49 @@ public struct CSVParser: ~Copyable {
             decodedSpans[index] = FieldSpan(start: UInt32(start), end: UInt32(decoded.count), flags: span.flags)
             spans[index].flags |= FieldSpan.decoded
         }
+    }
+}
+
+/// Finds the bytes of a stop set (up to five bytes) 64 at a time and returns them as a bit mask, bit i
+/// for byte i, so a scan jumps from stop to stop with a count of trailing zeros.
+///
+/// Plain SIMD arithmetic (Swift's SIMD comparisons do not compile to vector compares): per byte, with
+/// `t = byte ^ stop`, `((t & 0x7F) + 0x7F) | t` has its high bit clear exactly when `t` is zero, and no
+/// carry crosses bytes. The high bits of each 8-byte lane are then gathered into 8 bits with one
+/// multiplication.
+struct StopMask {
+    private let a: SIMD16<UInt8>, b: SIMD16<UInt8>, c: SIMD16<UInt8>, d: SIMD16<UInt8>, e: SIMD16<UInt8>
+
+    init(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, _ e: UInt8) {
+        self.a = SIMD16(repeating: a)
+        self.b = SIMD16(repeating: b)
+        self.c = SIMD16(repeating: c)
+        self.d = SIMD16(repeating: d)
+        self.e = SIMD16(repeating: e)
+    }
+
+    /// The high bit of each byte of `x`, byte i to bit i.
+    @inline(__always)
+    static func gather(_ x: UInt64) -> UInt64 {
+        // Byte j's bit lands at 8j + 7k + 7 for each k; only k = 7 - j reaches bits 56...63 (as bit
+        // 56 + j), and no two products share a bit, so nothing carries.
+        (((x & 0x8080_8080_8080_8080) &>> 7) &* 0x0102_0408_1020_4080) &>> 56
+    }
+
+    @inline(__always)
+    func mask16(_ p: UnsafeRawPointer) -> UInt64 {
+        let v = p.loadUnaligned(as: SIMD16<UInt8>.self)
+        let low7 = SIMD16<UInt8>(repeating: 0x7F)
+        @inline(__always) func nonZero(_ t: SIMD16<UInt8>) -> SIMD16<UInt8> { ((t & low7) &+ low7) | t }
+        let none = nonZero(v ^ a) & nonZero(v ^ b) & nonZero(v ^ c) & nonZero(v ^ d) & nonZero(v ^ e)
+        let lanes = unsafeBitCast(~none, to: SIMD2<UInt64>.self)
+        return Self.gather(UInt64(littleEndian: lanes[0])) | Self.gather(UInt64(littleEndian: lanes[1])) &<< 8
+    }
+
+    /// Bit i set iff `p[i]` is a stop, for the 64 bytes at `p` (all of which must be readable).
+    @inline(__always)
+    func mask64(_ p: UnsafeRawPointer) -> UInt64 {
+        mask16(p) | mask16(p + 16) &<< 16 | mask16(p + 32) &<< 32 | mask16(p + 48) &<< 48
     }
 }
 

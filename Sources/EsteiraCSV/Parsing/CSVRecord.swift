@@ -54,6 +54,20 @@ public struct CSVRecord: RandomAccessCollection {
                                       count: Int(span.end &- span.start))
     }
 
+    /// Field `index` and whether it was quoted, without the index check: for the cleaner, which has
+    /// checked the record's field count once.
+    @inline(__always)
+    func uncheckedField(_ index: Int) -> (bytes: UnsafeRawBufferPointer, quoted: Bool) {
+        let span = spans[index]
+        if span.isDecoded {
+            let content = decodedSpans[index]
+            return (UnsafeRawBufferPointer(start: decoded.unsafelyUnwrapped + Int(content.start),
+                                           count: Int(content.end &- content.start)), span.isQuoted)
+        }
+        return (UnsafeRawBufferPointer(start: raw.baseAddress.unsafelyUnwrapped + Int(span.start),
+                                       count: Int(span.end &- span.start)), span.isQuoted)
+    }
+
     /// Field `index` as written between its quotes, doubled quotes and escapes left in. For a layer
     /// that gives escape sequences a meaning the parser does not, such as `\N` for NULL in MySQL dumps
     /// (the parser reads an escape as "the next byte is literal", so `\N` is `N` in `self[index]`).

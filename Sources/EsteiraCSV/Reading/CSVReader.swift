@@ -219,7 +219,9 @@ public final class CSVReader {
     /// counts kept in locals too: per record this touches no property of the reader (each would cost a
     /// dynamic exclusivity check).
     private func feed(_ box: ParserBox, _ piece: UnsafeRawBufferPointer, _ sink: (CSVReadEvent) throws -> Void) throws {
-        var cleaner = self.cleaner
+        // Unretained: `self.cleaner` keeps it alive, and once set it is never replaced, so the per-record
+        // path need not retain and release it.
+        var cleaner = self.cleaner.map { Unmanaged.passUnretained($0) }
         var rows = 0, empty = 0, duplicates = 0
         defer {
             summary.rows += rows
@@ -229,10 +231,10 @@ public final class CSVReader {
         try box.parser.consume(piece) { event in
             guard let current = cleaner, case .record(let record) = event else {
                 try self.handle(event, sink)
-                cleaner = self.cleaner
+                cleaner = self.cleaner.map { Unmanaged.passUnretained($0) }
                 return
             }
-            switch try current.clean(record) {
+            switch try current._withUnsafeGuaranteedRef({ try $0.clean(record) }) {
             case .row(let values):
                 rows += 1
                 try sink(.row(values))

@@ -7,7 +7,15 @@ import Darwin
 /// One column's conversion from field bytes to the canonical text MySQL parses, compiled once per file
 /// from the contract so the per-field work is byte comparisons and arithmetic. A class so the per-field
 /// call passes one reference instead of copying (and retaining) every array inside.
-final class ColumnConverter: Sendable {
+///
+/// Two entry points: `fast.convert` (`FastConversion`) settles the values that make up nearly every real file (plain
+/// digits, canonical decimals and dates, ISO datetimes, short tokens compared as one word) and answers
+/// `.slow` for anything else, having written nothing; `convert` handles every value and says why one is
+/// refused. The fast path only ever accepts what `convert` would accept, with the same bytes out
+/// (ColumnConverterFastPathTests checks this on tables of values).
+///
+/// `@unchecked Sendable`: the packed token words are raw memory written once in `init`, then only read.
+final class ColumnConverter: @unchecked Sendable {
     enum Outcome {
         /// The canonical value was appended to the output buffer.
         case value
@@ -44,6 +52,9 @@ final class ColumnConverter: Sendable {
     /// The listed values' bytes, same order, for the exact-match fast path.
     let enumSpellings: [[UInt8]]
 
+    /// What the fast path needs, in a plain struct the cleaner keeps in a table of its own.
+    let fast: FastConversion
+
     init(name: String, type: ColumnType, required: Bool, trim: Bool, nullTokens: [String], number: NumberFormat,
          dateFormats: [DateFormat], defaultOffset: Int, trueValues: [String], falseValues: [String]) {
         self.name = name
@@ -79,8 +90,23 @@ final class ColumnConverter: Sendable {
             enumValues = []
             enumSpellings = []
         }
+        let booleans = trueTokens.map { ($0, UInt8(ascii: "1")) } + falseTokens.map { ($0, UInt8(ascii: "0")) }
+        fast = FastConversion(
+            kind: kind, trim: trim, isText: isText, emptyIsNull: emptyIsNull, required: required,
+            longestNullToken: longestNullToken, precision: precision, scale: scale,
+            pointIsDecimalSeparator: number.decimalSeparator == UInt8(ascii: "."), maxLength: maxLength ?? Int.max,
+            defaultOffset: defaultOffset,
+            firstFormatIsCanonicalDate: dateFormats.first?.fixedLayout == 0, firstFormatIsISO: dateFormats.first?.isISO ?? false,
+            packedNulls: PackedTokens(self.nullTokens.map { ($0, 0) }),
+            packedBooleans: PackedTokens(booleans.filter { token, _ in token.allSatisfy { $0 < 0x80 } }),
+            packedEnum: PackedTokens(enumSpellings.map { ($0, 0) }))
     }
 
+    deinit {
+        fast.packedNulls.deallocate()
+        fast.packedBooleans.deallocate()
+        fast.packedEnum.deallocate()
+    }
 
     @inline(__always)
     func convert(_ raw: UnsafeRawBufferPointer, quoted: Bool, into out: inout RowBytes) -> Outcome {
@@ -322,5 +348,162 @@ struct CompiledContract: Sendable {
             throw CSVContractError("timezone '\(text)' is not a fixed UTC offset such as -03:00 or Z (named zones are not supported: write the offset)")
         }
         return parsed
+    }
+}
+
+/// The part of a `ColumnConverter` that the fast path reads: plain values, so the cleaner can keep one
+/// per column in raw memory and convert a field without a call through a class reference.
+struct FastConversion {
+    enum Outcome { case value, null, slow }
+
+    let kind: ColumnConverter.Kind
+    let trim: Bool
+    let isText: Bool
+    let emptyIsNull: Bool
+    let required: Bool
+    let longestNullToken: Int
+    let precision: Int
+    let scale: Int
+    let pointIsDecimalSeparator: Bool
+    /// Int.max without a limit.
+    let maxLength: Int
+    let defaultOffset: Int
+    /// The first date format is `yyyy-MM-dd`, or ISO 8601 for a datetime column.
+    let firstFormatIsCanonicalDate: Bool
+    let firstFormatIsISO: Bool
+    /// Null tokens of up to 16 bytes; a field that short is a null token iff it is one of these.
+    let packedNulls: PackedTokens
+    /// Case-folded true tokens then false tokens, the ASCII ones; the payload is `1` or `0`.
+    let packedBooleans: PackedTokens
+    /// The enum values as listed.
+    let packedEnum: PackedTokens
+
+    /// The common cases of `ColumnConverter.convert`, without building any message: `.value` (appended
+    /// to `out`) and `.null` exactly as `convert` would say them; `.slow` when the value needs `convert`,
+    /// in which case nothing was appended.
+    @_transparent
+    func convert(_ raw: UnsafeRawBufferPointer, quoted: Bool, into out: inout RowBytes) -> Outcome {
+        let field = trim ? ColumnConverter.trimmed(raw) : raw
+        let n = field.count
+        if n == 0 { return isText && (quoted || !emptyIsNull) ? .value : .null }
+        let base = field.baseAddress.unsafelyUnwrapped
+        let short = n <= PackedTokens.maxLength
+        if n <= longestNullToken {
+            // A null token longer than the packed ones: the general path compares it.
+            guard short else { return .slow }
+            if packedNulls.find(PackedTokens.pack16(base, n), length: n) != nil { return .null }
+        }
+        switch kind {
+        case .int, .bigint:
+            guard n <= 9, ColumnConverter.isPlainInteger(field) else { return .slow }
+            out.appendField(field)
+            return .value
+        case .decimal:
+            guard pointIsDecimalSeparator, ColumnConverter.isPlainDecimal(field, precision: precision, scale: scale) else { return .slow }
+            out.appendField(field)
+            return .value
+        case .boolean:
+            guard short else { return .slow }
+            let word = PackedTokens.pack16(base, n)
+            guard (word.0 | word.1) & 0x8080_8080_8080_8080 == 0,
+                  let bit = packedBooleans.find((PackedTokens.asciiLowercased(word.0), PackedTokens.asciiLowercased(word.1)), length: n)
+            else { return .slow }
+            out.append(byte: bit)
+            return .value
+        case .enumeration:
+            guard short, packedEnum.find(PackedTokens.pack16(base, n), length: n) != nil else { return .slow }
+            out.appendField(field)
+            return .value
+        case .text:
+            if n > maxLength { return .slow }
+            out.appendField(field)
+            return .value
+        case .date:
+            guard firstFormatIsCanonicalDate, n == 10, DateTimeValue.isCanonicalDate(base) else { return .slow }
+            out.appendField(field)
+            return .value
+        case .datetime:
+            guard firstFormatIsISO, let value = DateTimeValue.fixedISO(base, n) else { return .slow }
+            // Most instants stay on their calendar day in UTC: keep the date's bytes, shift the clock.
+            let secondOfDay = value.hour * 3600 + value.minute * 60 + value.second - (value.offsetSeconds ?? defaultOffset)
+            if secondOfDay >= 0 && secondOfDay < 86_400 {
+                DateTimeValue.writeSameDay(date: base, secondOfDay: secondOfDay, into: &out)
+            } else {
+                value.utc(defaultOffset: defaultOffset).writeDateTime(into: &out)
+            }
+            return .value
+        case .double:
+            return .slow
+        }
+    }
+}
+
+/// Short tokens (null tokens, booleans, enum values) as two little-endian words each, with their
+/// lengths, so a field of up to 16 bytes is compared with each in two instructions instead of a loop
+/// over an array of arrays. Longer tokens are left out; a field that long never matches here. Raw memory
+/// owned by the converter, freed in its deinit.
+struct PackedTokens {
+    static let maxLength = 16
+    private let words: UnsafeMutablePointer<(UInt64, UInt64)>
+    private let lengths: UnsafeMutablePointer<Int>
+    private let payloads: UnsafeMutablePointer<UInt8>
+    private let count: Int
+
+    init(_ tokens: [([UInt8], UInt8)]) {
+        let short = tokens.filter { !$0.0.isEmpty && $0.0.count <= Self.maxLength }
+        count = short.count
+        words = .allocate(capacity: max(1, count))
+        lengths = .allocate(capacity: max(1, count))
+        payloads = .allocate(capacity: max(1, count))
+        for (k, (token, payload)) in short.enumerated() {
+            words[k] = token.withUnsafeBytes { Self.pack16($0.baseAddress!, $0.count) }
+            lengths[k] = token.count
+            payloads[k] = payload
+        }
+    }
+
+    func deallocate() {
+        words.deallocate()
+        lengths.deallocate()
+        payloads.deallocate()
+    }
+
+    /// The payload of the first token equal to the `length` bytes packed in `word`, or nil.
+    @inline(__always)
+    func find(_ word: (UInt64, UInt64), length: Int) -> UInt8? {
+        for k in 0..<count where words[k].0 == word.0 && words[k].1 == word.1 && lengths[k] == length { return payloads[k] }
+        return nil
+    }
+
+    /// `n` (1...16) bytes at `p` as two little-endian words, zero above them. Reads only those bytes.
+    @inline(__always)
+    static func pack16(_ p: UnsafeRawPointer, _ n: Int) -> (UInt64, UInt64) {
+        n <= 8 ? (pack(p, n), 0) : (UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)), pack(p + 8, n - 8))
+    }
+
+    /// `n` (1...8) bytes at `p` as a little-endian word, zero above them. Reads only those bytes.
+    @inline(__always)
+    static func pack(_ p: UnsafeRawPointer, _ n: Int) -> UInt64 {
+        if n >= 4 {
+            // Two 4-byte loads that overlap when n < 8; the shared bytes are the same either way.
+            let low = UInt64(UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
+            let high = UInt64(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)))
+            return low | high &<< UInt64(8 * (n - 4))
+        }
+        let a = UInt64(p.load(as: UInt8.self))
+        let b = UInt64(p.load(fromByteOffset: n >> 1, as: UInt8.self))
+        let c = UInt64(p.load(fromByteOffset: n - 1, as: UInt8.self))
+        return a | b &<< UInt64(8 * (n >> 1)) | c &<< UInt64(8 * (n - 1))
+    }
+
+    /// ASCII letters A–Z of an ASCII word made lower case, as `ColumnConverter.fold` does.
+    @inline(__always)
+    static func asciiLowercased(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        // Per byte (all below 0x80, so nothing carries): high bit set iff byte >= 'A', and iff byte > 'Z'.
+        let atLeastA = word &+ ones &* (0x80 - 0x41)
+        let aboveZ = word &+ ones &* (0x80 - 0x5B)
+        let upper = atLeastA & ~aboveZ & (ones &* 0x80)
+        return word | upper &>> 2
     }
 }

@@ -216,8 +216,9 @@ struct DateTimeValue {
     var hasTime = false
 
     var isValid: Bool {
+        // Every month has 28 days: most dates need no calendar.
         year >= 1 && year <= 9999 && month >= 1 && month <= 12 && day >= 1
-            && day <= DateTimeValue.daysIn(month: month, year: year)
+            && (day <= 28 || day <= DateTimeValue.daysIn(month: month, year: year))
             && hour <= 23 && minute <= 59 && second <= 59
     }
 
@@ -274,6 +275,55 @@ struct DateTimeValue {
         return out
     }
 
+    /// Whether the 10 bytes at `f` are `yyyy-MM-dd` naming a real date: what `DateFormat("yyyy-MM-dd")`
+    /// accepts at that length, in which case the bytes are already the canonical value.
+    @inline(__always)
+    static func isCanonicalDate(_ f: UnsafeRawPointer) -> Bool {
+        @inline(__always) func d(_ i: Int) -> Int { Int(f.load(fromByteOffset: i, as: UInt8.self) &- 0x30) }
+        guard f.load(fromByteOffset: 4, as: UInt8.self) == 0x2D, f.load(fromByteOffset: 7, as: UInt8.self) == 0x2D else { return false }
+        let (y0, y1, y2, y3, m0, m1, d0, d1) = (d(0), d(1), d(2), d(3), d(5), d(6), d(8), d(9))
+        // Each is 0...9 for a digit; any other byte wraps to 10 or more.
+        guard max(y0, y1, y2, y3, m0, m1, d0, d1) <= 9 else { return false }
+        let year = y0 * 1000 + y1 * 100 + y2 * 10 + y3, month = m0 * 10 + m1, day = d0 * 10 + d1
+        return year >= 1 && month >= 1 && month <= 12 && day >= 1 && (day <= 28 || day <= daysIn(month: month, year: year))
+    }
+
+    /// The ISO 8601 datetimes written at fixed widths, `yyyy-MM-ddTHH:mm:ss` (19 bytes) with nothing,
+    /// `Z` (20) or `±HH:mm` (25) after: the same value `DateFormat.parseISO` gives them, or nil for
+    /// anything else (that parser then decides).
+    @inline(__always)
+    static func fixedISO(_ f: UnsafeRawPointer, _ n: Int) -> DateTimeValue? {
+        guard n == 19 || n == 20 || n == 25 else { return nil }
+        @inline(__always) func b(_ i: Int) -> UInt8 { f.load(fromByteOffset: i, as: UInt8.self) }
+        @inline(__always) func d(_ i: Int) -> Int { Int(b(i) &- 0x30) }
+        let t = b(10)
+        guard b(4) == 0x2D, b(7) == 0x2D, t == UInt8(ascii: "T") || t == UInt8(ascii: " ") || t == UInt8(ascii: "t"),
+              b(13) == 0x3A, b(16) == 0x3A else { return nil }
+        let digits = (d(0), d(1), d(2), d(3), d(5), d(6), d(8), d(9), d(11), d(12), d(14), d(15), d(17), d(18))
+        guard max(digits.0, digits.1, digits.2, digits.3, digits.4, digits.5, digits.6, digits.7) <= 9,
+              max(digits.8, digits.9, digits.10, digits.11, digits.12, digits.13) <= 9 else { return nil }
+        var v = DateTimeValue()
+        v.year = digits.0 * 1000 + digits.1 * 100 + digits.2 * 10 + digits.3
+        v.month = digits.4 * 10 + digits.5
+        v.day = digits.6 * 10 + digits.7
+        v.hour = digits.8 * 10 + digits.9
+        v.minute = digits.10 * 10 + digits.11
+        v.second = digits.12 * 10 + digits.13
+        v.hasTime = true
+        if n == 20 {
+            guard b(19) == UInt8(ascii: "Z") || b(19) == UInt8(ascii: "z") else { return nil }
+            v.offsetSeconds = 0
+        } else if n == 25 {
+            let sign = b(19)
+            guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-"), b(22) == 0x3A,
+                  max(d(20), d(21), d(23), d(24)) <= 9 else { return nil }
+            let h = d(20) * 10 + d(21), m = d(23) * 10 + d(24)
+            guard h <= 18, m < 60 else { return nil }
+            v.offsetSeconds = (sign == UInt8(ascii: "-") ? -1 : 1) * (h * 3600 + m * 60)
+        }
+        return v.isValid ? v : nil
+    }
+
     /// `yyyy-MM-dd`.
     var dateString: String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { out in
@@ -294,27 +344,46 @@ struct DateTimeValue {
         }
     }
 
+    /// Writes `yyyy-MM-dd HH:mm:ss` from the 10 canonical date bytes at `date` and a time of day:
+    /// what `utc(…).writeDateTime` writes for a whole-second instant that stays on that day.
+    @inline(__always)
+    static func writeSameDay(date: UnsafeRawPointer, secondOfDay: Int, into out: inout RowBytes) {
+        out.reserve(19)
+        out.appendField(UnsafeRawBufferPointer(start: date, count: 10))
+        out.appendReserved(0x20); write2(secondOfDay / 3600, &out); out.appendReserved(0x3A); write2(secondOfDay / 60 % 60, &out)
+        out.appendReserved(0x3A); write2(secondOfDay % 60, &out)
+    }
+
     /// Writes `yyyy-MM-dd` into `out`.
     func writeDate(into out: inout RowBytes) {
         out.reserve(10)
-        Self.write(year, 4, &out); out.appendReserved(0x2D); Self.write(month, 2, &out); out.appendReserved(0x2D); Self.write(day, 2, &out)
+        Self.write4(year, &out); out.appendReserved(0x2D); Self.write2(month, &out); out.appendReserved(0x2D); Self.write2(day, &out)
     }
 
     /// Writes `yyyy-MM-dd HH:mm:ss[.ffffff]` into `out`.
     func writeDateTime(into out: inout RowBytes) {
         out.reserve(26)
         writeDate(into: &out)
-        out.appendReserved(0x20); Self.write(hour, 2, &out); out.appendReserved(0x3A); Self.write(minute, 2, &out)
-        out.appendReserved(0x3A); Self.write(second, 2, &out)
-        if microsecond > 0 { out.appendReserved(0x2E); Self.write(microsecond, 6, &out) }
+        out.appendReserved(0x20); Self.write2(hour, &out); out.appendReserved(0x3A); Self.write2(minute, &out)
+        out.appendReserved(0x3A); Self.write2(second, &out)
+        if microsecond > 0 {
+            out.appendReserved(0x2E)
+            Self.write2(microsecond / 10_000 % 100, &out); Self.write2(microsecond / 100 % 100, &out); Self.write2(microsecond % 100, &out)
+        }
+    }
+
+    // Constant divisors, which the compiler turns into multiplications (a divisor in a variable costs
+    // a hardware division per digit).
+    @inline(__always)
+    private static func write2(_ value: Int, _ out: inout RowBytes) {
+        out.appendReserved(UInt8(truncatingIfNeeded: 0x30 + value / 10 % 10))
+        out.appendReserved(UInt8(truncatingIfNeeded: 0x30 + value % 10))
     }
 
     @inline(__always)
-    private static func write(_ value: Int, _ width: Int, _ out: inout RowBytes) {
-        var divisor = 1
-        for _ in 1..<width { divisor *= 10 }
-        var v = value
-        while divisor > 0 { out.appendReserved(UInt8(0x30 + v / divisor % 10)); v %= divisor * 10; divisor /= 10 }
+    private static func write4(_ value: Int, _ out: inout RowBytes) {
+        write2(value / 100 % 100, &out)
+        write2(value % 100, &out)
     }
 
     @inline(__always)

@@ -52,7 +52,7 @@ public enum LoadMode: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Modes that are meaningless without a key to collide on.
-    var needsUniqueKey: Bool {
+    public var needsUniqueKey: Bool {
         switch self {
         case .insertIgnore, .upsert: true
         case .append, .replaceByFile: false

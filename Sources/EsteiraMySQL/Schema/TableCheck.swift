@@ -16,9 +16,12 @@ extension MySQLConnection {
     /// not the reverse), text columns are utf8mb4, a nullable contract column is nullable, columns outside
     /// the contract can be left out (nullable, defaulted or generated), and declared keys exist.
     ///
+    /// With `check: false` an existing table is taken as it is (a schema made up from a file's header, with
+    /// no contract to hold the table to).
+    ///
     /// DDL commits implicitly, so this refuses to run while a file load is open on the connection.
     @discardableResult
-    public func prepareTable(_ schema: TableSchema, createIfMissing: Bool) async throws -> TablePreparation {
+    public func prepareTable(_ schema: TableSchema, createIfMissing: Bool, check: Bool = true) async throws -> TablePreparation {
         let (table, _) = try schema.validated()
         let create = try schema.createStatement()
         return try await run { session throws(MySQLError) -> TablePreparation in
@@ -40,6 +43,7 @@ extension MySQLConnection {
                 columns = try TableColumnInfo.load(table: table, session: session, operation: operation)
                 outcome = .created
             }
+            guard check else { return outcome }
             let keys = try TableKeys.load(table: table, session: session, operation: operation)
             let differences = TableCheck.differences(schema: schema, columns: columns, keys: keys)
             guard differences.isEmpty else {
@@ -99,7 +103,10 @@ enum TableCheck {
             }
         }
         func same(_ a: [String], _ b: [String]) -> Bool { a.map { $0.lowercased() } == b.map { $0.lowercased() } }
-        if !schema.primaryKey.isEmpty {
+        // A declared primary key is also met by a unique key on the same columns (say, beside an
+        // AUTO_INCREMENT id): the loader needs rows to be identified by those columns, not which index it is.
+        let primaryAsUnique = keys.unique.values.contains { Set($0.map { $0.lowercased() }) == Set(schema.primaryKey.map { $0.lowercased() }) }
+        if !schema.primaryKey.isEmpty && !primaryAsUnique {
             if let primary = keys.primaryKey {
                 if !same(primary, schema.primaryKey) {
                     problems.append("the primary key is (\(primary.joined(separator: ", "))), the contract's is (\(schema.primaryKey.joined(separator: ", ")))")

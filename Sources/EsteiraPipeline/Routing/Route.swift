@@ -34,11 +34,15 @@ public struct Route: Sendable, Codable, Equatable {
     public var loadMode: String?
     /// The BIGINT column that records which file loaded each row, for `replace-by-file`.
     public var sourceColumn: String?
+    /// Esteira manages the table: creates it when absent (from the contract, or every header column as
+    /// text without one) and checks an existing one against the contract before each file (see
+    /// `DestinationTable`).
+    public var createTable: Bool?
 
     public init(name: String, tenant: String, pattern: String = "*.csv", table: String, encoding: String? = nil,
                 dialect: DialectSettings? = nil, contract: CSVContract? = nil, rejectThreshold: Double? = nil,
                 maxRejects: Int? = nil, headerCollisions: HeaderNormalizer.CollisionPolicy? = nil,
-                loadMode: String? = nil, sourceColumn: String? = nil) {
+                loadMode: String? = nil, sourceColumn: String? = nil, createTable: Bool? = nil) {
         self.name = name
         self.tenant = tenant
         self.pattern = pattern
@@ -51,12 +55,13 @@ public struct Route: Sendable, Codable, Equatable {
         self.headerCollisions = headerCollisions
         self.loadMode = loadMode
         self.sourceColumn = sourceColumn
+        self.createTable = createTable
     }
 
     enum CodingKeys: String, CodingKey {
         case name, tenant, pattern, table, encoding, dialect, contract
         case rejectThreshold = "reject_threshold", maxRejects = "max_rejects", headerCollisions = "header_collisions"
-        case loadMode = "load_mode", sourceColumn = "source_column"
+        case loadMode = "load_mode", sourceColumn = "source_column", createTable = "create_table"
     }
 
     public init(from decoder: Decoder) throws {
@@ -73,6 +78,7 @@ public struct Route: Sendable, Codable, Equatable {
         headerCollisions = try c.decodeIfPresent(HeaderNormalizer.CollisionPolicy.self, forKey: .headerCollisions)
         loadMode = try c.decodeIfPresent(String.self, forKey: .loadMode)
         sourceColumn = try c.decodeIfPresent(String.self, forKey: .sourceColumn)
+        createTable = try c.decodeIfPresent(Bool.self, forKey: .createTable)
     }
 
     /// The load mode for MySQL; throws what is wrong with `load_mode` / `source_column`.
@@ -140,6 +146,7 @@ public struct RouteTable: Sendable {
             // A bad contract, charset, dialect or load mode fails at start-up, not on the first file.
             _ = try r.readOptions()
             _ = try r.mode()
+            _ = try r.managedTableSchema(fileColumns: [])
         }
         // Tenant isolation by construction: a table belongs to one tenant, so no tenant's file can ever
         // be written into another tenant's table, whatever the patterns say.

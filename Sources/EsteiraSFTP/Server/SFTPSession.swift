@@ -133,11 +133,11 @@ struct SFTPSession: Sendable {
     private func handle(_ request: SFTPRequest, id: UInt32, state: State) async throws -> SFTPResponse {
         switch request {
         case .realpath(_, let raw):
-            let path = try VirtualPath(resolving: raw)
+            let path = try VirtualPath(navigating: raw)
             return .name(id: id, entries: [SFTPNameEntry(filename: path.description, longname: path.description, attributes: .empty)])
 
         case .stat(_, let raw), .lstat(_, let raw):
-            let path = try VirtualPath(resolving: raw)
+            let path = try VirtualPath(navigating: raw)
             guard let entry = try await storage.stat(path) else { throw SFTPStatusError.noSuchFile(path.description) }
             return .attributes(id: id, attributes: attributes(entry))
 
@@ -193,7 +193,7 @@ struct SFTPSession: Sendable {
             return ok(id)
 
         case .opendir(_, let raw):
-            let path = try VirtualPath(resolving: raw)
+            let path = try VirtualPath(navigating: raw)
             try require(.read, path)
             switch try await storage.stat(path) {
             case .directory?: break

@@ -1,9 +1,15 @@
 /// A path inside a user's home, the only kind of path the storage layer accepts.
 ///
-/// The home is a logical root, like a chroot: `..` stops at it, an absolute path starts from it, and
-/// there is no name that reaches outside, because the key is always `home + components` and no
-/// component can be empty, `.`, `..` or contain a `/`. Names S3 or a person would trip over
-/// (control characters, bytes that are not UTF-8, backslashes) are refused rather than mapped.
+/// The home is a logical root: an absolute path starts from it, and there is no name that reaches
+/// outside, because the key is always `home + components` and no component can be empty, `.`, `..`
+/// or contain a `/`. Where a `..` would climb above the home, two rules:
+/// - looking around (`init(navigating:)`: REALPATH, STAT, LSTAT, OPENDIR, what `cd` and `ls` send)
+///   treats `/` as its own parent, like a chroot, so `cd ..` at the top stays there;
+/// - anything that opens, writes, renames or removes (`init(resolving:)`) is refused with
+///   PERMISSION_DENIED, so `put f ../other-tenant/f` fails instead of seeming to write into another
+///   tenant's folder while landing in one's own.
+/// Names S3 or a person would trip over (control characters, bytes that are not UTF-8,
+/// backslashes) are refused rather than mapped.
 public struct VirtualPath: Hashable, Sendable, CustomStringConvertible {
     /// Cleaned components; empty for the home itself.
     public let components: [String]
@@ -19,18 +25,35 @@ public struct VirtualPath: Hashable, Sendable, CustomStringConvertible {
 
     /// Resolves what a client sent, relative to the home root (SFTP v3 has no server-side working
     /// directory; clients send absolute paths or paths relative to where REALPATH(".") put them).
+    /// A `..` that would climb above the home is refused with PERMISSION_DENIED and the reason.
     public init(resolving raw: String) throws {
+        components = try VirtualPath.components(of: raw, clampAtRoot: false)
+    }
+
+    /// For REALPATH, STAT, LSTAT and OPENDIR: like `init(resolving:)`, except that `..` stops at `/`, as
+    /// in a chroot, so `cd ..` at the top stays there. These name or look at a path and change nothing.
+    public init(navigating raw: String) throws {
+        components = try VirtualPath.components(of: raw, clampAtRoot: true)
+    }
+
+    private static func components(of raw: String, clampAtRoot: Bool) throws -> [String] {
         var parts: [String] = []
         for part in raw.split(separator: "/", omittingEmptySubsequences: true) {
             switch part {
             case ".": continue
-            case "..": if !parts.isEmpty { parts.removeLast() }
+            case "..":
+                if !parts.isEmpty {
+                    parts.removeLast()
+                } else if !clampAtRoot {
+                    throw SFTPStatusError(.permissionDenied, "'\(printable(raw))' goes above your home folder: / is the top "
+                                          + "of this account, and nothing outside it can be reached")
+                }
             default:
                 try VirtualPath.check(component: part, in: raw)
                 parts.append(String(part))
             }
         }
-        components = parts
+        return parts
     }
 
     static func check(component: Substring, in raw: String) throws {

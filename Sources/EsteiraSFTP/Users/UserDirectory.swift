@@ -34,7 +34,7 @@ public struct UsersFileError: Error, CustomStringConvertible, Sendable {
     init(_ description: String) { self.description = description }
 }
 
-/// The accounts, read from a YAML users file or a Secrets Manager secret holding the same text:
+/// The accounts, read from a YAML users file and/or a Secrets Manager secret holding the same text:
 ///
 /// ```yaml
 /// users:
@@ -51,6 +51,23 @@ public struct SFTPUserDirectory: Sendable {
     public init(users: [SFTPUser]) { self.users = Dictionary(users.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
 
     public func user(named name: String) -> SFTPUser? { users[name] }
+
+    /// The users of several sources (a users file and a Secrets Manager secret) as one directory. A name
+    /// in two of them is refused, naming both, rather than one silently shadowing the other.
+    public static func combining(_ sources: [(directory: SFTPUserDirectory, source: String)]) throws -> SFTPUserDirectory {
+        var seen: [String: String] = [:]
+        var all: [SFTPUser] = []
+        for (directory, source) in sources {
+            for name in directory.users.keys.sorted() {
+                if let first = seen[name] {
+                    throw UsersFileError("user '\(name)' is in both \(first) and \(source); keep each user in one place")
+                }
+                seen[name] = source
+                all.append(directory.users[name]!)
+            }
+        }
+        return SFTPUserDirectory(users: all)
+    }
 
     public var passwordLoginEnabled: Bool { users.values.contains { $0.passwordHash != nil } }
 

@@ -126,7 +126,7 @@ struct DLQCommand: AsyncParsableCommand {
             Output.endProgress()
             if json {
                 Output.json(["replayed": report.replayed, "already_sent": report.alreadySent, "skipped": report.skipped,
-                             "dry_run": dryRun])
+                             "dry_run": dryRun, "move_task": report.usedMoveTask])
                 return
             }
             if report.usedMoveTask {

@@ -23,6 +23,7 @@ struct InferCommand: AsyncParsableCommand {
     @Option(name: .customLong("sample-bytes"), help: "How much of the file to read.") var sampleBytes: Int = 4 << 20
     @Flag(name: .customLong("yaml-only"), help: "Print only the route YAML.") var yamlOnly = false
     @Flag(name: .customLong("ddl-only"), help: "Print only the MySQL DDL.") var ddlOnly = false
+    @Flag(help: "Print JSON for scripts: the columns, the key, the route YAML and the DDL.") var json = false
 
     func validate() throws {
         guard sampleBytes >= 1024 else { throw ValidationError("--sample-bytes must be at least 1024") }
@@ -54,6 +55,20 @@ struct InferCommand: AsyncParsableCommand {
             schema = try SchemaInference.infer(bytes, options: options)
         } catch {
             throw UserFacingError("cannot infer a schema from \(source): \(error)")
+        }
+        if json {
+            return Output.json([
+                "table": schema.table, "charset": "\(schema.charset)", "compression": "\(schema.compression)",
+                "delimiter": String(UnicodeScalar(schema.dialect.delimiter)), "header": schema.hasHeader,
+                "sampled_rows": schema.sampledRows, "rejected_rows": schema.rejectedRows, "key": schema.key,
+                "columns": schema.columns.map { c -> [String: Any] in
+                    var o: [String: Any] = ["name": c.name, "type": "\(c.type)", "nullable": c.nullable]
+                    if let f = c.format { o["format"] = f }
+                    if let d = c.decimalSeparator { o["decimal_separator"] = d }
+                    return o
+                },
+                "route_yaml": schema.routeYAML, "ddl": schema.ddl,
+            ] as [String: Any])
         }
         if !ddlOnly {
             print("# Proposed route: \(schema.sampledRows) sampled row(s), \(schema.rejectedRows) refused; review before use.")

@@ -30,7 +30,9 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List jobs, newest first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List jobs, newest first.",
+            discussion: "Example:\n  esteira jobs --tenant acme --status failed --since 24h --json")
         @OptionGroup var resources: ResourceOptions
         @Option(help: "Only this tenant's files.") var tenant: String?
         @Option(help: "RECEIVED, RUNNING, SUCCEEDED or FAILED.") var status: String?
@@ -60,7 +62,8 @@ struct JobsCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Everything known about one file: arrival, claims, attempts, outcome, rows, rejects, DLQ.")
+            abstract: "Everything known about one file: arrival, claims, attempts, outcome, rows, rejects, DLQ.",
+            discussion: "Example:\n  esteira jobs show \"s3://esteira-landing/acme/data/orders 2026-11-02.csv\"")
         @OptionGroup var resources: ResourceOptions
         @Argument(help: "s3://bucket/key") var uri: String
         @Flag(help: "Print JSON for scripts.") var json = false

@@ -13,12 +13,18 @@ struct LoadCommand: AsyncParsableCommand {
             --dry-run reads the file (local or s3://) as the worker would and prints the detected compression,
             charset and dialect, the columns (contract or header), the first cleaned rows and the refused rows.
 
-            Without --dry-run the file must be in S3: it is loaded exactly as a worker would (same ledger, so a
-            version loaded before is reported as already loaded and nothing is written twice).
+            Without --dry-run the file is loaded exactly as a worker would, in one transaction with its row in
+            the MySQL ledger, so a file loaded before is reported as already loaded and nothing is written twice.
+            An s3:// file is keyed on its object version and its refused rows go to s3://<bucket>/esteira-rejects/;
+            a local file is keyed on its path and the SHA-256 of its bytes, and its refused rows go beside it as
+            <file>.rejects.csv. MySQL comes from ESTEIRA_MYSQL_URL or ESTEIRA_MYSQL_SECRET_ARN, as for the worker.
+
+            Exit status: 0 loaded (or already loaded), 1 the file did not load (the reason is printed).
 
             Examples:
               esteira load examples/files/lojas/data/vendas-2026-11-03.csv --route lojas-vendas --dry-run
-              esteira load "s3://esteira-landing/acme/data/orders 2026-11-02.csv" --route acme-orders
+              esteira load exports/vendas-2026-11-03.csv --route lojas-vendas
+              esteira load "s3://esteira-landing/acme/data/orders 2026-11-02.csv" --route acme-orders --json
             """)
 
     @Argument(help: "A local file or s3://bucket/key.") var source: String
@@ -26,6 +32,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Routes file (env ESTEIRA_ROUTES).") var routes: String = env("ESTEIRA_ROUTES") ?? "routes.yaml"
     @Flag(name: .customLong("dry-run"), help: "Read, type and clean; write nothing.") var dryRun = false
     @Option(help: "Cleaned rows to show with --dry-run.") var rows: Int = 10
+    @Flag(help: "Print JSON for scripts.") var json = false
 
     func run() async throws {
         let table: RouteTable
@@ -72,6 +79,17 @@ struct LoadCommand: AsyncParsableCommand {
             let summary = try reader.finish(sink)
             let d = summary.dialect
             let quote = d.quote.map { String(UnicodeScalar($0)) } ?? "none"
+            if json {
+                return Output.json([
+                    "route": route.name, "table": route.table, "tenant": route.tenant, "dry_run": true,
+                    "compression": "\(summary.compression)", "charset": "\(summary.charset)",
+                    "delimiter": String(UnicodeScalar(d.delimiter)), "quote": quote, "header": summary.hasHeader,
+                    "columns": columns, "rows": summary.rows, "rejected": summary.rejected,
+                    "duplicates": summary.duplicates, "empty_rows": summary.emptyRows,
+                    "sample": shown.map { Dictionary(zip(columns, $0), uniquingKeysWith: { a, _ in a }) },
+                    "refused": refused.map { ["line": $0.line, "reason": $0.reason, "raw": $0.raw] as [String: Any] },
+                ] as [String: Any])
+            }
             print("route       \(route.name) → table \(route.table) (tenant \(route.tenant), mode \(route.loadMode ?? "append"))")
             print("read as     compression \(summary.compression), charset \(summary.charset), delimiter \(String(UnicodeScalar(d.delimiter)).debugDescription), quote \(quote), header \(summary.hasHeader ? "yes" : "no")")
             print("columns     \(columns.joined(separator: ", "))\(route.contract == nil ? "   (no contract: loaded as text)" : "")")
@@ -88,25 +106,51 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     func load(_ route: Route) async throws {
-        guard let uri = S3URI(source) else {
-            throw UserFacingError("a real load reads from S3 (the ledger keys on the object version): upload \(source) under s3://<bucket>/\(route.tenant)/data/, or use --dry-run")
-        }
         let logger = bootstrapLogging()
         let aws = try makeAWSClient(logger: logger)
         let s3 = S3Client(client: aws)
-        let head = try await s3.headObject(bucket: uri.bucket, key: uri.key)
-        let mysql = try await WorkerCommand.mysqlTarget(aws: aws)
-        let pipeline = FilePipeline(s3: s3, mysql: mysql, routes: try RouteTable(routes: [route]), logger: logger)
+        let input: FileInput
+        var size: Int64?
+        if let uri = S3URI(source) {
+            let head: S3ObjectInfo
+            do { head = try await s3.headObject(bucket: uri.bucket, key: uri.key) } catch {
+                throw UserFacingError("\(source): \(error)")
+            }
+            input = .object(SourceObject(bucket: uri.bucket, key: uri.key, versionID: head.versionID, eTag: head.eTag))
+            size = head.size
+        } else {
+            do {
+                let file = try await LocalFile.fingerprint(path: source)
+                input = .localFile(file)
+                size = file.size
+            } catch {
+                throw UserFacingError("\(error.message); give a readable local file or an s3://bucket/key address")
+            }
+        }
+        let mysql = try WorkerCommand.mysqlConnections(aws: aws, maxIdle: 1, logger: logger)
+        let pipeline = FilePipeline(s3: s3, connections: mysql, routes: try RouteTable(routes: [route]), logger: logger)
+        let label = input.uri
+        let total = size
         do {
-            let outcome = try await pipeline.load(SourceObject(bucket: uri.bucket, key: uri.key, versionID: head.versionID,
-                                                               eTag: head.eTag), route: route, fencingToken: 0)
-            if outcome.alreadyLoaded {
+            let outcome = try await pipeline.load(input, route: route, fencingToken: 0, progress: { bytes in
+                Output.progress(bytes, total, label)
+            })
+            Output.endProgress()
+            if json {
+                var object: [String: Any] = ["source": input.uri, "table": outcome.table, "already_loaded": outcome.alreadyLoaded,
+                                             "rows_loaded": outcome.rowsLoaded, "rows_rejected": outcome.rowsRejected,
+                                             "rows_duplicate": outcome.rowsDuplicate, "rows_empty": outcome.rowsEmpty,
+                                             "bytes_read": outcome.bytesRead]
+                if let r = outcome.rejectsURI { object["rejects"] = r }
+                Output.json(object)
+            } else if outcome.alreadyLoaded {
                 print("\(source): this version was loaded before; nothing written")
             } else {
                 print("\(source): \(outcome.rowsLoaded) row(s) into \(outcome.table), \(outcome.rowsRejected) refused"
                       + (outcome.rejectsURI.map { " (\($0))" } ?? ""))
             }
         } catch {
+            Output.endProgress()
             throw UserFacingError("\(source): \(error)")
         }
     }

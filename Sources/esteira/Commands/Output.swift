@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Output for people (aligned tables) or scripts (`--json`), the same data either way.
 enum Output {
@@ -35,6 +36,27 @@ enum Output {
         guard isatty(2) == 1 else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[2K\(done) done  \(truncate(label, 60))".utf8))
     }
+
+    /// A byte-count bar for one file, redrawn at most once per percent (or per MiB when the size is unknown).
+    static func progress(_ bytes: Int64, _ total: Int64?, _ label: String) {
+        guard isatty(2) == 1 else { return }
+        let step: Int64 = total.map { max($0 / 100, 1) } ?? (1 << 20)
+        let mark = bytes / step
+        guard lastMark.withLock({ last in defer { last = mark }; return last != mark }) else { return }
+        let mib = String(format: "%.1f", Double(bytes) / 1_048_576)
+        var line = "\r\u{1B}[2K"
+        if let total, total > 0 {
+            let fraction = min(1, Double(bytes) / Double(total))
+            let filled = Int(fraction * 30)
+            line += "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "] "
+            line += "\(Int(fraction * 100))%  \(mib) of \(String(format: "%.1f", Double(total) / 1_048_576)) MiB"
+        } else {
+            line += "\(mib) MiB"
+        }
+        FileHandle.standardError.write(Data((line + "  " + truncate(label, 50)).utf8))
+    }
+
+    private static let lastMark = Mutex<Int64>(-1)
 
     static func endProgress() {
         guard isatty(2) == 1 else { return }

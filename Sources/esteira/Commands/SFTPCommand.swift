@@ -9,7 +9,12 @@ struct SFTPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sftp",
         abstract: "SFTP gateway: partners upload over SFTP straight into the landing bucket.",
-        discussion: "See docs/SFTP.md for the users file, host keys and limits.",
+        discussion: """
+            See docs/SFTP.md for the users file, host keys and limits.
+
+            Example:
+              esteira sftp --users sftp-users.yaml --host-key-dir /var/lib/esteira/sftp
+            """,
         subcommands: [SFTPServeCommand.self, SFTPHashPasswordCommand.self],
         defaultSubcommand: SFTPServeCommand.self)
 }
@@ -26,13 +31,14 @@ struct SFTPServeCommand: AsyncParsableCommand {
             Examples:
               esteira sftp --users sftp-users.yaml --host-key-dir /var/lib/esteira/sftp
               esteira sftp --users-secret esteira/sftp-users --port 2222
+              esteira sftp --users partners.yaml --users-secret esteira/sftp-users   # both sets of users
             """)
 
     @Option(help: "Users file, YAML (env ESTEIRA_SFTP_USERS).")
     var users: String = env("ESTEIRA_SFTP_USERS") ?? ""
 
     @Option(name: .customLong("users-secret"),
-            help: "Secrets Manager secret holding the users file's text, instead of --users (env ESTEIRA_SFTP_USERS_SECRET).")
+            help: "Secrets Manager secret holding a users file's text; with --users too, both sets of users (env ESTEIRA_SFTP_USERS_SECRET).")
     var usersSecret: String = env("ESTEIRA_SFTP_USERS_SECRET") ?? ""
 
     @Option(name: .customLong("host-key-dir"),
@@ -78,9 +84,6 @@ struct SFTPServeCommand: AsyncParsableCommand {
         }
         guard !users.isEmpty || !usersSecret.isEmpty else {
             throw ValidationError("name the users with --users FILE or --users-secret NAME (see docs/SFTP.md)")
-        }
-        guard users.isEmpty || usersSecret.isEmpty else {
-            throw ValidationError("give --users or --users-secret, not both")
         }
         guard idleTimeout >= 1, loginGrace >= 1, maxSessionsPerUser >= 1 else {
             throw ValidationError("--idle-timeout, --login-grace and --max-sessions-per-user must be at least 1")
@@ -171,15 +174,20 @@ struct SFTPServeCommand: AsyncParsableCommand {
         logger.notice("sftp gateway stopped")
     }
 
+    /// The users file, the secret, or both as one directory (a user in both is refused).
     private func loadUsers(aws: AWSClient) async throws -> SFTPUserDirectory {
         do {
-            if !users.isEmpty { return try SFTPUserDirectory.load(path: users) }
-            let name = usersSecret
-            let secret = try await SecretsManagerClient(client: aws).getSecretValue(secretID: name)
-            guard let text = secret.string ?? secret.binary.map({ String(decoding: $0, as: UTF8.self) }) else {
-                throw UserFacingError("secret \(name) is empty")
+            var sources: [(directory: SFTPUserDirectory, source: String)] = []
+            if !users.isEmpty { sources.append((try SFTPUserDirectory.load(path: users), "the users file \(users)")) }
+            if !usersSecret.isEmpty {
+                let name = usersSecret
+                let secret = try await SecretsManagerClient(client: aws).getSecretValue(secretID: name)
+                guard let text = secret.string ?? secret.binary.map({ String(decoding: $0, as: UTF8.self) }) else {
+                    throw UserFacingError("secret \(name) is empty")
+                }
+                sources.append((try SFTPUserDirectory.parse(text, source: "secret \(name)"), "secret \(name)"))
             }
-            return try SFTPUserDirectory.parse(text, source: "secret \(name)")
+            return sources.count == 1 ? sources[0].directory : try SFTPUserDirectory.combining(sources)
         } catch let e as UsersFileError {
             throw UserFacingError(e.description)
         } catch let e as AWSError {

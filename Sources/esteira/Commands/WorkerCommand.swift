@@ -12,8 +12,9 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Long-poll the queue and load each file into MySQL.",
         discussion: """
-            MySQL comes from ESTEIRA_MYSQL_URL (mysql://user:password@host:port/database), routes from \
-            ESTEIRA_ROUTES or --routes.
+            MySQL comes from ESTEIRA_MYSQL_SECRET_ARN (a Secrets Manager secret in the RDS format, fetched \
+            again when MySQL refuses its password after a rotation) or ESTEIRA_MYSQL_URL \
+            (mysql://user:password@host:port/database); routes from ESTEIRA_ROUTES or --routes.
 
             Examples:
               esteira worker                      # run until stopped
@@ -70,31 +71,37 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     /// ESTEIRA_MYSQL_SECRET_ARN (an RDS-format Secrets Manager secret; TLS verified by default) wins over
-    /// ESTEIRA_MYSQL_URL (local use). ESTEIRA_MYSQL_DATABASE overrides the secret's dbname.
-    static func mysqlTarget(aws: AWSClient) async throws -> MySQLConfig {
+    /// ESTEIRA_MYSQL_URL (local use). ESTEIRA_MYSQL_DATABASE overrides the secret's dbname. The secret is
+    /// cached, and fetched again when MySQL refuses its password to a new connection (rotation).
+    static func mysqlConnections(aws: AWSClient, maxIdle: Int, logger: Logger) throws -> MySQLConnections {
         if let arn = env("ESTEIRA_MYSQL_SECRET_ARN") {
-            let secret: SecretValue
-            do {
-                secret = try await SecretsManagerClient(client: aws).getSecretValue(secretID: arn)
-            } catch {
-                throw UserFacingError("cannot read the MySQL secret \(arn): \(error). Check ESTEIRA_MYSQL_SECRET_ARN and the role's secretsmanager:GetSecretValue permission.")
-            }
-            guard let text = secret.string else {
-                throw UserFacingError("the MySQL secret \(arn) has no SecretString; store the RDS JSON (username, password, host, port, dbname)")
-            }
-            do { return try MySQLConfig(rdsSecret: text, database: env("ESTEIRA_MYSQL_DATABASE")) }
-            catch { throw UserFacingError("ESTEIRA_MYSQL_SECRET_ARN: \(error)") }
+            return MySQLConnections.secret(arn, secretsManager: SecretsManagerClient(client: aws),
+                                           database: env("ESTEIRA_MYSQL_DATABASE"), maxIdle: maxIdle, logger: logger)
         }
         guard let url = env("ESTEIRA_MYSQL_URL") else {
             throw UserFacingError("no MySQL target: set ESTEIRA_MYSQL_SECRET_ARN (an RDS secret) or ESTEIRA_MYSQL_URL=mysql://user:password@host:port/database (local stack: source .local/env)")
         }
-        do { return try MySQLConfig(url: url) } catch { throw UserFacingError("ESTEIRA_MYSQL_URL: \(error)") }
+        do { return MySQLConnections(config: try MySQLConfig(url: url), maxIdle: maxIdle) }
+        catch { throw UserFacingError("ESTEIRA_MYSQL_URL: \(error)") }
+    }
+
+    /// A wrong MySQL URL, secret or password is the operator's to fix, not the files': refuse to start
+    /// rather than fail (and dead-letter) every file that arrives.
+    static func probe(_ mysql: MySQLConnections) async throws {
+        do {
+            try await mysql.check()
+        } catch {
+            throw UserFacingError("cannot reach MySQL with \(mysql.target): \(error). Check ESTEIRA_MYSQL_SECRET_ARN or ESTEIRA_MYSQL_URL (and the role's secretsmanager:GetSecretValue permission), and that the server is up.")
+        }
     }
 
     func run() async throws {
         let logger = bootstrapLogging()
         let aws = try makeAWSClient(logger: logger)
-        let mysql = try await Self.mysqlTarget(aws: aws)
+        // Server notes worth telling once (the batched-INSERT fallback) go to the log, not raw stderr.
+        MySQLNotices.setHandler { logger.notice("\($0)") }
+        // One idle connection per file slot, plus the readiness check's.
+        let mysql = try Self.mysqlConnections(aws: aws, maxIdle: concurrency + 1, logger: logger)
         let table: RouteTable
         do { table = try RouteTable.load(path: routes) } catch { throw UserFacingError("\(error)") }
 
@@ -107,19 +114,11 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.shutdownGrace = shutdownGrace
         settings.maxObjectBytes = maxFileSize.flatMap(ByteSize.parse)
 
-        // A wrong MySQL URL or password is the operator's to fix, not the files': refuse to start rather
-        // than fail (and dead-letter) every file that arrives.
-        do {
-            let probe = try await MySQLConnection.connect(mysql)
-            _ = try await probe.query("SELECT 1")
-            await probe.close()
-        } catch {
-            throw UserFacingError("cannot reach MySQL at \(mysql.redactedURL): \(error). Check ESTEIRA_MYSQL_URL and that the server is up.")
-        }
+        try await Self.probe(mysql)
         let sqs = SQSClient(client: aws)
         // ESTEIRA_TEST_BATCH_DELAY_MS: fault injection for the fleet tests (a deliberately slow file).
         let batchDelay = (env("ESTEIRA_TEST_BATCH_DELAY_MS").flatMap(Double.init) ?? 0) / 1000
-        let pipeline = FilePipeline(s3: S3Client(client: aws), mysql: mysql, routes: table, batchDelay: batchDelay, logger: logger)
+        let pipeline = FilePipeline(s3: S3Client(client: aws), connections: mysql, routes: table, batchDelay: batchDelay, logger: logger)
         let worker: Worker
         do {
             worker = try await Worker(settings: settings, sqs: sqs, dynamo: DynamoDBClient(client: aws),
@@ -130,7 +129,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let queueURL = try await sqs.getQueueURL(name: resources.queue)
         let readiness = Readiness(checks: [
             ("sqs", { _ = try await sqs.getQueueAttributes(queueURL: queueURL, names: ["QueueArn"]) }),
-            ("mysql", { let c = try await MySQLConnection.connect(mysql); _ = try await c.query("SELECT 1"); await c.close() }),
+            ("mysql", { try await mysql.check() }),
         ], logger: logger)
         var server: StatusServer?
         if !noHTTP {

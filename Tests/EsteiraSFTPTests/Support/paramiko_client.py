@@ -2,7 +2,7 @@
 
 Usage: paramiko_client.py HOST PORT USER KEYFILE WORKDIR
 Uploads, lists, stats, downloads, renames and removes one file, and checks that an escape
-attempt stays inside the home. Prints one line per step and "paramiko ok" at the end;
+attempt is refused with the reason. Prints one line per step and "paramiko ok" at the end;
 any failure exits non-zero with the reason.
 """
 import os
@@ -39,18 +39,25 @@ print("get ok")
 sftp.rename("/pm/up.bin", "/pm/renamed.bin")
 assert sftp.listdir("/pm") == ["renamed.bin"]
 print("rename ok")
-# An escape attempt lands inside the home, never beside it.
-with sftp.open("../../../escape.txt", "w") as f:
-    f.write(b"inside")
-assert "escape.txt" in sftp.listdir("/"), sftp.listdir("/")
-print("escape stays home ok")
+# An escape attempt is refused with the reason; nothing is written anywhere.
+for escape in ("../../../escape.txt", "/../other-tenant/escape.txt"):
+    try:
+        with sftp.open(escape, "w") as f:
+            f.write(b"outside?")
+        raise SystemExit(f"{escape} was accepted")
+    except PermissionError as e:
+        assert "goes above your home folder" in str(e), e
+assert sorted(sftp.listdir("/")) == ["pm"], sftp.listdir("/")
+# cd .. at the top stays at the top, as in a chroot (REALPATH names a path, it writes nothing).
+sftp.chdir("..")
+assert sftp.getcwd() == "/", sftp.getcwd()
+print("escape refused ok")
 try:
     sftp.symlink("/pm/renamed.bin", "/pm/link")
     raise SystemExit("symlink was accepted")
 except IOError as e:
     print("symlink refused:", e)
 sftp.remove("/pm/renamed.bin")
-sftp.remove("/escape.txt")
 sftp.rmdir("/pm")
 assert sftp.listdir("/") == [], sftp.listdir("/")
 print("remove ok")

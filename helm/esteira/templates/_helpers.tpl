@@ -193,3 +193,59 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/*
+The SFTP gateway (sftp.enabled): its own name, labels and identity. The component label
+keeps its selectors and the worker's apart.
+*/}}
+{{- define "esteira.sftp.fullname" -}}
+{{- printf "%s-sftp" (include "esteira.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "esteira.sftp.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "esteira.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: sftp-gateway
+{{- end }}
+
+{{- define "esteira.sftp.labels" -}}
+{{ include "esteira.baseLabels" . }}
+app.kubernetes.io/component: sftp-gateway
+{{- end }}
+
+{{- define "esteira.sftp.serviceAccountName" -}}
+{{- if .Values.sftp.serviceAccount.create }}
+{{- default (include "esteira.sftp.fullname" .) .Values.sftp.serviceAccount.name }}
+{{- else }}
+{{- required "sftp.serviceAccount.name is required when sftp.serviceAccount.create is false" .Values.sftp.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Where the users file and the host keys are mounted. */}}
+{{- define "esteira.sftp.usersDir" -}}/etc/esteira/sftp-users{{- end }}
+{{- define "esteira.sftp.hostKeyDir" -}}/etc/esteira/sftp-host-keys{{- end }}
+
+{{/* The users file exactly as the gateway reads it (docs/SFTP.md). */}}
+{{- define "esteira.sftp.usersYAML" -}}
+{{- toYaml (dict "users" .Values.sftp.users.users) }}
+{{- end }}
+
+{{/*
+Where the users file comes from: "values", "secret", "configmap", or "" when the users are
+only in Secrets Manager (sftp.users.secretsManagerId, which may also be set beside a file:
+the gateway then serves both sets). At most one file, and at least one source.
+*/}}
+{{- define "esteira.sftp.usersFile" -}}
+{{- $u := .Values.sftp.users }}
+{{- $set := list }}
+{{- if $u.users }}{{ $set = append $set "values" }}{{ end }}
+{{- if $u.existingSecret }}{{ $set = append $set "secret" }}{{ end }}
+{{- if $u.existingConfigMap }}{{ $set = append $set "configmap" }}{{ end }}
+{{- if gt (len $set) 1 }}
+{{- fail (printf "sftp.users takes one users file: set one of users, existingSecret or existingConfigMap (got %d), plus secretsManagerId if you like" (len $set)) }}
+{{- end }}
+{{- if and (eq (len $set) 0) (not $u.secretsManagerId) }}
+{{- fail "sftp.users needs a source: users, existingSecret, existingConfigMap and/or secretsManagerId" }}
+{{- end }}
+{{- if $set }}{{ first $set }}{{ end }}
+{{- end }}

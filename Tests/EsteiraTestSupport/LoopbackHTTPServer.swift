@@ -7,43 +7,43 @@ import Foundation
 /// It stands in for what has no server here (the ECS/EKS container credential endpoint, IMDSv2) and,
 /// with `.forward`, is a fault-injecting proxy in front of moto: it can answer errors instead, or cut
 /// the connection partway through the upstream's answer.
-final class LoopbackHTTPServer: Sendable {
-    struct Request: Sendable {
-        var method: String
+public final class LoopbackHTTPServer: Sendable {
+    public struct Request: Sendable {
+        public var method: String
         /// As on the request line: a path, or an absolute URI when the client took us for a proxy.
-        var target: String
-        var headers: [(String, String)]
-        var body: [UInt8]
+        public var target: String
+        public var headers: [(String, String)]
+        public var body: [UInt8]
 
-        func header(_ name: String) -> String? { headers.first { $0.0 == name.lowercased() }?.1 }
-        var path: String { String(target.split(separator: "?", maxSplits: 1).first ?? "") }
+        public func header(_ name: String) -> String? { headers.first { $0.0 == name.lowercased() }?.1 }
+        public var path: String { String(target.split(separator: "?", maxSplits: 1).first ?? "") }
     }
 
-    enum Reply: Sendable {
+    public enum Reply: Sendable {
         case respond(status: Int, headers: [(String, String)] = [], body: [UInt8] = [])
         /// Passes the request to 127.0.0.1:`port`; with `cutAfter`, closes the client's connection once
         /// that many bytes of the answer (head included) went through, after running `beforeCut`.
         case forward(port: Int, cutAfter: Int? = nil, beforeCut: (@Sendable () -> Void)? = nil)
 
-        static func json(_ status: Int, _ text: String, headers: [(String, String)] = []) -> Reply {
+        public static func json(_ status: Int, _ text: String, headers: [(String, String)] = []) -> Reply {
             .respond(status: status, headers: [("content-type", "application/x-amz-json-1.0")] + headers,
                      body: Array(text.utf8))
         }
 
-        static func xml(_ status: Int, _ text: String, headers: [(String, String)] = []) -> Reply {
+        public static func xml(_ status: Int, _ text: String, headers: [(String, String)] = []) -> Reply {
             .respond(status: status, headers: [("content-type", "application/xml")] + headers, body: Array(text.utf8))
         }
     }
 
-    let port: Int
+    public let port: Int
     private let listener: Int32
     private let handler: @Sendable (Request) -> Reply
     private let received = LockedBox<[Request]>([])
 
     /// Every request seen so far, in arrival order.
-    var requests: [Request] { received.withLock { $0 } }
+    public var requests: [Request] { received.withLock { $0 } }
 
-    init(_ handler: @escaping @Sendable (Request) -> Reply) throws {
+    public init(_ handler: @escaping @Sendable (Request) -> Reply) throws {
         self.handler = handler
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
@@ -72,10 +72,10 @@ final class LoopbackHTTPServer: Sendable {
     }
 
     /// The base URL of this server.
-    var url: String { "http://127.0.0.1:\(port)" }
+    public var url: String { "http://127.0.0.1:\(port)" }
 
     /// Stops accepting; connections being served finish on their own.
-    func stop() {
+    public func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
     }
