@@ -47,7 +47,7 @@ by = {}
 for r in runs:
     by.setdefault(r["engine"], []).append(r)
 names = {"esteira-typed": "Esteira parse+type+clean (canonical bytes)",
-         "esteira-typed-strings": "  … + [String?] rows (today's FileLoad API)",
+         "esteira-typed-strings": "  … + [String?] rows (the old FileLoad API)",
          "esteira-parse": "  floor: parser alone", "esteira-strings": "  floor: parser + a String per field",
          "python": "Python csv + typing", "duckdb": "DuckDB read_csv, 1 thread"}
 base = statistics.median(r["mb_per_s"] for r in by["esteira-typed"])
