@@ -85,7 +85,7 @@ protocol FileBytes: Sendable {
 extension S3ObjectBody: FileBytes {}
 
 /// A local file read in chunks on a dispatch queue, never on the cooperative pool.
-final class LocalFileBytes: FileBytes, @unchecked Sendable {
+public final class LocalFileBytes: FileBytes, @unchecked Sendable {
     // @unchecked: `handle` and `closed` are only touched on `queue`.
     static let io = DispatchQueue(label: "esteira.local-file", qos: .utility, attributes: .concurrent)
     static let chunkBytes = 1 << 20
@@ -94,7 +94,7 @@ final class LocalFileBytes: FileBytes, @unchecked Sendable {
     private var closed = false
     let path: String
 
-    init(path: String) throws(PipelineError) {
+    public init(path: String) throws(PipelineError) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw PipelineError(.objectMissing, "cannot open \(path): check the path and that it is a readable file")
         }
@@ -102,7 +102,7 @@ final class LocalFileBytes: FileBytes, @unchecked Sendable {
         self.path = path
     }
 
-    func next() async throws -> [UInt8]? {
+    public func next() async throws -> [UInt8]? {
         try await withCheckedThrowingContinuation { done in
             queue.async {
                 guard !self.closed else { return done.resume(returning: nil) }
@@ -120,7 +120,7 @@ final class LocalFileBytes: FileBytes, @unchecked Sendable {
         }
     }
 
-    func cancel() { queue.async { self.close() } }
+    public func cancel() { queue.async { self.close() } }
 
     private func close() {
         guard !closed else { return }

@@ -51,15 +51,12 @@ struct LoadCommand: AsyncParsableCommand {
             for try await chunk in stream { try body(chunk) }
             return
         }
-        guard let handle = FileHandle(forReadingAtPath: source) else {
-            throw UserFacingError("cannot read \(source): give a readable local file or an s3://bucket/key address")
+        let file: LocalFileBytes
+        do { file = try LocalFileBytes(path: source) } catch {
+            throw UserFacingError("\(error.message); give a readable local file or an s3://bucket/key address")
         }
-        defer { try? handle.close() }
-        while true {
-            let data = handle.readData(ofLength: 1 << 20)
-            if data.isEmpty { break }
-            try body(Array(data))
-        }
+        defer { file.cancel() }
+        while let chunk = try await file.next() { try body(chunk) }
     }
 
     func preview(_ route: Route) async throws {
