@@ -59,6 +59,10 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
         public static let versionChanged = Code(rawValue: "VersionChanged")
         /// The destination table cannot take the route contract's rows (`create_table: true` checks it).
         public static let incompatibleTable = Code(rawValue: "IncompatibleTable")
+        /// The claim on the file passed to another worker (its lease could not be extended); rolled back.
+        public static let leaseLost = Code(rawValue: "LeaseLost")
+        /// The load was stopped (shutdown, or its task cancelled) before COMMIT; rolled back.
+        public static let cancelled = Code(rawValue: "Cancelled")
     }
 
     public var code: Code

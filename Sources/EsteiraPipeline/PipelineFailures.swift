@@ -17,10 +17,10 @@ enum PipelineFailures {
             default: return PipelineError(.badCSV, e.message)
             }
         case let e as AWSError:
-            if e.code == "NoSuchKey" || e.code == "NoSuchVersion" || (e.operation == "GetObject" && e.status == 404) {
+            if e.code == .noSuchKey || e.code == .noSuchVersion || (e.operation == "GetObject" && e.status == 404) {
                 return PipelineError(.objectMissing, "the object is gone from S3 (\(e.code)); nothing to load")
             }
-            if e.code == "PreconditionFailed" || e.status == 412 {
+            if e.code == .preconditionFailed || e.status == 412 {
                 return PipelineError(.versionChanged, "the object was replaced while it was read (ETag changed); the new version has its own event")
             }
             return PipelineError(.storage, e.description, transient: e.isTransient)
@@ -29,7 +29,7 @@ enum PipelineFailures {
         case let e as MySQLError:
             return PipelineError(.database, e.description, transient: e.isTransient)
         case is CancellationError:
-            return PipelineError(.storage, "cancelled before commit", transient: true)
+            return PipelineError(.cancelled, "cancelled before commit", transient: true)
         default:
             return PipelineError(.storage, "\(error)", transient: true)
         }

@@ -76,13 +76,13 @@ struct RequestAndErrorTests {
         let json = ErrorParser.json.parse(HTTPResponseHead(status: 400, headers: [("x-amzn-requestid", "r1")]),
                                           body: Array(#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#.utf8),
                                           service: "dynamodb", operation: "PutItem")
-        #expect(json.code == "ConditionalCheckFailedException")
+        #expect(json.code == .conditionalCheckFailed)
         #expect(json.requestID == "r1")
         #expect(json.isTransient == false)
         let xml = ErrorParser.xml.parse(HTTPResponseHead(status: 503, headers: []),
                                         body: Array("<Error><Code>SlowDown</Code><Message>Reduce &amp; retry</Message></Error>".utf8),
                                         service: "s3", operation: "PutObject")
-        #expect(xml.code == "SlowDown")
+        #expect(xml.code == .slowDown)
         #expect(xml.message == "Reduce & retry")
         #expect(xml.isTransient)
         #expect(xml.isThrottling)
@@ -90,10 +90,23 @@ struct RequestAndErrorTests {
         let auth = ErrorParser.json.parse(HTTPResponseHead(status: 403, headers: []),
                                           body: Array("<ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error></Errors></ErrorResponse>".utf8),
                                           service: "sqs", operation: "GetQueueUrl")
-        #expect(auth.code == "SignatureDoesNotMatch")
+        #expect(auth.code == .signatureDoesNotMatch)
         let empty = ErrorParser.xml.parse(HTTPResponseHead(status: 404, headers: []), body: [], service: "s3", operation: "HeadObject")
-        #expect(empty.code == "NotFound")
+        #expect(empty.code == .notFound)
         #expect(empty.description.contains("HTTP 404"))
+    }
+
+    @Test("SQS's legacy query code for a missing queue reads as QueueDoesNotExist, whichever protocol names it")
+    func legacyQueueCode() {
+        let legacy = ErrorParser.json.parse(
+            HTTPResponseHead(status: 400, headers: [("x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender")]),
+            body: Array(#"{"message":"The specified queue does not exist."}"#.utf8), service: "sqs", operation: "GetQueueUrl")
+        #expect(legacy.code == .queueDoesNotExist)
+        let json = ErrorParser.json.parse(HTTPResponseHead(status: 400, headers: []),
+                                          body: Array(#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"no"}"#.utf8),
+                                          service: "sqs", operation: "GetQueueUrl")
+        #expect(json.code == .queueDoesNotExist)
+        #expect(AWSError.Code(rawValue: "SomethingNew").rawValue == "SomethingNew")
     }
 
     @Test("classification follows the SDKs' standard retry mode", arguments: [
@@ -102,7 +115,7 @@ struct RequestAndErrorTests {
         ("ValidationException", 400, false), ("TooManyRequestsException", 429, true),
     ])
     func classification(code: String, status: Int, transient: Bool) {
-        #expect(AWSError.isTransient(code: code, status: status) == transient)
+        #expect(AWSError.isTransient(code: AWSError.Code(rawValue: code), status: status) == transient)
     }
 
     @Test("backoff is full jitter under a growing, capped ceiling")

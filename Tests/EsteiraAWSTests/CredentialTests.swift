@@ -232,7 +232,7 @@ struct CredentialSourceTests {
         let sts = try Self.stsThroughChain(["AWS_CONTAINER_CREDENTIALS_FULL_URI": server.url + "/creds",
                                             "AWS_CONTAINER_AUTHORIZATION_TOKEN": "t"])
         let error = await #expect(throws: AWSError.self) { try await sts.getCallerIdentity() }
-        #expect(error?.code == "CredentialsUnavailable")
+        #expect(error?.code == .credentialsUnavailable)
         #expect(error?.message.contains("HTTP 401: expired token") == true)
     }
 

@@ -224,7 +224,7 @@ struct OtherServiceCallTests {
         #expect(value.string == text)
         #expect(value.arn == arn)
         let missing = await #expect(throws: AWSError.self) { try await secrets.getSecretValue(secretID: name + "-no") }
-        #expect(missing?.code == "ResourceNotFoundException")
+        #expect(missing?.code == .resourceNotFound)
     }
 
     @Test("GetCallerIdentity and AssumeRole; the assumed role's credentials sign calls")

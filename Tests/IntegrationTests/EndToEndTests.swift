@@ -113,16 +113,16 @@ struct SignatureCheckTests {
         let s3 = await #expect(throws: AWSError.self) {
             try await S3Client(client: client).putObject(bucket: "esteira-sig-check", key: "x.csv", body: [1])
         }
-        #expect(s3?.code == "SignatureDoesNotMatch")
+        #expect(s3?.code == .signatureDoesNotMatch)
         #expect(s3?.status == 403)
         let sqs = await #expect(throws: AWSError.self) {
             try await SQSClient(client: client).getQueueURL(name: "anything")
         }
-        #expect(sqs?.code == "SignatureDoesNotMatch")
+        #expect(sqs?.code == .signatureDoesNotMatch)
         let ddb = await #expect(throws: AWSError.self) {
             try await DynamoDBClient(client: client).describeTable(name: "anything")
         }
-        #expect(ddb?.code == "SignatureDoesNotMatch")
+        #expect(ddb?.code == .signatureDoesNotMatch)
         #expect(ddb?.isTransient == false)
 
         // And the right key works, so the failures above are about the signature alone.

@@ -75,7 +75,7 @@ public final class AWSClient: Sendable {
     }
 
     static func transportFailure(_ e: TransportError, _ op: AWSOperation) -> AWSError {
-        var error = AWSError(service: op.service.rawValue, operation: op.name, code: "Transport",
+        var error = AWSError(service: op.service.rawValue, operation: op.name, code: .transport,
                              message: "\(e.message) (\(e.url))", status: 0)
         error.isTimeout = e.isTimeout
         return error
@@ -161,7 +161,7 @@ public final class AWSClient: Sendable {
         } catch let e as AWSError {
             throw e
         } catch {
-            throw AWSError(service: op.service.rawValue, operation: op.name, code: "CredentialsUnavailable",
+            throw AWSError(service: op.service.rawValue, operation: op.name, code: .credentialsUnavailable,
                            message: "\(error)", status: 0,
                            isTransient: (error as? AWSCredentialsError)?.isTransient ?? false)
         }
@@ -215,7 +215,7 @@ enum ErrorParser: Sendable {
             code = head.status == 404 ? "NotFound" : "HTTP\(head.status)"
             if message.isEmpty { message = String(decoding: body.prefix(300), as: UTF8.self) }
         }
-        var error = AWSError(service: service, operation: operation, code: code, message: message,
+        var error = AWSError(service: service, operation: operation, code: AWSError.Code(parsing: code), message: message,
                              requestID: requestID, status: head.status,
                              retryAfter: HTTPDate.retryAfter(head.header("retry-after")))
         if mayBeSkew { error.serverDate = head.header("date").flatMap(HTTPDate.parse) }

@@ -3,11 +3,60 @@ import Foundation
 /// An AWS service answered with an error, or could not be reached within the retry budget.
 /// Classified once, here, as transient or permanent; the worker decides on that alone.
 public struct AWSError: Error, CustomStringConvertible, Sendable {
+    /// The AWS error code as the service spelled it (`NoSuchKey`, `ThrottlingException` …), or one of
+    /// Esteira's own (`Transport` when no answer arrived, `CredentialsUnavailable`, `MalformedResponse`).
+    ///
+    /// Open like the services' own sets: compare with `==` against the `static let` members, which name
+    /// every code the code base acts on. A code no member names still reads as its `rawValue`.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// The code in an error answer. SQS's JSON protocol may still name a queue error by its legacy
+        /// query code (`AWS.SimpleQueueService.NonExistentQueue`); it means `QueueDoesNotExist`.
+        init(parsing text: String) {
+            self.rawValue = text.hasSuffix("NonExistentQueue") ? Code.queueDoesNotExist.rawValue : text
+        }
+
+        public var description: String { rawValue }
+        public var isEmpty: Bool { rawValue.isEmpty }
+
+        // Esteira's own: no answer, or no answer it could read.
+        /// No HTTP answer arrived (connect, TLS, timeout, reset).
+        public static let transport = Code(rawValue: "Transport")
+        /// No credentials could be had to sign the call.
+        public static let credentialsUnavailable = Code(rawValue: "CredentialsUnavailable")
+        /// A 2xx answer whose body lacks what the call needs.
+        public static let malformedResponse = Code(rawValue: "MalformedResponse")
+        /// A resumed GET whose object is not the one the first bytes came from.
+        public static let resumeMismatch = Code(rawValue: "ResumeMismatch")
+        /// An error answer without a code: 404 on a HEAD.
+        public static let notFound = Code(rawValue: "NotFound")
+
+        // S3.
+        public static let noSuchKey = Code(rawValue: "NoSuchKey")
+        public static let noSuchVersion = Code(rawValue: "NoSuchVersion")
+        public static let noSuchBucket = Code(rawValue: "NoSuchBucket")
+        public static let noSuchUpload = Code(rawValue: "NoSuchUpload")
+        public static let preconditionFailed = Code(rawValue: "PreconditionFailed")
+        public static let bucketAlreadyOwnedByYou = Code(rawValue: "BucketAlreadyOwnedByYou")
+        public static let signatureDoesNotMatch = Code(rawValue: "SignatureDoesNotMatch")
+        public static let slowDown = Code(rawValue: "SlowDown")
+
+        // SQS.
+        public static let queueDoesNotExist = Code(rawValue: "QueueDoesNotExist")
+
+        // DynamoDB.
+        public static let conditionalCheckFailed = Code(rawValue: "ConditionalCheckFailedException")
+        public static let resourceNotFound = Code(rawValue: "ResourceNotFoundException")
+        public static let resourceInUse = Code(rawValue: "ResourceInUseException")
+        public static let validation = Code(rawValue: "ValidationException")
+    }
+
     public var service: String
     public var operation: String
-    /// The AWS error code (`NoSuchKey`, `ThrottlingException`, `QueueDoesNotExist` …), `Transport` when no
-    /// answer arrived, or `CredentialsUnavailable` when no credentials could be had to sign the call.
-    public var code: String
+    public var code: Code
     public var message: String
     public var requestID: String?
     /// 0 when no response arrived.
@@ -24,7 +73,7 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
     /// The transfer timed out rather than failed: the retry quota charges more for it.
     var isTimeout = false
 
-    public init(service: String, operation: String, code: String, message: String,
+    public init(service: String, operation: String, code: Code, message: String,
                 requestID: String? = nil, status: Int, isTransient: Bool? = nil, retryAfter: Double? = nil) {
         self.service = service
         self.operation = operation
@@ -62,12 +111,12 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
         "SignatureDoesNotMatch", "AuthFailure", "InvalidClientTokenId",
     ]
 
-    public static func isTransient(code: String, status: Int) -> Bool {
-        if throttlingCodes.contains(code) || transientCodes.contains(code) { return true }
+    public static func isTransient(code: Code, status: Int) -> Bool {
+        if throttlingCodes.contains(code.rawValue) || transientCodes.contains(code.rawValue) { return true }
         return status == 429 || status >= 500 || status == 0
     }
 
-    public var isThrottling: Bool { AWSError.throttlingCodes.contains(code) || status == 429 }
+    public var isThrottling: Bool { AWSError.throttlingCodes.contains(code.rawValue) || status == 429 }
 }
 
 /// HTTP dates (`Date`, `Retry-After`) in the one format servers send today (RFC 7231 IMF-fixdate).

@@ -56,7 +56,7 @@ extension DynamoDBClient {
         let r: JSONValue
         do {
             r = try await call("DescribeTable", ["TableName": .string(name)])
-        } catch let e as AWSError where e.code == "ResourceNotFoundException" {
+        } catch let e as AWSError where e.code == .resourceNotFound {
             return nil
         }
         guard let t = r["Table"] else { return nil }

@@ -95,7 +95,7 @@ public struct DynamoDBClient: Sendable {
                 "KeySchema": .array(schema),
                 "BillingMode": "PAY_PER_REQUEST",
             ])
-        } catch let e as AWSError where e.code == "ResourceInUseException" {
+        } catch let e as AWSError where e.code == .resourceInUse {
             return
         }
     }
@@ -105,7 +105,7 @@ public struct DynamoDBClient: Sendable {
         do {
             let r = try await call("DescribeTable", ["TableName": .string(name)])
             return r["Table"]?["TableStatus"]?.string
-        } catch let e as AWSError where e.code == "ResourceNotFoundException" {
+        } catch let e as AWSError where e.code == .resourceNotFound {
             return nil
         }
     }
@@ -115,7 +115,7 @@ public struct DynamoDBClient: Sendable {
             try await call("UpdateTimeToLive", ["TableName": .string(table), "TimeToLiveSpecification": [
                 "AttributeName": .string(attribute), "Enabled": true,
             ]])
-        } catch let e as AWSError where e.code == "ValidationException" && e.message.contains("already enabled") {
+        } catch let e as AWSError where e.code == .validation && e.message.contains("already enabled") {
             return
         }
     }
@@ -170,7 +170,7 @@ public struct DynamoDBClient: Sendable {
     private func conditional(_ table: String, _ op: String, _ body: () async throws -> JSONValue) async throws -> JSONValue {
         do {
             return try await body()
-        } catch let e as AWSError where e.code == "ConditionalCheckFailedException" {
+        } catch let e as AWSError where e.code == .conditionalCheckFailed {
             throw ConditionalCheckFailed(table: table, operation: op)
         }
     }

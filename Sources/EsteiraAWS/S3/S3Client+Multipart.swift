@@ -73,7 +73,7 @@ extension S3Client {
         do {
             _ = try await client.send(operation("AbortMultipartUpload", method: "DELETE", bucket: bucket, key: key,
                                                 query: [("uploadId", uploadID)]), errorParser: .xml)
-        } catch let e as AWSError where e.code == "NoSuchUpload" {
+        } catch let e as AWSError where e.code == .noSuchUpload {
             return
         }
     }
@@ -112,6 +112,6 @@ extension S3Client {
     }
 
     func malformed(_ op: String, _ what: String) -> AWSError {
-        AWSError(service: "s3", operation: op, code: "MalformedResponse", message: what, status: 200, isTransient: false)
+        AWSError(service: "s3", operation: op, code: .malformedResponse, message: what, status: 200, isTransient: false)
     }
 }

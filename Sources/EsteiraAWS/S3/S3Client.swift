@@ -46,7 +46,7 @@ public struct S3Client: Sendable {
         do {
             _ = try await client.send(operation("CreateBucket", method: "PUT", bucket: bucket, body: body),
                                       errorParser: .xml)
-        } catch let e as AWSError where e.code == "BucketAlreadyOwnedByYou" {
+        } catch let e as AWSError where e.code == .bucketAlreadyOwnedByYou {
             return
         }
     }

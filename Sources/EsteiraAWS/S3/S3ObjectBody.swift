@@ -69,13 +69,13 @@ public final class S3ObjectBody: AsyncSequence, Sendable {
         let (received, resumes) = state.withLock { ($0.received, $0.resumes) }
         let operation = "GetObject"
         guard resumes < resume.maxResumes else {
-            var e = AWSError(service: "s3", operation: operation, code: "Transport",
+            var e = AWSError(service: "s3", operation: operation, code: .transport,
                              message: "s3://\(resume.bucket)/\(resume.key): \(error.message)", status: 0)
             e.retryNote = "gave up after \(resumes) resumes at byte \(resume.start + received)"
             throw e
         }
         guard let eTag = resume.eTag else {
-            var e = AWSError(service: "s3", operation: operation, code: "Transport", message: error.message, status: 0)
+            var e = AWSError(service: "s3", operation: operation, code: .transport, message: error.message, status: 0)
             e.retryNote = "not resumed: the server sent no ETag to pin the object version to"
             throw e
         }
@@ -87,7 +87,7 @@ public final class S3ObjectBody: AsyncSequence, Sendable {
             (head, body) = try await resume.client.openObject(bucket: resume.bucket, key: resume.key,
                                                               versionID: resume.versionID, ifMatch: eTag,
                                                               from: from, through: resume.end)
-        } catch var e as AWSError where e.code == "PreconditionFailed" || e.status == 412 {
+        } catch var e as AWSError where e.code == .preconditionFailed || e.status == 412 {
             e.message = "s3://\(resume.bucket)/\(resume.key) changed while it was read (ETag is no longer \(eTag)); "
                 + "refusing to join bytes of two versions. Read it again from the start."
             e.isTransient = false
@@ -97,7 +97,7 @@ public final class S3ObjectBody: AsyncSequence, Sendable {
         let contentRange = head.header("content-range") ?? ""
         guard head.status == 206, contentRange.hasPrefix("bytes \(from)-") else {
             body.cancel()
-            throw AWSError(service: "s3", operation: operation, code: "ResumeMismatch",
+            throw AWSError(service: "s3", operation: operation, code: .resumeMismatch,
                            message: "asked for bytes from \(from) but got HTTP \(head.status) with Content-Range '\(contentRange)'",
                            status: head.status, isTransient: false)
         }

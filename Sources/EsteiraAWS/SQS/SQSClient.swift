@@ -106,6 +106,6 @@ public struct SQSClient: Sendable {
     }
 
     func malformed(_ op: String, _ what: String) -> AWSError {
-        AWSError(service: "sqs", operation: op, code: "MalformedResponse", message: what, status: 200, isTransient: false)
+        AWSError(service: "sqs", operation: op, code: .malformedResponse, message: what, status: 200, isTransient: false)
     }
 }

@@ -60,6 +60,6 @@ public struct STSClient: Sendable {
     }
 
     private func malformed(_ op: String, _ what: String) -> AWSError {
-        AWSError(service: "sts", operation: op, code: "MalformedResponse", message: what, status: 200, isTransient: false)
+        AWSError(service: "sts", operation: op, code: .malformedResponse, message: what, status: 200, isTransient: false)
     }
 }

@@ -132,8 +132,8 @@ public struct S3Storage: Sendable {
             throw e
         } catch let e as AWSError {
             logger.error("S3 call failed", metadata: ["path": "\(path)", "error": "\(e)"])
-            if e.status == 404 || e.code == "NoSuchKey" { throw SFTPStatusError.noSuchFile(path.description) }
-            if e.code == "PreconditionFailed" || e.status == 412 {
+            if e.status == 404 || e.code == .noSuchKey { throw SFTPStatusError.noSuchFile(path.description) }
+            if e.code == .preconditionFailed || e.status == 412 {
                 throw SFTPStatusError(.failure, "\(path) changed while it was being read or moved; try again")
             }
             if e.status == 403 {

@@ -62,7 +62,7 @@ public struct Provisioner: Sendable {
 
     private func arn(_ queueURL: String) async throws -> String {
         guard let arn = try await sqs.getQueueAttributes(queueURL: queueURL, names: ["QueueArn"])["QueueArn"] else {
-            throw AWSError(service: "sqs", operation: "GetQueueAttributes", code: "MalformedResponse",
+            throw AWSError(service: "sqs", operation: "GetQueueAttributes", code: .malformedResponse,
                            message: "no QueueArn for \(queueURL)", status: 200, isTransient: false)
         }
         return arn

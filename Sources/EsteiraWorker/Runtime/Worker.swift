@@ -338,7 +338,7 @@ public final class Worker: Sendable {
                         do {
                             try await ledger.extendLease(object, owner: owner, fencingToken: token, lease: lease)
                         } catch is ConditionalCheckFailed {
-                            throw PipelineError(.storage, "the lease on the file passed to another worker; rolled back before commit",
+                            throw PipelineError(.leaseLost, "the lease on the file passed to another worker; rolled back before commit",
                                                 transient: true)
                         }
                     })
@@ -358,7 +358,7 @@ public final class Worker: Sendable {
                         try await self.sqs.changeMessageVisibility(queueURL: self.queueURL, receiptHandle: message.receiptHandle,
                                                                    timeout: self.settings.visibilityTimeout)
                     } catch is ConditionalCheckFailed {
-                        return .failure(PipelineError(.storage, "lease on the file was lost to another worker; abandoned before commit", transient: true))
+                        return .failure(PipelineError(.leaseLost, "lease on the file was lost to another worker; abandoned before commit", transient: true))
                     } catch {
                         self.metrics.heartbeatFailures.increment()
                         self.logger.warning("heartbeat failed", metadata: ["error": "\(error)", "key": "\(object.key)"])
@@ -366,7 +366,7 @@ public final class Worker: Sendable {
                 }
                 return nil
             }
-            var result: Result<FileOutcome, PipelineError> = .failure(PipelineError(.storage, "load did not finish", transient: true))
+            var result: Result<FileOutcome, PipelineError> = .failure(PipelineError(.cancelled, "load did not finish", transient: true))
             for await r in group {
                 if let r {
                     result = r

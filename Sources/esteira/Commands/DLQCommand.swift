@@ -19,7 +19,7 @@ struct DLQCommand: AsyncParsableCommand {
             let dlq = try await sqs.getQueueURL(name: r.dlq)
             return DeadLetterOperator(sqs: sqs, dynamo: DynamoDBClient(client: aws), jobsTable: r.jobsTable,
                                       queueURL: queue, deadLetterURL: dlq)
-        } catch let e as AWSError where e.code.contains("NonExistentQueue") || e.code == "QueueDoesNotExist" {
+        } catch let e as AWSError where e.code == .queueDoesNotExist {
             throw UserFacingError("queue '\(r.queue)' or '\(r.dlq)' does not exist: check --queue/--dlq or run `esteira setup`")
         }
     }

@@ -123,7 +123,7 @@ struct WorkerCommand: AsyncParsableCommand {
         do {
             worker = try await Worker(settings: settings, sqs: sqs, dynamo: DynamoDBClient(client: aws),
                                       pipeline: pipeline, logger: logger)
-        } catch let e as AWSError where e.code.contains("NonExistentQueue") || e.code == "QueueDoesNotExist" {
+        } catch let e as AWSError where e.code == .queueDoesNotExist {
             throw UserFacingError("queue '\(resources.queue)' or '\(resources.dlq)' does not exist: run `esteira setup` first (\(e.code))")
         }
         let queueURL = try await sqs.getQueueURL(name: resources.queue)
