@@ -141,8 +141,10 @@ def test_gateway_wiring(case):
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["ssh"] == int(env["ESTEIRA_SFTP_PORT"]) == s["port"]
     assert ports["http"] == int(env["ESTEIRA_SFTP_HTTP_PORT"]) == s["httpPort"]
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    # Liveness must not follow the bucket: a restart would not bring it back.
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
 
     services = of_kind(objects, "Service", gateway_side=True)
     svc = next(x for x in services if x["metadata"]["name"] == deployment["metadata"]["name"])

@@ -137,6 +137,37 @@ struct AfterLoginTests {
         }
     }
 
+    @Test("one upload memory budget: an upload over it is refused with the reason, and admitted once another closes")
+    func uploadMemoryBudget() async throws {
+        try await GatewayHarness.with { h in
+            let r = try await Self.paramiko("budget", port: h.gateway.port, user: "acme", key: h.acmeKey)
+            #expect(r.status == 0 && r.output.contains("budget ok"), "\(r.output)")
+            #expect(r.output.contains("the server is receiving as many files at once as its upload memory allows"), "\(r.output)")
+            #expect(try await h.keys(under: "").sorted() == ["acme/data/b1.csv", "acme/data/b2.csv", "acme/data/b3.csv"])
+            #expect(h.metric(#"esteira_sftp_sessions_refused_total{reason="upload_memory"}"#) == 1)
+            #expect(h.gateway.uploadMemoryInUse == 0)
+        } configure: { s in
+            s.partSize = 5 << 20
+            s.maxFileSize = 1 << 30
+            s.uploadMemoryLimit = 2 * (s.partSize + SFTPCodec.maximumPacketLength)
+        }
+    }
+
+    @Test("a budget of one part still takes a multi-part upload whole: the next part waits for the one in flight")
+    func uploadWithinOnePart() async throws {
+        try await GatewayHarness.with { h in
+            let local = try h.makeFile("one-part.bin", size: 17 << 20, seed: 5)
+            try await h.sftp(["put \(local) one-part.bin"]).expectSuccess()
+            let stored = try #require(try await h.object("acme/data/one-part.bin"))
+            #expect(stored == Array(try Data(contentsOf: URL(fileURLWithPath: local))))
+            #expect(h.gateway.uploadMemoryInUse == 0)
+        } configure: { s in
+            s.partSize = 5 << 20
+            s.maxFileSize = 1 << 30
+            s.uploadMemoryLimit = s.partSize + SFTPCodec.maximumPacketLength
+        }
+    }
+
     // MARK: 2. revocation
 
     @Test("SIGHUP: a removed user's open connection is closed at once; a user whose login key was removed too; one who only gained a key keeps theirs")

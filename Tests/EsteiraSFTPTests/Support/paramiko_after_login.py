@@ -7,6 +7,8 @@ Usage: paramiko_after_login.py MODE HOST PORT USER KEYFILE [SECONDS]
            (prints "still open", exit 1).
   idle     logs in and opens no channel; prints "closed by the gateway after N s" when the gateway
            closes the connection (exit 0), or "still open" after SECONDS (exit 1).
+  budget   opens two files for writing, then a third, which the upload memory budget (two parts)
+           must refuse with the reason; after closing one, the third opens. Prints "budget ok".
   channels opens session channels on one connection until one is refused; prints "channels opened N".
 Any unexpected failure exits non-zero with the reason.
 """
@@ -53,6 +55,24 @@ elif mode == "hold":
         time.sleep(0.2)
     print("still open", flush=True)
     sys.exit(1)
+elif mode == "budget":
+    sftp = paramiko.SFTPClient.from_transport(transport)
+    first, second = sftp.open("/b1.csv", "w"), sftp.open("/b2.csv", "w")
+    first.write(b"one\n")
+    second.write(b"two\n")
+    first.flush()
+    second.flush()
+    try:
+        sftp.open("/b3.csv", "w")
+        raise SystemExit("a third upload was admitted over the memory budget")
+    except IOError as e:
+        assert "upload memory" in str(e), e
+        print("refused:", e, flush=True)
+    first.close()
+    with sftp.open("/b3.csv", "w") as third:
+        third.write(b"three\n")
+    second.close()
+    print("budget ok", flush=True)
 elif mode == "idle":
     seconds = float(sys.argv[6])
     started = time.monotonic()
