@@ -127,6 +127,15 @@ struct AfterLoginTests {
         }
     }
 
+    @Test("at most 8 folders listed at once per session, refused with the reason")
+    func foldersPerSession() async throws {
+        try await GatewayHarness.with { h in
+            let r = try await Self.paramiko("folders", port: h.gateway.port, user: "acme", key: h.acmeKey)
+            #expect(r.output.contains("folders opened 8\n"), "\(r.output)")
+            #expect(r.output.contains("at most 8 folders listed at once per session"), "\(r.output)")
+        }
+    }
+
     @Test("a logged-in connection with no session open is closed after the idle timeout")
     func idleConnectionWithoutSession() async throws {
         try await GatewayHarness.with { h in

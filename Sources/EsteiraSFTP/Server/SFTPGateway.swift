@@ -24,6 +24,8 @@ public struct SFTPGatewaySettings: Sendable {
     public var failedLoginDelay: Duration = .seconds(1)
     public var maxOpenFilesPerSession = 64
     public var maxUploadsPerSession = 4
+    /// Folders being listed at once per session (each may hold up to an S3 page of names).
+    public var maxOpenFoldersPerSession = 8
     /// Channels one connection may hold open (OpenSSH's sftp uses one; more are only a way to hold resources).
     public var maxChannelsPerConnection = 10
     /// Bytes all uploads of the process may hold in part buffers together; an upload takes room for
@@ -40,7 +42,8 @@ public struct SFTPGatewaySettings: Sendable {
             throw SFTPGatewayError("a \(maxFileSize)-byte file would need more than S3's 10,000 parts of \(partSize) bytes; "
                                    + "raise the part size to at least \(maxFileSize / 10_000 + 1) bytes or lower the file size limit")
         }
-        guard maxSessionsPerUser >= 1, maxUploadsPerSession >= 1, maxOpenFilesPerSession >= 1, maxChannelsPerConnection >= 1 else {
+        guard maxSessionsPerUser >= 1, maxUploadsPerSession >= 1, maxOpenFilesPerSession >= 1, maxChannelsPerConnection >= 1,
+              maxOpenFoldersPerSession >= 1 else {
             throw SFTPGatewayError("session, upload, open-file and channel limits must be at least 1")
         }
         guard uploadMemoryLimit >= partSize + SFTPCodec.maximumPacketLength else {

@@ -42,6 +42,9 @@ struct SFTPSession: Sendable {
         var uploads: Int {
             files.values.reduce(0) { n, f in if case .upload = f { n + 1 } else { n } }
         }
+        var folders: Int {
+            files.values.reduce(0) { n, f in if case .directory = f { n + 1 } else { n } }
+        }
     }
 
     /// Last time a request finished, and whether one is being worked on; read by the idle watchdog.
@@ -211,6 +214,10 @@ struct SFTPSession: Sendable {
             case .directory?: break
             case .file?: throw SFTPStatusError(.failure, "\(path) is a file, not a folder")
             case nil: throw SFTPStatusError.noSuchFile(path.description)
+            }
+            // Each listing may hold the rest of an S3 page (up to 1,000 names, about 1 MiB with the longest).
+            guard state.folders < settings.maxOpenFoldersPerSession else {
+                throw SFTPStatusError(.failure, "at most \(settings.maxOpenFoldersPerSession) folders listed at once per session; close one first")
             }
             return .handle(id: id, handle: try newHandle(.directory(DirectoryListing(path: path)), state))
 

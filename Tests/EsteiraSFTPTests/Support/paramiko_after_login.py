@@ -9,6 +9,7 @@ Usage: paramiko_after_login.py MODE HOST PORT USER KEYFILE [SECONDS]
            closes the connection (exit 0), or "still open" after SECONDS (exit 1).
   budget   opens two files for writing, then a third, which the upload memory budget (two parts)
            must refuse with the reason; after closing one, the third opens. Prints "budget ok".
+  folders  opens folders for listing without closing them until one is refused; prints "folders opened N".
   channels opens session channels on one connection until one is refused; prints "channels opened N".
 Any unexpected failure exits non-zero with the reason.
 """
@@ -73,6 +74,17 @@ elif mode == "budget":
         third.write(b"three\n")
     second.close()
     print("budget ok", flush=True)
+elif mode == "folders":
+    from paramiko.sftp import CMD_OPENDIR
+    sftp = paramiko.SFTPClient.from_transport(transport)
+    opened = 0
+    try:
+        for _ in range(20):
+            sftp._request(CMD_OPENDIR, "/")
+            opened += 1
+    except IOError as e:
+        print("refused:", e, flush=True)
+    print("folders opened", opened, flush=True)
 elif mode == "idle":
     seconds = float(sys.argv[6])
     started = time.monotonic()
