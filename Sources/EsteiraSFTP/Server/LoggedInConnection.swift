@@ -2,8 +2,9 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// One SSH connection after TCP accept: the user it logged in as (once it has), the channels it has
-/// open, and the timer that closes it when it holds no channel for the idle timeout.
+/// One SSH connection, followed from accept for what matters after login: the user it logged in as
+/// (once it has), the channels it has open, and the timer that closes it when it holds no channel
+/// for the idle timeout.
 ///
 /// A connection lives on one event loop, but the gateway reads it from others (a users reload), so
 /// its state is behind a lock.
