@@ -234,6 +234,31 @@ struct AfterLoginTests {
         }
     }
 
+    @Test("SIGHUP with a Secrets Manager secret: a user missing from its new value loses the open connection")
+    func revocationFromSecret() async throws {
+        try await GatewayHarness.with { h in
+            let secrets = SecretsManagerClient(client: h.s3.client)
+            let name = "esteira/sftp-users-\(UUID().uuidString.prefix(8))"
+            try await secrets.createSecret(name: name, string: try UsersReloadTests.users(h, ["acme", "globex"]))
+            let gateway = try UsersReloadTests.start(h, ["--users-secret", name])
+            defer { if gateway.process.isRunning { gateway.process.terminate() } }
+            let port = try await GatewayProcessTests.listeningPort(gateway)
+            let acme = try Self.startParamiko("hold", port: port, user: "acme", key: h.acmeKey, ["60"])
+            defer { if acme.process.isRunning { acme.process.terminate() } }
+            try await Self.waitForOutput(acme, "session open")
+
+            try await UsersReloadTests.putSecretValue(name, try UsersReloadTests.users(h, ["globex"]))
+            kill(gateway.process.processIdentifier, SIGHUP)
+            try await UsersReloadTests.waitForLog(gateway, "users reloaded", count: 1)
+            let closed = try await Tools.wait(acme, timeout: 15)
+            #expect(closed.status == 0 && closed.output.contains("closed by the gateway"), "\(closed.output)")
+            #expect(gateway.output().contains("the user was removed"), "\(gateway.output())")
+            try await UsersReloadTests.sftp(h, port, "globex", h.globexKey, ["ls"]).expectSuccess()
+            gateway.process.terminate()
+            _ = try await Tools.wait(gateway, timeout: 30)
+        }
+    }
+
     // MARK: 9. health
 
     @Test("/healthz turns 503 when the bucket has not been reachable for the health timeout, and ok again when it is")
