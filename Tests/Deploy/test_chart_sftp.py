@@ -51,7 +51,8 @@ CASES: dict[str, dict[str, Any]] = {
     "own-bucket-and-settings": gateway({
         "users": {"users": USERS}, "bucket": "partners-inbox", "port": 2022, "httpPort": 9191,
         "settings": {"maxSessionsPerUser": 2, "idleTimeout": 120, "loginGrace": 30, "maxFileSize": "10G",
-                     "partSizeMiB": 16, "failedLoginDelay": 2},
+                     "partSizeMiB": 16, "failedLoginDelay": 2, "maxChannelsPerConnection": 4, "uploadMemoryMiB": 256,
+                     "healthS3Timeout": 30},
         "extraArgs": ["--host=0.0.0.0"], "extraEnv": [{"name": "EXTRA", "value": "1"}]}),
     "production-like": {
         "image": {"repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/esteira", "tag": "1.2.3"},
@@ -130,6 +131,9 @@ def test_gateway_wiring(case):
         f"--max-sessions-per-user={settings['maxSessionsPerUser']}", f"--idle-timeout={settings['idleTimeout']}",
         f"--login-grace={settings['loginGrace']}", f"--max-file-size={settings['maxFileSize']}",
         f"--part-size-mib={settings['partSizeMiB']}", f"--failed-login-delay={settings['failedLoginDelay']}"]
+    assert container["args"][7:10] == [
+        f"--max-channels-per-connection={settings['maxChannelsPerConnection']}",
+        f"--upload-memory-mib={settings['uploadMemoryMiB']}", f"--health-s3-timeout={settings['healthS3Timeout']}"]
     for key in env:
         if key.startswith("ESTEIRA_SFTP_") or key == "ESTEIRA_BUCKET":
             assert key in envs, f"{key}: esteira sftp does not read it"
@@ -141,8 +145,10 @@ def test_gateway_wiring(case):
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["ssh"] == int(env["ESTEIRA_SFTP_PORT"]) == s["port"]
     assert ports["http"] == int(env["ESTEIRA_SFTP_HTTP_PORT"]) == s["httpPort"]
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    # Liveness must not follow the bucket: a restart would not bring it back.
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
 
     services = of_kind(objects, "Service", gateway_side=True)
     svc = next(x for x in services if x["metadata"]["name"] == deployment["metadata"]["name"])

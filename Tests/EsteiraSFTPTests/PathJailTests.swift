@@ -67,3 +67,48 @@ struct PathJailTests {
         #expect(try VirtualPath(navigating: "../../x").key(home: "") == "x")
     }
 }
+
+/// Paths are split on Unicode scalars, never on grapheme clusters: a `/` followed by a combining mark
+/// is still a `/` (and the `..` before it still climbs).
+@Suite("Paths split on scalars")
+struct ScalarPathTests {
+    @Test("a combining mark after / does not hide a separator, so the .. before it climbs", arguments: [
+        "../\u{301}b", "/../\u{301}b", "in/../../\u{301}x.csv", "x/../../\u{301}",
+    ])
+    func combiningMarksDoNotHideClimbs(_ raw: String) throws {
+        let error = try #require(throws: SFTPStatusError.self) { try VirtualPath(resolving: raw) }
+        #expect(error.code == .permissionDenied)
+        #expect(error.message.contains("goes above your home folder"))
+        // Looking around clamps at /; no component left holds a / or is a `..`.
+        for c in try VirtualPath(navigating: raw).components {
+            #expect(!c.unicodeScalars.contains("/"))
+            #expect(!c.unicodeScalars.elementsEqual("..".unicodeScalars))
+        }
+    }
+
+    @Test("`..` or `.` followed by a combining mark is an ordinary name, not a climb")
+    func dotsWithMarksAreNames() throws {
+        let path = try VirtualPath(resolving: "..\u{301}/x")
+        #expect(path.components.count == 2)
+        #expect(path.components[0].unicodeScalars.elementsEqual("..\u{301}".unicodeScalars))
+    }
+
+    @Test("components are split at every / scalar", arguments: [
+        ("a/\u{301}b/c", ["a", "\u{301}b", "c"]),
+        ("in/\u{301}/x.csv", ["in", "\u{301}", "x.csv"]),
+        ("./\u{301}.csv", ["\u{301}.csv"]),
+    ])
+    func splitOnScalars(_ raw: String, _ expected: [String]) throws {
+        let path = try VirtualPath(resolving: raw)
+        #expect(path.components.map { Array($0.unicodeScalars) } == expected.map { Array($0.unicodeScalars) })
+        #expect(try path.key(home: "acme/data/").unicodeScalars.elementsEqual(("acme/data/" + expected.joined(separator: "/")).unicodeScalars))
+    }
+
+    @Test("backslash and U+FFFD are refused even when a combining mark follows them", arguments: [
+        ("dir\\\u{301}file.csv", "backslash"), ("bad\u{FFFD}\u{301}.csv", "UTF-8"), ("x\u{7F}\u{301}", "control"),
+    ])
+    func perScalarChecks(_ raw: String, _ reason: String) throws {
+        let error = try #require(throws: SFTPStatusError.self) { try VirtualPath(resolving: raw) }
+        #expect(error.message.contains(reason))
+    }
+}

@@ -101,3 +101,22 @@ struct ProtocolTests {
         #expect(SFTPLongName.civil(951_782_400) == (2000, 2, 29, 0, 0))
     }
 }
+
+@Suite("Reply sizes")
+struct ReplySizeTests {
+    @Test("encodedLength(of:) is what a NAME entry takes on the wire, so listings can be cut at 256 KiB")
+    func nameEntryLength() {
+        let entries = [
+            SFTPNameEntry(filename: "a.csv", longname: "-rw-r--r-- a.csv", attributes: ProtocolTests.attributes),
+            SFTPNameEntry(filename: String(repeating: "ação", count: 60), longname: "x", attributes: .empty),
+        ]
+        let whole = SFTPCodec.encode(.name(id: 1, entries: entries))
+        #expect(whole.readableBytes == 4 + SFTPCodec.nameReplyOverhead + entries.map(SFTPCodec.encodedLength(of:)).reduce(0, +))
+    }
+
+    @Test("the largest DATA reply fits OpenSSH's 256 KiB message limit")
+    func dataReply() {
+        let reply = SFTPCodec.encode(.data(id: 1, data: ByteBuffer(bytes: [UInt8](repeating: 1, count: SFTPCodec.maximumReadLength))))
+        #expect(reply.readableBytes - 4 <= SFTPCodec.maximumReplyLength)
+    }
+}

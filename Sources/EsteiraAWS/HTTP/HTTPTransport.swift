@@ -131,6 +131,9 @@ public final class HTTPTransport: @unchecked Sendable {
         let r = t.request
         let me = Unmanaged.passUnretained(t).toOpaque()
         esteira_curl_setopt_string(easy, CURLOPT_URL, r.url)
+        // The path goes out as built and signed: curl would otherwise remove `./` and `../` segments,
+        // which in an S3 key are plain characters (and the signature would no longer match).
+        esteira_curl_setopt_long(easy, CURLOPT_PATH_AS_IS, 1)
         esteira_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         esteira_curl_setopt_pointer(easy, CURLOPT_ERRORBUFFER, t.errorBuffer)
         esteira_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout * 1000))

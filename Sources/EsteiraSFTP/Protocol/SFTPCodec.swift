@@ -18,6 +18,20 @@ public struct SFTPProtocolError: Error, Hashable, CustomStringConvertible, Senda
 public enum SFTPCodec {
     /// OpenSSH's own limit (SFTP_MAX_MSG_LENGTH): a WRITE of 32 KiB or 255 KiB fits, a runaway length does not.
     public static let maximumPacketLength = 256 * 1024 + 1024
+    /// The longest reply (type and payload, without the length prefix) a client takes: OpenSSH's
+    /// SFTP_MAX_MSG_LENGTH; its client aborts the session on a longer one.
+    public static let maximumReplyLength = 256 * 1024
+    /// The most bytes one DATA reply carries, as OpenSSH's own server (SFTP_MAX_READ_LENGTH).
+    public static let maximumReadLength = maximumReplyLength - 1024
+    /// A NAME reply's type, id and count.
+    static let nameReplyOverhead = 1 + 4 + 4
+
+    /// The bytes `entry` takes in a NAME reply.
+    static func encodedLength(of entry: SFTPNameEntry) -> Int {
+        var b = ByteBufferAllocator().buffer(capacity: 128)
+        writeAttributes(&b, entry.attributes)
+        return 4 + entry.filename.utf8.count + 4 + entry.longname.utf8.count + b.readableBytes
+    }
 
     /// Splits one whole packet (type and payload, without the length prefix) off `buffer`, or returns
     /// nil when more bytes are needed. A length above the limit is an error: the stream cannot be resynchronised.

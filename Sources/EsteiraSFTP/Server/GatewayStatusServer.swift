@@ -3,7 +3,9 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// `/metrics` (Prometheus) and `/healthz` for the gateway, on NIO like the gateway itself.
+/// `/metrics` (Prometheus) and the health endpoints for the gateway, on NIO like the gateway itself:
+/// `/healthz` and `/readyz` answer 503 while `health` says the gateway cannot serve (the bucket is
+/// unreachable), `/livez` only says the process answers.
 public final class GatewayStatusServer: Sendable {
     public let port: Int
     private let channel: any Channel
@@ -14,6 +16,7 @@ public final class GatewayStatusServer: Sendable {
     }
 
     public static func start(host: String = "0.0.0.0", port: Int, metrics: SFTPMetrics, gateway: @escaping @Sendable () -> Int,
+                             health: @escaping @Sendable () -> (healthy: Bool, detail: String) = { (true, "") },
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> GatewayStatusServer {
         let channel: any Channel
         do {
@@ -22,7 +25,7 @@ public final class GatewayStatusServer: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                        try channel.pipeline.syncOperations.addHandler(StatusHandler(metrics: metrics, sessions: gateway))
+                        try channel.pipeline.syncOperations.addHandler(StatusHandler(metrics: metrics, sessions: gateway, health: health))
                     }
                 }
                 .bind(host: host, port: port).get()
@@ -40,10 +43,13 @@ private final class StatusHandler: ChannelInboundHandler, Sendable {
     typealias OutboundOut = HTTPServerResponsePart
     let metrics: SFTPMetrics
     let sessions: @Sendable () -> Int
+    let health: @Sendable () -> (healthy: Bool, detail: String)
 
-    init(metrics: SFTPMetrics, sessions: @escaping @Sendable () -> Int) {
+    init(metrics: SFTPMetrics, sessions: @escaping @Sendable () -> Int,
+         health: @escaping @Sendable () -> (healthy: Bool, detail: String)) {
         self.metrics = metrics
         self.sessions = sessions
+        self.health = health
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -51,7 +57,12 @@ private final class StatusHandler: ChannelInboundHandler, Sendable {
         let (status, type, body): (HTTPResponseStatus, String, String)
         switch head.uri.split(separator: "?").first.map(String.init) ?? "" {
         case "/metrics": (status, type, body) = (.ok, "text/plain; version=0.0.4", metrics.exposition())
-        case "/healthz", "/readyz": (status, type, body) = (.ok, "text/plain", "ok sessions=\(sessions())\n")
+        case "/healthz", "/readyz":
+            let (healthy, detail) = health()
+            (status, type, body) = healthy
+                ? (.ok, "text/plain", "ok sessions=\(sessions())\n")
+                : (.serviceUnavailable, "text/plain", "unhealthy: \(detail)\n")
+        case "/livez": (status, type, body) = (.ok, "text/plain", "ok\n")
         default: (status, type, body) = (.notFound, "text/plain", "try /metrics or /healthz\n")
         }
         var headers = HTTPHeaders([("content-type", type), ("content-length", String(body.utf8.count)), ("connection", "close")])

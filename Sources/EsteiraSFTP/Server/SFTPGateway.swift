@@ -24,6 +24,13 @@ public struct SFTPGatewaySettings: Sendable {
     public var failedLoginDelay: Duration = .seconds(1)
     public var maxOpenFilesPerSession = 64
     public var maxUploadsPerSession = 4
+    /// Folders being listed at once per session (each may hold up to an S3 page of names).
+    public var maxOpenFoldersPerSession = 8
+    /// Channels one connection may hold open (OpenSSH's sftp uses one; more are only a way to hold resources).
+    public var maxChannelsPerConnection = 10
+    /// Bytes all uploads of the process may hold in part buffers together; an upload takes room for
+    /// one part at OPEN, and a second while a part is in flight if there is room.
+    public var uploadMemoryLimit = 512 << 20
 
     public init(bucket: String) { self.bucket = bucket }
 
@@ -35,8 +42,13 @@ public struct SFTPGatewaySettings: Sendable {
             throw SFTPGatewayError("a \(maxFileSize)-byte file would need more than S3's 10,000 parts of \(partSize) bytes; "
                                    + "raise the part size to at least \(maxFileSize / 10_000 + 1) bytes or lower the file size limit")
         }
-        guard maxSessionsPerUser >= 1, maxUploadsPerSession >= 1, maxOpenFilesPerSession >= 1 else {
-            throw SFTPGatewayError("session, upload and open-file limits must be at least 1")
+        guard maxSessionsPerUser >= 1, maxUploadsPerSession >= 1, maxOpenFilesPerSession >= 1, maxChannelsPerConnection >= 1,
+              maxOpenFoldersPerSession >= 1 else {
+            throw SFTPGatewayError("session, upload, open-file and channel limits must be at least 1")
+        }
+        guard uploadMemoryLimit >= partSize + SFTPCodec.maximumPacketLength else {
+            throw SFTPGatewayError("the upload memory (\(uploadMemoryLimit >> 20) MiB) must hold at least one part of "
+                                   + "\(partSize >> 20) MiB and one write; raise it or lower the part size")
         }
         return self
     }
@@ -57,13 +69,19 @@ public final class SFTPGateway: Sendable {
     private let perUser = NIOLockedValueBox<[String: Int]>([:])
     private let kdfPool: NIOThreadPool
     private let logger: Logger
+    private let users: SFTPUserStore
+    private let loggedIn = LoggedInConnections()
+    private let uploadMemory: UploadMemoryBudget
 
-    private init(port: Int, hostKeys: [HostKey], serverChannel: any Channel, kdfPool: NIOThreadPool, logger: Logger) {
+    private init(port: Int, hostKeys: [HostKey], serverChannel: any Channel, kdfPool: NIOThreadPool, logger: Logger,
+                 users: SFTPUserStore, uploadMemory: UploadMemoryBudget) {
         self.port = port
         self.hostKeys = hostKeys
         self.serverChannel = serverChannel
         self.kdfPool = kdfPool
         self.logger = logger
+        self.users = users
+        self.uploadMemory = uploadMemory
     }
 
     /// Binds and starts serving. Host keys come from `HostKeys.loadOrCreate`.
@@ -101,7 +119,8 @@ public final class SFTPGateway: Sendable {
             throw SFTPGatewayError("cannot listen on \(settings.host):\(settings.port): \(error) (choose another with --port)")
         }
         let gateway = SFTPGateway(port: server.localAddress?.port ?? settings.port, hostKeys: hostKeys,
-                                  serverChannel: server, kdfPool: kdfPool, logger: logger)
+                                  serverChannel: server, kdfPool: kdfPool, logger: logger, users: users,
+                                  uploadMemory: UploadMemoryBudget(limit: settings.uploadMemoryLimit))
         holder.withLockedValue { $0 = gateway }
         return gateway
     }
@@ -115,16 +134,37 @@ public final class SFTPGateway: Sendable {
         // the session waits for S3; OpenSSH's sftp writes 32 KiB at a time anyway.
         config.maximumPacketSize = 32768
         config.maxAuthAttempts = 20
+        let logger = self.logger
+        let connection = LoggedInConnection(channel: channel, remote: remote, user: authenticator.authenticatedUser)
+        let idleTimeout = TimeAmount.nanoseconds(Int64(settings.idleTimeout / .nanoseconds(1)))
         let handler = NIOSSHHandler(role: .server(config), allocator: channel.allocator,
                                     inboundChildChannelInitializer: { [self] child, type in
             guard case .session = type else {
                 return child.eventLoop.makeFailedFuture(SFTPGatewayError("only session channels are served (no port forwarding)"))
             }
+            guard connection.openChannel(limit: settings.maxChannelsPerConnection) else {
+                metrics?.sessionRefused(reason: "channel_limit")
+                logger.warning("channel refused: limit per connection reached",
+                               metadata: ["remote": "\(remote)", "limit": "\(settings.maxChannelsPerConnection)"])
+                return child.eventLoop.makeFailedFuture(
+                    SFTPGatewayError("at most \(settings.maxChannelsPerConnection) channels per connection; close one first"))
+            }
+            child.closeFuture.whenComplete { [logger] _ in connection.channelClosed(idleTimeout: idleTimeout, logger: logger) }
             return child.eventLoop.makeCompletedFuture {
-                guard let user = authenticator.authenticatedUser.withLockedValue({ $0 }) else {
+                guard let loggedInAs = authenticator.authenticatedUser.withLockedValue({ $0 }) else {
                     throw SFTPGatewayError("channel before login")
                 }
-                try self.setUpSession(child, user: user, remote: remote, settings: settings, s3: s3, metrics: metrics)
+                // Checked again here: a reload may have taken the access away since login. The session
+                // gets the user as the users read now (the same home and permissions, maybe more keys).
+                switch loggedInAs.access(under: users.current.user(named: loggedInAs.name)) {
+                case .continues(let current):
+                    try self.setUpSession(child, user: current, remote: remote, settings: settings, s3: s3, metrics: metrics)
+                case .ends(let reason):
+                    logger.notice("access revoked; closing the connection",
+                                  metadata: ["user": "\(loggedInAs.name)", "remote": "\(remote)", "reason": "\(reason)"])
+                    channel.close(promise: nil)
+                    throw SFTPGatewayError("access revoked: \(reason)")
+                }
             }
         })
         try channel.pipeline.syncOperations.addHandler(handler)
@@ -133,9 +173,11 @@ public final class SFTPGateway: Sendable {
         let id = ObjectIdentifier(channel)
         connections.withLockedValue { $0[id] = channel }
         channel.closeFuture.whenComplete { [self] _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+        loggedIn.add(connection)
+        // A logged-in connection with no channel open is closed after the idle timeout, as an idle session is.
+        connection.armIdleTimer(idleTimeout, logger: logger)
         // A connection that has not logged in by then is dropped, so idle half-open logins cannot pile up.
         let grace = TimeAmount.nanoseconds(Int64(settings.loginGraceTime / .nanoseconds(1)))
-        let logger = self.logger
         channel.eventLoop.scheduleTask(in: grace) {
             if authenticator.authenticatedUser.withLockedValue({ $0 }) == nil, channel.isActive {
                 logger.notice("no login within the grace time; closing", metadata: ["remote": "\(remote)"])
@@ -175,7 +217,7 @@ public final class SFTPGateway: Sendable {
         }()
         let session = SFTPSession(user: user, storage: S3Storage(s3: s3, bucket: settings.bucket, home: user.home,
                                                                  logger: sessionLogger),
-                                  settings: settings, metrics: metrics, logger: sessionLogger)
+                                  settings: settings, metrics: metrics, logger: sessionLogger, uploadMemory: uploadMemory)
         // Made under the lock, so the task's own removal (which takes the lock) always comes after.
         let task = sessions.withLockedValue { s -> Task<Void, Never> in
             s.next += 1
@@ -214,6 +256,18 @@ public final class SFTPGateway: Sendable {
         }
         try? await kdfPool.shutdownGracefully()
     }
+
+    /// Replaces the users (a reload) and at once closes every connection whose user lost access: removed,
+    /// a key or password taken away or changed, a new home or new permissions. A user who only gained
+    /// a key or a password keeps their connections.
+    public func replaceUsers(with directory: SFTPUserDirectory) {
+        users.replace(with: directory)
+        let closed = loggedIn.revoke(against: directory, logger: logger)
+        if closed > 0 { logger.notice("connections closed after the users changed", metadata: ["connections": "\(closed)"]) }
+    }
+
+    /// Upload memory reserved now, for tests.
+    public var uploadMemoryInUse: Int { uploadMemory.inUse }
 
     /// Sessions open now, for tests and the log.
     public var activeSessions: Int { perUser.withLockedValue { $0.values.reduce(0, +) } }

@@ -16,11 +16,22 @@ struct SFTPSession: Sendable {
     let settings: SFTPGatewaySettings
     let metrics: SFTPMetrics?
     let logger: Logger
+    /// Shared by every session of the process.
+    let uploadMemory: UploadMemoryBudget
 
     private enum OpenFile {
         case upload(StreamingUpload, started: ContinuousClock.Instant)
         case download(ObjectDownload)
-        case directory(VirtualPath, continuation: String?, finished: Bool)
+        case directory(DirectoryListing)
+    }
+
+    /// A folder being listed: S3 gives pages of up to 1,000 keys, which can encode to more than one
+    /// NAME reply may hold; what did not fit waits in `pending` for the next READDIR.
+    private struct DirectoryListing {
+        var path: VirtualPath
+        var continuation: String?
+        var finished = false
+        var pending: ArraySlice<(String, StorageEntry)> = []
     }
 
     /// The session's mutable state; lives in the session task only.
@@ -30,6 +41,9 @@ struct SFTPSession: Sendable {
         var initialised = false
         var uploads: Int {
             files.values.reduce(0) { n, f in if case .upload = f { n + 1 } else { n } }
+        }
+        var folders: Int {
+            files.values.reduce(0) { n, f in if case .directory = f { n + 1 } else { n } }
         }
     }
 
@@ -166,7 +180,8 @@ struct SFTPSession: Sendable {
             guard case .download(let d) = try file(handle, state) else {
                 throw SFTPStatusError(.failure, "this handle was not opened for reading")
             }
-            guard let bytes = try await d.read(offset: offset, length: min(Int(length), 256 * 1024)) else {
+            // A longer DATA reply would be over the message limit of clients (OpenSSH aborts on one).
+            guard let bytes = try await d.read(offset: offset, length: min(Int(length), SFTPCodec.maximumReadLength)) else {
                 return .status(id: id, code: .eof, message: "end of file")
             }
             return .data(id: id, data: ByteBuffer(bytes: bytes))
@@ -200,27 +215,46 @@ struct SFTPSession: Sendable {
             case .file?: throw SFTPStatusError(.failure, "\(path) is a file, not a folder")
             case nil: throw SFTPStatusError.noSuchFile(path.description)
             }
-            return .handle(id: id, handle: try newHandle(.directory(path, continuation: nil, finished: false), state))
+            // Each listing may hold the rest of an S3 page (up to 1,000 names, about 1 MiB with the longest).
+            guard state.folders < settings.maxOpenFoldersPerSession else {
+                throw SFTPStatusError(.failure, "at most \(settings.maxOpenFoldersPerSession) folders listed at once per session; close one first")
+            }
+            return .handle(id: id, handle: try newHandle(.directory(DirectoryListing(path: path)), state))
 
         case .readdir(_, let handle):
-            guard case .directory(let path, let token, let finished) = try file(handle, state) else {
+            guard case .directory(var listing) = try file(handle, state) else {
                 throw SFTPStatusError(.failure, "this handle is not a folder")
             }
-            if finished { return .status(id: id, code: .eof, message: "end of folder") }
-            var (entries, next) = try await storage.list(path, continuationToken: token)
-            // A page of only folder markers is possible; keep paging rather than end the listing early.
-            var cursor = next
-            while entries.isEmpty, let c = cursor {
-                (entries, next) = try await storage.list(path, continuationToken: c)
-                cursor = next
+            if listing.pending.isEmpty {
+                if listing.finished { return .status(id: id, code: .eof, message: "end of folder") }
+                var (entries, next) = try await storage.list(listing.path, continuationToken: listing.continuation)
+                // A page of only folder markers is possible; keep paging rather than end the listing early.
+                while entries.isEmpty, let c = next {
+                    (entries, next) = try await storage.list(listing.path, continuationToken: c)
+                }
+                listing.pending = entries[...]
+                listing.continuation = next
+                listing.finished = next == nil
+                if entries.isEmpty {
+                    state.files[handle] = .directory(listing)
+                    return .status(id: id, code: .eof, message: "end of folder")
+                }
             }
-            state.files[handle] = .directory(path, continuation: next, finished: next == nil)
-            if entries.isEmpty { return .status(id: id, code: .eof, message: "end of folder") }
-            return .name(id: id, entries: entries.map { name, entry in
+            // As many entries as fit in one reply, counted in bytes: a page of long names is more than a client takes.
+            var reply: [SFTPNameEntry] = []
+            var size = SFTPCodec.nameReplyOverhead
+            while let (name, entry) = listing.pending.first {
                 let a = attributes(entry)
-                return SFTPNameEntry(filename: name, longname: SFTPLongName.format(name: name, attributes: a, owner: user.name),
-                                     attributes: a)
-            })
+                let e = SFTPNameEntry(filename: name, longname: SFTPLongName.format(name: name, attributes: a, owner: user.name),
+                                      attributes: a)
+                let n = SFTPCodec.encodedLength(of: e)
+                if !reply.isEmpty, size + n > SFTPCodec.maximumReplyLength { break }
+                reply.append(e)
+                size += n
+                listing.pending.removeFirst()
+            }
+            state.files[handle] = .directory(listing)
+            return .name(id: id, entries: reply)
 
         case .remove(_, let raw):
             let path = try VirtualPath(resolving: raw)
@@ -243,7 +277,9 @@ struct SFTPSession: Sendable {
 
         case .rename(_, let rawFrom, let rawTo):
             let from = try VirtualPath(resolving: rawFrom), to = try VirtualPath(resolving: rawTo)
+            // A rename is a copy then a delete of the source: without `delete`, renaming would remove files.
             try require(.write, to)
+            try require(.delete, from)
             try await storage.rename(from, to: to)
             logger.info("file renamed", metadata: ["from": "\(from)", "to": "\(to)"])
             return ok(id)
@@ -281,8 +317,18 @@ struct SFTPSession: Sendable {
             let existing = try await storage.stat(path)
             if case .directory? = existing { throw SFTPStatusError(.failure, "\(path) is a folder") }
             if flags.contains(.exclusive), existing != nil { throw SFTPStatusError(.failure, "\(path) already exists") }
-            let upload = StreamingUpload(storage: storage, path: path, key: try path.key(home: storage.home),
-                                         partSize: settings.partSize, maxFileSize: settings.maxFileSize, metrics: metrics)
+            let key = try path.key(home: storage.home)
+            let upload: StreamingUpload
+            do {
+                upload = try StreamingUpload(storage: storage, path: path, key: key,
+                                             partSize: settings.partSize, maxFileSize: settings.maxFileSize,
+                                             memory: uploadMemory, metrics: metrics)
+            } catch let e as SFTPStatusError {
+                metrics?.sessionRefused(reason: "upload_memory")
+                logger.warning("upload refused: the upload memory budget is spent",
+                               metadata: ["path": "\(path)", "budget_bytes": "\(uploadMemory.limit)", "in_use_bytes": "\(uploadMemory.inUse)"])
+                throw e
+            }
             return try newHandle(.upload(upload, started: .now), state)
         }
         try require(.read, path)

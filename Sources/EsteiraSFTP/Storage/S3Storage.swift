@@ -54,12 +54,15 @@ public struct S3Storage: Sendable {
             try await s3.listDirectoryPage(bucket: bucket, prefix: prefix, continuationToken: continuationToken)
         }
         var entries: [(String, StorageEntry)] = []
+        // Cut in UTF-8 bytes, not Characters: a key whose name starts with a combining mark joins it to
+        // the prefix's last `/` in one Character.
+        let cut = { (key: String) -> String in String(decoding: key.utf8.dropFirst(prefix.utf8.count), as: UTF8.self) }
         for p in page.commonPrefixes {
-            let name = String(p.dropFirst(prefix.count).dropLast())
+            let name = String(decoding: cut(p).utf8.dropLast(), as: UTF8.self)
             if !name.isEmpty { entries.append((name, .directory)) }
         }
         for o in page.objects {
-            let name = String(o.key.dropFirst(prefix.count))
+            let name = cut(o.key)
             if name.isEmpty { continue } // the folder's own marker
             entries.append((name, .file(size: o.size, modified: o.lastModified, eTag: o.eTag)))
         }

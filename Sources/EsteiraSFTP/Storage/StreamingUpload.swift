@@ -5,9 +5,12 @@ import NIOCore
 
 /// One file being written by a client, streamed to S3 as a multipart upload.
 ///
-/// Memory stays at two parts whatever the file size: one filling from WRITEs while the previous one
-/// is uploaded. When both are full, the next WRITE waits for the upload, and because the session
-/// answers requests in order, the client (and the SSH window behind it) waits too.
+/// Memory stays at two parts at most whatever the file size: one filling from WRITEs while the
+/// previous one is uploaded, each growing as data comes (a small file holds a small buffer). Both
+/// count against the process's `UploadMemoryBudget`: the first part's room is taken at OPEN (`init`
+/// throws when there is none), the second only while a part is in flight and the budget has room;
+/// without it the next WRITE waits for the part in flight. When a WRITE waits, the session answers
+/// requests in order, so the client (and the SSH window behind it) waits too.
 ///
 /// Nothing is visible in the bucket until `finish()`: a file smaller than one part is sent as one
 /// PutObject then, a larger one is completed then. `abort()` (a dropped connection, an error, a
@@ -22,8 +25,13 @@ final class StreamingUpload {
     let partSize: Int
     let maxFileSize: Int64
     let metrics: SFTPMetrics?
+    let memory: UploadMemoryBudget
+    /// What one part buffer may grow to: a part plus the WRITE that crosses its end.
+    let unit: Int
 
     private(set) var written: Int64 = 0
+    /// Bytes this upload holds of `memory`: one unit, two while a part is in flight with the next filling.
+    private var reserved = 0
     private var buffer: [UInt8] = []
     private var uploadID: String?
     private var parts: [S3UploadedPart] = []
@@ -32,14 +40,25 @@ final class StreamingUpload {
     private var failure: SFTPStatusError?
     private(set) var isFinished = false
 
-    init(storage: S3Storage, path: VirtualPath, key: String, partSize: Int, maxFileSize: Int64, metrics: SFTPMetrics?) {
+    /// Takes one part's room from `memory`, or throws the reason the upload cannot start now.
+    init(storage: S3Storage, path: VirtualPath, key: String, partSize: Int, maxFileSize: Int64, memory: UploadMemoryBudget,
+         metrics: SFTPMetrics?) throws {
         self.storage = storage
         self.path = path
         self.key = key
         self.partSize = partSize
         self.maxFileSize = maxFileSize
         self.metrics = metrics
+        self.memory = memory
+        unit = partSize + SFTPCodec.maximumPacketLength
+        guard memory.tryReserve(unit) else {
+            throw SFTPStatusError(.failure, "\(path): the server is receiving as many files at once as its upload memory "
+                                  + "allows (\(memory.limit >> 20) MiB); try again in a minute")
+        }
+        reserved = unit
     }
+
+    deinit { if reserved > 0 { memory.release(reserved) } }
 
     /// Appends a WRITE. S3 objects are written front to back, so the offset must be where the file ends now.
     func write(offset: UInt64, data: ByteBuffer) async throws {
@@ -54,16 +73,20 @@ final class StreamingUpload {
             await fail(SFTPStatusError(.failure, "\(path): the file is larger than this gateway's limit of \(maxFileSize) bytes; the upload was dropped"))
             throw failure!
         }
-        if buffer.capacity == 0 { reserveBuffer() }
+        // A part in flight without a second unit of the budget: the buffer may fill only once it is gone.
+        if inFlight != nil, reserved < 2 * unit { try await collectInFlight() }
+        grow(toHold: buffer.count + data.readableBytes)
         buffer.append(contentsOf: data.readableBytesView)
         written = newSize
         metrics?.bytesUploaded.increment(by: Int64(data.readableBytes))
         if buffer.count >= partSize { try await sendPart() }
     }
 
-    /// Room for a whole part plus one WRITE, so the last append of a part never doubles the array.
-    private func reserveBuffer() {
-        buffer.reserveCapacity(partSize + SFTPCodec.maximumPacketLength)
+    /// Grows the buffer by doubling, from 64 KiB up to one unit (never past it: the last append of a
+    /// part must not double a full buffer).
+    private func grow(toHold count: Int) {
+        guard count > buffer.capacity else { return }
+        buffer.reserveCapacity(min(unit, max(count, 2 * buffer.capacity, 64 << 10)))
     }
 
     /// Ships the full buffer as the next part, after waiting for the one before it.
@@ -81,7 +104,8 @@ final class StreamingUpload {
         }
         let body = buffer
         buffer = []
-        reserveBuffer()
+        // The next part may fill while this one uploads only with a second unit of the budget.
+        if reserved < 2 * unit, memory.tryReserve(unit) { reserved += unit }
         let number = parts.count + 1
         let (s3, bucket, objectKey, id) = (storage.s3, storage.bucket, key, uploadID!)
         inFlight = Task {
@@ -92,6 +116,7 @@ final class StreamingUpload {
     private func collectInFlight() async throws {
         guard let task = inFlight else { return }
         inFlight = nil
+        defer { releaseSecondUnit() }
         do {
             parts.append(try await task.value)
         } catch {
@@ -99,6 +124,19 @@ final class StreamingUpload {
             await fail(e)
             throw e
         }
+    }
+
+    private func releaseSecondUnit() {
+        if reserved > unit {
+            memory.release(reserved - unit)
+            reserved = unit
+        }
+    }
+
+    private func releaseMemory() {
+        buffer = []
+        memory.release(reserved)
+        reserved = 0
     }
 
     /// CLOSE: makes the object appear. On failure nothing appears and the error says why.
@@ -126,6 +164,7 @@ final class StreamingUpload {
             throw e
         }
         isFinished = true
+        releaseMemory()
         metrics?.uploadsCompleted.increment()
         return written
     }
@@ -145,6 +184,7 @@ final class StreamingUpload {
             task.cancel()
             _ = try? await task.value
         }
+        releaseMemory()
         metrics?.uploadsAborted.increment()
         guard let id = uploadID else {
             storage.logger.warning("upload dropped", metadata: ["key": "\(key)", "bytes": "\(written)", "reason": "\(error.message)"])

@@ -10,6 +10,10 @@
 ///   tenant's folder while landing in one's own.
 /// Names S3 or a person would trip over (control characters, bytes that are not UTF-8,
 /// backslashes) are refused rather than mapped.
+///
+/// Paths are split and checked on Unicode scalars, never on `Character`s (grapheme clusters): a `/`
+/// followed by a combining mark is one `Character` that is not `/`, and would otherwise hide a
+/// separator, and the `..` before it, inside one name.
 public struct VirtualPath: Hashable, Sendable, CustomStringConvertible {
     /// Cleaned components; empty for the home itself.
     public let components: [String]
@@ -38,35 +42,35 @@ public struct VirtualPath: Hashable, Sendable, CustomStringConvertible {
 
     private static func components(of raw: String, clampAtRoot: Bool) throws -> [String] {
         var parts: [String] = []
-        for part in raw.split(separator: "/", omittingEmptySubsequences: true) {
-            switch part {
-            case ".": continue
-            case "..":
+        for part in raw.unicodeScalars.split(separator: "/", omittingEmptySubsequences: true) {
+            if part.elementsEqual(".".unicodeScalars) { continue }
+            if part.elementsEqual("..".unicodeScalars) {
                 if !parts.isEmpty {
                     parts.removeLast()
                 } else if !clampAtRoot {
                     throw SFTPStatusError(.permissionDenied, "'\(printable(raw))' goes above your home folder: / is the top "
                                           + "of this account, and nothing outside it can be reached")
                 }
-            default:
-                try VirtualPath.check(component: part, in: raw)
-                parts.append(String(part))
+                continue
             }
+            try VirtualPath.check(component: part, in: raw)
+            parts.append(String(Substring(part)))
         }
         return parts
     }
 
-    static func check(component: Substring, in raw: String) throws {
+    /// Per scalar: a backslash or U+FFFD followed by a combining mark is not a `Character` equal to either.
+    static func check(component: Substring.UnicodeScalarView, in raw: String) throws {
         if component.contains("\u{FFFD}") {
             throw SFTPStatusError(.failure, "'\(VirtualPath.printable(raw))': the name is not valid UTF-8; rename the file")
         }
-        if component.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+        if component.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
             throw SFTPStatusError(.failure, "'\(VirtualPath.printable(raw))': names with control characters are not accepted")
         }
         if component.contains("\\") {
             throw SFTPStatusError(.failure, "'\(VirtualPath.printable(raw))': backslashes are not accepted in names; use / between folders")
         }
-        if component.utf8.count > maximumComponentLength {
+        if component.reduce(0, { $0 + UTF8.width($1) }) > maximumComponentLength {
             throw SFTPStatusError(.failure, "a name is longer than \(maximumComponentLength) bytes")
         }
     }

@@ -78,6 +78,20 @@ struct SFTPServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("failed-login-delay"), help: "Seconds before a failed login is answered (grows with repeated failures).")
     var failedLoginDelay: Double = 1
 
+    @Option(name: .customLong("max-channels-per-connection"), help: "SSH channels one connection may hold open.")
+    var maxChannelsPerConnection: Int = 10
+
+    @Option(name: .customLong("upload-memory-mib"),
+            help: "MiB all uploads together may hold in part buffers; an upload that finds no room for one part is refused.")
+    var uploadMemoryMiB: Int = 512
+
+    @Option(name: .customLong("health-s3-interval"), help: "Seconds between checks that the bucket answers (for /healthz).")
+    var healthS3Interval: Int = 10
+
+    @Option(name: .customLong("health-s3-timeout"),
+            help: "Seconds without a successful bucket check before /healthz answers 503.")
+    var healthS3Timeout: Int = 60
+
     func validate() throws {
         guard (0...65535).contains(port), (0...65535).contains(httpPort) else {
             throw ValidationError("--port and --http-port must be 0…65535 (0 picks a free port)")
@@ -89,6 +103,9 @@ struct SFTPServeCommand: AsyncParsableCommand {
             throw ValidationError("--idle-timeout, --login-grace and --max-sessions-per-user must be at least 1")
         }
         guard failedLoginDelay >= 0, failedLoginDelay <= 30 else { throw ValidationError("--failed-login-delay must be 0…30 seconds") }
+        guard maxChannelsPerConnection >= 1, uploadMemoryMiB >= 1, healthS3Interval >= 1, healthS3Timeout >= 1 else {
+            throw ValidationError("--max-channels-per-connection, --upload-memory-mib, --health-s3-interval and --health-s3-timeout must be at least 1")
+        }
         _ = try Self.byteCount(maxFileSize)
     }
 
@@ -121,6 +138,8 @@ struct SFTPServeCommand: AsyncParsableCommand {
         settings.maxFileSize = try Self.byteCount(maxFileSize)
         settings.partSize = partSizeMiB << 20
         settings.failedLoginDelay = .milliseconds(Int64(failedLoginDelay * 1000))
+        settings.maxChannelsPerConnection = maxChannelsPerConnection
+        settings.uploadMemoryLimit = uploadMemoryMiB << 20
         do { settings = try settings.validated() } catch { throw UserFacingError("\(error)") }
 
         // Fail at start, not at a partner's first upload, when the bucket is wrong or unreachable.
@@ -143,9 +162,15 @@ struct SFTPServeCommand: AsyncParsableCommand {
                                                   metrics: metrics, logger: logger)
         } catch { throw UserFacingError("\(error)") }
         var status: GatewayStatusServer?
+        let health = BucketHealth(bucket: bucket, timeout: .seconds(healthS3Timeout))
+        let probe = noHTTP ? nil : Task { [interval = healthS3Interval] in
+            await health.run(s3: s3, interval: .seconds(interval), logger: logger)
+        }
+        defer { probe?.cancel() }
         if !noHTTP {
             do {
-                status = try await GatewayStatusServer.start(port: httpPort, metrics: metrics, gateway: { gateway.activeSessions })
+                status = try await GatewayStatusServer.start(port: httpPort, metrics: metrics, gateway: { gateway.activeSessions },
+                                                             health: { health.status })
             } catch {
                 await gateway.stop()
                 throw UserFacingError("\(error)")
@@ -159,7 +184,8 @@ struct SFTPServeCommand: AsyncParsableCommand {
         for await signal in Self.signals([SIGTERM, SIGINT, SIGHUP]) {
             if signal == SIGHUP {
                 do {
-                    store.replace(with: try await loadUsers(aws: aws))
+                    // Connections of users who lost access are closed at once.
+                    gateway.replaceUsers(with: try await loadUsers(aws: aws))
                     logger.notice("users reloaded", metadata: ["users": "\(store.current.users.count)"])
                 } catch {
                     logger.error("users not reloaded; keeping the previous ones", metadata: ["error": "\(error)"])
