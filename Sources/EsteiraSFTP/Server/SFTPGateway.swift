@@ -24,6 +24,15 @@ public struct SFTPGatewaySettings: Sendable {
     public var failedLoginDelay: Duration = .seconds(1)
     public var maxOpenFilesPerSession = 64
     public var maxUploadsPerSession = 4
+    /// Before login (docs/SFTP.md, "Limits"): attempts per connection (OpenSSH's MaxAuthTries), all
+    /// connections, connections not logged in yet (MaxStartups) and those per client address
+    /// (PerSourceMaxStartups), and the password checks (KDFs) running or waiting and their threads.
+    public var maxAuthTries = 6
+    public var maxConnections = 500
+    public var maxStartups = StartupLimit(start: 10, rate: 30, full: 100)
+    public var perSourceMaxStartups = 4
+    public var passwordCheckThreads = 1
+    public var maxPendingPasswordChecks = 16
 
     public init(bucket: String) { self.bucket = bucket }
 
@@ -37,6 +46,12 @@ public struct SFTPGatewaySettings: Sendable {
         }
         guard maxSessionsPerUser >= 1, maxUploadsPerSession >= 1, maxOpenFilesPerSession >= 1 else {
             throw SFTPGatewayError("session, upload and open-file limits must be at least 1")
+        }
+        try maxStartups.validate()
+        guard maxAuthTries >= 1, maxConnections >= 1, perSourceMaxStartups >= 1, (1...64).contains(passwordCheckThreads),
+              maxPendingPasswordChecks >= 1 else {
+            throw SFTPGatewayError("--max-auth-tries, --max-connections, --per-source-max-startups and --max-pending-password-checks "
+                                   + "must be at least 1, --password-check-threads 1…64")
         }
         return self
     }
@@ -55,14 +70,18 @@ public final class SFTPGateway: Sendable {
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     private let sessions = NIOLockedValueBox<(next: Int, tasks: [Int: Task<Void, Never>])>((0, [:]))
     private let perUser = NIOLockedValueBox<[String: Int]>([:])
-    private let kdfPool: NIOThreadPool
+    private let passwordChecks: PasswordChecks
+    private let limiter: ConnectionLimiter
+    private let refusals = RefusalLog()
     private let logger: Logger
 
-    private init(port: Int, hostKeys: [HostKey], serverChannel: any Channel, kdfPool: NIOThreadPool, logger: Logger) {
+    private init(port: Int, hostKeys: [HostKey], serverChannel: any Channel, passwordChecks: PasswordChecks,
+                 limiter: ConnectionLimiter, logger: Logger) {
         self.port = port
         self.hostKeys = hostKeys
         self.serverChannel = serverChannel
-        self.kdfPool = kdfPool
+        self.passwordChecks = passwordChecks
+        self.limiter = limiter
         self.logger = logger
     }
 
@@ -72,14 +91,12 @@ public final class SFTPGateway: Sendable {
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SFTPGateway {
         let settings = try settings.validated()
         guard !hostKeys.isEmpty else { throw SFTPGatewayError("no host keys") }
-        let kdfPool = NIOThreadPool(numberOfThreads: 2)
-        kdfPool.start()
-        // Made once: it is what an unknown user's password is checked against, at the default cost.
-        var decoy = [UInt8](repeating: 0, count: 24)
-        for i in decoy.indices { decoy[i] = UInt8.random(in: 0...255) }
-        let decoyHash = try PasswordHash.make(password: decoy.map { String($0, radix: 16) }.joined())
-        let policy = LoginPolicy(users: users, metrics: metrics, logger: logger, kdfPool: kdfPool, decoyHash: decoyHash,
-                                 failureDelay: .nanoseconds(Int64(settings.failedLoginDelay / .nanoseconds(1))))
+        let passwordChecks = PasswordChecks(threads: settings.passwordCheckThreads, capacity: settings.maxPendingPasswordChecks)
+        let limiter = ConnectionLimiter(limits: .init(maxConnections: settings.maxConnections, startups: settings.maxStartups,
+                                                      perSourceStartups: settings.perSourceMaxStartups))
+        let policy = LoginPolicy(users: users, metrics: metrics, logger: logger, passwordChecks: passwordChecks,
+                                 failureDelay: .nanoseconds(Int64(settings.failedLoginDelay / .nanoseconds(1))),
+                                 maxAuthTries: settings.maxAuthTries)
         let keys = hostKeys.map(\.privateKey)
         let holder = NIOLockedValueBox<SFTPGateway?>(nil)
         let bootstrap = ServerBootstrap(group: group)
@@ -97,11 +114,11 @@ public final class SFTPGateway: Sendable {
         do {
             server = try await bootstrap.bind(host: settings.host, port: settings.port).get()
         } catch {
-            try? await kdfPool.shutdownGracefully()
+            await passwordChecks.shutdown()
             throw SFTPGatewayError("cannot listen on \(settings.host):\(settings.port): \(error) (choose another with --port)")
         }
         let gateway = SFTPGateway(port: server.localAddress?.port ?? settings.port, hostKeys: hostKeys,
-                                  serverChannel: server, kdfPool: kdfPool, logger: logger)
+                                  serverChannel: server, passwordChecks: passwordChecks, limiter: limiter, logger: logger)
         holder.withLockedValue { $0 = gateway }
         return gateway
     }
@@ -109,12 +126,26 @@ public final class SFTPGateway: Sendable {
     private func setUpConnection(_ channel: any Channel, settings: SFTPGatewaySettings, policy: LoginPolicy,
                                  keys: [NIOSSHPrivateKey], s3: S3Client, metrics: SFTPMetrics?) throws {
         let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        let authenticator = LoginAuthenticator(policy: policy, remote: remote)
-        var config = SSHServerConfiguration(hostKeys: keys, userAuthDelegate: authenticator)
+        // Limits before login: refused connections are closed (by NIO, as this throws) before any SSH.
+        let ticket: ConnectionLimiter.Ticket
+        switch limiter.admit(source: ConnectionLimiter.sourceKey(channel.remoteAddress)) {
+        case .success(let t): ticket = t
+        case .failure(let refusal):
+            metrics?.connectionRefused(reason: refusal.reason.rawValue)
+            refusals.note(refusal.reason.rawValue, source: refusal.source, logger: logger, limits: "\(limiter.limits)")
+            throw refusal
+        }
+        channel.closeFuture.whenComplete { _ in ticket.closed() }
+        let authenticator = LoginAuthenticator(policy: policy, remote: remote, onLogin: { ticket.loggedIn() },
+                                               disconnect: { [weak channel] in channel?.close(promise: nil) })
+        var config = SSHServerConfiguration(hostKeys: keys, userAuthDelegate: authenticator, globalRequestDelegate: nil, banner: nil,
+                                            transportProtectionSchemes: RepeatedServiceRequest.transportProtectionSchemes)
         // A small channel window (64 × 32 KiB = 2 MiB) is what NIOSSH may buffer per session while
         // the session waits for S3; OpenSSH's sftp writes 32 KiB at a time anyway.
         config.maximumPacketSize = 32768
-        config.maxAuthAttempts = 20
+        // A backstop only: LoginAuthenticator counts attempts as OpenSSH does. NIOSSH counts every request,
+        // also the key queries it answers itself and the stand-ins of RepeatedServiceRequest.
+        config.maxAuthAttempts = 3 * settings.maxAuthTries + 4
         let handler = NIOSSHHandler(role: .server(config), allocator: channel.allocator,
                                     inboundChildChannelInitializer: { [self] child, type in
             guard case .session = type else {
@@ -212,7 +243,7 @@ public final class SFTPGateway: Sendable {
             await group.next()
             group.cancelAll()
         }
-        try? await kdfPool.shutdownGracefully()
+        await passwordChecks.shutdown()
     }
 
     /// Sessions open now, for tests and the log.

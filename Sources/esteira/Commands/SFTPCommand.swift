@@ -78,6 +78,27 @@ struct SFTPServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("failed-login-delay"), help: "Seconds before a failed login is answered (grows with repeated failures).")
     var failedLoginDelay: Double = 1
 
+    @Option(name: .customLong("max-auth-tries"), help: "Login attempts per connection before it is closed (OpenSSH's MaxAuthTries).")
+    var maxAuthTries: Int = 6
+
+    @Option(name: .customLong("max-connections"), help: "Connections at once, logged in or not; more are closed at once.")
+    var maxConnections: Int = 500
+
+    @Option(name: .customLong("max-startups"),
+            help: "start:rate:full for connections not logged in yet, as OpenSSH's MaxStartups: from start on, rate% of new ones are dropped, rising to all at full.")
+    var maxStartups: String = "10:30:100"
+
+    @Option(name: .customLong("per-source-max-startups"),
+            help: "Connections not logged in yet from one address (IPv6: one /64); more are closed at once (OpenSSH's PerSourceMaxStartups).")
+    var perSourceMaxStartups: Int = 4
+
+    @Option(name: .customLong("password-check-threads"), help: "Threads that check password hashes (each check is a slow KDF).")
+    var passwordCheckThreads: Int = 1
+
+    @Option(name: .customLong("max-pending-password-checks"),
+            help: "Password checks running or waiting at once; an attempt over this fails at once, without a check.")
+    var maxPendingPasswordChecks: Int = 16
+
     func validate() throws {
         guard (0...65535).contains(port), (0...65535).contains(httpPort) else {
             throw ValidationError("--port and --http-port must be 0…65535 (0 picks a free port)")
@@ -89,6 +110,7 @@ struct SFTPServeCommand: AsyncParsableCommand {
             throw ValidationError("--idle-timeout, --login-grace and --max-sessions-per-user must be at least 1")
         }
         guard failedLoginDelay >= 0, failedLoginDelay <= 30 else { throw ValidationError("--failed-login-delay must be 0…30 seconds") }
+        do { _ = try StartupLimit(parsing: maxStartups) } catch { throw ValidationError("\(error)") }
         _ = try Self.byteCount(maxFileSize)
     }
 
@@ -121,6 +143,12 @@ struct SFTPServeCommand: AsyncParsableCommand {
         settings.maxFileSize = try Self.byteCount(maxFileSize)
         settings.partSize = partSizeMiB << 20
         settings.failedLoginDelay = .milliseconds(Int64(failedLoginDelay * 1000))
+        settings.maxAuthTries = maxAuthTries
+        settings.maxConnections = maxConnections
+        settings.maxStartups = try StartupLimit(parsing: maxStartups)
+        settings.perSourceMaxStartups = perSourceMaxStartups
+        settings.passwordCheckThreads = passwordCheckThreads
+        settings.maxPendingPasswordChecks = maxPendingPasswordChecks
         do { settings = try settings.validated() } catch { throw UserFacingError("\(error)") }
 
         // Fail at start, not at a partner's first upload, when the bucket is wrong or unreachable.
