@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import Testing
 @testable import EsteiraSFTP
 
@@ -64,6 +65,22 @@ struct ConnectionLimitsTests {
         #expect(limiter.counts == (connections: 4, waiting: 0))
         _ = try limiter.admit(source: "e").get()
         #expect(try #require(limiter.admit(source: "f").failure).reason == .maxConnections)
+    }
+
+    @Test("password checks over the bound fail at once, without a KDF; a slot frees when a check ends")
+    func passwordCheckBound() async throws {
+        let checks = PasswordChecks(threads: 1, capacity: 2)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        // ln=16: 64 MiB and long enough that the first two are still in flight when the third comes.
+        let hash = try PasswordHash.make(password: "right", algorithm: .scrypt(logN: 16, r: 8, p: 1))
+        let first = try #require(checks.verify("wrong", against: hash, on: loop))
+        let second = try #require(checks.verify("right", against: hash, on: loop))
+        #expect(checks.verify("right", against: hash, on: loop) == nil)
+        #expect(try await first.get() == false)
+        #expect(try await second.get() == true)
+        let again = try #require(checks.verify("right", against: hash, on: loop))
+        #expect(try await again.get() == true)
+        await checks.shutdown()
     }
 
     @Test("addresses are counted by IPv4 address, by IPv6 /64, and an IPv4-mapped IPv6 address as its IPv4 address")

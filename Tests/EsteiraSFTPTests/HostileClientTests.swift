@@ -35,6 +35,21 @@ struct HostileClientTests {
         }
     }
 
+    @Test("a password is hashed only for a user who has one: unknown users and key-only users cost no KDF")
+    func noKDFWithoutAPassword() async throws {
+        try await GatewayHarness.with { h in
+            for user in ["globex", "nobody"] {
+                let r = try await h.sftp(["ls"], user: user, password: h.password)
+                #expect(r.status != 0, "\(user): \(r.output)")
+            }
+            #expect(h.metric("esteira_sftp_password_checks_total") == 0)
+            let wrong = try await h.sftp(["ls"], user: "acme", password: "wrong")
+            #expect(wrong.status != 0)
+            try await h.sftp(["ls"], password: h.password).expectSuccess()
+            #expect(h.metric("esteira_sftp_password_checks_total") == 2)
+        }
+    }
+
     /// The gateway as its own process with its default limits, so its CPU time can be read on its own.
     @Test("300 idle connections and 50 connections pipelining passwords: a real login and a 10 MB upload still take under 5 s, on under one core")
     func underAttack() async throws {
