@@ -18,6 +18,7 @@ Every mode talks to one HOST:PORT only (the tests pass 127.0.0.1) and ends by it
       or until closed, and connect again. Prints one JSON summary line at the end and closes everything.
 """
 import json
+import logging
 import os
 import selectors
 import socket
@@ -215,6 +216,9 @@ def attack(host, port, seconds, hold_source, hold_count, pipe_source, pipe_worke
 
 def main(argv):
     mode = argv[1]
+    if mode != "retry":
+        # Refusals are what the attack modes expect; paramiko would print a traceback for each.
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
     if mode == "retry":
         retry(argv[2], int(argv[3]), argv[4], argv[5], argv[6], argv[7])
     elif mode == "pipeline":
