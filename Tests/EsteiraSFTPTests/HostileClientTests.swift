@@ -20,6 +20,21 @@ struct HostileClientTests {
         }
     }
 
+    @Test("a client that keeps offering wrong keys (a new service request each time) is disconnected at its 6th failure, as by sshd")
+    func sixFailuresDisconnect() async throws {
+        try await GatewayHarness.with { h in
+            let r = try await Tools.run(try Tools.python(), [
+                Self.script, "exhaust", "127.0.0.1", String(h.gateway.port), "acme", h.strangerKey, "10",
+            ], timeout: 90)
+            #expect(r.status == 0, "\(r.output)")
+            let answer = try #require(Self.json(r.output), "\(r.output)")
+            #expect(answer["closed"] as? Bool == true, "\(r.output)")
+            // Five failures answered on an open connection; the sixth ends it.
+            #expect(answer["refused_then_open"] as? Int == 5, "\(r.output)")
+            #expect(h.metric(#"esteira_sftp_login_disconnects_total{reason="max_auth_tries"}"#) == 1)
+        }
+    }
+
     @Test("ten password requests pipelined on one connection: at most 6 are tried, then the connection is closed")
     func pipelinedAttemptsDisconnect() async throws {
         try await GatewayHarness.with { h in

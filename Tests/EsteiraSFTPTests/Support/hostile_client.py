@@ -7,6 +7,10 @@ Every mode talks to one HOST:PORT only (the tests pass 127.0.0.1) and ends by it
       a wrong key then the right key, and a wrong key then the password; each lists / after login.
       Prints "retry ok" when both worked.
 
+  hostile_client.py exhaust HOST PORT USER KEY COUNT
+      One connection that offers KEY (not the user's) COUNT times, one after the other, the paramiko
+      way. Prints one JSON line: how many were refused before the server closed the connection.
+
   hostile_client.py pipeline HOST PORT SOURCE USER COUNT
       One connection from SOURCE that sends COUNT password requests without waiting for answers,
       then counts the answers until the server closes it (or 30 s pass). Prints one JSON line.
@@ -72,6 +76,25 @@ def retry(host, port, user, wrong_key, right_key, password):
         sftp.close()
         t.close()
     print("retry ok")
+
+
+def exhaust(host, port, user, keyfile, count):
+    key = load_key(keyfile)
+    t = paramiko.Transport(connect(host, port, "127.0.0.1"))
+    t.start_client(timeout=10)
+    refused = 0
+    for _ in range(count):
+        try:
+            t.auth_publickey(user, key)
+            raise SystemExit("the key was accepted")
+        except paramiko.AuthenticationException:
+            if not t.is_active():
+                break
+            refused += 1
+        except (paramiko.SSHException, EOFError, OSError):
+            break
+    print(json.dumps({"refused_then_open": refused, "closed": not t.is_active()}), flush=True)
+    t.close()
 
 
 class Answers:
@@ -216,11 +239,13 @@ def attack(host, port, seconds, hold_source, hold_count, pipe_source, pipe_worke
 
 def main(argv):
     mode = argv[1]
-    if mode != "retry":
+    if mode not in ("retry", "exhaust"):
         # Refusals are what the attack modes expect; paramiko would print a traceback for each.
         logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
     if mode == "retry":
         retry(argv[2], int(argv[3]), argv[4], argv[5], argv[6], argv[7])
+    elif mode == "exhaust":
+        exhaust(argv[2], int(argv[3]), argv[4], argv[5], int(argv[6]))
     elif mode == "pipeline":
         r = pipelined(argv[2], int(argv[3]), argv[4], [argv[5]], "not the password", int(argv[6]))
         print(json.dumps(r), flush=True)
