@@ -111,6 +111,10 @@ struct SFTPServeCommand: AsyncParsableCommand {
         }
         guard failedLoginDelay >= 0, failedLoginDelay <= 30 else { throw ValidationError("--failed-login-delay must be 0…30 seconds") }
         do { _ = try StartupLimit(parsing: maxStartups) } catch { throw ValidationError("\(error)") }
+        guard maxAuthTries >= 1, maxConnections >= 1, perSourceMaxStartups >= 1, maxPendingPasswordChecks >= 1 else {
+            throw ValidationError("--max-auth-tries, --max-connections, --per-source-max-startups and --max-pending-password-checks must be at least 1")
+        }
+        guard (1...64).contains(passwordCheckThreads) else { throw ValidationError("--password-check-threads must be 1…64") }
         _ = try Self.byteCount(maxFileSize)
     }
 
