@@ -17,9 +17,9 @@ Every mode talks to one HOST:PORT only (the tests pass 127.0.0.1) and ends by it
 
   hostile_client.py attack HOST PORT SECONDS HOLD_SOURCE HOLD_COUNT PIPE_SOURCE PIPE_WORKERS
       For SECONDS: HOLD_COUNT connections from HOLD_SOURCE that send a version line and then
-      nothing, and PIPE_WORKERS threads from PIPE_SOURCE that each connect, pipeline 10 password
-      requests (user without a password, unknown user, user with one), read the answers for 1.5 s
-      or until closed, and connect again. Prints one JSON summary line at the end and closes everything.
+      nothing, and PIPE_WORKERS threads from PIPE_SOURCE that each connect, pipeline 10 (half of
+      them) or 6 password requests (user without a password, unknown user, user with one), read the
+      answers for 1.5 s or until closed, and connect again. Prints one JSON summary line at the end and closes everything.
 """
 import json
 import logging
@@ -215,7 +215,8 @@ def attack(host, port, seconds, hold_source, hold_count, pipe_source, pipe_worke
         users = ["globex", f"nobody{n}", "acme"]
         while time.monotonic() < until - 1:
             # Wait briefly for the answers, then move on: an attacker does not wait for 5 s delays.
-            r = pipelined(host, port, pipe_source, users, "not the password", 10, wait=1.5)
+            # Half send 10 (past the limit), half exactly 6 (the most a connection may try).
+            r = pipelined(host, port, pipe_source, users, "not the password", 10 if n % 2 else 6, wait=1.5)
             with lock:
                 if r is None:
                     pipe["refused"] += 1
