@@ -103,24 +103,23 @@ final class LoginAuthenticator: NIOSSHServerUserAuthenticationDelegate, @uncheck
             responsePromise.succeed(.failure)
             return
         }
-        if case .none = request.request {} else {
-            attempts += 1
-            if attempts > policy.maxAuthTries {
-                // Pipelined past the limit: no more work for this connection.
-                waiting.append((request, responsePromise))
-                tooManyAttempts()
-                return
-            }
-        }
         waiting.append((request, responsePromise))
-        next()
+        // `none` asks which methods there are; everything else is an attempt.
+        if case .none = request.request {} else { attempts += 1 }
+        if attempts > policy.maxAuthTries {
+            // Sent before the answers to earlier ones (pipelined) past the limit: no more work for this connection.
+            tooManyAttempts()
+        } else {
+            next()
+        }
     }
 
     private func next() {
         guard !busy, !finished, !waiting.isEmpty else { return }
         busy = true
         let (request, promise) = waiting.removeFirst()
-        // After NIOSSH has sent this answer (its callback runs once ours returns), so answers keep their order.
+        // The next request's turn comes in a task of its own, after NIOSSH has sent this answer, so
+        // answers keep their order.
         promise.futureResult.whenComplete { [self] _ in
             promise.futureResult.eventLoop.execute { [self] in
                 busy = false
