@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "EsteiraWorkerTests", dependencies: ["EsteiraWorker"]),
         .testTarget(name: "EsteiraSFTPTests", dependencies: [
             "EsteiraSFTP", "EsteiraAWS", .product(name: "Crypto", package: "swift-crypto"),
-        ], exclude: ["Support/paramiko_client.py", "Support/paramiko_after_login.py"]),
+        ], exclude: ["Support/paramiko_client.py", "Support/paramiko_after_login.py", "Support/hostile_client.py"]),
         .testTarget(name: "IntegrationTests", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS", "EsteiraMySQL",
                                                            "EsteiraTestSupport"]),
     ],

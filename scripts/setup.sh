@@ -21,6 +21,9 @@ APT_PACKAGES=(
     openssh-client   # the SFTP gateway's tests and demo drive OpenSSH's sftp
     sshpass          # ... and its password login
 )
+# bench/sftp compares the gateway with a private sshd; only on request, since on a machine with systemd
+# installing openssh-server also enables the system's own sshd.
+if [[ "${ESTEIRA_BENCH_SFTP:-0}" == 1 ]]; then APT_PACKAGES+=(openssh-server); fi
 PYTHON="${PYTHON:-python3}"
 
 export DEBIAN_FRONTEND=noninteractive

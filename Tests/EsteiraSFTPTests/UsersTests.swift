@@ -62,6 +62,32 @@ struct UsersTests {
         #expect(hash.description == text)
     }
 
+    @Test("KDF parameters that would cost a login gigabytes or trap are refused, naming the user", arguments: [
+        ("$scrypt$ln=21,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M", "ln=21"),
+        ("$scrypt$ln=14,r=17,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M", "r=17"),
+        ("$scrypt$ln=14,r=8,p=5$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M", "p=5"),
+        ("$pbkdf2-sha256$10000001$MDEyMzQ1Njc4OWFiY2RlZg$cBg8D2DungRB9k76szThf5ehfyBz991ay6PT8Srwk4M", "10000001"),
+        ("$pbkdf2-sha256$99999999999$MDEyMzQ1Njc4OWFiY2RlZg$cBg8D2DungRB9k76szThf5ehfyBz991ay6PT8Srwk4M", "99999999999"),
+    ])
+    func kdfBounds(_ hash: String, _ named: String) {
+        do {
+            _ = try SFTPUserDirectory.parse("users:\n  - {name: acme, home: a, password: \"\(hash)\"}", source: "users.yaml")
+            Issue.record("accepted: \(hash)")
+        } catch {
+            #expect("\(error)".hasPrefix("users.yaml, user 'acme'"), "\(error)")
+            #expect("\(error)".contains(named), "\(error)")
+        }
+    }
+
+    @Test("the largest costs allowed still parse (scrypt ln=20 r=8 p=1, PBKDF2 10,000,000 rounds)", arguments: [
+        "$scrypt$ln=20,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M",
+        "$scrypt$ln=16,r=16,p=4$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M",
+        "$pbkdf2-sha256$10000000$MDEyMzQ1Njc4OWFiY2RlZg$cBg8D2DungRB9k76szThf5ehfyBz991ay6PT8Srwk4M",
+    ])
+    func kdfBoundsInside(_ hash: String) throws {
+        _ = try PasswordHash(parsing: hash)
+    }
+
     @Test("a new hash verifies its password only, and reads back from its own text")
     func roundTrip() throws {
         for algorithm in [PasswordHash.Algorithm.scrypt(logN: 12, r: 8, p: 1), .pbkdf2(digest: "sha512", iterations: 2000)] {
@@ -103,6 +129,38 @@ struct HostKeyTests {
             let printed = try Tools.run(Tools.require("ssh-keygen"), ["-lf", key.path]).output
             #expect(printed.contains(key.fingerprint), "\(printed) vs \(key.fingerprint)")
         }
+    }
+
+    @Test("a private key others or its group can read is refused, as sshd does, naming the file and chmod 600",
+          arguments: [0o644, 0o640, 0o604, 0o660])
+    func tooOpen(_ mode: Int) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hk-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = "\(dir)/ssh_host_ed25519_key"
+        _ = try Tools.run(Tools.require("ssh-keygen"), ["-q", "-t", "ed25519", "-N", "", "-f", path])
+        #expect(chmod(path, mode_t(mode)) == 0)
+        let error = try #require(throws: HostKeyError.self) { try HostKeys.loadOrCreate(directory: dir, logger: Self.logger) }
+        #expect(error.description.contains(path), "\(error)")
+        #expect(error.description.contains("chmod 600 \(path)"), "\(error)")
+        #expect(chmod(path, 0o600) == 0)
+        #expect(try HostKeys.loadOrCreate(directory: dir, logger: Self.logger).count == 1)
+    }
+
+    @Test("generated keys never exist with a wider mode, even under a permissive umask")
+    func generatedPrivateFromTheStart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hk-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let old = umask(0)
+        defer { umask(old) }
+        _ = try HostKeys.loadOrCreate(directory: dir, logger: Self.logger)
+        for name in ["ssh_host_ed25519_key", "ssh_host_ecdsa_key"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: "\(dir)/\(name)")
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "\(name)")
+        }
+        // Nothing else (no temporary file) is left beside them.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == [
+            "ssh_host_ecdsa_key", "ssh_host_ecdsa_key.pub", "ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"])
     }
 
     @Test("a passphrase-protected key is refused with the command that fixes it")

@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOSSH
@@ -23,7 +26,8 @@ public struct HostKey: Sendable {
 /// held in a Kubernetes Secret) work as they are, and keys this gateway makes work with OpenSSH tools.
 ///
 /// The folder is read for `ssh_host_*_key` files; when it has none, an ed25519 and an ECDSA P-256
-/// key are made (mode 0600) so the next start, and the clients' known_hosts, see the same keys.
+/// key are made (mode 0600 from their first byte) so the next start, and the clients' known_hosts, see
+/// the same keys. A private key other users can read is refused, as sshd refuses it.
 public enum HostKeys {
     public static func loadOrCreate(directory: String, logger: Logger) throws -> [HostKey] {
         let fm = FileManager.default
@@ -42,6 +46,7 @@ public enum HostKeys {
         var keys: [HostKey] = []
         for name in names {
             let path = directory + "/" + name
+            try checkPrivate(path)
             let text: String
             do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
                 throw HostKeyError("cannot read host key \(path): \(error.localizedDescription)")
@@ -56,12 +61,32 @@ public enum HostKeys {
             for (name, key) in [("ssh_host_ed25519_key", Generated.ed25519(Curve25519.Signing.PrivateKey())),
                                 ("ssh_host_ecdsa_key", Generated.p256(P256.Signing.PrivateKey()))] {
                 let path = directory + "/" + name
-                try write(key, path: path)
+                if try write(key, path: path) {
+                    logger.notice("host key generated", metadata: ["path": "\(path)"])
+                }
+                // Another replica sharing the folder may have made this one first: use what is there.
+                try checkPrivate(path)
                 keys.append(try parse(String(contentsOfFile: path, encoding: .utf8), path: path, logger: logger)!)
-                logger.notice("host key generated", metadata: ["path": "\(path)"])
             }
         }
         return keys
+    }
+
+    /// sshd's rule ("UNPROTECTED PRIVATE KEY FILE"): a private key that users other than the gateway can
+    /// read is refused. Bits for others always refuse; bits for the group refuse a file of our own user,
+    /// as sshd does. A file of another owner that we read through its group is accepted: that is how a
+    /// Kubernetes Secret mounted with `defaultMode: 0600` and the pod's `fsGroup` looks (root:fsGroup, 0640).
+    static func checkPrivate(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw HostKeyError("cannot read host key \(path): \(String(cString: strerror(errno)))")
+        }
+        let mode = Int(info.st_mode) & 0o777
+        let byOthers = mode & 0o007 != 0
+        let byGroup = mode & 0o070 != 0 && info.st_uid == geteuid()
+        guard byOthers || byGroup else { return }
+        throw HostKeyError("host key \(path) can be read by \(byOthers ? "other users" : "its group") (mode \(String(format: "%04o", mode))): "
+                           + "run `chmod 600 \(path)`. A private host key must be readable by the gateway alone; sshd refuses such keys too")
     }
 
     enum Generated {
@@ -134,8 +159,10 @@ public enum HostKeys {
         return HostKey(privateKey: key, type: type, fingerprint: fingerprint(key.publicKey), path: path)
     }
 
-    /// Writes `key` as an unencrypted OpenSSH private key (mode 0600) and its `.pub` beside it.
-    static func write(_ key: Generated, path: String) throws {
+    /// Writes `key` as an unencrypted OpenSSH private key (mode 0600) and its `.pub` beside it; false, and
+    /// nothing written, when a key of that name appeared meanwhile.
+    @discardableResult
+    static func write(_ key: Generated, path: String) throws -> Bool {
         var pub = ByteBuffer(), priv = ByteBuffer()
         let comment = "esteira-sftp"
         switch key {
@@ -172,12 +199,52 @@ public enum HostKeys {
         lines.append(end)
         let pubType = String(decoding: pub.getBytes(at: pub.readerIndex + 4, length: Int(pub.getInteger(at: pub.readerIndex, as: UInt32.self)!))!, as: UTF8.self)
         let pubLine = "\(pubType) \(Data(pub.readableBytesView).base64EncodedString()) \(comment)\n"
-        let fm = FileManager.default
-        guard fm.createFile(atPath: path, contents: Data((lines.joined(separator: "\n") + "\n").utf8),
-                            attributes: [.posixPermissions: 0o600]),
-              fm.createFile(atPath: path + ".pub", contents: Data(pubLine.utf8), attributes: [.posixPermissions: 0o644]) else {
-            throw HostKeyError("cannot write a new host key to \(path): check that the folder is writable "
-                               + "(or provide keys made with `ssh-keygen -t ed25519 -N '' -f \(path)`)")
+        let failed = { (why: String) in
+            HostKeyError("cannot write a new host key to \(path): \(why); check that the folder is writable "
+                         + "(or provide keys made with `ssh-keygen -t ed25519 -N '' -f \(path)`)")
+        }
+        // The private key never exists with another mode: a temporary file is created 0600 (exclusively), filled,
+        // synced, then linked into place, which fails rather than replace a key another process made meanwhile.
+        let directory = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
+        let temporary = "\(directory)/.\(name).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        try writeExclusively(temporary, Array((lines.joined(separator: "\n") + "\n").utf8), mode: 0o600, failed: failed)
+        defer { unlink(temporary) }
+        guard link(temporary, path) == 0 else {
+            if errno == EEXIST { return false }
+            throw failed(String(cString: strerror(errno)))
+        }
+        let publicTemporary = temporary + ".pub"
+        try writeExclusively(publicTemporary, Array(pubLine.utf8), mode: 0o644, failed: failed)
+        guard rename(publicTemporary, path + ".pub") == 0 else {
+            let why = String(cString: strerror(errno))
+            unlink(publicTemporary)
+            throw failed(why)
+        }
+        return true
+    }
+
+    /// open(O_CREAT|O_EXCL, mode), write all, fsync, close.
+    private static func writeExclusively(_ path: String, _ bytes: [UInt8], mode: mode_t,
+                                         failed: (String) -> HostKeyError) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw failed(String(cString: strerror(errno))) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else {
+                let why = String(cString: strerror(errno))
+                close(fd)
+                unlink(path)
+                throw failed(why)
+            }
+            done += n
+        }
+        let synced = fsync(fd) == 0 ? nil : String(cString: strerror(errno))
+        let closed = close(fd) == 0 ? nil : String(cString: strerror(errno))
+        if let why = synced ?? closed {
+            unlink(path)
+            throw failed(why)
         }
     }
 

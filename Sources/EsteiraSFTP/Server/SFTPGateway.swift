@@ -31,6 +31,15 @@ public struct SFTPGatewaySettings: Sendable {
     /// Bytes all uploads of the process may hold in part buffers together; an upload takes room for
     /// one part at OPEN, and a second while a part is in flight if there is room.
     public var uploadMemoryLimit = 512 << 20
+    /// Before login (docs/SFTP.md, "Limits"): attempts per connection (OpenSSH's MaxAuthTries), all
+    /// connections, connections not logged in yet (MaxStartups) and those per client address
+    /// (PerSourceMaxStartups), and the password checks (KDFs) running or waiting and their threads.
+    public var maxAuthTries = 6
+    public var maxConnections = 500
+    public var maxStartups = StartupLimit(start: 10, rate: 30, full: 100)
+    public var perSourceMaxStartups = 4
+    public var passwordCheckThreads = 1
+    public var maxPendingPasswordChecks = 16
 
     public init(bucket: String) { self.bucket = bucket }
 
@@ -50,6 +59,12 @@ public struct SFTPGatewaySettings: Sendable {
             throw SFTPGatewayError("the upload memory (\(uploadMemoryLimit >> 20) MiB) must hold at least one part of "
                                    + "\(partSize >> 20) MiB and one write; raise it or lower the part size")
         }
+        try maxStartups.validate()
+        guard maxAuthTries >= 1, maxConnections >= 1, perSourceMaxStartups >= 1, (1...64).contains(passwordCheckThreads),
+              maxPendingPasswordChecks >= 1 else {
+            throw SFTPGatewayError("--max-auth-tries, --max-connections, --per-source-max-startups and --max-pending-password-checks "
+                                   + "must be at least 1, --password-check-threads 1…64")
+        }
         return self
     }
 }
@@ -67,18 +82,21 @@ public final class SFTPGateway: Sendable {
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     private let sessions = NIOLockedValueBox<(next: Int, tasks: [Int: Task<Void, Never>])>((0, [:]))
     private let perUser = NIOLockedValueBox<[String: Int]>([:])
-    private let kdfPool: NIOThreadPool
+    private let passwordChecks: PasswordChecks
+    private let limiter: ConnectionLimiter
+    private let refusals = RefusalLog()
     private let logger: Logger
     private let users: SFTPUserStore
     private let loggedIn = LoggedInConnections()
     private let uploadMemory: UploadMemoryBudget
 
-    private init(port: Int, hostKeys: [HostKey], serverChannel: any Channel, kdfPool: NIOThreadPool, logger: Logger,
-                 users: SFTPUserStore, uploadMemory: UploadMemoryBudget) {
+    private init(port: Int, hostKeys: [HostKey], serverChannel: any Channel, passwordChecks: PasswordChecks,
+                 limiter: ConnectionLimiter, logger: Logger, users: SFTPUserStore, uploadMemory: UploadMemoryBudget) {
         self.port = port
         self.hostKeys = hostKeys
         self.serverChannel = serverChannel
-        self.kdfPool = kdfPool
+        self.passwordChecks = passwordChecks
+        self.limiter = limiter
         self.logger = logger
         self.users = users
         self.uploadMemory = uploadMemory
@@ -90,14 +108,12 @@ public final class SFTPGateway: Sendable {
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SFTPGateway {
         let settings = try settings.validated()
         guard !hostKeys.isEmpty else { throw SFTPGatewayError("no host keys") }
-        let kdfPool = NIOThreadPool(numberOfThreads: 2)
-        kdfPool.start()
-        // Made once: it is what an unknown user's password is checked against, at the default cost.
-        var decoy = [UInt8](repeating: 0, count: 24)
-        for i in decoy.indices { decoy[i] = UInt8.random(in: 0...255) }
-        let decoyHash = try PasswordHash.make(password: decoy.map { String($0, radix: 16) }.joined())
-        let policy = LoginPolicy(users: users, metrics: metrics, logger: logger, kdfPool: kdfPool, decoyHash: decoyHash,
-                                 failureDelay: .nanoseconds(Int64(settings.failedLoginDelay / .nanoseconds(1))))
+        let passwordChecks = PasswordChecks(threads: settings.passwordCheckThreads, capacity: settings.maxPendingPasswordChecks)
+        let limiter = ConnectionLimiter(limits: .init(maxConnections: settings.maxConnections, startups: settings.maxStartups,
+                                                      perSourceStartups: settings.perSourceMaxStartups))
+        let policy = LoginPolicy(users: users, metrics: metrics, logger: logger, passwordChecks: passwordChecks,
+                                 failureDelay: .nanoseconds(Int64(settings.failedLoginDelay / .nanoseconds(1))),
+                                 maxAuthTries: settings.maxAuthTries)
         let keys = hostKeys.map(\.privateKey)
         let holder = NIOLockedValueBox<SFTPGateway?>(nil)
         let bootstrap = ServerBootstrap(group: group)
@@ -115,12 +131,12 @@ public final class SFTPGateway: Sendable {
         do {
             server = try await bootstrap.bind(host: settings.host, port: settings.port).get()
         } catch {
-            try? await kdfPool.shutdownGracefully()
+            await passwordChecks.shutdown()
             throw SFTPGatewayError("cannot listen on \(settings.host):\(settings.port): \(error) (choose another with --port)")
         }
         let gateway = SFTPGateway(port: server.localAddress?.port ?? settings.port, hostKeys: hostKeys,
-                                  serverChannel: server, kdfPool: kdfPool, logger: logger, users: users,
-                                  uploadMemory: UploadMemoryBudget(limit: settings.uploadMemoryLimit))
+                                  serverChannel: server, passwordChecks: passwordChecks, limiter: limiter, logger: logger,
+                                  users: users, uploadMemory: UploadMemoryBudget(limit: settings.uploadMemoryLimit))
         holder.withLockedValue { $0 = gateway }
         return gateway
     }
@@ -128,12 +144,26 @@ public final class SFTPGateway: Sendable {
     private func setUpConnection(_ channel: any Channel, settings: SFTPGatewaySettings, policy: LoginPolicy,
                                  keys: [NIOSSHPrivateKey], s3: S3Client, metrics: SFTPMetrics?) throws {
         let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        let authenticator = LoginAuthenticator(policy: policy, remote: remote)
-        var config = SSHServerConfiguration(hostKeys: keys, userAuthDelegate: authenticator)
+        // Limits before login: refused connections are closed (by NIO, as this throws) before any SSH.
+        let ticket: ConnectionLimiter.Ticket
+        switch limiter.admit(source: ConnectionLimiter.sourceKey(channel.remoteAddress)) {
+        case .success(let t): ticket = t
+        case .failure(let refusal):
+            metrics?.connectionRefused(reason: refusal.reason.rawValue)
+            refusals.note(refusal.reason.rawValue, source: refusal.source, logger: logger, limits: "\(limiter.limits)")
+            throw refusal
+        }
+        channel.closeFuture.whenComplete { _ in ticket.closed() }
+        let authenticator = LoginAuthenticator(policy: policy, remote: remote, onLogin: { ticket.loggedIn() },
+                                               disconnect: { [weak channel] in channel?.close(promise: nil) })
+        var config = SSHServerConfiguration(hostKeys: keys, userAuthDelegate: authenticator, globalRequestDelegate: nil, banner: nil,
+                                            transportProtectionSchemes: RepeatedServiceRequest.transportProtectionSchemes)
         // A small channel window (64 × 32 KiB = 2 MiB) is what NIOSSH may buffer per session while
         // the session waits for S3; OpenSSH's sftp writes 32 KiB at a time anyway.
         config.maximumPacketSize = 32768
-        config.maxAuthAttempts = 20
+        // A backstop only: LoginAuthenticator counts attempts as OpenSSH does. NIOSSH counts every request,
+        // also the key queries it answers itself and the stand-ins of RepeatedServiceRequest.
+        config.maxAuthAttempts = 3 * settings.maxAuthTries + 4
         let logger = self.logger
         let connection = LoggedInConnection(channel: channel, remote: remote, user: authenticator.authenticatedUser)
         let idleTimeout = TimeAmount.nanoseconds(Int64(settings.idleTimeout / .nanoseconds(1)))
@@ -254,7 +284,7 @@ public final class SFTPGateway: Sendable {
             await group.next()
             group.cancelAll()
         }
-        try? await kdfPool.shutdownGracefully()
+        await passwordChecks.shutdown()
     }
 
     /// Replaces the users (a reload) and at once closes every connection whose user lost access: removed,

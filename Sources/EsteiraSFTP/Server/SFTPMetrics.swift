@@ -38,5 +38,28 @@ public final class SFTPMetrics: Sendable {
                              labels: [("reason", reason)]).increment()
     }
 
+    /// Connections closed at once, before any SSH, by a limit (max_connections, max_startups, per_source_startups).
+    func connectionRefused(reason: String) {
+        registry.makeCounter(descriptor: Self.name("connections_refused", "total", "Connections refused before login (limits)."),
+                             labels: [("reason", reason)]).increment()
+    }
+
+    /// Connections closed during login (max_auth_tries).
+    func loginDisconnected(reason: String) {
+        registry.makeCounter(descriptor: Self.name("login_disconnects", "total", "Connections closed during login."),
+                             labels: [("reason", reason)]).increment()
+    }
+
+    /// Password hashes computed (one KDF each): only for users who have a password.
+    func passwordChecked() {
+        registry.makeCounter(descriptor: Self.name("password_checks", "total", "Password KDF computations.")).increment()
+    }
+
+    /// Password attempts failed without a KDF because too many checks were running or waiting.
+    func passwordCheckRefused() {
+        registry.makeCounter(descriptor: Self.name("password_checks_refused", "total",
+                                                   "Password attempts failed at once: too many checks waiting.")).increment()
+    }
+
     public func exposition() -> String { registry.emitToString() }
 }

@@ -31,6 +31,12 @@ public struct PasswordHash: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The costs a stored hash may ask for.
+    static let scryptBounds = (ln: 1...20, r: 1...16, p: 1...4)
+    static let pbkdf2Rounds = 1000...10_000_000
+    /// scrypt's working set, 128·r·N bytes.
+    static let scryptMaxMemory = 1 << 30
+
     public init(parsing text: String) throws {
         let fields = text.split(separator: "$", omittingEmptySubsequences: false).map(String.init)
         guard fields.count == 5, fields[0].isEmpty else {
@@ -44,16 +50,25 @@ public struct PasswordHash: Sendable, Equatable, CustomStringConvertible {
                 let kv = pair.split(separator: "=", maxSplits: 1)
                 if kv.count == 2, let v = Int(kv[1]) { params[String(kv[0])] = v }
             }
-            guard let ln = params["ln"], let r = params["r"], let p = params["p"], (1...22).contains(ln),
-                  (1...32).contains(r), (1...16).contains(p) else {
-                throw PasswordHashError("scrypt parameters '\(fields[2])' must be ln=1…22,r=1…32,p=1…16")
+            // Bounds, because every login attempt against this hash pays its cost: ln=20,r=8 is 1 GiB and
+            // about a second; beyond that one attempt could take gigabytes.
+            guard let ln = params["ln"], let r = params["r"], let p = params["p"], Self.scryptBounds.ln.contains(ln),
+                  Self.scryptBounds.r.contains(r), Self.scryptBounds.p.contains(p) else {
+                throw PasswordHashError("scrypt parameters '\(fields[2])' must be ln=1…20,r=1…16,p=1…4 (each login pays this cost; "
+                                        + "ln=15,r=8,p=1 is the default of `esteira sftp hash-password`)")
+            }
+            let memory = 128 * r << ln
+            guard memory <= Self.scryptMaxMemory else {
+                throw PasswordHashError("scrypt parameters '\(fields[2])' need \(memory >> 20) MiB per login; at most "
+                                        + "\(Self.scryptMaxMemory >> 20) MiB (ln=20,r=8) is allowed")
             }
             algorithm = .scrypt(logN: ln, r: r, p: p)
             salt = try Base64.decode(fields[3], ab64: false, what: "scrypt salt")
             hash = try Base64.decode(fields[4], ab64: false, what: "scrypt hash")
         case "pbkdf2-sha256", "pbkdf2-sha512":
-            guard let iterations = Int(fields[2]), iterations >= 1000 else {
-                throw PasswordHashError("PBKDF2 iterations '\(fields[2])' must be a number of at least 1000 (600000 is today's advice for SHA-256)")
+            guard let iterations = Int(fields[2]), Self.pbkdf2Rounds.contains(iterations) else {
+                throw PasswordHashError("PBKDF2 iterations '\(fields[2])' must be a number from 1000 to 10000000 "
+                                        + "(600000 is today's advice for SHA-256; each login pays this cost)")
             }
             algorithm = .pbkdf2(digest: String(fields[1].dropFirst("pbkdf2-".count)), iterations: iterations)
             salt = try Base64.decode(fields[3], ab64: true, what: "PBKDF2 salt")

@@ -92,6 +92,27 @@ struct SFTPServeCommand: AsyncParsableCommand {
             help: "Seconds without a successful bucket check before /healthz answers 503.")
     var healthS3Timeout: Int = 60
 
+    @Option(name: .customLong("max-auth-tries"), help: "Login attempts per connection before it is closed (OpenSSH's MaxAuthTries).")
+    var maxAuthTries: Int = 6
+
+    @Option(name: .customLong("max-connections"), help: "Connections at once, logged in or not; more are closed at once.")
+    var maxConnections: Int = 500
+
+    @Option(name: .customLong("max-startups"),
+            help: "start:rate:full for connections not logged in yet, as OpenSSH's MaxStartups: from start on, rate% of new ones are dropped, rising to all at full.")
+    var maxStartups: String = "10:30:100"
+
+    @Option(name: .customLong("per-source-max-startups"),
+            help: "Connections not logged in yet from one address (IPv6: one /64); more are closed at once (OpenSSH's PerSourceMaxStartups).")
+    var perSourceMaxStartups: Int = 4
+
+    @Option(name: .customLong("password-check-threads"), help: "Threads that check password hashes (each check is a slow KDF).")
+    var passwordCheckThreads: Int = 1
+
+    @Option(name: .customLong("max-pending-password-checks"),
+            help: "Password checks running or waiting at once; an attempt over this fails at once, without a check.")
+    var maxPendingPasswordChecks: Int = 16
+
     func validate() throws {
         guard (0...65535).contains(port), (0...65535).contains(httpPort) else {
             throw ValidationError("--port and --http-port must be 0…65535 (0 picks a free port)")
@@ -106,6 +127,11 @@ struct SFTPServeCommand: AsyncParsableCommand {
         guard maxChannelsPerConnection >= 1, uploadMemoryMiB >= 1, healthS3Interval >= 1, healthS3Timeout >= 1 else {
             throw ValidationError("--max-channels-per-connection, --upload-memory-mib, --health-s3-interval and --health-s3-timeout must be at least 1")
         }
+        do { _ = try StartupLimit(parsing: maxStartups) } catch { throw ValidationError("\(error)") }
+        guard maxAuthTries >= 1, maxConnections >= 1, perSourceMaxStartups >= 1, maxPendingPasswordChecks >= 1 else {
+            throw ValidationError("--max-auth-tries, --max-connections, --per-source-max-startups and --max-pending-password-checks must be at least 1")
+        }
+        guard (1...64).contains(passwordCheckThreads) else { throw ValidationError("--password-check-threads must be 1…64") }
         _ = try Self.byteCount(maxFileSize)
     }
 
@@ -140,6 +166,12 @@ struct SFTPServeCommand: AsyncParsableCommand {
         settings.failedLoginDelay = .milliseconds(Int64(failedLoginDelay * 1000))
         settings.maxChannelsPerConnection = maxChannelsPerConnection
         settings.uploadMemoryLimit = uploadMemoryMiB << 20
+        settings.maxAuthTries = maxAuthTries
+        settings.maxConnections = maxConnections
+        settings.maxStartups = try StartupLimit(parsing: maxStartups)
+        settings.perSourceMaxStartups = perSourceMaxStartups
+        settings.passwordCheckThreads = passwordCheckThreads
+        settings.maxPendingPasswordChecks = maxPendingPasswordChecks
         do { settings = try settings.validated() } catch { throw UserFacingError("\(error)") }
 
         // Fail at start, not at a partner's first upload, when the bucket is wrong or unreachable.
