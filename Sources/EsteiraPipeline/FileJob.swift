@@ -59,6 +59,10 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
         public static let versionChanged = Code(rawValue: "VersionChanged")
         /// The destination table cannot take the route contract's rows (`create_table: true` checks it).
         public static let incompatibleTable = Code(rawValue: "IncompatibleTable")
+        /// Earlier attempts on this version ended with the worker process dying: not read again.
+        public static let crashed = Code(rawValue: "Crashed")
+        /// No progress for the stall timeout, or past the route's `max_duration`: abandoned.
+        public static let stalled = Code(rawValue: "Stalled")
     }
 
     public var code: Code
