@@ -85,7 +85,7 @@ struct CrashAndStallTests {
             #expect(letter.messageAttributes["esteira.error-code"] == "Stalled")
             #expect(letter.messageAttributes["esteira.key"] == "acme/data/orders-stuck.csv")
             let reason = letter.messageAttributes["esteira.error-message"] ?? ""
-            #expect(reason.contains("no progress for") && reason.contains("in stage load"), "\(reason)")
+            #expect(reason.contains("no progress for") && reason.contains("in stage read"), "\(reason)")
             #expect(try await stack.count("orders") == 50)
             #expect(try await stack.depth(stack.provisioned.queueURL) == 0)
         }
