@@ -35,6 +35,17 @@ extension JobLedger {
         AttemptHistory(item: try await item(o))
     }
 
+    /// Forgives the deaths counted so far (the holder is about to record its own end as FAILED), so a
+    /// replay of the dead letter, once the cause is fixed, starts with a clean count.
+    public func forgiveDeaths(_ o: ObjectCreated, owner: String, fencingToken: Int64) async throws {
+        try await dynamo.updateItem(
+            table: table, key: [JobLedger.partitionKey: .s(JobLedger.jobID(o))],
+            update: DynamoExpression("SET runs_ended = runs_started - :one", values: [":one": .number(1)]),
+            condition: DynamoExpression("#owner = :owner AND attempt = :token AND #status = :running",
+                                        names: ["#owner": "owner", "#status": "status"],
+                                        values: [":owner": .s(owner), ":token": .number(fencingToken), ":running": .s("RUNNING")]))
+    }
+
     /// Records the stage the holder's load entered, so a process that dies leaves it on record.
     public func recordStage(_ o: ObjectCreated, owner: String, fencingToken: Int64, stage: String) async throws {
         try await dynamo.updateItem(

@@ -18,7 +18,7 @@ enum AttemptGuard {
 
 extension Worker {
     /// Checks the attempts before ours (just claimed); a failure to read them lets the load go ahead.
-    func crashedEarlier(_ object: ObjectCreated, log: Logger) async -> PipelineError? {
+    func crashedEarlier(_ object: ObjectCreated, token: Int64, log: Logger) async -> PipelineError? {
         do {
             let history = try await ledger.attemptHistory(object)
             if history.diedBefore > 0 {
@@ -26,7 +26,11 @@ extension Worker {
                     "died": "\(history.diedBefore)", "last_stage": "\(history.lastStage ?? "claimed")",
                     "max_crashes": "\(settings.maxCrashes)"])
             }
-            return AttemptGuard.verdict(history, maxCrashes: settings.maxCrashes)
+            let verdict = AttemptGuard.verdict(history, maxCrashes: settings.maxCrashes)
+            if verdict != nil {
+                try? await ledger.forgiveDeaths(object, owner: settings.workerID, fencingToken: token)
+            }
+            return verdict
         } catch {
             log.warning("could not read the file's attempt history", metadata: ["error": "\(error)"])
             return nil

@@ -266,7 +266,7 @@ public final class Worker: Sendable {
             let started = ContinuousClock.now
             // A version whose earlier attempts killed their process is refused unread (`Crashed`).
             let result: Result<FileOutcome, PipelineError>
-            if let crashed = await crashedEarlier(object, log: log) {
+            if let crashed = await crashedEarlier(object, token: token, log: log) {
                 result = .failure(crashed)
             } else {
                 result = await loadWithHeartbeat(source, route: route, object: object, message: message, token: token)
