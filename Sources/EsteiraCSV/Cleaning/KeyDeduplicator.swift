@@ -38,6 +38,7 @@ final class KeyDeduplicator {
     /// Runs written (spills) and 16 KiB blocks read back to check a Bloom "maybe".
     private(set) var spills = 0
     private(set) var blockReads = 0
+    private var spillFailed = false
 
     init(settings: DedupeSettings, seed: (UInt64, UInt64)? = nil) {
         self.settings = settings
@@ -128,6 +129,8 @@ final class KeyDeduplicator {
 
     /// Writes the table out as a sorted run and empties it; false (with `fullReason`) when it cannot.
     private func spill() -> Bool {
+        // A spill that failed once (a full or broken disk) is not retried for every later key.
+        if spillFailed { return false }
         let bytes = Int64(tableCount) * 16
         guard diskBytes + bytes <= settings.maxDiskBytes else {
             fullReason = "deduplicating its keys needs more than the route's dedupe.max_disk of \(settings.maxDiskBytes) bytes of temporary disk (\(count) distinct keys so far, 16 bytes each)"
@@ -154,6 +157,7 @@ final class KeyDeduplicator {
             fullReason = "deduplicating its keys needs temporary disk, and writing it failed: \(SpillError.text(error))"
             // The slots were packed and sorted: put them back as a table.
             rebuild(packed: n)
+            spillFailed = true
             return false
         }
         if bloom == nil { bloom = BlockedBloom(bytes: bloomBytes) }
