@@ -63,6 +63,7 @@ struct DedupeSpillTests {
         let d = KeyDeduplicator(settings: settings)
         let n = 60_000
         for i in 0..<n { #expect(d.insert(Self.hash("key-\(i)", d)) == .new) }
+        d.settle()
         #expect(d.spills >= 5, "spills: \(d.spills)")
         // Merging keeps the runs few (logarithmic in the number of spills).
         #expect(d.runCount <= 5, "runs: \(d.runCount)")
@@ -75,6 +76,7 @@ struct DedupeSpillTests {
         #expect(again == (n + 2) / 3)
         #expect(fresh == (n + 2) / 3)
         #expect(d.count == n + (n + 2) / 3)
+        d.settle()
         #expect(d.memoryBytes <= settings.maxMemoryBytes)
         // The runs are unlinked as soon as they are made: nothing to clean up, even after a crash.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)

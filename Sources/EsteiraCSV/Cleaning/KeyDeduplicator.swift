@@ -1,3 +1,4 @@
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -8,9 +9,11 @@ import Darwin
 /// (see `DedupeSettings` for the design and docs/CSV.md for why). A class: it owns raw memory and files.
 ///
 /// In memory: an open-addressing table of 16-byte slots, never more than half full, that doubles up to
-/// its share of the budget. When it is full, its hashes are sorted and written to an unlinked temporary
-/// file (a run), a blocked Bloom filter remembers them, and the table starts empty again. Runs of similar
-/// size are merged (the logarithmic method), so a file of n keys has at most log₂(n / table) runs.
+/// its share of the budget. When it is full, its hashes are sorted in place, added to a blocked Bloom
+/// filter, and handed to a `SpillWriter`, which writes them to an unlinked temporary file (a run) on its
+/// own thread, never the caller's (the cooperative pool); a fresh table takes the next keys. Runs of
+/// similar size are merged there too (the logarithmic method), so a file of n keys has at most
+/// log₂(n / table) runs.
 final class KeyDeduplicator {
     enum Insertion { case new, duplicate, full }
 
@@ -30,15 +33,12 @@ final class KeyDeduplicator {
     private let maxCapacity: Int
 
     private var bloom: BlockedBloom?
-    private var runs: [SpillRun] = []
     private let bloomBytes: Int
-    /// Bytes of temporary files held now, and the most held at once.
-    private(set) var diskBytes: Int64 = 0
-    private(set) var peakDiskBytes: Int64 = 0
-    /// Runs written (spills) and 16 KiB blocks read back to check a Bloom "maybe".
+    private var writer: SpillWriter?
+    /// Runs handed to the writer.
     private(set) var spills = 0
+    /// 16 KiB blocks read back to check a Bloom "maybe".
     private(set) var blockReads = 0
-    private var spillFailed = false
 
     init(settings: DedupeSettings, seed: (UInt64, UInt64)? = nil) {
         self.settings = settings
@@ -48,13 +48,13 @@ final class KeyDeduplicator {
             var random = SystemRandomNumberGenerator()
             self.seed = (random.next(), random.next())
         }
-        // A third of the budget for the table (a power of two), the rest less 1/16 for run indexes and
-        // buffers to the Bloom filter.
+        // Up to two tables (the one filling, the one being written) take a third of the budget, a
+        // sixteenth is left for run indexes and I/O buffers, the rest is the Bloom filter's.
         let budget = max(1 << 20, settings.maxMemoryBytes)
         var table = 1 << 12
-        while table * 2 * 16 <= budget / 3 { table *= 2 }
+        while table * 2 * 16 <= budget / 6 { table *= 2 }
         maxCapacity = table
-        bloomBytes = max(64, (budget - table * 16 - budget / 16) / 64 * 64)
+        bloomBytes = max(64, (budget - 2 * table * 16 - budget / 16) / 64 * 64)
         capacity = min(4096, maxCapacity)  // 64 KiB to start
         slots = .allocate(capacity: capacity * 2)
         slots.initialize(repeating: 0, count: capacity * 2)
@@ -71,11 +71,16 @@ final class KeyDeduplicator {
         let h = (hash.0, hash.1 == 0 && hash.0 == 0 ? 1 : hash.1)
         var i = find(h)
         if i < 0 { return .duplicate }
-        if let bloom, bloom.mayContain(h) {
-            switch inRuns(h) {
-            case .some(true): return .duplicate
-            case .some(false): break
-            case .none: return .full
+        if let bloom, bloom.mayContain(h), let writer {
+            switch writer.contains(Key128(high: h.0, low: h.1)) {
+            case .success((true, let reads)):
+                blockReads += reads
+                return .duplicate
+            case .success((false, let reads)):
+                blockReads += reads
+            case .failure(let error):
+                fullReason = "reading its temporary dedupe file failed: \(error.message)"
+                return .full
             }
         }
         if let maxKeys = settings.maxKeys, count >= maxKeys {
@@ -127,13 +132,18 @@ final class KeyDeduplicator {
 
     // MARK: - Spilling
 
-    /// Writes the table out as a sorted run and empties it; false (with `fullReason`) when it cannot.
+    /// Hands the table to the writer as sorted keys and starts a fresh one; false (with `fullReason`)
+    /// when the disk cap or an earlier write error forbids it.
     private func spill() -> Bool {
-        // A spill that failed once (a full or broken disk) is not retried for every later key.
-        if spillFailed { return false }
-        let bytes = Int64(tableCount) * 16
-        guard diskBytes + bytes <= settings.maxDiskBytes else {
-            fullReason = "deduplicating its keys needs more than the route's dedupe.max_disk of \(settings.maxDiskBytes) bytes of temporary disk (\(count) distinct keys so far, 16 bytes each)"
+        if writer == nil {
+            // Buffers for sequential run I/O: a 64th of the budget, 16 KiB to 256 KiB each (two at once).
+            let io = min(256 << 10, max(16 << 10, settings.maxMemoryBytes / 64))
+            writer = SpillWriter(directory: directory, maxDiskBytes: settings.maxDiskBytes, ioBytes: io)
+        }
+        guard let writer else { return false }
+        // Reserves the disk first; waits (rarely) for the previous table to be written.
+        if let refusal = writer.reserve(bytes: Int64(tableCount) * 16, keysSoFar: count) {
+            fullReason = refusal
             return false
         }
         // Pack the keys to the front of the table and sort them there: no second buffer.
@@ -143,83 +153,19 @@ final class KeyDeduplicator {
             slots[2 * n + 1] = slots[2 * j + 1]
             n += 1
         }
-        let directory = self.directory
-        let written: Result<SpillRun, Error> = slots.withMemoryRebound(to: Key128.self, capacity: n) { keys in
+        slots.withMemoryRebound(to: Key128.self, capacity: n) { keys in
             var sorted = UnsafeMutableBufferPointer(start: keys, count: n)
             sorted.sort()
-            return Result { try SpillRun.write(directory: directory, keys: UnsafeBufferPointer(sorted)) }
-        }
-        let run: SpillRun
-        switch written {
-        case .success(let r):
-            run = r
-        case .failure(let error):
-            fullReason = "deduplicating its keys needs temporary disk, and writing it failed: \(SpillError.text(error))"
-            // The slots were packed and sorted: put them back as a table.
-            rebuild(packed: n)
-            spillFailed = true
-            return false
         }
         if bloom == nil { bloom = BlockedBloom(bytes: bloomBytes) }
         for k in 0..<n { bloom!.add((slots[2 * k], slots[2 * k + 1])) }
-        slots.update(repeating: 0, count: capacity * 2)
+        // The writer owns the sorted buffer from here (and frees it); a new table takes the next keys.
+        writer.write(sorted: slots, count: n)
+        slots = .allocate(capacity: capacity * 2)
+        slots.initialize(repeating: 0, count: capacity * 2)
         tableCount = 0
         spills += 1
-        runs.append(run)
-        account(+run.bytes)
-        mergeRuns()
         return true
-    }
-
-    /// Re-inserts `n` packed keys at the front of the slots as a hash table (after a failed spill).
-    private func rebuild(packed n: Int) {
-        let copy = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, n * 2))
-        copy.update(from: slots, count: n * 2)
-        slots.update(repeating: 0, count: capacity * 2)
-        for j in 0..<n {
-            var i = Int(truncatingIfNeeded: copy[2 * j]) & (capacity - 1)
-            while slots[2 * i] != 0 || slots[2 * i + 1] != 0 { i = (i + 1) & (capacity - 1) }
-            slots[2 * i] = copy[2 * j]
-            slots[2 * i + 1] = copy[2 * j + 1]
-        }
-        copy.deallocate()
-    }
-
-    /// Merges the newest runs while the newest is at least as large as the one before it: sizes then
-    /// at least double from newest to oldest, so there are few runs to read on a Bloom "maybe".
-    private func mergeRuns() {
-        while runs.count >= 2 {
-            let newer = runs[runs.count - 1], older = runs[runs.count - 2]
-            guard newer.count >= older.count else { return }
-            // Both inputs stay until the output is complete: skip the merge rather than pass the cap.
-            guard diskBytes + newer.bytes + older.bytes <= settings.maxDiskBytes else { return }
-            guard let merged = try? SpillRun.merge(older, newer, directory: directory) else { return }
-            account(+merged.bytes)
-            runs.removeLast(2)
-            runs.append(merged)
-            account(-(newer.bytes + older.bytes))
-        }
-    }
-
-    private func account(_ delta: Int64) {
-        diskBytes += delta
-        peakDiskBytes = max(peakDiskBytes, diskBytes)
-    }
-
-    /// Whether a run holds `h`; nil (with `fullReason`) when a run could not be read.
-    private func inRuns(_ h: (UInt64, UInt64)) -> Bool? {
-        let key = Key128(high: h.0, low: h.1)
-        for run in runs.reversed() {
-            do {
-                let (found, reads) = try run.contains(key)
-                blockReads += reads
-                if found { return true }
-            } catch {
-                fullReason = "reading its temporary dedupe file failed: \(SpillError.text(error))"
-                return nil
-            }
-        }
-        return false
     }
 
     private var directory: String {
@@ -228,13 +174,170 @@ final class KeyDeduplicator {
         return "/tmp"
     }
 
-    /// Bytes held in memory now: the table, the Bloom filter and the runs' block indexes.
+    /// Waits until the writer has written and merged everything handed to it (tests, benchmarks).
+    func settle() { writer?.settle() }
+
+    /// Bytes held in memory now: the table, the Bloom filter, a table being written, the runs' indexes.
     var memoryBytes: Int {
-        capacity * 16 + (bloom?.byteCount ?? 0) + runs.reduce(0) { $0 + $1.fences.count * 8 }
+        capacity * 16 + (bloom?.byteCount ?? 0) + (writer?.memoryBytes ?? 0)
     }
 
-    /// Runs on disk now.
-    var runCount: Int { runs.count }
+    /// Runs on disk now, and the most temporary disk held at once.
+    var runCount: Int { writer?.state.runs.count ?? 0 }
+    var peakDiskBytes: Int64 { writer?.state.peakDiskBytes ?? 0 }
+}
+
+/// A buffer handed from the caller to the writer's queue.
+private struct HandedBuffer: @unchecked Sendable {
+    let keys: UnsafeMutablePointer<UInt64>
+}
+
+/// Writes sorted tables to runs and merges runs, on its own serial queue (file I/O never runs on the
+/// caller's thread, which is the cooperative pool's). The caller reads the runs to check a key.
+final class SpillWriter: @unchecked Sendable {
+    // Safety: `shared` is only touched holding `mutex`; the queue runs one job at a time, and `idle`
+    // lets at most one be queued or running.
+    struct State {
+        var runs: [SpillRun] = []
+        /// The sorted table being written, readable until its run is published.
+        var pending: (keys: UnsafeMutablePointer<UInt64>, count: Int)?
+        var pendingBytes = 0
+        var diskBytes: Int64 = 0
+        var peakDiskBytes: Int64 = 0
+        var failure: SpillError?
+    }
+
+    private let queue = DispatchQueue(label: "esteira.dedupe-spill")
+    private let mutex = DispatchSemaphore(value: 1)
+    private let idle = DispatchSemaphore(value: 1)
+    private var shared = State()
+    let directory: String
+    let maxDiskBytes: Int64
+    let ioBytes: Int
+
+    init(directory: String, maxDiskBytes: Int64, ioBytes: Int) {
+        self.directory = directory
+        self.maxDiskBytes = maxDiskBytes
+        self.ioBytes = ioBytes
+    }
+
+    var state: State {
+        mutex.wait()
+        defer { mutex.signal() }
+        return shared
+    }
+
+    private func locked<R>(_ body: (inout State) -> R) -> R {
+        mutex.wait()
+        defer { mutex.signal() }
+        return body(&shared)
+    }
+
+    /// Waits for the previous job, then reserves disk for a run of `bytes`; the refusal, or nil.
+    func reserve(bytes: Int64, keysSoFar: Int) -> String? {
+        idle.wait()
+        let refusal: String? = locked { s in
+            if let failure = s.failure { return "deduplicating its keys needs temporary disk, and writing it failed: \(failure.message)" }
+            guard s.diskBytes + bytes <= maxDiskBytes else {
+                return "deduplicating its keys needs more than the route's dedupe.max_disk of \(maxDiskBytes) bytes of temporary disk (\(keysSoFar) distinct keys so far, 16 bytes each)"
+            }
+            s.diskBytes += bytes
+            s.peakDiskBytes = max(s.peakDiskBytes, s.diskBytes)
+            return nil
+        }
+        if refusal != nil { idle.signal() }
+        return refusal
+    }
+
+    /// Writes `count` sorted keys (after a successful `reserve`) and frees `keys` when done.
+    func write(sorted keys: UnsafeMutablePointer<UInt64>, count: Int) {
+        locked {
+            $0.pending = (keys, count)
+            $0.pendingBytes = count * 16
+        }
+        // Safety: the caller handed the buffer over; only this job touches it (and readers under `mutex`).
+        let handed = HandedBuffer(keys: keys)
+        queue.async { [self] in
+            let keys = handed.keys
+            let result = keys.withMemoryRebound(to: Key128.self, capacity: count) { k in
+                Result { try SpillRun.write(directory: directory, keys: UnsafeBufferPointer(start: k, count: count), ioBytes: ioBytes) }
+            }
+            locked { s in
+                switch result {
+                case .success(let run): s.runs.append(run)
+                case .failure(let e): s.failure = e as? SpillError ?? SpillError(message: "\(e)")
+                }
+                s.pending = nil
+                s.pendingBytes = 0
+            }
+            keys.deallocate()
+            mergeRuns()
+            idle.signal()
+        }
+    }
+
+    /// Merges the newest runs while the newest is at least as large as the one before it: sizes then
+    /// at least double from newest to oldest. A merge that would pass the disk cap is skipped.
+    private func mergeRuns() {
+        while true {
+            let pair: (SpillRun, SpillRun)? = locked { s in
+                guard s.runs.count >= 2 else { return nil }
+                let newer = s.runs[s.runs.count - 1], older = s.runs[s.runs.count - 2]
+                guard newer.count >= older.count, s.diskBytes + newer.bytes + older.bytes <= maxDiskBytes else { return nil }
+                s.diskBytes += newer.bytes + older.bytes
+                s.peakDiskBytes = max(s.peakDiskBytes, s.diskBytes)
+                return (older, newer)
+            }
+            guard let (older, newer) = pair else { return }
+            let merged = try? SpillRun.merge(older, newer, directory: directory, ioBytes: ioBytes)
+            locked { s in
+                if let merged {
+                    s.runs.removeLast(2)
+                    s.runs.append(merged)
+                    s.diskBytes -= newer.bytes + older.bytes
+                } else {
+                    s.diskBytes -= newer.bytes + older.bytes
+                }
+            }
+            if merged == nil { return }
+        }
+    }
+
+    /// Whether the written runs or the table being written hold `key`, and how many blocks were read.
+    func contains(_ key: Key128) -> Result<(Bool, Int), SpillError> {
+        let found: Bool? = locked { s in
+            guard let (keys, n) = s.pending else { return nil }
+            return keys.withMemoryRebound(to: Key128.self, capacity: n) { k in
+                var lo = 0, hi = n
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if k[mid] < key { lo = mid + 1 } else { hi = mid }
+                }
+                return lo < n && k[lo] == key
+            }
+        }
+        if found == true { return .success((true, 0)) }
+        var reads = 0
+        for run in locked({ $0.runs }).reversed() {
+            do {
+                let (hit, r) = try run.contains(key)
+                reads += r
+                if hit { return .success((true, reads)) }
+            } catch {
+                return .failure(error as? SpillError ?? SpillError(message: "\(error)"))
+            }
+        }
+        return .success((false, reads))
+    }
+
+    func settle() {
+        idle.wait()
+        idle.signal()
+    }
+
+    var memoryBytes: Int {
+        locked { s in s.pendingBytes + s.runs.reduce(0) { $0 + $1.fences.count * 8 } + 2 * ioBytes }
+    }
 }
 
 /// A 128-bit hash, ordered as a number (high word first): the order of a sorted run.
@@ -321,7 +424,6 @@ private func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer) -> Bool {
 /// memory (8 bytes per 1,024 keys) to find the one block a key can be in.
 final class SpillRun {
     static let keysPerBlock = 1024
-    static let ioBytes = 256 << 10
     let fd: Int32
     let count: Int
     /// High word of the first key of each block.
@@ -346,9 +448,9 @@ final class SpillRun {
     }
 
     /// Writes sorted keys as a run.
-    static func write(directory: String, keys: UnsafeBufferPointer<Key128>) throws -> SpillRun {
+    static func write(directory: String, keys: UnsafeBufferPointer<Key128>, ioBytes: Int) throws -> SpillRun {
         let fd = try create(in: directory)
-        var writer = RunWriter(fd: fd)
+        var writer = RunWriter(fd: fd, ioBytes: ioBytes)
         do {
             for key in keys { try writer.add(key) }
             try writer.flush()
@@ -360,10 +462,10 @@ final class SpillRun {
     }
 
     /// One run holding the keys of both, in order (they share none: a key is only added when absent).
-    static func merge(_ a: SpillRun, _ b: SpillRun, directory: String) throws -> SpillRun {
-        var ra = RunReader(run: a), rb = RunReader(run: b)
+    static func merge(_ a: SpillRun, _ b: SpillRun, directory: String, ioBytes: Int) throws -> SpillRun {
+        var ra = RunReader(run: a, ioBytes: ioBytes / 2), rb = RunReader(run: b, ioBytes: ioBytes / 2)
         let fd = try create(in: directory)
-        var writer = RunWriter(fd: fd)
+        var writer = RunWriter(fd: fd, ioBytes: ioBytes)
         do {
             var x = try ra.next(), y = try rb.next()
             while let p = x, let q = y {
@@ -412,20 +514,22 @@ final class SpillRun {
     /// Sequential writes through a buffer, collecting the block fences.
     struct RunWriter {
         let fd: Int32
+        let ioBytes: Int
         var buffer: [Key128] = []
         var written = 0
         var fences: [UInt64] = []
 
-        init(fd: Int32) {
+        init(fd: Int32, ioBytes: Int) {
             self.fd = fd
-            buffer.reserveCapacity(SpillRun.ioBytes / 16)
+            self.ioBytes = ioBytes
+            buffer.reserveCapacity(ioBytes / 16)
         }
 
         mutating func add(_ key: Key128) throws {
             if written % SpillRun.keysPerBlock == 0 { fences.append(key.high) }
             buffer.append(key)
             written += 1
-            if buffer.count * 16 >= SpillRun.ioBytes { try flush() }
+            if buffer.count * 16 >= ioBytes { try flush() }
         }
 
         mutating func flush() throws {
@@ -439,15 +543,19 @@ final class SpillRun {
     /// Sequential reads of a run through a buffer.
     struct RunReader {
         let run: SpillRun
+        let ioBytes: Int
         var buffer: [Key128] = []
         var index = 0
         var position = 0
 
-        init(run: SpillRun) { self.run = run }
+        init(run: SpillRun, ioBytes: Int) {
+            self.run = run
+            self.ioBytes = ioBytes
+        }
 
         mutating func next() throws -> Key128? {
             if index == buffer.count {
-                let n = min(SpillRun.ioBytes / 16, run.count - position)
+                let n = min(max(1, ioBytes / 16), run.count - position)
                 if n <= 0 { return nil }
                 buffer = [Key128](repeating: Key128(high: 0, low: 0), count: n)
                 let offset = off_t(position) * 16
