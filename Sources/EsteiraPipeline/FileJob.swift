@@ -63,6 +63,10 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
         public static let leaseLost = Code(rawValue: "LeaseLost")
         /// The load was stopped (shutdown, or its task cancelled) before COMMIT; rolled back.
         public static let cancelled = Code(rawValue: "Cancelled")
+        /// Earlier attempts on this version ended with the worker process dying: not read again.
+        public static let crashed = Code(rawValue: "Crashed")
+        /// No progress for the stall timeout, or past the route's `max_duration`: abandoned.
+        public static let stalled = Code(rawValue: "Stalled")
     }
 
     public var code: Code

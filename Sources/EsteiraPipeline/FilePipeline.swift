@@ -52,13 +52,22 @@ public final class FilePipeline: Sendable {
         try await load(.object(source), route: route, fencingToken: fencingToken, beforeCommit: beforeCommit)
     }
 
+    /// The same; `tracking` follows the stage, bytes and rows (the worker records the stage and watches
+    /// for stalls).
+    public func load(_ source: SourceObject, route: Route, fencingToken: Int64,
+                     beforeCommit: @Sendable () async throws -> Void,
+                     tracking: LoadProgress) async throws(PipelineError) -> FileOutcome {
+        try await load(.object(source), route: route, fencingToken: fencingToken, beforeCommit: beforeCommit, tracking: tracking)
+    }
+
     /// Loads one file from S3 or from the local disk. `progress` is told the bytes read so far, after each chunk.
     public func load(_ source: FileInput, route: Route, fencingToken: Int64,
                      beforeCommit: @Sendable () async throws -> Void = {},
-                     progress: @Sendable (Int64) -> Void = { _ in }) async throws(PipelineError) -> FileOutcome {
+                     progress: @Sendable (Int64) -> Void = { _ in },
+                     tracking: LoadProgress = LoadProgress()) async throws(PipelineError) -> FileOutcome {
         do {
             return try await run(source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit,
-                                 progress: progress)
+                                 progress: progress, tracking: tracking)
         } catch let e as PipelineError {
             throw e
         } catch {
@@ -68,10 +77,10 @@ public final class FilePipeline: Sendable {
 
     private func run(_ source: FileInput, route: Route, fencingToken: Int64,
                      beforeCommit: @Sendable () async throws -> Void,
-                     progress: @Sendable (Int64) -> Void) async throws -> FileOutcome {
+                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress) async throws -> FileOutcome {
         try await connections.withConnection { connection in
             try await run(source, route: route, fencingToken: fencingToken, connection: connection,
-                          beforeCommit: beforeCommit, progress: progress)
+                          beforeCommit: beforeCommit, progress: progress, tracking: tracking)
         }
     }
 
@@ -92,10 +101,13 @@ public final class FilePipeline: Sendable {
 
     private func run(_ source: FileInput, route: Route, fencingToken: Int64, connection: MySQLConnection,
                      beforeCommit: @Sendable () async throws -> Void,
-                     progress: @Sendable (Int64) -> Void) async throws -> FileOutcome {
+                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress) async throws -> FileOutcome {
         let options = try route.readOptions()
         let mode = try route.mode()
+        await tracking.enter(.fetch)
         let body = try await open(source)
+        await tracking.enter(.read)
+        var abortScan = TestFaults.abortScan()
 
         // gzip/zlib (by magic bytes), charset, dialect sniffing, header, typing, cleaning, dedupe.
         let reader = try CSVReader(options: options)
@@ -134,6 +146,8 @@ public final class FilePipeline: Sendable {
                 try Task.checkCancellation()
                 bytes += Int64(chunk.count)
                 progress(bytes)
+                tracking.read(totalBytes: bytes)
+                if abortScan?.found(in: chunk) == true { TestFaults.abortForTest(source.uri) }
                 hasher.update(chunk)
                 var offset = 0
                 while offset < chunk.count {
@@ -151,9 +165,11 @@ public final class FilePipeline: Sendable {
                                                alreadyLoaded: true, rejectsURI: nil)
                         }
                         load = begun
+                        await tracking.enter(.load)
                     }
                     if batch.count >= batchRows, let load {
                         try await load.append(batch)
+                        tracking.passed(rows: batch.count)
                         batch = load.makeBatch()
                         if batchDelay > 0 { try await Task.sleep(nanoseconds: UInt64(batchDelay * 1e9)) }
                     }
@@ -191,7 +207,9 @@ public final class FilePipeline: Sendable {
                     throw PipelineError(.tooManyRejects, "\(summary.rejected) of \(total) rows (\(percent)%) were refused, above the route's reject_threshold of \(threshold * 100)%; nothing was loaded. Reasons per row: \(uri ?? "the rejects file could not be written")")
                 }
             }
+            await tracking.enter(.commit)
             if !batch.isEmpty { try await load.append(batch) }
+            tracking.passed(rows: batch.count)
             try Task.checkCancellation()
             var rejectsURI: String?
             if rejects.count > 0 {

@@ -24,6 +24,10 @@ public final class LoopbackHTTPServer: Sendable {
         /// Passes the request to 127.0.0.1:`port`; with `cutAfter`, closes the client's connection once
         /// that many bytes of the answer (head included) went through, after running `beforeCut`.
         case forward(port: Int, cutAfter: Int? = nil, beforeCut: (@Sendable () -> Void)? = nil)
+        /// Passes the request to 127.0.0.1:`port`, but once `after` bytes of the answer went through, sends
+        /// nothing more and holds the connection open for `hold` seconds (or until the client leaves):
+        /// a source that stops sending without closing.
+        case forwardThenStall(port: Int, after: Int, hold: Double)
 
         public static func json(_ status: Int, _ text: String, headers: [(String, String)] = []) -> Reply {
             .respond(status: status, headers: [("content-type", "application/x-amz-json-1.0")] + headers,
@@ -111,6 +115,19 @@ public final class LoopbackHTTPServer: Sendable {
             _ = writeAll(fd, Array(head.utf8) + (request.method == "HEAD" ? [] : body))
         case .forward(let port, let cutAfter, let beforeCut):
             forward(raw, to: port, client: fd, cutAfter: cutAfter, beforeCut: beforeCut)
+        case .forwardThenStall(let port, let after, let hold):
+            var stalled = false
+            forward(raw, to: port, client: fd, cutAfter: after, stall: true) { stalled = true }
+            guard stalled else { return }
+            // Hold the connection open; a read returning 0 or an error means the client left.
+            var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let deadline = Date().addingTimeInterval(hold)
+            var byte: UInt8 = 0
+            while Date() < deadline {
+                let n = recv(fd, &byte, 1, 0)
+                if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) { return }
+            }
         }
     }
 
@@ -148,7 +165,8 @@ public final class LoopbackHTTPServer: Sendable {
         return (request, Array(raw.utf8) + body)
     }
 
-    private func forward(_ raw: [UInt8], to port: Int, client: Int32, cutAfter: Int?, beforeCut: (@Sendable () -> Void)?) {
+    private func forward(_ raw: [UInt8], to port: Int, client: Int32, cutAfter: Int?, stall: Bool = false,
+                         beforeCut: (() -> Void)?) {
         let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(upstream) }
         var address = sockaddr_in()
@@ -169,6 +187,7 @@ public final class LoopbackHTTPServer: Sendable {
                 slice = chunk[0..<(cutAfter - sent)]
                 _ = slice.withUnsafeBytes { writeAll(client, $0) }
                 beforeCut?()
+                if stall { return }
                 // An abortive close (RST), as a dropped connection looks to the client.
                 var linger = linger(l_onoff: 1, l_linger: 0)
                 setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))

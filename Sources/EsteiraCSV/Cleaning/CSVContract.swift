@@ -181,45 +181,113 @@ public struct ColumnContract: Sendable, Hashable, Codable {
     }
 }
 
-/// Dropping rows whose key was already seen, in memory that has a hard ceiling.
+/// Dropping rows whose key was already seen, in bounded memory, for files of any size.
 ///
-/// How: each key (its typed, canonical values) is hashed to 128 bits and kept in an open-addressing
-/// table of 16-byte slots, never more than half full. The table starts at 64 KiB and doubles as keys
-/// arrive, up to `maxKeys` keys: 32 bytes per key, so the default million keys cost at most 32 MiB, and
-/// a small file a few kilobytes. With 128-bit hashes two different keys collide (and the second row is
-/// wrongly dropped) with probability about n²/2¹²⁹: for a billion keys, below 10⁻²⁰.
+/// How (docs/CSV.md has the reasoning): each key (its typed, canonical values) is hashed to 128 bits
+/// with a seed drawn at random per file, and kept in an open-addressing table in memory. When that table
+/// reaches its share of `maxMemoryBytes` its hashes are sorted and written to a temporary file (a run),
+/// and a Bloom filter in memory remembers them; runs are merged as they pile up, so there are only
+/// log₂(keys / table) of them. A row's key is checked against the table, then, only when the Bloom filter
+/// says "maybe", against the runs (one 16 KiB read per run). The decision is made as the row passes, so
+/// rows still stream to MySQL in file order. Temporary files are unlinked as soon as they are created:
+/// nothing is left behind, even by a process that dies.
 ///
-/// Past `maxKeys` distinct keys, `whenFull` decides: `fail` refuses the file (raise `max_keys`), `pass`
-/// keeps deduplicating the keys already held but lets rows with new keys through unchecked, leaving any
-/// later duplicates to the table's primary key (with load mode insert-ignore or upsert).
+/// With 128-bit hashes two different keys collide (and the second row is wrongly dropped) with
+/// probability about n²/2¹²⁹: for a billion keys, below 10⁻²⁰; the random seed keeps a crafted file from
+/// choosing collisions.
+///
+/// Past `maxDiskBytes` of temporary files (or `maxKeys`, when set), `whenFull` decides: `fail` refuses the
+/// file with the limit it hit, `pass` keeps deduplicating the keys already held but lets rows with new
+/// keys through unchecked, leaving any later duplicates to the table's primary key (with load mode
+/// insert-ignore or upsert).
 public struct DedupeSettings: Sendable, Hashable, Codable {
     public enum WhenFull: String, Sendable, Hashable, Codable { case fail, pass }
 
-    public var enabled: Bool
-    public var maxKeys: Int
-    public var whenFull: WhenFull
+    public static let defaultMaxMemoryBytes = 40 << 20
+    public static let defaultMaxDiskBytes: Int64 = 512 << 20
 
-    public init(enabled: Bool = true, maxKeys: Int = 1_000_000, whenFull: WhenFull = .fail) {
+    public var enabled: Bool
+    /// A cap on distinct keys, for routes that want one; nil (the default): only the disk cap applies.
+    public var maxKeys: Int?
+    public var whenFull: WhenFull
+    /// Memory for the in-memory table and the Bloom filter (default 40 MiB, at least 1 MiB).
+    public var maxMemoryBytes: Int
+    /// Temporary disk for the spilled runs of one file (default 512 MiB; 16 bytes per key, twice that
+    /// while two runs merge).
+    public var maxDiskBytes: Int64
+    /// Where the runs go; nil: `TMPDIR`, else /tmp.
+    public var tempDirectory: String?
+
+    public init(enabled: Bool = true, maxKeys: Int? = nil, whenFull: WhenFull = .fail,
+                maxMemoryBytes: Int = DedupeSettings.defaultMaxMemoryBytes,
+                maxDiskBytes: Int64 = DedupeSettings.defaultMaxDiskBytes, tempDirectory: String? = nil) {
         self.enabled = enabled
         self.maxKeys = maxKeys
         self.whenFull = whenFull
+        self.maxMemoryBytes = maxMemoryBytes
+        self.maxDiskBytes = maxDiskBytes
+        self.tempDirectory = tempDirectory
     }
 
-    enum CodingKeys: String, CodingKey { case enabled, maxKeys = "max_keys", whenFull = "when_full" }
+    enum CodingKeys: String, CodingKey {
+        case enabled, maxKeys = "max_keys", whenFull = "when_full", maxMemoryBytes = "max_memory", maxDiskBytes = "max_disk"
+        case tempDirectory = "temp_directory"
+    }
 
-    /// `dedupe: false`, or `dedupe: {max_keys: 5000000, when_full: pass}`.
+    /// `dedupe: false`, or `dedupe: {max_memory: 16MiB, max_disk: 2GiB, when_full: pass}`.
     public init(from decoder: any Decoder) throws {
         let d = DedupeSettings()
         if let flag = try? decoder.singleValueContainer().decode(Bool.self) {
+            self = d
             enabled = flag
-            maxKeys = d.maxKeys
-            whenFull = d.whenFull
             return
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
-        maxKeys = try c.decodeIfPresent(Int.self, forKey: .maxKeys) ?? d.maxKeys
+        maxKeys = try c.decodeIfPresent(Int.self, forKey: .maxKeys)
         whenFull = try c.decodeIfPresent(WhenFull.self, forKey: .whenFull) ?? d.whenFull
+        maxMemoryBytes = Int(try Self.bytes(c, .maxMemoryBytes) ?? Int64(d.maxMemoryBytes))
+        maxDiskBytes = try Self.bytes(c, .maxDiskBytes) ?? d.maxDiskBytes
+        tempDirectory = try c.decodeIfPresent(String.self, forKey: .tempDirectory)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(enabled, forKey: .enabled)
+        try c.encodeIfPresent(maxKeys, forKey: .maxKeys)
+        try c.encode(whenFull, forKey: .whenFull)
+        try c.encode(maxMemoryBytes, forKey: .maxMemoryBytes)
+        try c.encode(maxDiskBytes, forKey: .maxDiskBytes)
+        try c.encodeIfPresent(tempDirectory, forKey: .tempDirectory)
+    }
+
+    /// A byte count as a number or text: `16777216`, `16MiB`, `2GiB`, `500MB`.
+    private static func bytes(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Int64? {
+        if let n = try? c.decodeIfPresent(Int64.self, forKey: key) { return n }
+        guard let text = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
+        guard let n = parseBytes(text) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "'\(text)' is not a size such as 16MiB or 2GiB")
+        }
+        return n
+    }
+
+    static func parseBytes(_ text: String) -> Int64? {
+        let s = text.trimmingSpaces.uppercased()
+        let units: [(String, Double)] = [("KIB", 1024), ("MIB", 1_048_576), ("GIB", 1_073_741_824),
+                                         ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("B", 1)]
+        for (suffix, factor) in units where s.hasSuffix(suffix) {
+            guard let n = Double(String(s.dropLast(suffix.count)).trimmingSpaces), n > 0, n * factor < 9e18 else { return nil }
+            return Int64(n * factor)
+        }
+        return Int64(s).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    /// What is wrong with the settings, or nil.
+    var problem: String? {
+        if let maxKeys, maxKeys < 1 { return "dedupe.max_keys must be at least 1" }
+        if maxMemoryBytes < 1 << 20 { return "dedupe.max_memory must be at least 1MiB" }
+        if maxDiskBytes < 0 { return "dedupe.max_disk cannot be negative" }
+        return nil
     }
 }
 

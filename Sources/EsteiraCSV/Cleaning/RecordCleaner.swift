@@ -143,7 +143,7 @@ public final class RecordCleaner {
         }
         dropEmptyRows = compiled.contract.dropEmptyRows
         let dedupe = compiled.contract.dedupe
-        deduplicator = dedupe.enabled && !keyColumns.isEmpty ? KeyDeduplicator(maxKeys: dedupe.maxKeys) : nil
+        deduplicator = dedupe.enabled && !keyColumns.isEmpty ? KeyDeduplicator(settings: dedupe) : nil
         whenFull = dedupe.whenFull
         spans = .allocate(capacity: max(1, converters.count))
         values = RowBytes(capacity: 4096)
@@ -216,14 +216,15 @@ public final class RecordCleaner {
         }
         let row = TypedRow(base: UnsafeRawPointer(out.base), spans: spans, endIndex: converters.count)
         if let deduplicator {
-            var hasher = KeyHasher()
+            var hasher = deduplicator.hasher()
             for k in keyColumns { hasher.combine(row[k]) }
             switch deduplicator.insert(hasher.finalize()) {
             case .new: break
             case .duplicate: return .duplicate
             case .full:
                 if whenFull == .fail {
-                    throw CSVReadError(.dedupeFull, "the file has more than \(deduplicator.maxKeys) distinct keys, the dedupe limit; raise dedupe.max_keys on the route (32 bytes per key), or set dedupe.when_full: pass and let the table's primary key catch duplicates")
+                    let why = deduplicator.fullReason ?? "its keys could not be deduplicated"
+                    throw CSVReadError(.dedupeFull, "\(why); raise the limit on the route's dedupe settings, or set dedupe.when_full: pass and let the table's primary key catch duplicates (load_mode insert-ignore or upsert)")
                 }
             }
         }

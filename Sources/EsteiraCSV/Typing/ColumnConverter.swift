@@ -314,7 +314,7 @@ struct CompiledContract: Sendable {
             }
             keyIndexes.append(index)
         }
-        if contract.dedupe.maxKeys < 1 { throw CSVContractError("dedupe.max_keys must be at least 1") }
+        if let problem = contract.dedupe.problem { throw CSVContractError(problem) }
         self.converters = converters
         self.keyIndexes = keyIndexes
     }

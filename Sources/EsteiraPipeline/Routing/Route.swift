@@ -38,6 +38,9 @@ public struct Route: Sendable, Codable, Equatable {
     /// text without one) and checks an existing one against the contract before each file (see
     /// `DestinationTable`).
     public var createTable: Bool?
+    /// The longest one file of this route may take, as `90s`, `30m`, `2h` or seconds; past it the file is
+    /// abandoned and dead-lettered as `Stalled` (see `maxDurationSeconds`). Nil: no limit but the stall timeout.
+    public var maxDuration: String?
 
     public init(name: String, tenant: String, pattern: String = "*.csv", table: String, encoding: String? = nil,
                 dialect: DialectSettings? = nil, contract: CSVContract? = nil, rejectThreshold: Double? = nil,
@@ -62,6 +65,7 @@ public struct Route: Sendable, Codable, Equatable {
         case name, tenant, pattern, table, encoding, dialect, contract
         case rejectThreshold = "reject_threshold", maxRejects = "max_rejects", headerCollisions = "header_collisions"
         case loadMode = "load_mode", sourceColumn = "source_column", createTable = "create_table"
+        case maxDuration = "max_duration"
     }
 
     public init(from decoder: Decoder) throws {
@@ -79,6 +83,20 @@ public struct Route: Sendable, Codable, Equatable {
         loadMode = try c.decodeIfPresent(String.self, forKey: .loadMode)
         sourceColumn = try c.decodeIfPresent(String.self, forKey: .sourceColumn)
         createTable = try c.decodeIfPresent(Bool.self, forKey: .createTable)
+        if let seconds = try? c.decodeIfPresent(Double.self, forKey: .maxDuration) {
+            maxDuration = String(seconds)
+        } else {
+            maxDuration = try c.decodeIfPresent(String.self, forKey: .maxDuration)
+        }
+    }
+
+    /// `max_duration` in seconds; throws what is wrong with it.
+    public func maxDurationSeconds() throws(RoutingError) -> Double? {
+        guard let maxDuration else { return nil }
+        guard let seconds = DurationText.seconds(maxDuration), seconds > 0 else {
+            throw RoutingError("route '\(name)': max_duration '\(maxDuration)' is not a duration such as 90s, 30m or 2h")
+        }
+        return seconds
     }
 
     /// The load mode for MySQL; throws what is wrong with `load_mode` / `source_column`.
@@ -146,6 +164,7 @@ public struct RouteTable: Sendable {
             // A bad contract, charset, dialect or load mode fails at start-up, not on the first file.
             _ = try r.readOptions()
             _ = try r.mode()
+            _ = try r.maxDurationSeconds()
             _ = try r.managedTableSchema(fileColumns: [])
         }
         // Tenant isolation by construction: a table belongs to one tenant, so no tenant's file can ever
@@ -239,5 +258,19 @@ enum Glob {
         }
         while pi < p.count && p[pi] == "*" { pi += 1 }
         return pi == p.count
+    }
+}
+
+/// `90`, `90s`, `30m`, `2h` → seconds.
+public enum DurationText {
+    public static func seconds(_ text: String) -> Double? {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, factor) in units where t.hasSuffix(suffix) {
+            guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n.isFinite, n >= 0 else { return nil }
+            return n * factor
+        }
+        guard let n = Double(t), n.isFinite, n >= 0 else { return nil }
+        return n
     }
 }

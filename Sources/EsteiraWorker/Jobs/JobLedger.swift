@@ -45,7 +45,7 @@ public struct JobLedger: Sendable {
             SET #status = :running, #owner = :owner, lease_expires_at = :lease, started_at = :now, \
             s3_bucket = :bucket, s3_key = :key, s3_version = :version, \
             received_at = if_not_exists(received_at, :now), attempt = if_not_exists(attempt, :zero) + :one, \
-            expires_at = :ttl
+            runs_started = if_not_exists(runs_started, :zero) + :one, expires_at = :ttl
             """,
             names: ["#status": "status", "#owner": "owner"],
             values: [":running": .s("RUNNING"), ":owner": .s(owner), ":lease": .number(nowS + Int64(lease)),
@@ -80,10 +80,10 @@ public struct JobLedger: Sendable {
         try await dynamo.updateItem(
             table: table, key: key(o),
             update: DynamoExpression(
-                "SET #status = :s, finished_at = :now, rows_loaded = :rl, rows_rejected = :rr, already_loaded = :dup REMOVE lease_expires_at",
+                "SET #status = :s, finished_at = :now, rows_loaded = :rl, rows_rejected = :rr, already_loaded = :dup, \(Self.runEnded) REMOVE lease_expires_at",
                 names: ["#status": "status"],
                 values: [":s": .s("SUCCEEDED"), ":now": .number(nowS), ":rl": .number(rowsLoaded),
-                         ":rr": .number(rowsRejected), ":dup": .bool(duplicate)]),
+                         ":rr": .number(rowsRejected), ":dup": .bool(duplicate), ":zero": .number(0), ":one": .number(1)]),
             condition: held(owner: owner, token: fencingToken))
     }
 
@@ -92,9 +92,10 @@ public struct JobLedger: Sendable {
         let nowS = Int64(now.timeIntervalSince1970)
         try await dynamo.updateItem(
             table: table, key: key(o),
-            update: DynamoExpression("SET #status = :s, finished_at = :now, #error = :e REMOVE lease_expires_at",
+            update: DynamoExpression("SET #status = :s, finished_at = :now, #error = :e, \(Self.runEnded) REMOVE lease_expires_at",
                                      names: ["#status": "status", "#error": "error"],
-                                     values: [":s": .s("FAILED"), ":now": .number(nowS), ":e": .s(String(reason.prefix(2000)))]),
+                                     values: [":s": .s("FAILED"), ":now": .number(nowS), ":e": .s(String(reason.prefix(2000))),
+                                              ":zero": .number(0), ":one": .number(1)]),
             condition: held(owner: owner, token: fencingToken))
     }
 
@@ -102,9 +103,10 @@ public struct JobLedger: Sendable {
     public func release(_ o: ObjectCreated, owner: String, fencingToken: Int64, reason: String) async throws {
         try await dynamo.updateItem(
             table: table, key: key(o),
-            update: DynamoExpression("SET #status = :s, last_error = :e REMOVE lease_expires_at",
+            update: DynamoExpression("SET #status = :s, last_error = :e, \(Self.runEnded) REMOVE lease_expires_at",
                                      names: ["#status": "status"],
-                                     values: [":s": .s("RECEIVED"), ":e": .s(String(reason.prefix(2000)))]),
+                                     values: [":s": .s("RECEIVED"), ":e": .s(String(reason.prefix(2000))),
+                                              ":zero": .number(0), ":one": .number(1)]),
             condition: held(owner: owner, token: fencingToken))
     }
 

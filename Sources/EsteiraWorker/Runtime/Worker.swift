@@ -264,7 +264,13 @@ public final class Worker: Sendable {
 
             let source = SourceObject(bucket: object.bucket, key: object.key, versionID: object.versionID, eTag: object.eTag)
             let started = ContinuousClock.now
-            let result = await loadWithHeartbeat(source, route: route, object: object, message: message, token: token)
+            // A version whose earlier attempts killed their process is refused unread (`Crashed`).
+            let result: Result<FileOutcome, PipelineError>
+            if let crashed = await crashedEarlier(object, token: token, log: log) {
+                result = .failure(crashed)
+            } else {
+                result = await loadWithHeartbeat(source, route: route, object: object, message: message, token: token)
+            }
             metrics.jobDuration.record(ContinuousClock.now - started)
             if case .failure = result, Task.isCancelled {
                 // Shutdown ran out of grace: nothing was committed (the load checks before COMMIT); hand it back.
@@ -329,19 +335,22 @@ public final class Worker: Sendable {
     func loadWithHeartbeat(_ source: SourceObject, route: Route, object: ObjectCreated, message: SQSMessage,
                            token: Int64) async -> Result<FileOutcome, PipelineError> {
         let period = Double(min(settings.visibilityTimeout, settings.leaseSeconds)) / 2
+        let progress = tracking(object, token: token)
+        let watchdog = StallWatchdog(stallTimeout: settings.stallTimeout, maxDuration: try? route.maxDurationSeconds())
         return await withTaskGroup(of: Result<FileOutcome, PipelineError>?.self) { group in
+            group.addTask { await watchdog.watch(progress).map { .failure($0) } }
             group.addTask {
                 do {
                     // Fencing: the last word before COMMIT is a conditional lease extension in DynamoDB.
                     let ledger = self.ledger, owner = self.settings.workerID, lease = Double(self.settings.leaseSeconds)
-                    return .success(try await self.pipeline.load(source, route: route, fencingToken: token) {
+                    return .success(try await self.pipeline.load(source, route: route, fencingToken: token, beforeCommit: {
                         do {
                             try await ledger.extendLease(object, owner: owner, fencingToken: token, lease: lease)
                         } catch is ConditionalCheckFailed {
                             throw PipelineError(.leaseLost, "the lease on the file passed to another worker; rolled back before commit",
                                                 transient: true)
                         }
-                    })
+                    }, tracking: progress))
                 } catch let error as PipelineError {
                     return .failure(error)
                 } catch {

@@ -24,6 +24,12 @@ public struct WorkerSettings: Sendable {
     public var shutdownGrace: Int = 25
     /// Files larger than this are refused before download (dead-lettered as TooLarge); nil: no limit.
     public var maxObjectBytes: Int64? = nil
+    /// A file that reads no bytes and passes no rows on for this many seconds is abandoned and
+    /// dead-lettered as `Stalled` (the heartbeat would otherwise keep it claimed for ever).
+    public var stallTimeout: Double = 600
+    /// Earlier attempts on one version that ended with the process dying, after which the version is
+    /// dead-lettered as `Crashed` without being read again.
+    public var maxCrashes: Int = 3
     /// Identifies this worker in claims, logs and dead letters.
     public var workerID: String
 

@@ -50,6 +50,14 @@ struct WorkerCommand: AsyncParsableCommand {
             help: "On SIGTERM, seconds to finish files in hand before giving them back (keep below the pod's grace period).")
     var shutdownGrace: Int = 25
 
+    @Option(name: .customLong("stall-timeout"),
+            help: "Abandon a file that reads no byte and passes no row on for this long (e.g. 600, 10m); dead-lettered as Stalled.")
+    var stallTimeout: String = "10m"
+
+    @Option(name: .customLong("max-crashes"),
+            help: "Dead-letter a file as Crashed, unread, once this many earlier attempts on it ended with the process dying.")
+    var maxCrashes: Int = 3
+
     @Option(name: .customLong("http-port"),
             help: "Port of /healthz, /readyz and /metrics (env ESTEIRA_HTTP_PORT; 0 picks a free port).")
     var httpPort: Int = env("ESTEIRA_HTTP_PORT").flatMap(Int.init) ?? 9090
@@ -68,6 +76,11 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ValidationError("--max-file-size '\(maxFileSize)' is not a size such as 500MB or 20GB")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more seconds") }
+        guard let stall = DurationText.seconds(stallTimeout), stall >= 1 else {
+            throw ValidationError("--stall-timeout '\(stallTimeout)' is not a duration of at least 1 s, such as 600, 90s or 10m")
+        }
+        _ = stall
+        guard maxCrashes >= 1 else { throw ValidationError("--max-crashes must be at least 1") }
     }
 
     /// ESTEIRA_MYSQL_SECRET_ARN (an RDS-format Secrets Manager secret; TLS verified by default) wins over
@@ -113,6 +126,8 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.attempts = attempts
         settings.shutdownGrace = shutdownGrace
         settings.maxObjectBytes = maxFileSize.flatMap(ByteSize.parse)
+        settings.stallTimeout = DurationText.seconds(stallTimeout) ?? settings.stallTimeout
+        settings.maxCrashes = maxCrashes
 
         try await Self.probe(mysql)
         let sqs = SQSClient(client: aws)

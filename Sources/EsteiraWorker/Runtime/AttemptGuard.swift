@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+import EsteiraAWS
+import EsteiraPipeline
+
+/// A file that kills its worker must not kill the next one too: each claim counts as a started attempt
+/// and each recorded outcome as an ended one, so attempts that never ended are those whose process died.
+/// Past `maxCrashes` of them the version is refused as `Crashed` before a byte of it is read.
+enum AttemptGuard {
+    /// The refusal for a version whose earlier attempts died `maxCrashes` times or more; nil to go ahead.
+    static func verdict(_ history: AttemptHistory, maxCrashes: Int) -> PipelineError? {
+        let died = history.diedBefore
+        guard died >= max(1, maxCrashes) else { return nil }
+        let stage = history.lastStage ?? LoadProgress.Stage.claimed.rawValue
+        return PipelineError(.crashed, "the worker process died \(died) times while loading this version (last stage reached: \(stage)); dead-lettered without reading it again. Check the workers' logs for the crash, fix or split the file, then replay it (esteira dlq replay)")
+    }
+}
+
+extension Worker {
+    /// Checks the attempts before ours (just claimed); a failure to read them lets the load go ahead.
+    func crashedEarlier(_ object: ObjectCreated, token: Int64, log: Logger) async -> PipelineError? {
+        do {
+            let history = try await ledger.attemptHistory(object)
+            if history.diedBefore > 0 {
+                log.warning("earlier attempts on this file ended with the process dying", metadata: [
+                    "died": "\(history.diedBefore)", "last_stage": "\(history.lastStage ?? "claimed")",
+                    "max_crashes": "\(settings.maxCrashes)"])
+            }
+            let verdict = AttemptGuard.verdict(history, maxCrashes: settings.maxCrashes)
+            if verdict != nil {
+                try? await ledger.forgiveDeaths(object, owner: settings.workerID, fencingToken: token)
+            }
+            return verdict
+        } catch {
+            log.warning("could not read the file's attempt history", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// The load's progress, with each stage recorded in the job item before the stage's work starts.
+    func tracking(_ object: ObjectCreated, token: Int64) -> LoadProgress {
+        let ledger = self.ledger, owner = settings.workerID, logger = self.logger
+        return LoadProgress { stage in
+            do {
+                try await ledger.recordStage(object, owner: owner, fencingToken: token, stage: stage.rawValue)
+            } catch {
+                logger.debug("could not record the load's stage", metadata: ["error": "\(error)", "key": "\(object.key)"])
+            }
+        }
+    }
+}

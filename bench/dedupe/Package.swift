@@ -1,0 +1,16 @@
+// swift-tools-version: 6.0
+// The dedupe benchmark: its own package so it never slows `swift build` or `make test` of the main one.
+// It compiles EsteiraCSV from the main package's sources (Sources/EsteiraCSV and Sources/CZlib are
+// symlinks). Run it with ./run.sh.
+import PackageDescription
+
+let package = Package(
+    name: "DedupeBench",
+    platforms: [.macOS(.v14)],
+    targets: [
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        .target(name: "EsteiraCSV", dependencies: ["CZlib"]),
+        .executableTarget(name: "dedupebench", dependencies: ["EsteiraCSV"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
