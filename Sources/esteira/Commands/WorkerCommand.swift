@@ -68,6 +68,7 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ValidationError("--max-file-size '\(maxFileSize)' is not a size such as 500MB or 20GB")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more seconds") }
+        _ = try resources.landingBuckets()
     }
 
     /// ESTEIRA_MYSQL_SECRET_ARN (an RDS-format Secrets Manager secret; TLS verified by default) wins over
@@ -106,7 +107,8 @@ struct WorkerCommand: AsyncParsableCommand {
         do { table = try RouteTable.load(path: routes) } catch { throw UserFacingError("\(error)") }
 
         var settings = WorkerSettings(queueName: resources.queue, deadLetterQueueName: resources.dlq,
-                                      jobsTable: resources.jobsTable, concurrency: concurrency)
+                                      jobsTable: resources.jobsTable, landingBuckets: try resources.landingBuckets(),
+                                      concurrency: concurrency)
         settings.untilIdle = untilIdle
         settings.visibilityTimeout = visibilityTimeout
         settings.leaseSeconds = lease
@@ -144,6 +146,7 @@ struct WorkerCommand: AsyncParsableCommand {
         defer { server?.stop() }
 
         logger.info("worker started", metadata: ["queue": "\(resources.queue)", "concurrency": "\(concurrency)",
+                                                 "buckets": "\(settings.landingBuckets)",
                                                  "routes": "\(table.routes.count)"])
         let group = ServiceGroup(configuration: .init(
             services: [
