@@ -1,64 +1,32 @@
-import Logging
+import EsteiraStatus
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
-/// `/metrics` (Prometheus) and `/healthz` for the gateway, on NIO like the gateway itself.
+/// `/metrics` (Prometheus) and `/healthz` for the gateway, on the status server the worker uses too.
 public final class GatewayStatusServer: Sendable {
     public let port: Int
-    private let channel: any Channel
+    private let server: StatusServer
 
-    private init(port: Int, channel: any Channel) {
-        self.port = port
-        self.channel = channel
+    private init(server: StatusServer) {
+        self.port = server.port
+        self.server = server
     }
 
     public static func start(host: String = "0.0.0.0", port: Int, metrics: SFTPMetrics, gateway: @escaping @Sendable () -> Int,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> GatewayStatusServer {
-        let channel: any Channel
         do {
-            channel = try await ServerBootstrap(group: group)
-                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                        try channel.pipeline.syncOperations.addHandler(StatusHandler(metrics: metrics, sessions: gateway))
-                    }
+            let server = try await StatusServer.start(host: host, port: port, group: group) { path in
+                switch path {
+                case "/metrics": (200, "text/plain; version=0.0.4", metrics.exposition())
+                case "/healthz", "/readyz": (200, "text/plain", "ok sessions=\(gateway())\n")
+                default: (404, "text/plain", "try /metrics or /healthz\n")
                 }
-                .bind(host: host, port: port).get()
-        } catch {
-            throw SFTPGatewayError("cannot serve /metrics on \(host):\(port): \(error) (choose another with --http-port)")
+            }
+            return GatewayStatusServer(server: server)
+        } catch let e as StatusServerError {
+            throw SFTPGatewayError("\(e.description) (--http-port)")
         }
-        return GatewayStatusServer(port: channel.localAddress?.port ?? port, channel: channel)
     }
 
-    public func stop() async { try? await channel.close() }
-}
-
-private final class StatusHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-    let metrics: SFTPMetrics
-    let sessions: @Sendable () -> Int
-
-    init(metrics: SFTPMetrics, sessions: @escaping @Sendable () -> Int) {
-        self.metrics = metrics
-        self.sessions = sessions
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .head(let head) = unwrapInboundIn(data) else { return }
-        let (status, type, body): (HTTPResponseStatus, String, String)
-        switch head.uri.split(separator: "?").first.map(String.init) ?? "" {
-        case "/metrics": (status, type, body) = (.ok, "text/plain; version=0.0.4", metrics.exposition())
-        case "/healthz", "/readyz": (status, type, body) = (.ok, "text/plain", "ok sessions=\(sessions())\n")
-        default: (status, type, body) = (.notFound, "text/plain", "try /metrics or /healthz\n")
-        }
-        var headers = HTTPHeaders([("content-type", type), ("content-length", String(body.utf8.count)), ("connection", "close")])
-        headers.add(name: "cache-control", value: "no-store")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
-    }
+    public func stop() async { await server.stop() }
 }

@@ -3,6 +3,7 @@ import Foundation
 import EsteiraAWS
 import EsteiraMySQL
 import EsteiraPipeline
+import EsteiraStatus
 import EsteiraWorker
 import Logging
 import ServiceLifecycle
@@ -136,14 +137,13 @@ struct WorkerCommand: AsyncParsableCommand {
         var server: StatusServer?
         if !noHTTP {
             do {
-                server = try StatusServer(port: httpPort, logger: logger, handler: StatusRoutes.handler(
+                server = try await StatusServer.start(port: httpPort, handler: StatusRoutes.handler(
                     worker: worker, readiness: readiness, stuckAfter: Double(settings.waitSeconds * 3 + 30)))
             } catch {
-                throw UserFacingError("\(error)")
+                throw UserFacingError("\(error) (ESTEIRA_HTTP_PORT or --http-port)")
             }
             logger.info("status server listening", metadata: ["port": "\(server!.port)"])
         }
-        defer { server?.stop() }
 
         logger.info("worker started", metadata: ["queue": "\(resources.queue)", "concurrency": "\(concurrency)",
                                                  "buckets": "\(settings.landingBuckets)",
@@ -155,7 +155,13 @@ struct WorkerCommand: AsyncParsableCommand {
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await server?.stop()
+            throw error
+        }
+        await server?.stop()
         let s = worker.summary
         logger.info("worker stopped", metadata: ["succeeded": "\(s.succeeded)", "failed": "\(s.failed)",
                                                  "duplicates": "\(s.duplicates)", "rows_loaded": "\(s.rowsLoaded)",
