@@ -23,8 +23,9 @@ struct DeadLetterAttributesTests {
         ("abcdef", 5, "ab…"),
         ("ççççç", 7, "çç…"),      // 2-byte scalars: 4 bytes of them, then the 3-byte marker
         ("ççççç", 8, "çç…"),
-        ("😀😀😀", 8, "…"),       // a 4-byte scalar does not fit in 5 bytes
+        ("😀😀😀", 8, "😀…"),
         ("😀😀😀", 7, "😀…"),
+        ("😀😀😀", 6, "…"),       // a 4-byte scalar does not fit in the 3 bytes left
         ("abc", 2, ""),
     ])
     func cut(input: String, maxBytes: Int, expected: String) {
