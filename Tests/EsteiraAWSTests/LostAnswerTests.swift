@@ -3,6 +3,8 @@ import Testing
 import EsteiraTestSupport
 @testable import EsteiraAWS
 
+let noSuchUpload = LoopbackHTTPServer.Reply.xml(404, "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>")
+
 /// A call whose answer was lost is retried; the retry must recognise its own earlier success.
 @Suite("Retries after a lost answer")
 struct LostAnswerTests {
@@ -12,12 +14,15 @@ struct LostAnswerTests {
         try await S3Client(client: try LocalStack.client()).createBucket(bucket)
         let moto = try LocalStack.motoPort()
         let dropped = LockedBox(false)
-        // The first completion reaches moto, which completes the upload; its answer never comes back.
+        // The first completion reaches moto, which completes the upload; its answer never comes back. The
+        // retry gets what S3 answers for an upload already completed (moto would answer 200 again).
         let proxy = try LoopbackHTTPServer { r in
             let completing = r.method == "POST" && r.target.contains("uploadId=")
             return dropped.withLock { done in
-                if completing && !done { done = true; return .forward(port: moto, cutAfter: 0) }
-                return .forward(port: moto)
+                guard completing else { return .forward(port: moto) }
+                if done { return noSuchUpload }
+                done = true
+                return .forward(port: moto, cutAfter: 0)
             }
         }
         defer { proxy.stop() }
@@ -35,16 +40,24 @@ struct LostAnswerTests {
         #expect(info.eTag?.filter { $0 != "\"" } == head.eTag?.filter { $0 != "\"" })
     }
 
-    @Test("a NoSuchUpload for an upload that never completed is still an error")
+    @Test("a NoSuchUpload is still an error when the object is absent, or is another object")
     func noSuchUploadStaysAnError() async throws {
         let bucket = LocalStack.uniqueName("no-upload")
-        let s3 = S3Client(client: try LocalStack.client())
-        try await s3.createBucket(bucket)
-        let parts = [S3UploadedPart(partNumber: 1, eTag: "\"0123456789abcdef0123456789abcdef\"", size: 10)]
-        let error = await #expect(throws: AWSError.self) {
-            try await s3.completeMultipartUpload(bucket: bucket, key: "k.csv", uploadID: "no-such-upload", parts: parts)
+        try await S3Client(client: try LocalStack.client()).createBucket(bucket)
+        let moto = try LocalStack.motoPort()
+        let proxy = try LoopbackHTTPServer { r in
+            r.method == "POST" && r.target.contains("uploadId=") ? noSuchUpload : .forward(port: moto)
         }
-        #expect(error?.code == "NoSuchUpload")
+        defer { proxy.stop() }
+        let s3 = S3Client(client: try LocalStack.client(endpoint: proxy.url))
+        let parts = [S3UploadedPart(partNumber: 1, eTag: "\"0123456789abcdef0123456789abcdef\"", size: 2)]
+        for present in [false, true] {
+            if present { try await s3.putObject(bucket: bucket, key: "k.csv", body: Array("id".utf8)) }
+            let error = await #expect(throws: AWSError.self) {
+                try await s3.completeMultipartUpload(bucket: bucket, key: "k.csv", uploadID: "gone", parts: parts)
+            }
+            #expect(error?.code == "NoSuchUpload", "object present: \(present)")
+        }
     }
 
     @Test("multipart ETag: the MD5 of the parts' binary MD5s, then -N")
