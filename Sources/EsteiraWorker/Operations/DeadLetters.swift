@@ -144,8 +144,9 @@ public struct DeadLetterOperator: Sendable {
         var report = ReplayReport()
         // Everything, unfiltered: SQS's own redrive (StartMessageMoveTask) does it server-side where the
         // server has it. It keeps no replay count; anything else falls back to send-then-delete below.
-        // With landing buckets to enforce, each letter is looked at, so the move task is not used.
-        if filter.isEmpty && max == nil && !dryRun && landingBuckets == nil, await startMoveTask(rate: rate) {
+        // The move task cannot look at each letter; a foreign-bucket letter it moves is refused again by the
+        // worker (ForeignBucket), so nothing outside the landing buckets is loaded either way.
+        if filter.isEmpty && max == nil && !dryRun, await startMoveTask(rate: rate) {
             report.usedMoveTask = true
             return report
         }
