@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "EsteiraWorkerTests", dependencies: ["EsteiraWorker"]),
         .testTarget(name: "EsteiraStatusTests", dependencies: ["EsteiraStatus"]),
         .testTarget(name: "EsteiraSFTPTests", dependencies: [
-            "EsteiraSFTP", "EsteiraAWS", .product(name: "Crypto", package: "swift-crypto"),
+            "EsteiraSFTP", "EsteiraAWS", "EsteiraTestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ], exclude: ["Support/paramiko_client.py"]),
         .testTarget(name: "IntegrationTests", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS", "EsteiraMySQL",
                                                            "EsteiraTestSupport"]),
