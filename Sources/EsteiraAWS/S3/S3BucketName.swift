@@ -1,6 +1,21 @@
 /// S3's naming rules for general purpose buckets, checked before a name from outside (a queue message, a
 /// setting) is used in a request: a name that breaks them is no bucket of ours, and never reaches a URL.
 public enum S3BucketName {
+    /// Why `name` must not go into a request URL at all, or nil. Looser than `problem`: legacy buckets
+    /// (capitals, underscores, up to 255 characters) still work, but nothing that could change the URL's
+    /// path, query or host (`/`, `..`, `?`, `#`, `%`, spaces…) gets through.
+    public static func urlProblem(_ name: String) -> String? {
+        let bytes = Array(name.utf8)
+        guard (1...255).contains(bytes.count) else { return "is empty or longer than 255 characters" }
+        let allowed = bytes.allSatisfy {
+            (0x61...0x7A).contains($0) || (0x41...0x5A).contains($0) || (0x30...0x39).contains($0)
+                || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
+        }
+        guard allowed else { return "holds characters no bucket name has (only letters, digits, '.', '-' and '_')" }
+        guard !name.contains(".."), name != "." else { return "holds a '..' (a path segment, not a bucket)" }
+        return nil
+    }
+
     /// Why `name` cannot be a bucket name, or nil when it can.
     public static func problem(_ name: String) -> String? {
         let bytes = Array(name.utf8)
