@@ -44,16 +44,23 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // /healthz, /readyz and /metrics on NIO, shared by the worker and the SFTP gateway.
+        .target(name: "EsteiraStatus", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         // The fleet: polling, claims, retries, dead letters.
         .target(name: "EsteiraWorker", dependencies: [
-            "EsteiraPipeline", "EsteiraAWS",
+            "EsteiraPipeline", "EsteiraAWS", "EsteiraStatus",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The SFTP gateway: SSH on swift-nio-ssh, files straight into the landing bucket. Knows no queue.
         .target(name: "EsteiraSFTP", dependencies: [
-            "EsteiraAWS", "COpenSSL",
+            "EsteiraAWS", "COpenSSL", "EsteiraStatus",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -64,7 +71,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "esteira", dependencies: [
-            "EsteiraWorker", "EsteiraSFTP",
+            "EsteiraWorker", "EsteiraSFTP", "EsteiraStatus",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -77,8 +84,9 @@ let package = Package(
         .testTarget(name: "EsteiraMySQLTests", dependencies: ["EsteiraMySQL"]),
         .testTarget(name: "EsteiraPipelineTests", dependencies: ["EsteiraPipeline"]),
         .testTarget(name: "EsteiraWorkerTests", dependencies: ["EsteiraWorker"]),
+        .testTarget(name: "EsteiraStatusTests", dependencies: ["EsteiraStatus"]),
         .testTarget(name: "EsteiraSFTPTests", dependencies: [
-            "EsteiraSFTP", "EsteiraAWS", .product(name: "Crypto", package: "swift-crypto"),
+            "EsteiraSFTP", "EsteiraAWS", "EsteiraTestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ], exclude: ["Support/paramiko_client.py", "Support/paramiko_after_login.py", "Support/hostile_client.py"]),
         .testTarget(name: "IntegrationTests", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS", "EsteiraMySQL",
                                                            "EsteiraTestSupport"]),

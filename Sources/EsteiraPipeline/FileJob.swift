@@ -51,8 +51,11 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
         public static let objectMissing = Code(rawValue: "ObjectMissing")
         public static let badHeader = Code(rawValue: "BadHeader")
         public static let badCSV = Code(rawValue: "BadCSV")
-        /// A gzip/zlib stream that is corrupt, cut short, or inflates past the limits (a bomb).
+        /// A gzip/zlib stream that is corrupt or cut short.
         public static let badCompression = Code(rawValue: "BadCompression")
+        /// Bigger than a limit allows: the file inflates past the decompression limits (a bomb), with the
+        /// limit it hit in the message. (The worker also uses this code for --max-file-size.)
+        public static let tooLarge = Code(rawValue: "TooLarge")
         public static let tooManyRejects = Code(rawValue: "TooManyRejects")
         public static let database = Code(rawValue: "Database")
         public static let storage = Code(rawValue: "Storage")

@@ -242,7 +242,7 @@ public final class FilePipeline: Sendable {
     private func writeRejects(_ rejects: RejectsCollector, source: FileInput) async throws -> String {
         switch source {
         case .object(let o):
-            let key = FilePipeline.rejectsPrefix + o.key + ".rejects.csv"
+            let key = FilePipeline.rejectsKey(for: o.key)
             try await s3.putObject(bucket: o.bucket, key: key, body: rejects.csv(), contentType: "text/csv; charset=utf-8")
             return "s3://\(o.bucket)/\(key)"
         case .localFile(let f):

@@ -14,6 +14,7 @@ enum PipelineFailures {
             switch e.code {
             case .badHeader: return PipelineError(.badHeader, e.message)
             case .compression: return PipelineError(.badCompression, e.message)
+            case .tooLarge: return PipelineError(.tooLarge, e.message)
             default: return PipelineError(.badCSV, e.message)
             }
         case let e as AWSError:

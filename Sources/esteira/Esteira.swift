@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Esteira: AsyncParsableCommand {
@@ -11,4 +12,20 @@ struct Esteira: AsyncParsableCommand {
             `make services-up && source .local/env`.
             """,
         subcommands: [SetupCommand.self, WorkerCommand.self, DLQCommand.self, JobsCommand.self, RoutesCommand.self, InferCommand.self, LoadCommand.self, SFTPCommand.self])
+
+    /// Ignores SIGPIPE for the whole process first: a peer that closes early (a probe, a scraper, an SFTP
+    /// client) must cost one failed write, never the process.
+    static func main() async {
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

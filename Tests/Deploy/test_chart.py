@@ -140,7 +140,10 @@ def test_wiring(case):
     assert env["AWS_REGION"] == v["aws"]["region"]
     assert env["ESTEIRA_QUEUE"] == v["worker"]["queue"]
     assert env["ESTEIRA_DLQ"] == v["worker"]["deadLetterQueue"]
-    assert env["ESTEIRA_BUCKET"] == v["worker"]["bucket"]
+    landing = [v["worker"]["bucket"]]
+    if v["sftp"]["enabled"] and v["sftp"]["bucket"] and v["sftp"]["bucket"] != v["worker"]["bucket"]:
+        landing.append(v["sftp"]["bucket"])
+    assert env["ESTEIRA_BUCKET"] == ",".join(landing)
     assert env["ESTEIRA_JOBS_TABLE"] == v["worker"]["jobsTable"]
     assert (env["ESTEIRA_LOG_LEVEL"], env["ESTEIRA_LOG_FORMAT"]) == (v["worker"]["logLevel"], v["worker"]["logFormat"])
     assert env.get("AWS_ENDPOINT_URL") == (v["aws"]["endpointURL"] or None)

@@ -276,6 +276,18 @@ def test_the_gateway_is_off_by_default():
     assert merged({})["sftp"]["enabled"] is False
 
 
+def test_the_worker_loads_from_the_gateways_own_bucket_too():
+    """The worker dead-letters events for buckets it was not given (ForeignBucket): a gateway with a
+    bucket of its own must add it to the worker's ESTEIRA_BUCKET list."""
+    def worker_buckets(values):
+        deployment = next(o for o in render(values) if o["kind"] == "Deployment" and not is_gateway(o))
+        env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        return env["ESTEIRA_BUCKET"]
+    assert worker_buckets(CASES["own-bucket-and-settings"]) == "esteira-landing,partners-inbox"
+    assert worker_buckets(CASES["users-in-values"]) == "esteira-landing"
+    assert worker_buckets({"sftp": {"bucket": "partners-inbox"}}) == "esteira-landing"
+
+
 def test_default_gateway_objects():
     objects = [o for o in render(CASES["users-in-values"]) if is_gateway(o)]
     assert kinds(objects) == sorted(["Deployment", "PodDisruptionBudget", "Secret", "Service", "Service",

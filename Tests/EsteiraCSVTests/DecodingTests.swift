@@ -30,8 +30,8 @@ struct DecodingTests {
         }
     }
 
-    @Test("a decompression bomb is refused on ratio and on size", arguments: [
-        (DecompressionLimits(maxOutputBytes: 1 << 40, maxRatio: 100, ratioGraceBytes: 1 << 20), "likely decompression bomb"),
+    @Test("a decompression bomb is refused as TooLarge on ratio and on size, naming the limit", arguments: [
+        (DecompressionLimits(maxOutputBytes: 1 << 40, maxRatio: 100, ratioGraceBytes: 1 << 20), "inflates more than 100×"),
         (DecompressionLimits(maxOutputBytes: 2 << 20, maxRatio: 10_000, ratioGraceBytes: 0), "more than 2097152 bytes"),
     ])
     func bomb(limits: DecompressionLimits, message: String) throws {
@@ -41,7 +41,7 @@ struct DecodingTests {
         #expect {
             _ = try read(bomb, CSVReadOptions(decompression: limits))
         } throws: { error in
-            (error as? CSVReadError)?.code == .compression && "\(error)".contains(message)
+            (error as? CSVReadError)?.code == .tooLarge && "\(error)".contains(message)
         }
     }
 

@@ -155,7 +155,8 @@ struct WorkerFleetTests {
             let pipeline = CountingSlowPipeline(real: FilePipeline(s3: stack.s3, mysql: stack.mysql, routes: routes,
                                                                    logger: TestStack.quietLogger), delay: 7)
             var settings = WorkerSettings(queueName: stack.queue, deadLetterQueueName: stack.deadLetterQueue,
-                                          jobsTable: stack.jobsTable, concurrency: 1)
+                                          jobsTable: stack.jobsTable, landingBuckets: try LandingBuckets([stack.bucket]),
+                                          concurrency: 1)
             settings.visibilityTimeout = 2
             settings.leaseSeconds = 2
             settings.untilIdle = true
@@ -231,7 +232,8 @@ struct FencingTests {
             let pipeline = LeaseThiefPipeline(real: FilePipeline(s3: stack.s3, mysql: stack.mysql, routes: try EndToEndTests.routes(),
                                                                  logger: TestStack.quietLogger), ledger: ledger)
             var settings = WorkerSettings(queueName: stack.queue, deadLetterQueueName: stack.deadLetterQueue,
-                                          jobsTable: stack.jobsTable, concurrency: 1)
+                                          jobsTable: stack.jobsTable, landingBuckets: try LandingBuckets([stack.bucket]),
+                                          concurrency: 1)
             settings.attempts = 1
             settings.untilIdle = true
             settings.idlePolls = 1

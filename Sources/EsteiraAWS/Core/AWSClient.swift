@@ -17,6 +17,8 @@ struct AWSOperation: Sendable {
     var timeout: Double? = 60
     /// Calls AWS accepts without a signature (AssumeRoleWithWebIdentity: the token is the credential).
     var unsigned = false
+    /// Set when the call must not be sent at all (a bucket name that would reshape the URL): the reason.
+    var refusal: AWSError? = nil
 }
 
 /// Signs, sends and retries calls for every service client; maps failures into `AWSError`.
@@ -139,6 +141,7 @@ public final class AWSClient: Sendable {
 
     /// Builds the exact wire request and signs what will be sent; `date` defaults to now, corrected for skew.
     func signedRequest(_ op: AWSOperation, date: Date? = nil) async throws -> HTTPRequest {
+        if let refusal = op.refusal { throw refusal }
         var endpoint = config.endpoint(for: op.service)
         if let prefix = op.hostPrefix { endpoint.host = prefix + endpoint.host }
         let encoding: SigV4URIEncoding = op.service == .s3 ? .s3 : .standard

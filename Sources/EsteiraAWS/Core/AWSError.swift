@@ -38,6 +38,8 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
         public static let noSuchKey = Code(rawValue: "NoSuchKey")
         public static let noSuchVersion = Code(rawValue: "NoSuchVersion")
         public static let noSuchBucket = Code(rawValue: "NoSuchBucket")
+        /// Also Esteira's own, before sending: a name that could change the request URL.
+        public static let invalidBucketName = Code(rawValue: "InvalidBucketName")
         public static let noSuchUpload = Code(rawValue: "NoSuchUpload")
         public static let preconditionFailed = Code(rawValue: "PreconditionFailed")
         public static let bucketAlreadyOwnedByYou = Code(rawValue: "BucketAlreadyOwnedByYou")

@@ -36,11 +36,59 @@ struct XMLLite {
         return out
     }
 
+    /// Decodes the five named entities and numeric character references (`&#13;`, `&#x1F;`), in one pass,
+    /// so `&amp;#13;` stays the text `&#13;`. S3 escapes control characters in keys this way. Anything that
+    /// is not a well-formed reference to a Unicode scalar (other than NUL) is kept as written.
     static func unescape(_ s: String) -> String {
         guard s.contains("&") else { return s }
-        return s.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
-            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
-            .replacingOccurrences(of: "&#34;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
+        let bytes = Array(s.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            guard bytes[i] == UInt8(ascii: "&"), let (decoded, length) = reference(bytes, at: i) else {
+                out.append(bytes[i])
+                i += 1
+                continue
+            }
+            out.append(contentsOf: decoded)
+            i += length
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let named: [String: UInt8] = ["lt": 0x3C, "gt": 0x3E, "amp": 0x26, "quot": 0x22, "apos": 0x27]
+
+    /// The UTF-8 of the reference starting at `start` (an `&`) and its length, or nil when it is not one.
+    private static func reference(_ bytes: [UInt8], at start: Int) -> ([UInt8], Int)? {
+        // The longest reference is `&#x10FFFF;` or `&#1114111;` (10 bytes); look no further for the `;`.
+        let limit = min(bytes.count, start + 12)
+        guard let semi = (start + 1..<limit).first(where: { bytes[$0] == UInt8(ascii: ";") }) else { return nil }
+        let body = bytes[(start + 1)..<semi]
+        let length = semi - start + 1
+        guard body.first == UInt8(ascii: "#") else {
+            return named[String(decoding: body, as: UTF8.self)].map { ([$0], length) }
+        }
+        var digits = body.dropFirst()
+        var radix: UInt32 = 10
+        if let x = digits.first, x == UInt8(ascii: "x") || x == UInt8(ascii: "X") {
+            radix = 16
+            digits = digits.dropFirst()
+        }
+        guard !digits.isEmpty, digits.count <= 7 else { return nil }
+        var value: UInt32 = 0
+        for d in digits {
+            let v: UInt32
+            switch d {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(d - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f") where radix == 16: v = UInt32(d - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F") where radix == 16: v = UInt32(d - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
+            value = value * radix + v
+        }
+        guard value != 0, let scalar = Unicode.Scalar(value) else { return nil }
+        return (Array(String(Character(scalar)).utf8), length)
     }
 
     static func escape(_ s: String) -> String {

@@ -122,6 +122,8 @@ private func metadataGET(_ transport: HTTPTransport, url: String, headers: [(Str
 /// One request to a local credential endpoint, with one quick retry: these endpoints are local and
 /// either answer at once or are not there.
 private func metadataRequest(_ transport: HTTPTransport, _ request: HTTPRequest, source: String) async throws -> HTTPResponse {
+    var request = request
+    request.bypassProxy = true
     var attempt = 1
     while true {
         do {

@@ -10,6 +10,9 @@ public struct HTTPRequest: Sendable {
     public var upload: HTTPUpload?
     /// Whole-transfer deadline in seconds; nil leaves only the connect and low-speed limits (streaming GETs).
     public var timeout: Double?
+    /// Never through a proxy, whatever the options or the `*_proxy` variables say: the instance metadata
+    /// service and the container credential endpoint are local, and a proxy must never see their tokens.
+    public var bypassProxy: Bool = false
 
     public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = [],
                 upload: HTTPUpload? = nil, timeout: Double? = nil) {

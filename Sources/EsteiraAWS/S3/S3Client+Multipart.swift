@@ -4,6 +4,27 @@ import Foundation
 public struct S3UploadedPart: Sendable, Equatable {
     public var partNumber: Int
     public var eTag: String
+    /// Bytes in the part, when known: lets a completion whose answer was lost be checked by size too.
+    public var size: Int64?
+
+    public init(partNumber: Int, eTag: String, size: Int64? = nil) {
+        self.partNumber = partNumber
+        self.eTag = eTag
+        self.size = size
+    }
+
+    /// The ETag S3 gives an object completed from `parts` (unencrypted or SSE-S3): the MD5 of the parts'
+    /// binary MD5s, then `-N`. Nil when a part's ETag is not a plain MD5 (SSE-KMS, SSE-C).
+    public static func multipartETag(_ parts: [S3UploadedPart]) -> String? {
+        var digests: [UInt8] = []
+        for part in parts.sorted(by: { $0.partNumber < $1.partNumber }) {
+            let hex = Array(part.eTag.utf8.filter { $0 != UInt8(ascii: "\"") })
+            guard hex.count == 32, let bytes = Hex.decode(hex) else { return nil }
+            digests += bytes
+        }
+        guard !parts.isEmpty, let md5 = try? Digest.md5(digests) else { return nil }
+        return Digest.hex(md5) + "-\(parts.count)"
+    }
 }
 
 extension S3Client {
@@ -22,9 +43,11 @@ extension S3Client {
     /// Uploads one part held in memory.
     public func uploadPart(bucket: String, key: String, uploadID: String, partNumber: Int,
                            body: [UInt8]) async throws -> S3UploadedPart {
-        try await uploadPart(op: operation("UploadPart", method: "PUT", bucket: bucket, key: key,
-                                           query: partQuery(uploadID, partNumber), body: body, timeout: 600),
-                             partNumber: partNumber)
+        var part = try await uploadPart(op: operation("UploadPart", method: "PUT", bucket: bucket, key: key,
+                                                      query: partQuery(uploadID, partNumber), body: body, timeout: 600),
+                                        partNumber: partNumber)
+        part.size = Int64(body.count)
+        return part
     }
 
     /// Uploads one part read while it is sent: a file range (retried like any call) or a one-shot
@@ -34,7 +57,9 @@ extension S3Client {
         var op = operation("UploadPart", method: "PUT", bucket: bucket, key: key,
                            query: partQuery(uploadID, partNumber), timeout: nil)
         op.upload = upload
-        return try await uploadPart(op: op, partNumber: partNumber)
+        var part = try await uploadPart(op: op, partNumber: partNumber)
+        if case .file(_, _, let length) = upload { part.size = length }
+        return part
     }
 
     private func uploadPart(op: AWSOperation, partNumber: Int) async throws -> S3UploadedPart {
@@ -58,7 +83,15 @@ extension S3Client {
         let op = operation("CompleteMultipartUpload", method: "POST", bucket: bucket, key: key,
                            query: [("uploadId", uploadID)], headers: [("content-type", "application/xml")],
                            body: Array(xml.utf8), timeout: 600)
-        let r = try await client.send(op, errorParser: .xml)
+        let r: HTTPResponse
+        do {
+            r = try await client.send(op, errorParser: .xml)
+        } catch let e as AWSError where e.code == .noSuchUpload {
+            // A retry after a lost answer: the first try may have completed the upload. It did when the
+            // object is there with the ETag (and size) those very parts make.
+            if let done = try await completedEarlier(bucket: bucket, key: key, parts: parts) { return done }
+            throw e
+        }
         // S3 can answer 200 and still fail: the error is in the body (it had to start answering early).
         let doc = XMLLite(r.body)
         if doc.first("Code") != nil, doc.blocks("Error").first != nil {
@@ -66,6 +99,21 @@ extension S3Client {
         }
         return S3ObjectInfo(bucket: bucket, key: key, size: nil, eTag: doc.first("ETag"),
                             versionID: r.header("x-amz-version-id"), contentType: nil)
+    }
+
+    /// The object, when it is the one `parts` complete to; nil when it is absent or another object.
+    private func completedEarlier(bucket: String, key: String, parts: [S3UploadedPart]) async throws -> S3ObjectInfo? {
+        guard let expected = S3UploadedPart.multipartETag(parts) else { return nil }
+        let head: S3ObjectInfo
+        do {
+            head = try await headObject(bucket: bucket, key: key)
+        } catch let e as AWSError where e.status == 404 {
+            return nil
+        }
+        guard head.eTag?.filter({ $0 != "\"" }) == expected else { return nil }
+        let sizes = parts.map(\.size)
+        if !sizes.contains(where: { $0 == nil }), let size = head.size, size != sizes.reduce(0) { $0 + $1! } { return nil }
+        return head
     }
 
     /// Drops an upload and its parts (they are billed until then).

@@ -26,6 +26,11 @@ public struct S3Client: Sendable {
                            body: [UInt8] = [], timeout: Double? = 60) -> AWSOperation {
         var op = AWSOperation(service: .s3, name: name, method: method, query: query, headers: headers,
                               body: body, timeout: timeout)
+        if let problem = S3BucketName.urlProblem(bucket) {
+            op.refusal = AWSError(service: "s3", operation: name, code: .invalidBucketName,
+                                  message: "bucket \(bucket.debugDescription) \(problem); nothing was sent", status: 400,
+                                  isTransient: false)
+        }
         let keyPath = key.map { "/" + $0 } ?? ""
         if pathStyle {
             op.path = "/" + bucket + (key == nil ? "" : keyPath)

@@ -112,6 +112,8 @@ public struct CSVReadError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let badHeader = Code(rawValue: "BadHeader")
         public static let contract = Code(rawValue: "Contract")
         public static let compression = Code(rawValue: "Compression")
+        /// The file inflates past a decompression limit (size or ratio): not corrupt, refused for its size.
+        public static let tooLarge = Code(rawValue: "TooLarge")
         public static let empty = Code(rawValue: "Empty")
         public static let dedupeFull = Code(rawValue: "DedupeFull")
     }

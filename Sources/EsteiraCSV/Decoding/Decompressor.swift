@@ -37,7 +37,12 @@ public struct DecompressionLimits: Sendable, Hashable {
 /// Why a compressed stream could not be read; the file is refused as a whole.
 public struct DecompressionError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    /// The data may be sound but inflates past a `DecompressionLimits` bound (a bomb, or a file too big).
+    public var isLimit: Bool
+    public init(_ description: String, isLimit: Bool = false) {
+        self.description = description
+        self.isLimit = isLimit
+    }
 }
 
 /// Streams gzip (one or more concatenated members) or zlib through zlib's inflate, in O(buffer)
@@ -142,10 +147,12 @@ public final class Decompressor {
 
     private func checkLimits() throws {
         if bytesOut > limits.maxOutputBytes {
-            throw DecompressionError("the file inflates to more than \(limits.maxOutputBytes) bytes, the limit for one file; split it, or raise the limit if it is genuine")
+            throw DecompressionError("the file inflates to more than \(limits.maxOutputBytes) bytes, the limit for one file; split it, or raise the limit if it is genuine",
+                                     isLimit: true)
         }
         if bytesOut > limits.ratioGraceBytes && bytesOut > bytesIn * Int64(limits.maxRatio) {
-            throw DecompressionError("the file inflates more than \(limits.maxRatio)× (\(bytesIn) compressed bytes gave \(bytesOut)): refused as a likely decompression bomb; real CSV compresses far less")
+            throw DecompressionError("the file inflates more than \(limits.maxRatio)× (\(bytesIn) compressed bytes gave \(bytesOut)), the limit on the ratio: refused as a likely decompression bomb; real CSV compresses far less",
+                                     isLimit: true)
         }
     }
 }

@@ -185,7 +185,7 @@ public final class CSVReader {
         do {
             try decompressor.decompress(bytes) { piece in try self.decode(piece, sink) }
         } catch let e as DecompressionError {
-            throw CSVReadError(.compression, e.description)
+            throw CSVReadError(e.isLimit ? .tooLarge : .compression, e.description)
         }
     }
 

@@ -38,17 +38,21 @@ public struct JobLedger: Sendable {
     }
 
     /// Takes the file if nobody holds it, or if the holder's lease ran out and it has not succeeded.
+    ///
+    /// Each claim carries a fresh `claim_id`: when DynamoDB applied the write but its answer was lost, the
+    /// retry fails its condition, and the item read back then shows our own claim, not another worker's.
     public func claim(_ o: ObjectCreated, owner: String, lease: Double, now: Date = Date()) async throws -> ClaimResult {
         let nowS = Int64(now.timeIntervalSince1970)
+        let claimID = UUID().uuidString
         let update = DynamoExpression(
             """
-            SET #status = :running, #owner = :owner, lease_expires_at = :lease, started_at = :now, \
+            SET #status = :running, #owner = :owner, claim_id = :claim, lease_expires_at = :lease, started_at = :now, \
             s3_bucket = :bucket, s3_key = :key, s3_version = :version, \
             received_at = if_not_exists(received_at, :now), attempt = if_not_exists(attempt, :zero) + :one, \
             runs_started = if_not_exists(runs_started, :zero) + :one, expires_at = :ttl
             """,
             names: ["#status": "status", "#owner": "owner"],
-            values: [":running": .s("RUNNING"), ":owner": .s(owner), ":lease": .number(nowS + Int64(lease)),
+            values: [":running": .s("RUNNING"), ":owner": .s(owner), ":claim": .s(claimID), ":lease": .number(nowS + Int64(lease)),
                      ":now": .number(nowS), ":bucket": .s(o.bucket), ":key": .s(o.key), ":version": .s(o.version),
                      ":zero": .number(0), ":one": .number(1), ":ttl": .number(nowS + Int64(retentionDays) * 86400)])
         let condition = DynamoExpression(
@@ -60,6 +64,10 @@ public struct JobLedger: Sendable {
         } catch is ConditionalCheckFailed {
             let item = try await dynamo.getItem(table: table, key: key(o))
             if item?["status"]?.string == "SUCCEEDED" { return .alreadySucceeded }
+            if let item, item["claim_id"]?.string == claimID, item["owner"]?.string == owner,
+               item["status"]?.string == "RUNNING", let token = item["attempt"]?.int {
+                return .claimed(fencingToken: Int64(token))
+            }
             return .heldByAnother(owner: item?["owner"]?.string ?? "unknown")
         }
     }
@@ -74,16 +82,21 @@ public struct JobLedger: Sendable {
     }
 
     /// Records success with counts; only the holder of the current attempt may.
+    /// `rejectsURI` names the object holding the refused rows, when there were any.
     public func markSucceeded(_ o: ObjectCreated, owner: String, fencingToken: Int64, rowsLoaded: Int, rowsRejected: Int,
-                              duplicate: Bool = false, now: Date = Date()) async throws {
+                              duplicate: Bool = false, rejectsURI: String? = nil, now: Date = Date()) async throws {
         let nowS = Int64(now.timeIntervalSince1970)
+        var values: [String: DynamoValue] = [":s": .s("SUCCEEDED"), ":now": .number(nowS), ":rl": .number(rowsLoaded),
+                                             ":rr": .number(rowsRejected), ":dup": .bool(duplicate)]
+        var set = "SET #status = :s, finished_at = :now, rows_loaded = :rl, rows_rejected = :rr, already_loaded = :dup"
+        if let rejectsURI {
+            set += ", rejects_uri = :rej"
+            values[":rej"] = .s(rejectsURI)
+        }
         try await dynamo.updateItem(
             table: table, key: key(o),
-            update: DynamoExpression(
-                "SET #status = :s, finished_at = :now, rows_loaded = :rl, rows_rejected = :rr, already_loaded = :dup, \(Self.runEnded) REMOVE lease_expires_at",
-                names: ["#status": "status"],
-                values: [":s": .s("SUCCEEDED"), ":now": .number(nowS), ":rl": .number(rowsLoaded),
-                         ":rr": .number(rowsRejected), ":dup": .bool(duplicate), ":zero": .number(0), ":one": .number(1)]),
+            update: DynamoExpression(set + ", \(Self.runEnded) REMOVE lease_expires_at", names: ["#status": "status"],
+                                     values: values.merging([":zero": .number(0), ":one": .number(1)]) { a, _ in a }),
             condition: held(owner: owner, token: fencingToken))
     }
 

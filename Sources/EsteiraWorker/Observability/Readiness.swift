@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import EsteiraStatus
 
 /// Answers `/readyz` from the last result of periodic dependency checks (MySQL, SQS),
 /// so a probe never waits on a slow dependency and never hammers it.

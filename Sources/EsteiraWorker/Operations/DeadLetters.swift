@@ -9,17 +9,22 @@ public struct DeadLetter: Sendable, Equatable {
     public var attributes: [String: String]
     public var systemAttributes: [String: String]
 
-    public var reason: String { attributes["esteira.error-message"] ?? "(no reason recorded: moved by SQS redrive after too many receives)" }
-    public var code: String { attributes["esteira.error-code"] ?? "MaxReceives" }
+    public var reason: String { attributes[DeadLetterAttributes.message] ?? "(no reason recorded: moved by SQS redrive after too many receives)" }
+    public var code: String { attributes[DeadLetterAttributes.code] ?? "MaxReceives" }
     /// The file it concerns, from our attributes or, for redriven messages, from the S3 event itself.
     public var key: String? {
-        if let k = attributes["esteira.key"] { return k }
+        if let k = attributes[DeadLetterAttributes.key] { return k }
         if case .objectsCreated(let objects)? = try? S3EventDecoder.decode(body) { return objects.first?.key }
         return nil
     }
     public var tenant: String? { key?.split(separator: "/").first.map(String.init) }
     public var receiveCount: Int { systemAttributes["ApproximateReceiveCount"].flatMap(Int.init) ?? 0 }
-    public var replayCount: Int { attributes["esteira.replay-count"].flatMap(Int.init) ?? 0 }
+    public var replayCount: Int { attributes[DeadLetterAttributes.replayCount].flatMap(Int.init) ?? 0 }
+    /// The buckets the message's S3 event names (none when it is not an S3 event).
+    public var buckets: [String] {
+        guard case .objectsCreated(let objects)? = try? S3EventDecoder.decode(body) else { return [] }
+        return objects.map(\.bucket)
+    }
     /// When it first entered any queue (SentTimestamp, kept by redrive and by our replay).
     public var sentAt: Date? {
         systemAttributes["SentTimestamp"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) }
@@ -77,6 +82,8 @@ public struct ReplayReport: Sendable, Equatable {
     /// Sent by an earlier, interrupted run: only removed from the DLQ this time.
     public var alreadySent: [String] = []
     public var skipped = 0
+    /// Left in the DLQ: their event names a bucket that is not a landing bucket (the worker would refuse it).
+    public var foreignBucket: [String] = []
     public var usedMoveTask = false
 }
 
@@ -91,8 +98,12 @@ public struct DeadLetterOperator: Sendable {
     public let jobsTable: String
     public let queueURL: String
     public let deadLetterURL: String
+    /// When set, letters naming any other bucket stay in the DLQ, as the worker would refuse them again.
+    public let landingBuckets: LandingBuckets?
 
-    public init(sqs: SQSClient, dynamo: DynamoDBClient, jobsTable: String, queueURL: String, deadLetterURL: String) {
+    public init(sqs: SQSClient, dynamo: DynamoDBClient, jobsTable: String, queueURL: String, deadLetterURL: String,
+                landingBuckets: LandingBuckets? = nil) {
+        self.landingBuckets = landingBuckets
         self.sqs = sqs
         self.dynamo = dynamo
         self.jobsTable = jobsTable
@@ -133,6 +144,8 @@ public struct DeadLetterOperator: Sendable {
         var report = ReplayReport()
         // Everything, unfiltered: SQS's own redrive (StartMessageMoveTask) does it server-side where the
         // server has it. It keeps no replay count; anything else falls back to send-then-delete below.
+        // The move task cannot look at each letter; a foreign-bucket letter it moves is refused again by the
+        // worker (ForeignBucket), so nothing outside the landing buckets is loaded either way.
         if filter.isEmpty && max == nil && !dryRun, await startMoveTask(rate: rate) {
             report.usedMoveTask = true
             return report
@@ -143,6 +156,10 @@ public struct DeadLetterOperator: Sendable {
         for d in candidates {
             guard budget > 0 else { break }
             guard filter.matches(d) else { report.skipped += 1; continue }
+            if let landingBuckets, d.buckets.contains(where: { landingBuckets.refusal($0) != nil }) {
+                report.foreignBucket.append(d.id)
+                continue
+            }
             budget -= 1
             if dryRun {
                 report.replayed.append(d.id)
@@ -153,10 +170,11 @@ public struct DeadLetterOperator: Sendable {
             let wasSent = try await dynamo.getItem(table: jobsTable, key: marker) != nil
             if !wasSent {
                 var attributes = d.attributes
-                attributes["esteira.replay-count"] = String(d.replayCount + 1)
-                attributes["esteira.replay-of"] = d.id
-                attributes["esteira.replayed-at"] = ISO8601DateFormatter().string(from: Date())
-                try await sqs.sendMessage(queueURL: queueURL, body: d.body, attributes: attributes)
+                attributes[DeadLetterAttributes.replayCount] = String(d.replayCount + 1)
+                attributes[DeadLetterAttributes.replayOf] = d.id
+                attributes[DeadLetterAttributes.replayedAt] = ISO8601DateFormatter().string(from: Date())
+                let (body, sendable) = DeadLetterAttributes.sendable(body: d.body, attributes: attributes)
+                try await sqs.sendMessage(queueURL: queueURL, body: body, attributes: sendable)
                 let now = Int64(Date().timeIntervalSince1970)
                 try await dynamo.putItem(table: jobsTable, item: [
                     "pk": .s("replay#\(d.id)"), "status": .s("REPLAYED"), "replayed_at": .number(now),

@@ -208,6 +208,16 @@ public final class Worker: Sendable {
         log[metadataKey: "bucket"] = "\(object.bucket)"
         log[metadataKey: "key"] = "\(object.key)"
         log[metadataKey: "job_id"] = "\(JobLedger.jobID(object))"
+        if let refusal = settings.landingBuckets.refusal(object.bucket) {
+            // Not read, not recorded in the jobs table: the file is no business of this fleet.
+            log.error("event for a bucket that is not a landing bucket; dead-lettering", metadata: ["reason": "\(refusal)"])
+            guard await sendDeadLetter(split ? object.notificationBody : message.body, of: message, code: "ForeignBucket",
+                                       reason: refusal, object: object, route: nil, attempt: 0, log: log)
+            else { return .retryLater }
+            stats.record(.failed)
+            metrics.failed("ForeignBucket")
+            return .deadLettered
+        }
         if pipeline.isOwnOutput(key: object.key) {
             log.debug("event for a file Esteira wrote itself; ignored")
             return .done
@@ -286,6 +296,7 @@ public final class Worker: Sendable {
                 log.info(outcome.alreadyLoaded ? "already in MySQL; nothing written" : "file loaded", metadata: [
                     "table": "\(outcome.table)", "rows_loaded": "\(outcome.rowsLoaded)",
                     "rows_rejected": "\(outcome.rowsRejected)", "bytes": "\(outcome.bytesRead)",
+                    "rejects": "\(outcome.rejectsURI ?? "none")",
                 ])
                 do {
                     // Committed: record it even if shutdown cancelled us meanwhile.
@@ -294,7 +305,7 @@ public final class Worker: Sendable {
                     try await Task {
                         try await ledger.markSucceeded(object, owner: owner, fencingToken: token,
                                                        rowsLoaded: outcome.rowsLoaded, rowsRejected: outcome.rowsRejected,
-                                                       duplicate: outcome.alreadyLoaded)
+                                                       duplicate: outcome.alreadyLoaded, rejectsURI: outcome.rejectsURI)
                     }.value
                 } catch {
                     // The rows are committed and the MySQL ledger keeps a redelivery from loading them again.
@@ -432,21 +443,12 @@ public final class Worker: Sendable {
     /// Sends `body` to the DLQ with the reason as attributes; false when the send failed.
     func sendDeadLetter(_ body: String, of message: SQSMessage, code: String, reason: String, object: ObjectCreated?,
                         route: String?, attempt: Int, log: Logger) async -> Bool {
-        var attributes: [String: String] = [
-            "esteira.error-code": code,
-            "esteira.error-message": String(reason.prefix(1000)),
-            "esteira.worker": settings.workerID,
-            "esteira.attempt": String(attempt),
-            "esteira.source-message-id": message.messageID,
-            "esteira.failed-at": ISO8601DateFormatter().string(from: Date()),
-        ]
-        if let object {
-            attributes["esteira.bucket"] = object.bucket
-            attributes["esteira.key"] = String(object.key.prefix(1000))
-        }
-        if let route { attributes["esteira.route"] = route }
         // A replayed message keeps its replay count, so the history shows how often it was tried.
-        for k in ["esteira.replay-count", "esteira.replay-of"] { if let v = message.messageAttributes[k] { attributes[k] = v } }
+        let carried = message.messageAttributes.filter { [DeadLetterAttributes.replayCount, DeadLetterAttributes.replayOf].contains($0.key) }
+        let recorded = DeadLetterAttributes(code: code, reason: reason, worker: settings.workerID, attempt: attempt,
+                                            sourceMessageID: message.messageID, failedAt: Date(), bucket: object?.bucket,
+                                            key: object?.key, route: route, carriedOver: carried)
+        let (body, attributes) = DeadLetterAttributes.sendable(body: body, attributes: recorded.values)
         do {
             try await sqs.sendMessage(queueURL: deadLetterURL, body: body, attributes: attributes)
             return true

@@ -5,6 +5,8 @@ public struct WorkerSettings: Sendable {
     public var queueName: String
     public var deadLetterQueueName: String
     public var jobsTable: String
+    /// The only buckets whose files are loaded; events naming any other are dead-lettered as ForeignBucket.
+    public var landingBuckets: LandingBuckets
     /// Files worked on at once; also the most messages asked for in one receive.
     public var concurrency: Int
     /// Long-poll wait for ReceiveMessage (SQS allows up to 20 s).
@@ -33,9 +35,10 @@ public struct WorkerSettings: Sendable {
     /// Identifies this worker in claims, logs and dead letters.
     public var workerID: String
 
-    public init(queueName: String, deadLetterQueueName: String, jobsTable: String,
+    public init(queueName: String, deadLetterQueueName: String, jobsTable: String, landingBuckets: LandingBuckets,
                 concurrency: Int = ProcessInfo.processInfo.activeProcessorCount, workerID: String? = nil) {
         self.queueName = queueName
+        self.landingBuckets = landingBuckets
         self.deadLetterQueueName = deadLetterQueueName
         self.jobsTable = jobsTable
         self.concurrency = max(1, concurrency)

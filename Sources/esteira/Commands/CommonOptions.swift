@@ -6,8 +6,9 @@ import EsteiraWorker
 
 /// Names of the AWS resources, shared by every command. Each defaults to an ESTEIRA_* variable.
 struct ResourceOptions: ParsableArguments {
-    @Option(help: "Landing bucket (env ESTEIRA_BUCKET).")
-    var bucket: String = env("ESTEIRA_BUCKET") ?? "esteira-landing"
+    @Option(name: .customLong("bucket"),
+            help: "Landing bucket (env ESTEIRA_BUCKET). The worker and `dlq replay` accept several: repeat --bucket or give a comma list; events naming any other bucket are dead-lettered as ForeignBucket.")
+    var buckets: [String] = [env("ESTEIRA_BUCKET") ?? "esteira-landing"]
 
     @Option(help: "Main queue name (env ESTEIRA_QUEUE).")
     var queue: String = env("ESTEIRA_QUEUE") ?? "esteira-files"
@@ -17,6 +18,14 @@ struct ResourceOptions: ParsableArguments {
 
     @Option(name: .customLong("jobs-table"), help: "DynamoDB jobs table (env ESTEIRA_JOBS_TABLE).")
     var jobsTable: String = env("ESTEIRA_JOBS_TABLE") ?? "esteira-jobs"
+
+    /// Every landing bucket named, each checked against S3's naming rules.
+    func landingBuckets() throws -> LandingBuckets {
+        do { return try LandingBuckets(buckets) } catch { throw ValidationError(error.description) }
+    }
+
+    /// The one landing bucket of commands that take one (setup).
+    var bucket: String { (try? landingBuckets())?.names.first ?? buckets.first ?? "esteira-landing" }
 }
 
 func env(_ name: String) -> String? {

@@ -18,7 +18,7 @@ struct DLQCommand: AsyncParsableCommand {
             let queue = try await sqs.getQueueURL(name: r.queue)
             let dlq = try await sqs.getQueueURL(name: r.dlq)
             return DeadLetterOperator(sqs: sqs, dynamo: DynamoDBClient(client: aws), jobsTable: r.jobsTable,
-                                      queueURL: queue, deadLetterURL: dlq)
+                                      queueURL: queue, deadLetterURL: dlq, landingBuckets: try r.landingBuckets())
         } catch let e as AWSError where e.code == .queueDoesNotExist {
             throw UserFacingError("queue '\(r.queue)' or '\(r.dlq)' does not exist: check --queue/--dlq or run `esteira setup`")
         }
@@ -126,6 +126,7 @@ struct DLQCommand: AsyncParsableCommand {
             Output.endProgress()
             if json {
                 Output.json(["replayed": report.replayed, "already_sent": report.alreadySent, "skipped": report.skipped,
+                             "foreign_bucket": report.foreignBucket,
                              "dry_run": dryRun, "move_task": report.usedMoveTask])
                 return
             }
@@ -136,7 +137,8 @@ struct DLQCommand: AsyncParsableCommand {
             let verb = dryRun ? "would replay" : "replayed"
             print("\(verb) \(report.replayed.count) message(s) to \(resources.queue)"
                   + (report.alreadySent.isEmpty ? "" : "; \(report.alreadySent.count) sent by an earlier run removed from the DLQ")
-                  + (report.skipped > 0 ? "; \(report.skipped) did not match" : ""))
+                  + (report.skipped > 0 ? "; \(report.skipped) did not match" : "")
+                  + (report.foreignBucket.isEmpty ? "" : "; \(report.foreignBucket.count) left in the DLQ: they name a bucket that is not a landing bucket (\(report.foreignBucket.joined(separator: ", ")))"))
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import EsteiraAWS
 import EsteiraMySQL
+import EsteiraPipeline
 import EsteiraWorker
 
 struct JobsCommand: AsyncParsableCommand {
@@ -76,7 +77,7 @@ struct JobsCommand: AsyncParsableCommand {
             let target = S3URI(uri)!
             let (history, aws) = try JobsCommand.history(resources)
             let versions = try await history.versions(bucket: target.bucket, key: target.key)
-            let rejectsKey = "esteira-rejects/" + target.key + ".rejects.csv"
+            let rejectsKey = FilePipeline.rejectsKey(for: target.key)
             let rejects = try? await S3Client(client: aws).headObject(bucket: target.bucket, key: rejectsKey)
             var deadLetters: [DeadLetter] = []
             if let op = try? await DLQCommand.makeOperator(resources) {

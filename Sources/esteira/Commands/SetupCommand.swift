@@ -28,6 +28,12 @@ struct SetupCommand: AsyncParsableCommand {
     @Flag(name: .customLong("print"), help: "Print what would be created, and create nothing.")
     var printOnly = false
 
+    func validate() throws {
+        guard try resources.landingBuckets().names.count == 1 else {
+            throw ValidationError("setup creates one landing bucket: give one --bucket (run setup once per bucket)")
+        }
+    }
+
     func run() async throws {
         if printOnly {
             let region = env("AWS_REGION") ?? env("AWS_DEFAULT_REGION") ?? "(AWS_REGION)"

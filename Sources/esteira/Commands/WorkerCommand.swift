@@ -3,6 +3,7 @@ import Foundation
 import EsteiraAWS
 import EsteiraMySQL
 import EsteiraPipeline
+import EsteiraStatus
 import EsteiraWorker
 import Logging
 import ServiceLifecycle
@@ -81,6 +82,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         _ = stall
         guard maxCrashes >= 1 else { throw ValidationError("--max-crashes must be at least 1") }
+        _ = try resources.landingBuckets()
     }
 
     /// ESTEIRA_MYSQL_SECRET_ARN (an RDS-format Secrets Manager secret; TLS verified by default) wins over
@@ -119,7 +121,8 @@ struct WorkerCommand: AsyncParsableCommand {
         do { table = try RouteTable.load(path: routes) } catch { throw UserFacingError("\(error)") }
 
         var settings = WorkerSettings(queueName: resources.queue, deadLetterQueueName: resources.dlq,
-                                      jobsTable: resources.jobsTable, concurrency: concurrency)
+                                      jobsTable: resources.jobsTable, landingBuckets: try resources.landingBuckets(),
+                                      concurrency: concurrency)
         settings.untilIdle = untilIdle
         settings.visibilityTimeout = visibilityTimeout
         settings.leaseSeconds = lease
@@ -149,16 +152,16 @@ struct WorkerCommand: AsyncParsableCommand {
         var server: StatusServer?
         if !noHTTP {
             do {
-                server = try StatusServer(port: httpPort, logger: logger, handler: StatusRoutes.handler(
+                server = try await StatusServer.start(port: httpPort, handler: StatusRoutes.handler(
                     worker: worker, readiness: readiness, stuckAfter: Double(settings.waitSeconds * 3 + 30)))
             } catch {
-                throw UserFacingError("\(error)")
+                throw UserFacingError("\(error) (ESTEIRA_HTTP_PORT or --http-port)")
             }
             logger.info("status server listening", metadata: ["port": "\(server!.port)"])
         }
-        defer { server?.stop() }
 
         logger.info("worker started", metadata: ["queue": "\(resources.queue)", "concurrency": "\(concurrency)",
+                                                 "buckets": "\(settings.landingBuckets)",
                                                  "routes": "\(table.routes.count)"])
         let group = ServiceGroup(configuration: .init(
             services: [
@@ -167,7 +170,13 @@ struct WorkerCommand: AsyncParsableCommand {
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await server?.stop()
+            throw error
+        }
+        await server?.stop()
         let s = worker.summary
         logger.info("worker stopped", metadata: ["succeeded": "\(s.succeeded)", "failed": "\(s.failed)",
                                                  "duplicates": "\(s.duplicates)", "rows_loaded": "\(s.rowsLoaded)",

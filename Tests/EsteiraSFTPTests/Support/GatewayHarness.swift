@@ -32,8 +32,16 @@ struct GatewayHarness: Sendable {
         return try AWSConfig.fromEnvironment()
     }
 
+    static func endpointConfig(_ endpoint: String) throws -> AWSConfig {
+        var env = ProcessInfo.processInfo.environment
+        env["AWS_ENDPOINT_URL"] = endpoint
+        for name in env.keys where name.hasPrefix("AWS_ENDPOINT_URL_") { env[name] = nil }
+        return try AWSConfig.fromEnvironment(env)
+    }
+
     /// Makes the bucket, keys and users, starts the gateway, runs `body`, stops the gateway.
-    static func with<T: Sendable>(_ body: (GatewayHarness) async throws -> T,
+    /// `gatewayEndpoint` sends the gateway's own S3 calls elsewhere (a fault proxy); the harness reads moto directly.
+    static func with<T: Sendable>(gatewayEndpoint: String? = nil, _ body: (GatewayHarness) async throws -> T,
                                   configure: (inout SFTPGatewaySettings) -> Void = { _ in }) async throws -> T {
         let s3 = S3Client(client: AWSClient(config: try requireStack(), logger: logger))
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 36)
@@ -70,7 +78,8 @@ struct GatewayHarness: Sendable {
         let metrics = SFTPMetrics()
         let hostKeys = try HostKeys.loadOrCreate(directory: dir + "/host", logger: logger)
         let gateway = try await SFTPGateway.start(settings: settings, users: SFTPUserStore(users), hostKeys: hostKeys,
-                                                  s3: s3, metrics: metrics, logger: logger)
+                                                  s3: try gatewayEndpoint.map { try S3Client(client: AWSClient(config: endpointConfig($0), logger: logger)) } ?? s3,
+                                                  metrics: metrics, logger: logger)
         let harness = GatewayHarness(s3: s3, bucket: bucket, gateway: gateway, metrics: metrics, dir: dir)
         let result: Result<T, any Error>
         do { result = .success(try await body(harness)) } catch { result = .failure(error) }

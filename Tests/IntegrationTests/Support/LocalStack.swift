@@ -90,7 +90,7 @@ struct TestStack: Sendable {
     @discardableResult
     func drain(routes: RouteTable, concurrency: Int = 2) async throws -> WorkerSummary {
         var settings = WorkerSettings(queueName: queue, deadLetterQueueName: deadLetterQueue, jobsTable: jobsTable,
-                                      concurrency: concurrency)
+                                      landingBuckets: try LandingBuckets([bucket]), concurrency: concurrency)
         settings.untilIdle = true
         settings.idlePolls = 2
         let pipeline = FilePipeline(s3: s3, mysql: mysql, routes: routes, logger: TestStack.quietLogger)

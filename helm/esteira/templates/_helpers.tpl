@@ -99,6 +99,18 @@ the kubelet's SIGKILL, with room left to give unfinished files back to the queue
 Environment shared by the worker and the DLQ replay Job: region, resource names,
 routes, MySQL, logging, HTTP port.
 */}}
+{{/*
+The worker's landing buckets (ESTEIRA_BUCKET, a comma list): worker.bucket, plus the gateway's own bucket
+when it has one. The worker dead-letters events for any other bucket as ForeignBucket.
+*/}}
+{{- define "esteira.landingBuckets" -}}
+{{- $buckets := list .Values.worker.bucket -}}
+{{- if and .Values.sftp.enabled .Values.sftp.bucket (ne .Values.sftp.bucket .Values.worker.bucket) -}}
+{{- $buckets = append $buckets .Values.sftp.bucket -}}
+{{- end -}}
+{{- join "," $buckets -}}
+{{- end -}}
+
 {{- define "esteira.env" -}}
 - name: AWS_REGION
   value: {{ .Values.aws.region | quote }}
@@ -111,7 +123,7 @@ routes, MySQL, logging, HTTP port.
 - name: ESTEIRA_DLQ
   value: {{ .Values.worker.deadLetterQueue | quote }}
 - name: ESTEIRA_BUCKET
-  value: {{ .Values.worker.bucket | quote }}
+  value: {{ include "esteira.landingBuckets" . | quote }}
 - name: ESTEIRA_JOBS_TABLE
   value: {{ .Values.worker.jobsTable | quote }}
 - name: ESTEIRA_ROUTES
