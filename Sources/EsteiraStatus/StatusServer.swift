@@ -27,11 +27,16 @@ public final class StatusServer: Sendable {
     /// The port actually bound (useful when 0 asked for any free port).
     public let port: Int
     private let channel: any Channel
+    private let open: NIOLockedValueBox<Int>
 
-    private init(port: Int, channel: any Channel) {
+    private init(port: Int, channel: any Channel, open: NIOLockedValueBox<Int>) {
         self.port = port
         self.channel = channel
+        self.open = open
     }
+
+    /// Connections admitted and not closed yet.
+    public var openConnections: Int { open.withLockedValue { $0 } }
 
     public static func start(host: String = "0.0.0.0", port: Int, limits: Limits = Limits(),
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -60,7 +65,7 @@ public final class StatusServer: Sendable {
         } catch {
             throw StatusServerError(description: "cannot serve /healthz and /metrics on \(host):\(port): \(error) (choose another port)")
         }
-        return StatusServer(port: channel.localAddress?.port ?? port, channel: channel)
+        return StatusServer(port: channel.localAddress?.port ?? port, channel: channel, open: open)
     }
 
     public func stop() async { try? await channel.close() }

@@ -109,7 +109,7 @@ struct StatusServerTests {
         for path in ["/healthz", "/metrics", "/healthz"] {
             let (answer, took) = try await Self.get(path, port: port)
             #expect(answer.hasPrefix("HTTP/1.1 200"), "\(path): \(answer)")
-            #expect(took < .seconds(1), "\(path) took \(took) while slow clients held connections")
+            #expect(took < .milliseconds(2500), "\(path) took \(took) while slow clients held connections")
         }
         await dripping.value
         // 1.9 s × 4 > the 3 s deadline: the server closed every one of them.
@@ -120,9 +120,14 @@ struct StatusServerTests {
 
     @Test("connections past the limit are closed at once; the server answers again when they go")
     func connectionLimit() async throws {
-        let s = try await Self.server(deadline: 2, maxConnections: 4)
+        // A deadline well past the test's length: this test is about the cap, not the deadline.
+        let s = try await Self.server(deadline: 60, maxConnections: 4)
         let held = try (0..<4).map { _ in try RawClient(port: s.port, timeout: 1) }
-        try await Task.sleep(for: .milliseconds(200))
+        // Wait until the server has admitted all four (accepting can lag on a loaded machine).
+        let clock = ContinuousClock()
+        let until = clock.now + .seconds(20)
+        while s.openConnections < 4, clock.now < until { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(s.openConnections == 4)
         let refused = try await Self.get("/healthz", port: s.port).0
         #expect(refused.isEmpty, "a fifth connection is closed without an answer")
         for c in held { c.send("GET /healthz HTTP/1.1\r\n\r\n") }
