@@ -45,7 +45,7 @@ struct DatetimeShapesTests {
         .ok("2026-11-02 13:04:05.5Z", "2026-11-02 13:04:05.500000"),
         .ok("2026-11-02T13:04:05+03:00", "2026-11-02 10:04:05"),
         .ok("2026-11-02T13:04:05-0300", "2026-11-02 16:04:05"),
-        .ok("2026-11-02T13:04:05.1234567000+03:00", "2026-11-02 10:04:05.123456"),
+        .ok("2026-11-02T13:04:05.1234560000+03:00", "2026-11-02 10:04:05.123456"),
         .bad("2026-11-02T13:04:05.1234567+03:00", "rounded"),
         // Leap second, end of day, the ends of the calendar.
         .bad("2016-12-31 23:59:60", "leap second"),
@@ -69,7 +69,8 @@ struct DatetimeShapesTests {
 
     @Test("the full conversion keeps or refuses each shape with its reason", arguments: shapes)
     func fullConversion(_ shape: Shape) throws {
-        let result = try typed(shape.input, ColumnContract(name: "quando", type: shape.type))
+        // An empty line is a blank line, not a row: the empty value goes in quotes.
+        let result = try typed(shape.input, ColumnContract(name: "quando", type: shape.type), quoted: shape.input.isEmpty)
         if shape.refused {
             guard case .refused(let reason) = result else {
                 Issue.record("\(shape.input.debugDescription) was kept as \(result)")
