@@ -38,6 +38,9 @@ public struct Route: Sendable, Codable, Equatable {
     /// text without one) and checks an existing one against the contract before each file (see
     /// `DestinationTable`).
     public var createTable: Bool?
+    /// `refuse` (default) or `ignore`: what to do with header columns the destination table lacks (and,
+    /// with a contract, columns the contract does not name). Also accepted inside `contract:`.
+    public var extraColumns: String?
 
     public init(name: String, tenant: String, pattern: String = "*.csv", table: String, encoding: String? = nil,
                 dialect: DialectSettings? = nil, contract: CSVContract? = nil, rejectThreshold: Double? = nil,
@@ -62,6 +65,7 @@ public struct Route: Sendable, Codable, Equatable {
         case name, tenant, pattern, table, encoding, dialect, contract
         case rejectThreshold = "reject_threshold", maxRejects = "max_rejects", headerCollisions = "header_collisions"
         case loadMode = "load_mode", sourceColumn = "source_column", createTable = "create_table"
+        case extraColumns = "extra_columns"
     }
 
     public init(from decoder: Decoder) throws {
@@ -79,6 +83,7 @@ public struct Route: Sendable, Codable, Equatable {
         loadMode = try c.decodeIfPresent(String.self, forKey: .loadMode)
         sourceColumn = try c.decodeIfPresent(String.self, forKey: .sourceColumn)
         createTable = try c.decodeIfPresent(Bool.self, forKey: .createTable)
+        extraColumns = try c.decodeIfPresent(String.self, forKey: .extraColumns)
     }
 
     /// The load mode for MySQL; throws what is wrong with `load_mode` / `source_column`.
@@ -102,6 +107,15 @@ public struct Route: Sendable, Codable, Equatable {
                 throw RoutingError("route '\(name)': encoding '\(encoding)' is not known; use auto, utf-8, windows-1252, iso-8859-1, utf-16le or utf-16be")
             }
             options.encoding = charset
+        }
+        if let extraColumns {
+            guard let policy = CSVContract.ExtraColumns(rawValue: extraColumns.lowercased()) else {
+                throw RoutingError("route '\(name)': extra_columns must be refuse or ignore, not '\(extraColumns)'")
+            }
+            options.extraColumns = policy
+            options.contract?.extraColumns = policy
+        } else if let policy = contract?.extraColumns {
+            options.extraColumns = policy
         }
         do {
             if let dialect { options.dialect = try dialect.overrides() }
