@@ -31,6 +31,24 @@ struct DestinationColumnsTests {
         #expect(result.rows == [["1", "Ana", "10.50"]])
     }
 
+    @Test("a headerless file's positional names are checked too, and ignore keeps the right fields")
+    func headerless() throws {
+        var options = CSVReadOptions()
+        options.dialect.header = false
+        options.destination = DestinationColumns(table: "t", columns: ["column_1", "column_3"])
+        do {
+            _ = try read("a,b,c\nd,e,f\n", options)
+            Issue.record("read a headerless file into a table without column_2")
+        } catch let e as CSVReadError {
+            #expect(e.code == .badHeader)
+            #expect(e.message.contains("its column 'column_2' is not in table t"), "\(e.message)")
+        }
+        options.extraColumns = .ignore
+        let result = try read("a,b,c\nd,e,f\n", options)
+        #expect(result.columns == ["column_1", "column_3"])
+        #expect(result.rows == [["a", "c"], ["d", "f"]])
+    }
+
     @Test("column names match the table's whatever their case")
     func caseInsensitive() throws {
         var options = CSVReadOptions()
