@@ -95,20 +95,25 @@ public final class RecordCleaner {
         self.fieldCount = fieldCount
         let normalised = try header.map { (names) throws(CSVReadError) in try HeaderNormalizer.normalize(names, collisions: headerCollisions) }
         let compiled: CompiledContract
+        // Without a contract or header: the file field each loaded column comes from.
+        var openPositions: [Int] = []
         if let contract {
             do { compiled = try CompiledContract(contract) } catch { throw CSVReadError(.contract, error.description) }
         } else {
             var names = normalised ?? (0..<fieldCount).map { "column_\($0 + 1)" }
             var open = CSVContract(columns: [])
             open.extraColumns = .refuse
-            // Headerless files have no names to check; MySQL's column list is positional there.
-            if let destination, normalised != nil {
+            openPositions = Array(names.indices)
+            if let destination {
                 let absent = names.filter { !destination.contains($0) }
                 if !absent.isEmpty && extraColumns == .refuse || absent.count == names.count {
-                    throw CSVReadError(.badHeader, destination.missing(absent, what: "the file's", fix: "add \(absent.count == 1 ? "it" : "them") to the table, map \(absent.count == 1 ? "it" : "them") with `source:` in the contract, or set `extra_columns: ignore`"))
+                    throw CSVReadError(.badHeader, destination.missing(
+                        absent, what: normalised == nil ? "the file has no header, so its columns are named by position; its" : "the file's",
+                        fix: "add \(absent.count == 1 ? "it" : "them") to the table, map \(absent.count == 1 ? "it" : "them") with `source:` in the contract, or set `extra_columns: ignore`"))
                 }
                 // `extra_columns: ignore`: load the columns the table has, leave out the rest.
-                names = names.filter { destination.contains($0) }
+                openPositions = names.indices.filter { destination.contains(names[$0]) }
+                names = openPositions.map { names[$0] }
                 open.extraColumns = .ignore
             }
             open.columns = names.map { ColumnContract(name: $0, type: "text") }
@@ -150,7 +155,7 @@ public final class RecordCleaner {
                 throw CSVReadError(.badHeader, "rows have \(fieldCount) fields but the contract lists \(compiled.converters.count) columns, and the file has no header to match them by name")
             }
             converters = compiled.converters
-            sources = Array(converters.indices)
+            sources = contract == nil ? openPositions : Array(converters.indices)
         }
         if let destination, contract != nil {
             let absent = converters.map(\.name).filter { !destination.contains($0) }
