@@ -160,3 +160,30 @@ struct HeaderNamesTotalTests {
         #expect(result.rows == [["1", "2"]])
     }
 }
+
+@Suite("engine options that used to trap")
+struct OptionTotalityTests {
+    @Test("an impossible dialect is refused with its reason, not a trap in the parser")
+    func impossibleDialect() {
+        var options = CSVReadOptions()
+        options.dialect = DialectOverrides(delimiter: UInt8(ascii: ","), quote: .some(UInt8(ascii: ",")), escape: .some(nil), header: true)
+        #expect(throws: CSVReadError.self) { _ = try CSVReader(options: options) }
+        options.dialect = DialectOverrides(comment: .some(UInt8(ascii: "\n")))
+        #expect(throws: CSVReadError.self) { _ = try CSVReader(options: options) }
+    }
+
+    @Test("inference with a sample size of zero or less reads nothing instead of trapping")
+    func emptySample() {
+        #expect(throws: CSVReadError.self) {
+            _ = try SchemaInference.infer(Array("a,b\n1,2\n".utf8), options: SchemaInferenceOptions(table: "t", sampleBytes: -5))
+        }
+    }
+
+    @Test("a ratio limit too large to multiply is no limit, not an overflow trap")
+    func hugeRatio() throws {
+        var options = CSVReadOptions()
+        options.decompression = DecompressionLimits(maxRatio: Int.max, ratioGraceBytes: 0)
+        let result = try read(try gzip(Array("a,b\n1,2\n".utf8)), options)
+        #expect(result.rows == [["1", "2"]])
+    }
+}

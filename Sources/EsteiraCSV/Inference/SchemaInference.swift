@@ -62,7 +62,7 @@ public enum SchemaInference {
     /// Infers from bytes in memory (the whole file or its start).
     public static func infer(_ bytes: [UInt8], options: SchemaInferenceOptions) throws(CSVReadError) -> InferredSchema {
         var state = try State(options)
-        let cut = min(bytes.count, options.sampleBytes)
+        let cut = max(0, min(bytes.count, options.sampleBytes))
         do {
             try bytes.withUnsafeBytes { try state.consume(UnsafeRawBufferPointer(rebasing: $0[0..<cut])) }
             return try state.finish(stoppedEarly: cut < bytes.count)
@@ -80,7 +80,7 @@ public enum SchemaInference {
         var read = 0
         var stoppedEarly = false
         for try await chunk in chunks {
-            let take = min(chunk.count, options.sampleBytes - read)
+            let take = max(0, min(chunk.count, options.sampleBytes - read))
             try chunk.withUnsafeBytes { try state.consume(UnsafeRawBufferPointer(rebasing: $0[0..<take])) }
             read += take
             if read >= options.sampleBytes { stoppedEarly = true; break }

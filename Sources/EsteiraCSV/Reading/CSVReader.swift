@@ -146,6 +146,11 @@ public final class CSVReader {
         if let contract = options.contract {
             do { try contract.validate() } catch { throw CSVReadError(.contract, error.description) }
         }
+        // The parser traps on an impossible dialect: refuse it here, with its reason.
+        let o = options.dialect
+        let probe = CSVDialect(delimiter: o.delimiter ?? UInt8(ascii: ","), quote: o.quote ?? UInt8(ascii: "\""), escape: o.escape ?? nil,
+                               comment: o.comment ?? nil, skipRows: o.skipRows ?? 0)
+        if let reason = probe.invalidReason { throw CSVReadError(.contract, "dialect: \(reason)") }
         if options.dialect.isComplete { startParser(dialect: nil) }
     }
 
