@@ -2,12 +2,12 @@
 #
 #   make setup          install what is missing (Debian packages, .local/venv with moto)
 #   make build          swift build
-#   make test           setup + services-up + build tests + swift test (with .local/env) + test-deploy
+#   make test           setup + services-up + build tests + swift test (with .local/env) + fuzz + test-deploy
 #   make test-deploy    setup + the chart, image and CloudFormation checks (Tests/Deploy, pytest)
 #   make demo           setup + services-up + build + scripts/demo.sh
 #   make services-up    start (or reuse) MariaDB and moto; writes .local/env
 #   make services-down  stop them (data in .local/ is kept)
-#   make fuzz           fuzz the CSV engine for FUZZ_SECONDS (60) with libFuzzer + ASan (Fuzz/run.sh)
+#   make fuzz           fuzz what a worker runs on a file for FUZZ_SECONDS (60) with libFuzzer + ASan (Fuzz/run.sh)
 #   make clean          services-down, then remove .build and .local
 
 SHELL := /bin/bash
@@ -39,9 +39,12 @@ services-down:
 
 # Plain `swift test` (no --parallel) so Swift Testing prints its summary line;
 # the recipe runs under `set -euo pipefail`, so its exit code is make's.
+# The fuzz run (FUZZ_SECONDS, 60 by default; its build is cached in .build/fuzz) fails the target on any
+# crash, hang or sanitizer report.
 test: setup services-up
 	swift build --build-tests
 	source $(ENV_FILE) && swift test
+	bash Fuzz/run.sh
 	$(DEPLOY_TESTS)
 
 # No services needed: Helm renders offline, the linters read files. The ldd check reuses
@@ -53,7 +56,8 @@ test-deploy: setup
 demo: setup services-up build
 	source $(ENV_FILE) && bash scripts/demo.sh
 
-# Not part of `test`: it builds an instrumented copy of EsteiraCSV (~30 s) and runs for a bounded time.
+# Also part of `test`: builds an instrumented copy of EsteiraCSV (once per source change) and runs for a
+# bounded time. FUZZ_UPDATE_CORPUS=1 merges what it found into Fuzz/corpus.
 fuzz:
 	bash Fuzz/run.sh
 

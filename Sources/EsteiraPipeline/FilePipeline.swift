@@ -102,9 +102,14 @@ public final class FilePipeline: Sendable {
     private func run(_ source: FileInput, route: Route, fencingToken: Int64, connection: MySQLConnection,
                      beforeCommit: @Sendable () async throws -> Void,
                      progress: @Sendable (Int64) -> Void, tracking: LoadProgress) async throws -> FileOutcome {
-        let options = try route.readOptions()
+        var options = try route.readOptions()
         let mode = try route.mode()
         await tracking.enter(.fetch)
+        // The table's columns, so a header column it lacks is named before anything is sent (nil: the
+        // table does not exist yet; creating it, or saying it is missing, comes later).
+        if let columns = try await connection.tableColumns(route.table) {
+            options.destination = DestinationColumns(table: route.table, columns: columns)
+        }
         let body = try await open(source)
         await tracking.enter(.read)
         var abortScan = TestFaults.abortScan()

@@ -31,6 +31,16 @@ struct RoutesLinterTests {
         #expect(problems[2].message.contains("name"))
     }
 
+    @Test("extra_columns takes refuse or ignore, and says so otherwise")
+    func extraColumns() {
+        let good = "routes:\n  - name: a\n    tenant: acme\n    table: t\n    extra_columns: ignore\n"
+        #expect(RoutesLinter.check(yaml: good).isEmpty)
+        let bad = "routes:\n  - name: a\n    tenant: acme\n    table: t\n    extra_columns: maybe\n"
+        let problems = RoutesLinter.check(yaml: bad)
+        #expect(problems.map(\.line) == [2])
+        #expect(problems.first?.message.contains("extra_columns must be refuse or ignore, not 'maybe'") == true, "\(problems)")
+    }
+
     @Test("a table shared by two tenants is pointed at")
     func sharedTable() {
         let yaml = "routes:\n  - name: a\n    tenant: acme\n    table: t\n  - name: b\n    tenant: globex\n    table: t\n"

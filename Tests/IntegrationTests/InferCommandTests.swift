@@ -37,6 +37,23 @@ struct InferCommandTests {
     }
 }
 
+@Suite("esteira infer without --table")
+struct InferTableNameTests {
+    @Test("proposes a table name from the file name and says so, instead of a usage error")
+    func proposesName() throws {
+        let dir = NSTemporaryDirectory() + "esteira-infer-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/orders-2026-11-01.csv"
+        try Data("order_id,customer,amount\n1,Ana,10.50\n2,Bia,3.00\n".utf8).write(to: URL(fileURLWithPath: file))
+        let (status, text) = try runEsteira(["infer", file])
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("proposing table 'orders' from the file name"), "\(text)")
+        #expect(text.contains("table: \"orders\""), "\(text)")
+        #expect(text.contains("CREATE TABLE IF NOT EXISTS `orders`"), "\(text)")
+    }
+}
+
 @Suite("esteira load --dry-run")
 struct LoadDryRunTests {
     @Test("shows how the route reads the file, the cleaned rows and the refusals, and writes nothing")

@@ -55,7 +55,10 @@ public enum HeaderNormalizer {
                     let base = id
                     repeat {
                         let suffix = "_\(n)"
-                        id = String(base.prefix(64 - suffix.utf8.count)) + suffix
+                        // A cut that ends in '_' would give "__", which is not an identifier this function makes.
+                        var kept = base.prefix(64 - suffix.utf8.count)
+                        while kept.last == "_" { kept = kept.dropLast() }
+                        id = String(kept) + suffix
                         n += 1
                     } while seen[id] != nil
                 }
@@ -116,6 +119,8 @@ public struct CSVReadError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let tooLarge = Code(rawValue: "TooLarge")
         public static let empty = Code(rawValue: "Empty")
         public static let dedupeFull = Code(rawValue: "DedupeFull")
+        /// Not one record of the file could be read (each was refused, for its size or its quoting).
+        public static let unreadable = Code(rawValue: "Unreadable")
     }
 
     public var code: Code

@@ -80,8 +80,11 @@ public final class RecordCleaner {
     ///   - header: the file's header names as written, or nil when the file has none (fields are then
     ///     taken in the contract's order).
     ///   - fieldCount: fields per row (the header's count, or the first row's when there is no header).
+    ///   - destination: the table's columns, when known: every column loaded must be one of them.
+    ///   - extraColumns: without a contract, `ignore` leaves out header columns `destination` lacks.
     public init(contract: CSVContract?, header: [String]?, fieldCount: Int,
-                headerCollisions: HeaderNormalizer.CollisionPolicy = .rename) throws(CSVReadError) {
+                headerCollisions: HeaderNormalizer.CollisionPolicy = .rename, destination: DestinationColumns? = nil,
+                extraColumns: CSVContract.ExtraColumns = .refuse) throws(CSVReadError) {
         // A header that ends with a delimiter has an empty last name and nothing under it.
         var header = header
         var fieldCount = fieldCount
@@ -92,15 +95,35 @@ public final class RecordCleaner {
         self.fieldCount = fieldCount
         let normalised = try header.map { (names) throws(CSVReadError) in try HeaderNormalizer.normalize(names, collisions: headerCollisions) }
         let compiled: CompiledContract
+        // Without a contract or header: the file field each loaded column comes from.
+        var openPositions: [Int] = []
         if let contract {
             do { compiled = try CompiledContract(contract) } catch { throw CSVReadError(.contract, error.description) }
         } else {
-            let names = normalised ?? (0..<fieldCount).map { "column_\($0 + 1)" }
-            var open = CSVContract(columns: names.map { ColumnContract(name: $0, type: "text") })
+            var names = normalised ?? (0..<fieldCount).map { "column_\($0 + 1)" }
+            var open = CSVContract(columns: [])
+            open.extraColumns = .refuse
+            openPositions = Array(names.indices)
+            if let destination {
+                let absent = names.filter { !destination.contains($0) }
+                if !absent.isEmpty && extraColumns == .refuse || absent.count == names.count {
+                    throw CSVReadError(.badHeader, destination.missing(
+                        absent, what: normalised == nil ? "the file has no header, so its columns are named by position; its" : "the file's",
+                        fix: "add \(absent.count == 1 ? "it" : "them") to the table, map \(absent.count == 1 ? "it" : "them") with `source:` in the contract, or set `extra_columns: ignore`"))
+                }
+                // `extra_columns: ignore`: load the columns the table has, leave out the rest.
+                openPositions = names.indices.filter { destination.contains(names[$0]) }
+                names = openPositions.map { names[$0] }
+                open.extraColumns = .ignore
+            }
+            open.columns = names.map { ColumnContract(name: $0, type: "text") }
             open.nullTokens = [""]
             open.trim = false
-            open.extraColumns = .refuse
-            compiled = try! CompiledContract(open)
+            // The names are HeaderNormalizer's identifiers, which always compile; should one not, the
+            // file is refused rather than the process stopped.
+            do { compiled = try CompiledContract(open) } catch {
+                throw CSVReadError(.badHeader, "the header cannot be used as column names: \(error.description)")
+            }
         }
         var converters: [ColumnConverter] = []
         var sources: [Int] = []
@@ -132,7 +155,13 @@ public final class RecordCleaner {
                 throw CSVReadError(.badHeader, "rows have \(fieldCount) fields but the contract lists \(compiled.converters.count) columns, and the file has no header to match them by name")
             }
             converters = compiled.converters
-            sources = Array(converters.indices)
+            sources = contract == nil ? openPositions : Array(converters.indices)
+        }
+        if let destination, contract != nil {
+            let absent = converters.map(\.name).filter { !destination.contains($0) }
+            if !absent.isEmpty {
+                throw CSVReadError(.badHeader, destination.missing(absent, what: "the contract's", fix: "add \(absent.count == 1 ? "it" : "them") to the table, or take \(absent.count == 1 ? "it" : "them") out of the contract"))
+            }
         }
         self.converters = ContiguousArray(converters)
         self.sources = ContiguousArray(sources)

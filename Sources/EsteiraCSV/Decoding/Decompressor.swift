@@ -150,7 +150,9 @@ public final class Decompressor {
             throw DecompressionError("the file inflates to more than \(limits.maxOutputBytes) bytes, the limit for one file; split it, or raise the limit if it is genuine",
                                      isLimit: true)
         }
-        if bytesOut > limits.ratioGraceBytes && bytesOut > bytesIn * Int64(limits.maxRatio) {
+        // A ratio limit so large that the product overflows is no limit.
+        let (allowed, overflow) = bytesIn.multipliedReportingOverflow(by: Int64(limits.maxRatio))
+        if bytesOut > limits.ratioGraceBytes && !overflow && bytesOut > allowed {
             throw DecompressionError("the file inflates more than \(limits.maxRatio)× (\(bytesIn) compressed bytes gave \(bytesOut)), the limit on the ratio: refused as a likely decompression bomb; real CSV compresses far less",
                                      isLimit: true)
         }

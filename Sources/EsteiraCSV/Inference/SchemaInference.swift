@@ -62,7 +62,7 @@ public enum SchemaInference {
     /// Infers from bytes in memory (the whole file or its start).
     public static func infer(_ bytes: [UInt8], options: SchemaInferenceOptions) throws(CSVReadError) -> InferredSchema {
         var state = try State(options)
-        let cut = min(bytes.count, options.sampleBytes)
+        let cut = max(0, min(bytes.count, options.sampleBytes))
         do {
             try bytes.withUnsafeBytes { try state.consume(UnsafeRawBufferPointer(rebasing: $0[0..<cut])) }
             return try state.finish(stoppedEarly: cut < bytes.count)
@@ -80,7 +80,7 @@ public enum SchemaInference {
         var read = 0
         var stoppedEarly = false
         for try await chunk in chunks {
-            let take = min(chunk.count, options.sampleBytes - read)
+            let take = max(0, min(chunk.count, options.sampleBytes - read))
             try chunk.withUnsafeBytes { try state.consume(UnsafeRawBufferPointer(rebasing: $0[0..<take])) }
             read += take
             if read >= options.sampleBytes { stoppedEarly = true; break }
@@ -155,6 +155,27 @@ public enum SchemaInference {
         }
     }
 
+    /// A table name for a file, when the user gave none: the file name without its folder, extensions
+    /// (`.csv.gz`, `.txt`, `.tsv`), dates and numbers, as an identifier. `orders-2026-11-01.csv` →
+    /// `orders`, `s3://b/acme/data/Relatório Vendas 2026-11.csv.gz` → `relatorio_vendas`; `imported`
+    /// when nothing is left.
+    public static func proposedTableName(forFile path: String) -> String {
+        var name = Substring(path.split(separator: "/", omittingEmptySubsequences: true).last ?? "")
+        let extensions = [".gz", ".gzip", ".zz", ".csv", ".txt", ".tsv", ".dat"]
+        while let ext = extensions.first(where: { name.lowercased().hasSuffix($0) }) {
+            name = name.dropLast(ext.count)
+        }
+        // Words of letters and digits; the ones without a letter (dates, sequence numbers) go.
+        // (`identifier` names a name without letters or digits `column_1`, and puts `col_` before a digit.)
+        let id = HeaderNormalizer.identifier(String(name), position: 0)
+        let words = id.hasPrefix("column_") ? [] : id.split(separator: "_")
+            .filter { word in word.contains { $0.isLetter } && !(id.hasPrefix("col_") && word == "col") }
+        var table = words.joined(separator: "_")
+        if table.isEmpty { table = "imported" }
+        if let first = table.first, first.isNumber { table = "t_" + table }
+        return String(table.prefix(64))
+    }
+
     /// The best single-column key: unique and complete in the sample, id-like names and integers first.
     static func candidateKey(_ columns: [InferredColumn], _ guesses: [ColumnGuess], rows: Int) -> [String] {
         guard rows >= 2 else { return [] }
@@ -205,7 +226,7 @@ public enum SchemaInference {
         yaml += "    pattern: \(q(options.pattern ?? "*.csv"))\n"
         yaml += "    table: \(q(options.table))\n"
         yaml += "    encoding: \(summary.charset.rawValue)\n"
-        yaml += "    dialect: {delimiter: \(q(dialect.delimiter ?? ",")), quote: \(q(dialect.quote ?? "\"")), escape: \(q(dialect.escape ?? "none")), header: \(summary.hasHeader)}\n"
+        yaml += "    dialect: {delimiter: \(q(dialect.delimiter ?? ",")), quote: \(q(dialect.quote ?? "\"")), escape: \(q(dialect.escape ?? "none")), header: \(summary.hasHeader)\(dialect.comment.map { ", comment: \(q($0))" } ?? "")\(dialect.skipRows.map { ", skip_rows: \($0)" } ?? "")}\n"
         yaml += "    contract:\n"
         if !key.isEmpty { yaml += "      key: [\(key.map(q).joined(separator: ", "))]\n" }
         yaml += "      columns:\n"

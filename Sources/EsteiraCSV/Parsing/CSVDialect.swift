@@ -29,18 +29,28 @@ public struct CSVDialect: Sendable, Hashable {
     /// followed by a quote has no other valid reading.
     public var escape: UInt8?
     public var bareQuote: BareQuotePolicy
+    /// A line that starts with this byte, where a record would start, is a comment and skipped (`#` lines
+    /// exporters write above the header); nil: no comments. Inside a record it is an ordinary byte.
+    public var comment: UInt8?
+    /// Physical lines skipped at the start of the input, whatever they hold: a report's title and the
+    /// blank line under it, above the header.
+    public var skipRows: Int
 
     public init(
         delimiter: UInt8 = UInt8(ascii: ","),
         quote: UInt8? = UInt8(ascii: "\""),
         escape: UInt8? = nil,
-        bareQuote: BareQuotePolicy = .refuseRecord
+        bareQuote: BareQuotePolicy = .refuseRecord,
+        comment: UInt8? = nil,
+        skipRows: Int = 0
     ) {
         self.delimiter = delimiter
         self.quote = quote
         // An escape equal to the quote is the doubling convention, which is always on.
         self.escape = escape == quote ? nil : escape
         self.bareQuote = bareQuote
+        self.comment = comment
+        self.skipRows = skipRows
     }
 
     /// Comma, double quote, quotes escaped by doubling: RFC 4180.
@@ -50,7 +60,8 @@ public struct CSVDialect: Sendable, Hashable {
     /// dialect from user input; `CSVParser.init` traps on an invalid dialect.
     public var invalidReason: String? {
         func name(_ byte: UInt8) -> String { "byte 0x" + String(byte, radix: 16) }
-        let roles: [(String, UInt8?)] = [("delimiter", delimiter), ("quote", quote), ("escape", escape)]
+        if skipRows < 0 { return "skip_rows cannot be negative" }
+        let roles: [(String, UInt8?)] = [("delimiter", delimiter), ("quote", quote), ("escape", escape), ("comment", comment)]
         var seen: [UInt8: String] = [:]
         for case let (role, byte?) in roles {
             if byte >= 0x80 { return "the \(role) must be an ASCII byte, not \(name(byte))" }

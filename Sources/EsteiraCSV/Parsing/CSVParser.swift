@@ -38,10 +38,14 @@ public struct CSVParser: ~Copyable {
         static let carriageReturn: UInt8 = 8
         static let lineFeed: UInt8 = 16
         static let lineBreak: UInt8 = carriageReturn | lineFeed
+        /// Looked at only where a record would start; never a stop inside one.
+        static let comment: UInt8 = 32
     }
 
     private enum State: UInt8 {
         case recordStart, fieldStart, unquoted, quoted, quoteInQuoted, escapeInUnquoted, escapeInQuoted
+        /// In a comment line, or a line skipped by `skipRows`: read to its line break, no record.
+        case skippedLine
     }
 
     private let classes: UnsafeMutablePointer<UInt8>
@@ -78,6 +82,8 @@ public struct CSVParser: ~Copyable {
 
     private var line = 1
     private var recordLine = 1
+    /// Lines of `dialect.skipRows` still to skip at the start of the input.
+    private var linesToSkip: Int
     /// The last byte of the previous chunk, to recognise a CRLF split between two chunks.
     private var lastByte: UInt8 = 0
     private var atInputStart = true
@@ -105,6 +111,8 @@ public struct CSVParser: ~Copyable {
         classes[Int(dialect.delimiter)] = ByteClass.delimiter
         if let quote = dialect.quote { classes[Int(quote)] = ByteClass.quote }
         if let escape = dialect.escape { classes[Int(escape)] = ByteClass.escape }
+        if let comment = dialect.comment { classes[Int(comment)] = ByteClass.comment }
+        linesToSkip = dialect.skipRows
         classes[0x0D] = ByteClass.carriageReturn
         classes[0x0A] = ByteClass.lineFeed
         // Under .keepAsText a quote is ordinary inside an unquoted field, so it need not stop the scan.
@@ -172,6 +180,8 @@ public struct CSVParser: ~Copyable {
             atInputStart = false
             try replayByteOrderMarkPrefix(sink)
         }
+        // A comment or skipped line at the end of the input, without a line break: no record.
+        if state == .skippedLine { state = .recordStart }
         if state != .recordStart {
             switch state {
             case .quoted, .escapeInQuoted:
@@ -183,7 +193,7 @@ public struct CSVParser: ~Copyable {
             case .fieldStart:
                 fieldFlags = 0  // an empty last field after a trailing delimiter
                 endField(at: 0, contentEnd: 0)
-            case .unquoted, .recordStart:
+            case .unquoted, .recordStart, .skippedLine:
                 endField(at: 0, contentEnd: 0)
             }
             // The whole record is in `carry` now, so the chunk pointer is never read.
@@ -201,7 +211,8 @@ public struct CSVParser: ~Copyable {
     /// charset layer found a byte it could not decode there. Lets one bad byte cost one row, with its
     /// line and field, instead of the whole file.
     public mutating func refuseCurrentRecord(invalidByte byte: UInt8, charset: String) {
-        guard refusal == nil else { return }
+        // A bad byte in a comment or skipped line costs nothing: the line is not data.
+        guard refusal == nil, state != .skippedLine else { return }
         let field = state == .recordStart ? 0 : fieldCount
         refusal = .invalidEncoding(field: field, byte: byte, charset: charset)
         carry.truncate(to: maxRejectedRawBytes)
@@ -216,6 +227,7 @@ public struct CSVParser: ~Copyable {
         decoded.removeAll()
         line = 1
         recordLine = 1
+        linesToSkip = dialect.skipRows
         lastByte = 0
         atInputStart = true
         byteOrderMarkMatched = 0
@@ -275,6 +287,12 @@ public struct CSVParser: ~Copyable {
             switch state {
             case .recordStart:
                 let c = classOf(p)
+                if linesToSkip > 0 || c & ByteClass.comment != 0 {
+                    // The LF of a CRLF whose CR ended the previous line is not a line of its own.
+                    if c == ByteClass.lineFeed && byte(before: p, buf) == 0x0D { p += 1; continue }
+                    state = .skippedLine
+                    continue
+                }
                 if c & ByteClass.lineBreak != 0 {
                     // A blank line, unless this is the LF of a CRLF whose CR ended the previous line.
                     if !(c == ByteClass.lineFeed && byte(before: p, buf) == 0x0D) {
@@ -399,6 +417,16 @@ public struct CSVParser: ~Copyable {
                     state = .unquoted
                 }
 
+            case .skippedLine:
+                var q = p
+                while q < n && classOf(q) & ByteClass.lineBreak == 0 { q += 1 }
+                p = q
+                guard q < n else { continue }
+                countLineBreak(classOf(q), at: q, buf)
+                p = q + 1
+                if linesToSkip > 0 { linesToSkip -= 1 }
+                state = .recordStart
+
             case .escapeInUnquoted, .escapeInQuoted:
                 let c = classOf(p)
                 if c & ByteClass.lineBreak != 0 { countLineBreak(c, at: p, buf) }
@@ -408,7 +436,7 @@ public struct CSVParser: ~Copyable {
         }
 
         // The chunk ends inside a record: keep its raw bytes so far, within the limits.
-        if state != .recordStart {
+        if state != .recordStart && state != .skippedLine {
             if refusal == nil, let issue = sizeIssue(at: n) { refuse(issue, at: n) }
             let from = max(recordOrigin, 0)
             let room = refusal == nil ? n - from : min(n - from, max(0, maxRejectedRawBytes - carry.count))

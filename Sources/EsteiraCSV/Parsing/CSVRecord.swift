@@ -138,6 +138,23 @@ public struct MalformedRecord: Sendable, Hashable, CustomStringConvertible {
 /// Why a record was refused. Field indexes are 0-based; the descriptions count fields from 1, as a
 /// person reading the file would.
 public enum CSVIssue: Sendable, Hashable, CustomStringConvertible {
+    /// `4 MiB`, `64 KiB`, `1000 bytes`: a limit as a person reads it.
+    static func bytes(_ n: Int) -> String {
+        if n >= 1 << 20 && n % (1 << 20) == 0 { return "\(n >> 20) MiB" }
+        if n >= 1 << 10 && n % (1 << 10) == 0 { return "\(n >> 10) KiB" }
+        return "\(n) bytes"
+    }
+
+    /// For a record refused for its size: which limit, as in "line 1 is longer than the 4 MiB row limit".
+    var limitText: String {
+        switch self {
+        case .fieldTooLarge(let field, let limit): "the \(Self.bytes(limit)) field limit (field \(field + 1))"
+        case .recordTooLarge(let limit): "the \(Self.bytes(limit)) row limit"
+        case .tooManyFields(let limit): "the \(limit)-field limit"
+        default: "a limit"
+        }
+    }
+
     /// A quote inside a field that did not start with one (see `CSVDialect.BareQuotePolicy`).
     case bareQuote(field: Int)
     /// Something other than a delimiter or line break right after a closing quote, as in `"a"b`.
@@ -158,8 +175,8 @@ public enum CSVIssue: Sendable, Hashable, CustomStringConvertible {
         case .textAfterClosingQuote(let field): "text after the closing quote of field \(field + 1)"
         case .unterminatedQuote(let field): "input ends inside quoted field \(field + 1)"
         case .danglingEscape(let field): "input ends with an escape in field \(field + 1)"
-        case .fieldTooLarge(let field, let limit): "field \(field + 1) is longer than \(limit) bytes"
-        case .recordTooLarge(let limit): "record is longer than \(limit) bytes"
+        case .fieldTooLarge(let field, let limit): "field \(field + 1) is longer than the \(Self.bytes(limit)) field limit"
+        case .recordTooLarge(let limit): "the row is longer than the \(Self.bytes(limit)) row limit"
         case .tooManyFields(let limit): "record has more than \(limit) fields"
         case .invalidEncoding(let field, let byte, let charset):
             "byte 0x\(String(byte, radix: 16, uppercase: true)) in field \(field + 1) is not valid \(charset)"

@@ -11,6 +11,12 @@ public struct CSVReadOptions: Sendable {
     public var decompression: DecompressionLimits
     /// How much decoded text the sniffer sees before parsing starts (held once, then released).
     public var sniffBytes: Int
+    /// The destination table's columns, when known: a column to load that the table lacks refuses the
+    /// file at its header (`BadHeader`), naming the table's columns.
+    public var destination: DestinationColumns?
+    /// Without a contract: what to do with header columns the destination table lacks (`ignore`: not
+    /// loaded). With a contract, the contract's `extra_columns` applies to columns it does not name.
+    public var extraColumns: CSVContract.ExtraColumns
 
     public init(encoding: CSVCharset = .auto, dialect: DialectOverrides = DialectOverrides(), contract: CSVContract? = nil,
                 headerCollisions: HeaderNormalizer.CollisionPolicy = .rename, limits: CSVLimits = CSVLimits(),
@@ -22,6 +28,28 @@ public struct CSVReadOptions: Sendable {
         self.limits = limits
         self.decompression = decompression
         self.sniffBytes = sniffBytes
+        self.destination = nil
+        self.extraColumns = .refuse
+    }
+}
+
+/// A destination table and its columns, in table order.
+public struct DestinationColumns: Sendable, Hashable {
+    public var table: String
+    public var columns: [String]
+
+    public init(table: String, columns: [String]) {
+        self.table = table
+        self.columns = columns
+    }
+
+    func contains(_ name: String) -> Bool { columns.contains { $0.lowercased() == name.lowercased() } }
+
+    /// "the file's column 'order_date' is not in table acme_orders (its columns: …): add it …".
+    func missing(_ names: [String], what: String, fix: String) -> String {
+        let quoted = names.prefix(10).map { "'\($0)'" }.joined(separator: ", ") + (names.count > 10 ? " and \(names.count - 10) more" : "")
+        let shown = columns.prefix(60).joined(separator: ", ") + (columns.count > 60 ? ", …" : "")
+        return "\(what) \(names.count == 1 ? "column" : "columns") \(quoted) \(names.count == 1 ? "is" : "are") not in table \(table) (its columns: \(shown)): \(fix)"
     }
 }
 
@@ -103,6 +131,9 @@ public final class CSVReader {
     private var cleaner: RecordCleaner?
     private var headerPending = true
     private var finished = false
+    private var padding = NULPadding()
+    /// The first record refused, for a file in which no record could be read at all.
+    private var firstRefusal: String?
 
     final class ParserBox {
         var parser: CSVParser
@@ -115,6 +146,11 @@ public final class CSVReader {
         if let contract = options.contract {
             do { try contract.validate() } catch { throw CSVReadError(.contract, error.description) }
         }
+        // The parser traps on an impossible dialect: refuse it here, with its reason.
+        let o = options.dialect
+        let probe = CSVDialect(delimiter: o.delimiter ?? UInt8(ascii: ","), quote: o.quote ?? UInt8(ascii: "\""), escape: o.escape ?? nil,
+                               comment: o.comment ?? nil, skipRows: o.skipRows ?? 0)
+        if let reason = probe.invalidReason { throw CSVReadError(.contract, "dialect: \(reason)") }
         if options.dialect.isComplete { startParser(dialect: nil) }
     }
 
@@ -165,6 +201,7 @@ public final class CSVReader {
             do { try decompressor.finish() } catch { throw CSVReadError(.compression, error.description) }
         }
         try charsetDecoder.finish { out in try self.text(out, sink) }
+        padding.finish()
         if parser == nil { try startParser(sniffing: true, isWholeFile: true, sink) }
         if let box = parser {
             let stats = try box.parser.finish { event in try self.handle(event, sink) }
@@ -173,6 +210,9 @@ public final class CSVReader {
         finished = true
         summary.charset = charsetDecoder.charset == .auto ? .utf8 : charsetDecoder.charset
         if headerPending {
+            if let firstRefusal {
+                throw CSVReadError(.unreadable, "no row of the file could be read: \(firstRefusal)")
+            }
             throw CSVReadError(.empty, "the file is empty\(summary.bytes > 0 ? " (only blank lines)" : ""): expected \(summary.hasHeader ? "a header row and " : "")data rows")
         }
         return summary
@@ -195,6 +235,16 @@ public final class CSVReader {
     }
 
     private func text(_ out: CharsetDecoder.Output, _ sink: (CSVReadEvent) throws -> Void) throws {
+        switch out {
+        case .text(let piece):
+            try padding.filter(piece) { try self.unpadded(.text($0), sink) }
+        case .invalid:
+            try padding.flush { try self.unpadded(.text($0), sink) }
+            try unpadded(out, sink)
+        }
+    }
+
+    private func unpadded(_ out: CharsetDecoder.Output, _ sink: (CSVReadEvent) throws -> Void) throws {
         if let box = parser {
             switch out {
             case .text(let piece): try feed(box, piece, sink)
@@ -279,19 +329,34 @@ public final class CSVReader {
     private func startParser(dialect sniffed: SniffedDialect?) {
         let o = options.dialect
         var dialect = sniffed?.dialect ?? CSVDialect(delimiter: o.delimiter ?? UInt8(ascii: ","), quote: o.quote ?? UInt8(ascii: "\""),
-                                                     escape: o.escape ?? nil, bareQuote: o.bareQuote ?? .refuseRecord)
+                                                     escape: o.escape ?? nil, bareQuote: o.bareQuote ?? .refuseRecord,
+                                                     comment: o.comment ?? nil, skipRows: o.skipRows ?? 0)
         if let bare = o.bareQuote { dialect.bareQuote = bare }
         summary.dialect = dialect
         summary.hasHeader = sniffed?.hasHeader ?? o.header ?? true
         parser = ParserBox(CSVParser(dialect: dialect, limits: options.limits))
     }
 
+    /// "line 1 is longer than the 4 MiB row limit", for a record refused for its size; nil otherwise.
+    static func sizeText(_ bad: MalformedRecord) -> String? {
+        switch bad.reason {
+        case .recordTooLarge, .fieldTooLarge: "line \(bad.line) is longer than \(bad.reason.limitText)"
+        case .tooManyFields(let limit): "line \(bad.line) has more than \(limit) fields"
+        default: nil
+        }
+    }
+
     private func handle(_ event: CSVEvent, _ sink: (CSVReadEvent) throws -> Void) throws {
         switch event {
         case .malformed(let bad):
             if headerPending && summary.hasHeader {
+                if let size = Self.sizeText(bad) {
+                    // Often a file that is not CSV at all, or one whose quote is never closed.
+                    throw CSVReadError(.badHeader, "\(size), so the header cannot be read: is the file CSV with line breaks, and is every quote closed?")
+                }
                 throw CSVReadError(.badHeader, "the header row (line \(bad.line)) cannot be read: \(bad.reason)")
             }
+            if headerPending && firstRefusal == nil { firstRefusal = Self.sizeText(bad) ?? "line \(bad.line): \(bad.reason)" }
             summary.rejected += 1
             try sink(.rejected(RejectedRow(line: bad.line, endLine: bad.endLine, raw: bad.rawText, reason: bad.reason.description)))
         case .record(let record):
@@ -299,7 +364,8 @@ public final class CSVReader {
                 headerPending = false
                 let header = summary.hasHeader ? record.strings : nil
                 cleaner = try RecordCleaner(contract: options.contract, header: header, fieldCount: record.count,
-                                            headerCollisions: options.headerCollisions)
+                                            headerCollisions: options.headerCollisions, destination: options.destination,
+                                            extraColumns: options.extraColumns)
                 summary.columns = cleaner!.columns
                 try sink(.columns(cleaner!.columns))
                 if header != nil { return }

@@ -7,6 +7,8 @@
 ///   escape: none          # '\' or none (quotes are escaped by doubling either way)
 ///   header: true
 ///   bare_quotes: keep     # refuse (default) or keep: a quote inside an unquoted field is text
+///   comment: "#"          # lines starting with it are skipped (sniffed when unambiguous), or none
+///   skip_rows: 2          # physical lines above the header to skip (a report title; sniffed when unambiguous)
 /// ```
 public struct DialectSettings: Sendable, Hashable, Codable {
     public var delimiter: String?
@@ -14,16 +16,21 @@ public struct DialectSettings: Sendable, Hashable, Codable {
     public var escape: String?
     public var header: Bool?
     public var bareQuotes: String?
+    public var comment: String?
+    public var skipRows: Int?
 
-    public init(delimiter: String? = nil, quote: String? = nil, escape: String? = nil, header: Bool? = nil, bareQuotes: String? = nil) {
+    public init(delimiter: String? = nil, quote: String? = nil, escape: String? = nil, header: Bool? = nil, bareQuotes: String? = nil,
+                comment: String? = nil, skipRows: Int? = nil) {
         self.delimiter = delimiter
         self.quote = quote
         self.escape = escape
         self.header = header
         self.bareQuotes = bareQuotes
+        self.comment = comment
+        self.skipRows = skipRows
     }
 
-    enum CodingKeys: String, CodingKey { case delimiter, quote, escape, header, bareQuotes = "bare_quotes" }
+    enum CodingKeys: String, CodingKey { case delimiter, quote, escape, header, bareQuotes = "bare_quotes", comment, skipRows = "skip_rows" }
 
     /// The overrides for the reader, or what is wrong with the block.
     public func overrides() throws(CSVContractError) -> DialectOverrides {
@@ -50,14 +57,22 @@ public struct DialectSettings: Sendable, Hashable, Codable {
         o.quote = try optionalByte(quote, "quote")
         o.escape = try optionalByte(escape, "escape")
         o.header = header
+        o.comment = try optionalByte(comment, "comment")
+        if let skipRows {
+            guard (0...100_000).contains(skipRows) else {
+                throw CSVContractError("dialect skip_rows must be a number of lines from 0 to 100000, not \(skipRows)")
+            }
+            o.skipRows = skipRows
+        }
         switch bareQuotes?.lowercased() {
         case nil: break
         case "refuse": o.bareQuote = .refuseRecord
         case "keep": o.bareQuote = .keepAsText
         default: throw CSVContractError("dialect bare_quotes must be refuse or keep, not '\(bareQuotes!)'")
         }
-        let probe = CSVDialect(delimiter: o.delimiter ?? UInt8(ascii: ","), quote: o.quote ?? UInt8(ascii: "\""), escape: o.escape ?? nil)
-        if o.delimiter != nil || o.quote != nil || o.escape != nil, let reason = probe.invalidReason {
+        let probe = CSVDialect(delimiter: o.delimiter ?? UInt8(ascii: ","), quote: o.quote ?? UInt8(ascii: "\""), escape: o.escape ?? nil,
+                               comment: o.comment ?? nil)
+        if o.delimiter != nil || o.quote != nil || o.escape != nil || o.comment != nil, let reason = probe.invalidReason {
             throw CSVContractError("dialect: \(reason)")
         }
         return o
@@ -67,6 +82,7 @@ public struct DialectSettings: Sendable, Hashable, Codable {
     public init(_ dialect: CSVDialect, header: Bool) {
         func text(_ b: UInt8?) -> String { b.map { $0 == 0x09 ? "tab" : String(UnicodeScalar($0)) } ?? "none" }
         self.init(delimiter: text(dialect.delimiter), quote: text(dialect.quote), escape: text(dialect.escape), header: header,
-                  bareQuotes: dialect.bareQuote == .keepAsText ? "keep" : nil)
+                  bareQuotes: dialect.bareQuote == .keepAsText ? "keep" : nil, comment: dialect.comment.map { text($0) },
+                  skipRows: dialect.skipRows > 0 ? dialect.skipRows : nil)
     }
 }

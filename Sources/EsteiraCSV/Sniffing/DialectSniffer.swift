@@ -6,14 +6,19 @@ public struct DialectOverrides: Sendable, Hashable {
     public var escape: UInt8??
     public var header: Bool?
     public var bareQuote: CSVDialect.BareQuotePolicy?
+    /// `.some(nil)` means "no comment lines" (not sniffed).
+    public var comment: UInt8??
+    public var skipRows: Int?
 
     public init(delimiter: UInt8? = nil, quote: UInt8?? = nil, escape: UInt8?? = nil, header: Bool? = nil,
-                bareQuote: CSVDialect.BareQuotePolicy? = nil) {
+                bareQuote: CSVDialect.BareQuotePolicy? = nil, comment: UInt8?? = nil, skipRows: Int? = nil) {
         self.delimiter = delimiter
         self.quote = quote
         self.escape = escape
         self.header = header
         self.bareQuote = bareQuote
+        self.comment = comment
+        self.skipRows = skipRows
     }
 
     public var isComplete: Bool { delimiter != nil && quote != nil && escape != nil && header != nil }
@@ -49,21 +54,30 @@ public enum DialectSniffer {
         }
         let hasBackslash = usable.contains(UInt8(ascii: "\\"))
         let bareQuote = overrides.bareQuote ?? .refuseRecord
+        // `#` lines are tried as comments only when some line starts with one; without comments first, so
+        // a tie (a header whose first name is `#`) keeps the line.
+        let hash = UInt8(ascii: "#")
+        let startsWithHash = usable.first == hash || zip(usable, usable.dropFirst()).contains { ($0 == 0x0A || $0 == 0x0D) && $1 == hash }
+        let comments: [UInt8?] = overrides.comment.map { [$0] } ?? (startsWithHash ? [nil, hash] : [nil])
+        let skipRows = overrides.skipRows ?? 0
         var candidates: [CSVDialect] = []
         for delimiter in overrides.delimiter.map({ [$0] }) ?? delimiters {
             for quote in overrides.quote.map({ [$0] }) ?? quotes {
                 let escapes: [UInt8?] = overrides.escape.map { [$0] } ?? (quote != nil && hasBackslash ? [nil, UInt8(ascii: "\\")] : [nil])
                 for escape in escapes {
-                    let dialect = CSVDialect(delimiter: delimiter, quote: quote, escape: escape, bareQuote: bareQuote)
-                    if dialect.invalidReason == nil { candidates.append(dialect) }
+                    for comment in comments {
+                        let dialect = CSVDialect(delimiter: delimiter, quote: quote, escape: escape, bareQuote: bareQuote,
+                                                 comment: comment, skipRows: skipRows)
+                        if dialect.invalidReason == nil { candidates.append(dialect) }
+                    }
                 }
             }
         }
-        if candidates.isEmpty { candidates = [CSVDialect.rfc4180] }
+        if candidates.isEmpty { candidates = [CSVDialect(bareQuote: bareQuote)] }
 
-        var best: (score: Int, columns: Int, rows: Int, consistent: Int, dialect: CSVDialect)?
+        var best: (score: Int, columns: Int, rows: Int, consistent: Int, preamble: Int, dialect: CSVDialect)?
         for dialect in candidates {
-            let (rows, consistent, columns, malformed) = measure(usable, dialect: dialect, maxRows: maxRows)
+            let (rows, consistent, columns, malformed, preamble) = measure(usable, dialect: dialect, maxRows: maxRows)
             // Any dialect that splits rows beats one that does not; then agreement, minus errors.
             let score = consistent - 3 * malformed - (rows - consistent)
             let better: Bool
@@ -73,19 +87,27 @@ public enum DialectSniffer {
             } else {
                 better = true
             }
-            if better { best = (score, columns, rows, consistent, dialect) }
+            if better { best = (score, columns, rows, consistent, preamble, dialect) }
         }
-        let chosen = best!
+        guard var chosen = best else {
+            return SniffedDialect(dialect: .rfc4180, hasHeader: overrides.header ?? true, columnCount: 0, sampleRows: 0, consistentRows: 0)
+        }
+        if overrides.skipRows == nil && chosen.preamble > 0 { chosen.dialect.skipRows = chosen.preamble }
         let header = overrides.header ?? detectHeader(usable, dialect: chosen.dialect, maxRows: maxRows)
         return SniffedDialect(dialect: chosen.dialect, hasHeader: header, columnCount: chosen.columns,
                               sampleRows: chosen.rows, consistentRows: chosen.consistent)
     }
 
+    /// Rows and how many agree on the modal field count; `preamble` is the physical lines above the first
+    /// row of that count when every row before it is a single field (a report title, no delimiter) and the
+    /// count is at least two: lines to skip. Zero when there are none or it is not that clear.
     private static func measure(_ sample: UnsafeRawBufferPointer, dialect: CSVDialect, maxRows: Int)
-        -> (rows: Int, consistent: Int, columns: Int, malformed: Int) {
+        -> (rows: Int, consistent: Int, columns: Int, malformed: Int, preamble: Int) {
         var counts: [Int: Int] = [:]
         var malformed = 0
         var rows = 0
+        // The first rows' start lines and field counts (0: refused), for the preamble.
+        var leading: [(line: Int, count: Int)] = []
         var parser = CSVParser(dialect: dialect, limits: CSVLimits(maxFieldBytes: 1 << 20, maxRecordBytes: 4 << 20, maxFields: 4096, maxRejectedRawBytes: 0))
         let collect = { (event: CSVEvent) in
             guard rows < maxRows else { return }
@@ -93,47 +115,62 @@ public enum DialectSniffer {
             case .record(let record):
                 rows += 1
                 counts[record.count, default: 0] += 1
-            case .malformed:
+                if leading.count < 16 { leading.append((record.line, record.count)) }
+            case .malformed(let bad):
                 rows += 1
                 malformed += 1
+                if leading.count < 16 { leading.append((bad.line, 0)) }
             }
         }
         parser.consume(sample, collect)
         parser.finish(collect)
         // The most frequent count; the larger one when two are as frequent.
         let modal = counts.max { $0.value != $1.value ? $0.value < $1.value : $0.key < $1.key }
-        return (rows, modal?.value ?? 0, modal?.key ?? 0, malformed)
+        var preamble = 0
+        if let modal, modal.key >= 2, modal.value >= 2, let first = leading.firstIndex(where: { $0.count == modal.key }),
+           first > 0, leading[..<first].allSatisfy({ $0.count == 1 }) {
+            preamble = leading[first].line - 1
+        }
+        return (rows, modal?.value ?? 0, modal?.key ?? 0, malformed, preamble)
     }
 
     static func detectHeader(_ sample: UnsafeRawBufferPointer, dialect: CSVDialect, maxRows: Int) -> Bool {
         var first: [[UInt8]]?
         var guesses: [ColumnGuess] = []
         var rows = 0
+        // Whether a value of the first row shows up again in its own column, which a header's names do not.
+        var recurs = false
         var parser = CSVParser(dialect: dialect)
         let collect = { (event: CSVEvent) in
             guard case .record(let record) = event, rows < maxRows else { return }
             rows += 1
-            if first == nil {
+            guard let head = first else {
                 first = record.map { Array($0) }
                 guesses = Array(repeating: ColumnGuess(), count: record.count)
                 for i in guesses.indices { guesses[i].preferComma = dialect.delimiter == UInt8(ascii: ";") }
                 return
             }
-            for i in 0..<min(record.count, guesses.count) { guesses[i].add(record[i], keepDistinct: false) }
+            for i in 0..<min(record.count, guesses.count) {
+                guesses[i].add(record[i], keepDistinct: false)
+                if !recurs && !head[i].isEmpty && head[i].elementsEqual(record[i]) { recurs = true }
+            }
         }
         parser.consume(sample, collect)
         parser.finish(collect)
-        guard let first else { return false }
+        guard var first else { return false }
+        // A delimiter at the end of every line leaves the header an empty last name: not a column.
+        if first.count > 1, first[first.count - 1].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { first.removeLast() }
         var anyTyped = false
         for (i, value) in first.enumerated() where i < guesses.count && guesses[i].firstCandidate != nil {
             anyTyped = true
             if !value.withUnsafeBytes({ guesses[i].fits($0) }) { return true }
         }
         if anyTyped { return false }
-        // Every column is text: a header has a name in every column, each different, none a number.
+        // Every column is text: a header names at least half of the columns (exports leave some names
+        // blank and repeat others), none with a number or a date, and no name recurs in its own column.
         let names = first.map { String(decoding: $0, as: UTF8.self).trimmingSpaces }
-        let allNamed = !names.contains(where: \.isEmpty)
-        return allNamed && Set(names).count == names.count && !first.contains { value in
+        let named = names.filter { !$0.isEmpty }.count
+        return named > 0 && named * 2 >= names.count && !recurs && !first.contains { value in
             value.withUnsafeBytes { raw in
                 var probe = ColumnGuess()
                 probe.add(raw, keepDistinct: false)

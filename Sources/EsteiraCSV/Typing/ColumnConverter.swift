@@ -45,6 +45,8 @@ final class ColumnConverter: @unchecked Sendable {
     let number: NumberFormat
     let dateFormats: ContiguousArray<DateFormat>
     let defaultOffset: Int
+    /// Fraction digits a datetime column keeps (`datetime(3)`), 6 unless the contract says fewer.
+    let fractionDigits: Int
     let trueTokens: [[UInt8]]
     let falseTokens: [[UInt8]]
     /// Case-folded spelling → the value as listed in the contract.
@@ -56,7 +58,7 @@ final class ColumnConverter: @unchecked Sendable {
     let fast: FastConversion
 
     init(name: String, type: ColumnType, required: Bool, trim: Bool, nullTokens: [String], number: NumberFormat,
-         dateFormats: [DateFormat], defaultOffset: Int, trueValues: [String], falseValues: [String]) {
+         dateFormats: [DateFormat], defaultOffset: Int, trueValues: [String], falseValues: [String], fractionDigits: Int = 6) {
         self.name = name
         self.type = type
         switch type {
@@ -81,6 +83,7 @@ final class ColumnConverter: @unchecked Sendable {
         self.number = number
         self.dateFormats = ContiguousArray(dateFormats)
         self.defaultOffset = defaultOffset
+        self.fractionDigits = fractionDigits
         trueTokens = trueValues.map { Self.fold(Array($0.utf8)) }
         falseTokens = falseValues.map { Self.fold(Array($0.utf8)) }
         if case .enumeration(let values) = type {
@@ -164,6 +167,8 @@ final class ColumnConverter: @unchecked Sendable {
                 return nil
             }
             guard let parsed else {
+                // The value may have a format's shape and a value MySQL cannot hold: say which.
+                for format in dateFormats { if let problem = format.scan(field)?.problem { return .invalid("\(Self.shown(field)) \(problem)") } }
                 return .invalid("\(Self.shown(field)) is not a \(type) in \(dateFormats.map(\.pattern).joined(separator: " or "))")
             }
             if kind == .date {
@@ -171,7 +176,14 @@ final class ColumnConverter: @unchecked Sendable {
                 if field.count == 10 && field[4] == 0x2D && field[7] == 0x2D { out.append(field) } else { parsed.writeDate(into: &out) }
                 return .value
             }
-            parsed.utc(defaultOffset: defaultOffset).writeDateTime(into: &out)
+            if fractionDigits < 6 && parsed.microsecond % Self.microsecondUnits[fractionDigits] != 0 {
+                return .invalid("\(Self.shown(field)) has \(parsed.fractionDigits) fractional-second digits and the column is datetime(\(fractionDigits)); the rest are not zeros, so it would have to be rounded")
+            }
+            let utc = parsed.utc(defaultOffset: defaultOffset)
+            guard utc.year >= 1 && utc.year <= 9999 else {
+                return .invalid("\(Self.shown(field)) falls outside 0001-01-01…9999-12-31 in UTC, where it is stored")
+            }
+            utc.writeDateTime(into: &out)
             return .value
         case .text:
             if let maxLength, field.count > maxLength {
@@ -193,6 +205,9 @@ final class ColumnConverter: @unchecked Sendable {
             return .invalid("\(Self.shown(field)) is not one of \(enumValues.prefix(20).map(\.1).joined(separator: ", "))")
         }
     }
+
+    /// Microseconds per unit of the last fraction digit kept, by digits kept (0...5).
+    static let microsecondUnits = [1_000_000, 100_000, 10_000, 1000, 100, 10]
 
     /// `-?[1-9][0-9]*` or `0`, short enough to fit: already what MySQL reads.
     @inline(__always)
@@ -305,7 +320,8 @@ struct CompiledContract: Sendable {
             converters.append(ColumnConverter(
                 name: id, type: type, required: column.required, trim: column.trim ?? contract.trim,
                 nullTokens: column.nullTokens ?? contract.nullTokens, number: number, dateFormats: formats,
-                defaultOffset: defaultOffset, trueValues: contract.trueValues, falseValues: contract.falseValues))
+                defaultOffset: defaultOffset, trueValues: contract.trueValues, falseValues: contract.falseValues,
+                fractionDigits: try ColumnType.fractionalDigits(in: column.type)))
         }
         var keyIndexes: [Int] = []
         for key in contract.key {
@@ -429,7 +445,10 @@ struct FastConversion {
             if secondOfDay >= 0 && secondOfDay < 86_400 {
                 DateTimeValue.writeSameDay(date: base, secondOfDay: secondOfDay, into: &out)
             } else {
-                value.utc(defaultOffset: defaultOffset).writeDateTime(into: &out)
+                // Another day in UTC, possibly outside the calendar MySQL keeps: the full path says so.
+                let utc = value.utc(defaultOffset: defaultOffset)
+                guard utc.year >= 1 && utc.year <= 9999 else { return .slow }
+                utc.writeDateTime(into: &out)
             }
             return .value
         case .double:

@@ -40,7 +40,9 @@ public enum ColumnType: Sendable, Hashable, CustomStringConvertible {
         case "double", "float", "real": self = .double
         case "boolean", "bool", "bit": self = .boolean
         case "date": self = .date
-        case "datetime", "timestamp": self = .datetime
+        case "datetime", "timestamp":
+            _ = try Self.fractionalDigits(in: spelling)
+            self = .datetime
         case "text", "varchar", "string", "char":
             let length = arguments()?.first ?? maxLength
             if let length, length < 1 { throw CSVContractError("type '\(spelling)': the maximum length must be positive") }
@@ -53,6 +55,18 @@ public enum ColumnType: Sendable, Hashable, CustomStringConvertible {
         default:
             throw CSVContractError("unknown type '\(spelling)': use int, bigint, decimal(p,s), double, boolean, date, datetime, text, varchar(n) or enum")
         }
+    }
+
+    /// The fractional-second digits a `datetime(n)` / `timestamp(n)` spelling keeps: n (0…6), or 6, MySQL's
+    /// microseconds, when the spelling gives none. Other types: 6 (unused).
+    public static func fractionalDigits(in spelling: String) throws(CSVContractError) -> Int {
+        let s = String(spelling.lowercased().filter { $0 != " " })
+        guard s.hasPrefix("datetime(") || s.hasPrefix("timestamp("), let open = s.firstIndex(of: "(") else { return 6 }
+        let inner = s[s.index(after: open)...].dropLast()
+        guard s.hasSuffix(")"), let digits = Int(inner), (0...6).contains(digits) else {
+            throw CSVContractError("type '\(spelling)': write datetime or datetime(n) with n from 0 to 6 fractional-second digits (MySQL keeps at most microseconds)")
+        }
+        return digits
     }
 
     public var description: String {

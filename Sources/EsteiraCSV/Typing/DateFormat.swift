@@ -73,10 +73,18 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
 
     public var hasTime: Bool { isISO || tokens.contains(.hour) }
 
-    /// Parses `field`; nil when it does not match or names no real date (31/02, 25:00).
+    /// Parses `field`; nil when it does not match, names no real date or time (31/02, 25:00, 23:59:60),
+    /// or has fraction digits past microseconds that are not zeros (`DateTimeValue.problem` says which).
     func parse(_ field: UnsafeRawBufferPointer) -> DateTimeValue? {
         if fixedLayout >= 0 && field.count == 10, let v = parseFixed(field) { return v }
-        return isISO ? Self.parseISO(field) : parseTokens(field)
+        guard let v = scan(field), v.isValid, !v.fractionBeyondMicros else { return nil }
+        return v
+    }
+
+    /// The fields of `field` when it has this layout, whatever their values (hour 24, February 30 and
+    /// nine fraction digits included): for saying why a value that has the shape is refused.
+    func scan(_ field: UnsafeRawBufferPointer) -> DateTimeValue? {
+        isISO ? Self.parseISO(field) : parseTokens(field)
     }
 
     /// The two layouts nearly every date column uses, at fixed offsets; nil sends the value to the
@@ -127,9 +135,10 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
                 v.offsetSeconds = o
             }
         }
-        return i == n && v.isValid ? v : nil
+        return i == n ? v : nil
     }
 
+    /// ISO 8601's shape only; `parse` checks the values.
     static func parseISO(_ f: UnsafeRawBufferPointer) -> DateTimeValue? {
         var v = DateTimeValue()
         var i = 0
@@ -162,7 +171,7 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
                 v.offsetSeconds = o
             }
         }
-        return i == n && v.isValid ? v : nil
+        return i == n ? v : nil
     }
 
     @inline(__always)
@@ -177,17 +186,23 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
         return count >= min ? value : nil
     }
 
+    /// Fraction digits of any number: the first six are the microseconds; any later digit that is not
+    /// zero sets `fractionBeyondMicros` (the value would have to be rounded, which `parse` refuses).
     static func fraction(_ f: UnsafeRawBufferPointer, _ i: inout Int, into v: inout DateTimeValue) -> Bool {
         var micros = 0
         var count = 0
+        var beyond = false
         while i < f.count && f[i] >= 0x30 && f[i] <= 0x39 {
-            if count < 6 { micros = micros * 10 + Int(f[i] - 0x30) }
+            if count < 6 { micros = micros * 10 + Int(f[i] &- 0x30) } else if f[i] != 0x30 { beyond = true }
             count += 1
             i += 1
         }
-        guard count > 0 && count <= 9 else { return false }
-        for _ in count..<6 where count < 6 { micros *= 10 }
+        guard count > 0 else { return false }
+        var scaled = count
+        while scaled < 6 { micros *= 10; scaled += 1 }
         v.microsecond = micros
+        v.fractionDigits = count
+        v.fractionBeyondMicros = beyond
         return true
     }
 
@@ -214,6 +229,25 @@ struct DateTimeValue {
     var hour = 0, minute = 0, second = 0, microsecond = 0
     var offsetSeconds: Int?
     var hasTime = false
+    /// Fraction digits as written (any number), and whether one past the sixth is not zero.
+    var fractionDigits = 0
+    var fractionBeyondMicros = false
+
+    /// Why a value that has a format's shape cannot be stored, when the reason is more than "no such
+    /// date": a person fixing the export needs to know it is the precision, the leap second or 24:00.
+    var problem: String? {
+        if fractionBeyondMicros {
+            return "has \(fractionDigits) fractional-second digits; MySQL keeps 6 (microseconds) and the rest are not zeros, so it would have to be rounded"
+        }
+        if year < 1 { return "has year \(year); MySQL dates run from year 0001 to 9999" }
+        if hour == 24 && minute == 0 && second == 0 && microsecond == 0 {
+            return "says 24:00, the end of the day; MySQL refuses hour 24: write it as 00:00 of the next day"
+        }
+        if hour == 23 && minute == 59 && second == 60 {
+            return "is a leap second (23:59:60), which MySQL cannot store"
+        }
+        return nil
+    }
 
     var isValid: Bool {
         // Every month has 28 days: most dates need no calendar.

@@ -192,3 +192,17 @@ enum TableCheck {
         }
     }
 }
+
+extension MySQLConnection {
+    /// The columns of `name` in table order, or nil when there is no such table: what a file's header
+    /// is checked against before a load starts, so a column the table lacks is named, with the table's
+    /// columns, instead of surfacing as MySQL's `Unknown column` in the middle of the load.
+    public func tableColumns(_ name: String) async throws -> [String]? {
+        let table = try SQLIdentifier(name)
+        return try await run { session throws(MySQLError) -> [String]? in
+            let columns = try TableColumnInfo.load(table: table, session: session, operation: "read the columns of \(table.quoted)")
+            guard !columns.isEmpty else { return nil }
+            return columns.values.sorted { $0.ordinal < $1.ordinal }.map(\.name)
+        }
+    }
+}

@@ -47,7 +47,12 @@ extension Route {
                 }
                 let mapped = Self.mysqlType(type)
                 keyBytesOf[column.name.lowercased()] = mapped.keyBytes
-                columns.append(.init(column.name, mapped.type, nullable: !column.required))
+                var sqlType = mapped.type
+                if case .datetime = type {
+                    // `datetime(3)` in the contract: the table keeps what the typing layer keeps.
+                    sqlType = .datetime(fractionalDigits: (try? EsteiraCSV.ColumnType.fractionalDigits(in: column.type)) ?? 6)
+                }
+                columns.append(.init(column.name, sqlType, nullable: !column.required))
             }
             key = contract.key
             // InnoDB indexes at most 3072 bytes of a key, and utf8mb4 takes 4 per character; MEDIUMTEXT

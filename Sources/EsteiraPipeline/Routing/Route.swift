@@ -41,6 +41,9 @@ public struct Route: Sendable, Codable, Equatable {
     /// The longest one file of this route may take, as `90s`, `30m`, `2h` or seconds; past it the file is
     /// abandoned and dead-lettered as `Stalled` (see `maxDurationSeconds`). Nil: no limit but the stall timeout.
     public var maxDuration: String?
+    /// `refuse` (default) or `ignore`: what to do with header columns the destination table lacks (and,
+    /// with a contract, columns the contract does not name). Also accepted inside `contract:`.
+    public var extraColumns: String?
 
     public init(name: String, tenant: String, pattern: String = "*.csv", table: String, encoding: String? = nil,
                 dialect: DialectSettings? = nil, contract: CSVContract? = nil, rejectThreshold: Double? = nil,
@@ -66,6 +69,7 @@ public struct Route: Sendable, Codable, Equatable {
         case rejectThreshold = "reject_threshold", maxRejects = "max_rejects", headerCollisions = "header_collisions"
         case loadMode = "load_mode", sourceColumn = "source_column", createTable = "create_table"
         case maxDuration = "max_duration"
+        case extraColumns = "extra_columns"
     }
 
     public init(from decoder: Decoder) throws {
@@ -83,6 +87,7 @@ public struct Route: Sendable, Codable, Equatable {
         loadMode = try c.decodeIfPresent(String.self, forKey: .loadMode)
         sourceColumn = try c.decodeIfPresent(String.self, forKey: .sourceColumn)
         createTable = try c.decodeIfPresent(Bool.self, forKey: .createTable)
+        extraColumns = try c.decodeIfPresent(String.self, forKey: .extraColumns)
         if let seconds = try? c.decodeIfPresent(Double.self, forKey: .maxDuration) {
             maxDuration = String(seconds)
         } else {
@@ -120,6 +125,15 @@ public struct Route: Sendable, Codable, Equatable {
                 throw RoutingError("route '\(name)': encoding '\(encoding)' is not known; use auto, utf-8, windows-1252, iso-8859-1, utf-16le or utf-16be")
             }
             options.encoding = charset
+        }
+        if let extraColumns {
+            guard let policy = CSVContract.ExtraColumns(rawValue: extraColumns.lowercased()) else {
+                throw RoutingError("route '\(name)': extra_columns must be refuse or ignore, not '\(extraColumns)'")
+            }
+            options.extraColumns = policy
+            options.contract?.extraColumns = policy
+        } else if let policy = contract?.extraColumns {
+            options.extraColumns = policy
         }
         do {
             if let dialect { options.dialect = try dialect.overrides() }

@@ -17,7 +17,7 @@ struct InferCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: "A local file or s3://bucket/key.") var source: String
-    @Option(help: "Destination table name.") var table: String
+    @Option(help: "Destination table name (default: proposed from the file name, e.g. orders-2026-11-01.csv → orders).") var table: String?
     @Option(help: "Tenant of the proposed route (default: the key's first segment for s3:// sources).") var tenant: String?
     @Option(help: "File-name pattern of the proposed route.") var pattern: String?
     @Option(name: .customLong("sample-bytes"), help: "How much of the file to read.") var sampleBytes: Int = 4 << 20
@@ -49,7 +49,15 @@ struct InferCommand: AsyncParsableCommand {
             bytes = Array(handle.readData(ofLength: sampleBytes))
             try? handle.close()
         }
-        let options = SchemaInferenceOptions(table: table, tenant: inferredTenant, pattern: pattern, sampleBytes: sampleBytes)
+        let tableName: String
+        if let table {
+            tableName = table
+        } else {
+            tableName = SchemaInference.proposedTableName(forFile: S3URI(source)?.key ?? source)
+            // On stderr, so --yaml-only and --json output stays what it says.
+            FileHandle.standardError.write(Data("esteira infer: no --table given; proposing table '\(tableName)' from the file name (give --table NAME to choose another)\n".utf8))
+        }
+        let options = SchemaInferenceOptions(table: tableName, tenant: inferredTenant, pattern: pattern, sampleBytes: sampleBytes)
         let schema: InferredSchema
         do {
             schema = try SchemaInference.infer(bytes, options: options)
