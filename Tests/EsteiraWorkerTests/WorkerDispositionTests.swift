@@ -291,6 +291,7 @@ struct WorkerDispositionTests {
         #expect(letter.body == "not json at all")
         #expect(letter.attributes.errorCode == "UndecodableMessage")
         #expect(bench.queue.events(for: m.messageID) == [.deleted(id: m.messageID)])
+        #expect(bench.worker.summary.failed == 0, "the summary counts files, and this message names none")
     }
 
     @Test("a dead letter that cannot be sent leaves the message in the main queue, never deleted")

@@ -58,7 +58,7 @@ extension Worker {
     // MARK: - Dead letters
 
     /// The one way to the dead-letter queue: sends `body` with the failure's `esteira.*` attributes, then
-    /// counts the failure. False when the send failed: the message stays in the main queue (SQS redrive
+    /// counts the failure (`esteira_files_failed{reason}`, and the summary's `failed` for a file). False when the send failed: the message stays in the main queue (SQS redrive
     /// moves it later), so nothing is lost.
     func deadLetter(_ body: String, of message: SQSMessage, code: String, reason: String, object: ObjectCreated?,
                     route: String?, attempt: Int, log: Logger) async -> Bool {
@@ -74,7 +74,8 @@ extension Worker {
                       metadata: ["error": "\(error)"])
             return false
         }
-        stats.withLock { $0.record(.failed) }
+        // The summary counts files; a message that names none (undecodable) is counted by the metric only.
+        if object != nil { stats.withLock { $0.record(.failed) } }
         metrics.failed(code)
         return true
     }
