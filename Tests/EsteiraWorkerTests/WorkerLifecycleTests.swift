@@ -118,3 +118,14 @@ struct WorkerLifecycleTests {
         #expect(b.delay(afterAttempt: attempt, random: 0) == .zero)
     }
 }
+
+@Suite("Durations from flags and routes")
+struct SettingsDurationTests {
+    @Test("seconds become a Duration, clamped so an absurd text cannot trap", arguments: [
+        (600.0, Duration.seconds(600)), (0.25, .milliseconds(250)), (1e300, .seconds(1_000_000_000)), (-5, .zero),
+        (Double.infinity, .zero), (Double.nan, .zero),
+    ])
+    func clamped(seconds: Double, expected: Duration) {
+        #expect(WorkerSettings.duration(seconds: seconds) == expected)
+    }
+}

@@ -86,22 +86,22 @@ extension Worker {
         var message: SQSMessage
         var split: Bool
         var body: String { split ? object.notificationBody : message.body }
-    }
 
-    /// How a refused file is recorded in the jobs table before it is dead-lettered.
-    enum JobRecord {
-        /// Not at all (a bucket that is not ours).
-        case none
-        /// Refused before any claim.
-        case rejected
-        /// Failed permanently while we held it.
-        case failed(fencingToken: Int64)
+        /// How a refused file is recorded in the jobs table before it is dead-lettered.
+        enum Record {
+            /// Not at all (a bucket that is not ours).
+            case none
+            /// Refused before any claim.
+            case rejected
+            /// Failed permanently while we held it.
+            case failed(fencingToken: Int64)
+        }
     }
 
     /// Records the refusal in the jobs table, then dead-letters the file. `.retryLater` when the dead
     /// letter could not be sent (the message stays in the main queue).
     func refuse(_ r: Refusal, code: String, reason: String, route: String? = nil, attempt: Int = 0,
-                record: JobRecord = .none, log: Logger) async -> Disposition {
+                record: Refusal.Record = .none, log: Logger) async -> Disposition {
         switch record {
         case .none:
             break

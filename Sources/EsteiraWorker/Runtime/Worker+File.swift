@@ -135,7 +135,7 @@ extension Worker {
         let period = settings.heartbeatPeriod
         let progress = tracking(object, token: token)
         let watchdog = StallWatchdog(stallTimeout: settings.stallTimeout,
-                                     maxDuration: (try? route.maxDurationSeconds()).map { Duration.seconds($0) })
+                                     maxDuration: (try? route.maxDurationSeconds()).map(WorkerSettings.duration(seconds:)))
         let jobs = self.jobs, owner = settings.workerID, lease = settings.lease
         return await withTaskGroup(of: Result<FileOutcome, PipelineError>?.self) { group in
             group.addTask { await watchdog.watch(progress).map { .failure($0) } }

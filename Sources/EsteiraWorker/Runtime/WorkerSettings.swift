@@ -56,6 +56,13 @@ public struct WorkerSettings: Sendable {
     /// How often the heartbeat renews the message's visibility and the claim's lease: half the shorter one.
     var heartbeatPeriod: Duration { min(visibilityTimeout, lease) / 2 }
 
+    /// Seconds read from a flag or the routes file as a `Duration`, clamped to [0, 10⁹ s] (about 31 years):
+    /// `Duration` traps on a value it cannot hold, and a text such as `1e300` must not stop a worker.
+    public static func duration(seconds: Double) -> Duration {
+        guard seconds.isFinite, seconds > 0 else { return .zero }
+        return .seconds(min(seconds, 1e9))
+    }
+
     static func defaultWorkerID() -> String {
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "worker"
         return "\(host)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"

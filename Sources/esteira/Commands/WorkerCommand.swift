@@ -129,7 +129,7 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.attempts = attempts
         settings.shutdownGrace = .seconds(shutdownGrace)
         settings.maxObjectBytes = maxFileSize.flatMap(ByteSize.parse)
-        settings.stallTimeout = DurationText.seconds(stallTimeout).map { .seconds($0) } ?? settings.stallTimeout
+        settings.stallTimeout = DurationText.seconds(stallTimeout).map(WorkerSettings.duration(seconds:)) ?? settings.stallTimeout
         settings.maxCrashes = maxCrashes
 
         try await Self.probe(mysql)
