@@ -5,7 +5,7 @@ import PackageDescription
 //   esteira → EsteiraWorker → EsteiraPipeline → {EsteiraAWS, EsteiraCSV, EsteiraMySQL} → C shims
 let package = Package(
     name: "Esteira",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "esteira", targets: ["esteira"]),
     ],
@@ -79,11 +79,18 @@ let package = Package(
 
         // Test helpers shared by test targets (a loopback HTTP server and fault-injecting proxy).
         .target(name: "EsteiraTestSupport", dependencies: ["EsteiraAWS"], path: "Tests/EsteiraTestSupport"),
+        // In-memory queue, jobs table and scripted loader: the worker's decisions tested without servers.
+        .target(name: "EsteiraWorkerTestSupport", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS"],
+                path: "Tests/EsteiraWorkerTestSupport"),
         .testTarget(name: "EsteiraAWSTests", dependencies: ["EsteiraAWS", "EsteiraTestSupport"]),
         .testTarget(name: "EsteiraCSVTests", dependencies: ["EsteiraCSV"]),
         .testTarget(name: "EsteiraMySQLTests", dependencies: ["EsteiraMySQL"]),
         .testTarget(name: "EsteiraPipelineTests", dependencies: ["EsteiraPipeline"]),
-        .testTarget(name: "EsteiraWorkerTests", dependencies: ["EsteiraWorker"]),
+        .testTarget(name: "EsteiraWorkerTests", dependencies: [
+            "EsteiraWorker", "EsteiraWorkerTestSupport",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "EsteiraStatusTests", dependencies: ["EsteiraStatus"]),
         .testTarget(name: "EsteiraSFTPTests", dependencies: [
             "EsteiraSFTP", "EsteiraAWS", "EsteiraTestSupport", .product(name: "Crypto", package: "swift-crypto"),

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import EsteiraPipeline
 @testable import EsteiraWorker
@@ -27,7 +28,7 @@ struct AttemptGuardTests {
     func stallVerdict() {
         let start = ContinuousClock.now
         var s = LoadProgress.Snapshot(stage: .load, bytesRead: 10, rowsPassed: 5, lastProgress: start, started: start)
-        let watchdog = StallWatchdog(stallTimeout: 60, maxDuration: 300)
+        let watchdog = StallWatchdog(stallTimeout: .seconds(60), maxDuration: .seconds(300))
         #expect(watchdog.verdict(s, now: start + .seconds(59)) == nil)
         let idle = watchdog.verdict(s, now: start + .seconds(61))
         #expect(idle?.code == .stalled)
@@ -41,15 +42,16 @@ struct AttemptGuardTests {
 
     @Test("progress: stages are recorded as they change, bytes and rows move the clock")
     func progressRecordsStages() async {
-        let seen = LockedBox<[String]>([])
-        let p = LoadProgress { stage in seen.withLock { $0.append(stage.rawValue) } }
+        final class Seen: Sendable { let stages = Mutex<[String]>([]) }
+        let seen = Seen()
+        let p = LoadProgress { stage in seen.stages.withLock { $0.append(stage.rawValue) } }
         await p.enter(.fetch)
         await p.enter(.read)
         await p.enter(.read)
         let before = p.snapshot.lastProgress
         p.read(totalBytes: 100)
         p.passed(rows: 3)
-        #expect(seen.withLock { $0 } == ["fetch", "read"])
+        #expect(seen.stages.withLock { $0 } == ["fetch", "read"])
         #expect(p.snapshot.bytesRead == 100 && p.snapshot.rowsPassed == 3)
         #expect(p.snapshot.lastProgress >= before)
     }

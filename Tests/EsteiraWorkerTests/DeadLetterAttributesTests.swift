@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import EsteiraWorker
+@testable import EsteiraWorker
 
 @Suite("Dead-letter attributes SQS always takes")
 struct DeadLetterAttributesTests {
@@ -99,5 +99,40 @@ struct LandingBucketsTests {
         let landing = try LandingBuckets(["landing-a,landing-b"])
         #expect(landing.refusal("landing-a") == nil)
         #expect(landing.refusal("landing-b") == nil)
+    }
+}
+
+@Suite("Reading and replaying dead letters")
+struct DeadLetterReadingTests {
+    @Test("what the worker wrote is read back through the same type; a redriven letter reads as MaxReceives")
+    func readBack() {
+        let written = DeadLetterAttributes(code: "BadCSV", reason: "line 3", worker: "w", attempt: 2, sourceMessageID: "m",
+                                           failedAt: Date(), bucket: "b", key: "acme/data/x.csv", route: "r")
+        let letter = DeadLetter(id: "d1", receiptHandle: "h", body: "{}", attributes: written.values, systemAttributes: [:])
+        #expect(letter.code == "BadCSV" && letter.reason == "line 3" && letter.key == "acme/data/x.csv")
+        #expect(letter.tenant == "acme" && letter.replayCount == 0)
+        let redriven = DeadLetter(id: "d2", receiptHandle: "h", body: "{}", attributes: [:], systemAttributes: [:])
+        #expect(redriven.code == "MaxReceives")
+        #expect(redriven.reason.contains("redrive"))
+    }
+
+    @Test("a replay counts itself and names the letter it came from; a failure after it carries both over")
+    func replayHistory() {
+        let first = DeadLetterAttributes([DeadLetterAttributes.code: "NoRoute", DeadLetterAttributes.replayCount: "1"])
+        let replayed = first.replayed(of: "d9", at: Date(timeIntervalSince1970: 0))
+        #expect(replayed.replays == 2)
+        #expect(replayed[DeadLetterAttributes.replayOf] == "d9")
+        #expect(replayed[DeadLetterAttributes.replayedAt] == "1970-01-01T00:00:00Z")
+        #expect(replayed.replayHistory == [DeadLetterAttributes.replayCount: "2", DeadLetterAttributes.replayOf: "d9"])
+    }
+}
+
+@Suite("Durations as SQS takes them")
+struct WholeSecondsTests {
+    @Test("rounded up to whole seconds, never negative", arguments: [
+        (Duration.zero, 0), (.milliseconds(1), 1), (.seconds(20), 20), (.milliseconds(20_500), 21), (.seconds(-3), 0),
+    ])
+    func rounding(duration: Duration, seconds: Int) {
+        #expect(WholeSeconds.of(duration) == seconds)
     }
 }

@@ -81,22 +81,6 @@ struct S3EventDecoderTests {
     }
 }
 
-@Suite("Job slots")
-struct SlotCounterTests {
-    @Test("the poller asks only for free slots and waits when all are taken")
-    func slots() async throws {
-        let slots = SlotCounter(2)
-        #expect(await slots.waitForFree() == 2)
-        await slots.take()
-        #expect(await slots.waitForFree() == 1)
-        await slots.take()
-        let waiter = Task { await slots.waitForFree() }
-        try await Task.sleep(nanoseconds: 50_000_000)
-        await slots.release()
-        #expect(await waiter.value == 1)
-    }
-}
-
 @Suite("Single-record bodies for split messages")
 struct NotificationBodyTests {
     @Test("a record re-encoded as its own notification decodes to the same object", arguments: [

@@ -66,7 +66,7 @@ extension TestStack {
         settings.untilIdle = true
         settings.idlePolls = 2
         let pipeline = FilePipeline(s3: s3Too ? S3Client(client: aws) : s3, mysql: mysql, routes: routes, logger: TestStack.quietLogger)
-        let worker = try await Worker(settings: settings, sqs: SQSClient(client: aws), dynamo: dynamo, pipeline: pipeline,
+        let worker = try await Worker.connect(settings: settings, sqs: SQSClient(client: aws), dynamo: dynamo, pipeline: pipeline,
                                       logger: TestStack.quietLogger)
         try await worker.run()
         return worker.summary
@@ -195,14 +195,14 @@ struct WorkerFaultTests {
             defer { proxy.stop() }
             let object = ObjectCreated(bucket: stack.bucket, key: "acme/data/orders-1.csv", eTag: "\"abc\"")
             let ledger = JobLedger(dynamo: DynamoDBClient(client: try client(through: proxy)), table: stack.jobsTable)
-            let claim = try await ledger.claim(object, owner: "worker-a", lease: 60)
+            let claim = try await ledger.claim(object, owner: "worker-a", lease: .seconds(60))
             #expect(claim == .claimed(fencingToken: 1))
             #expect(proxy.requests.filter { $0.header("x-amz-target") == "DynamoDB_20120810.UpdateItem" }.count == 2,
                     "the first answer was dropped and the claim retried")
             // The claim is really held: another worker is kept off, and the token fences our own writes.
             let direct = JobLedger(dynamo: stack.dynamo, table: stack.jobsTable)
-            #expect(try await direct.claim(object, owner: "worker-b", lease: 60) == .heldByAnother(owner: "worker-a"))
-            try await direct.extendLease(object, owner: "worker-a", fencingToken: 1, lease: 60)
+            #expect(try await direct.claim(object, owner: "worker-b", lease: .seconds(60)) == .heldByAnother(owner: "worker-a"))
+            try await direct.extendLease(object, owner: "worker-a", fencingToken: 1, lease: .seconds(60))
         }
     }
 }

@@ -157,13 +157,13 @@ struct WorkerFleetTests {
             var settings = WorkerSettings(queueName: stack.queue, deadLetterQueueName: stack.deadLetterQueue,
                                           jobsTable: stack.jobsTable, landingBuckets: try LandingBuckets([stack.bucket]),
                                           concurrency: 1)
-            settings.visibilityTimeout = 2
-            settings.leaseSeconds = 2
+            settings.visibilityTimeout = .seconds(2)
+            settings.lease = .seconds(2)
             settings.untilIdle = true
             settings.idlePolls = 3
             // Two workers poll the same queue while the only file takes 3.5× the visibility timeout.
-            let a = try await Worker(settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline, logger: TestStack.quietLogger)
-            let b = try await Worker(settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline, logger: TestStack.quietLogger)
+            let a = try await Worker.connect(settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline, logger: TestStack.quietLogger)
+            let b = try await Worker.connect(settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline, logger: TestStack.quietLogger)
             async let ra: Void = a.run()
             async let rb: Void = b.run()
             _ = try await (ra, rb)
@@ -215,7 +215,7 @@ final class LeaseThiefPipeline: FileLoading, @unchecked Sendable {
         let object = ObjectCreated(bucket: source.bucket, key: source.key, eTag: source.eTag)
         return try await real.load(source, route: route, fencingToken: fencingToken) {
             // Another worker's claim after our lease ran out: a later claim time, a higher token.
-            _ = try await ledger.claim(object, owner: "thief", lease: 60, now: Date().addingTimeInterval(10_000))
+            _ = try await ledger.claim(object, owner: "thief", lease: .seconds(60), now: Date().addingTimeInterval(10_000))
             try await beforeCommit()
         }
     }
@@ -237,7 +237,7 @@ struct FencingTests {
             settings.attempts = 1
             settings.untilIdle = true
             settings.idlePolls = 1
-            let worker = try await Worker(settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline,
+            let worker = try await Worker.connect(settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline,
                                           logger: TestStack.quietLogger)
             // The message comes back later (given back); stop after the first attempt.
             let run = Task { try await worker.run() }

@@ -15,7 +15,7 @@ public enum ClaimResult: Sendable, Equatable {
 ///
 /// The claim is a conditional write, so two workers can never both hold one file; the attempt counter
 /// is the fencing token that the MySQL ledger row carries.
-public struct JobLedger: Sendable {
+public struct JobLedger: JobTracker {
     public static let partitionKey = "pk"
     public let dynamo: DynamoDBClient
     public let table: String
@@ -37,12 +37,13 @@ public struct JobLedger: Sendable {
         try await dynamo.updateTimeToLive(table: table, attribute: "expires_at")
     }
 
-    /// Takes the file if nobody holds it, or if the holder's lease ran out and it has not succeeded.
+    /// Takes the file (as of `now`) if nobody holds it, or if the holder's lease ran out and it has not succeeded.
     ///
     /// Each claim carries a fresh `claim_id`: when DynamoDB applied the write but its answer was lost, the
     /// retry fails its condition, and the item read back then shows our own claim, not another worker's.
-    public func claim(_ o: ObjectCreated, owner: String, lease: Double, now: Date = Date()) async throws -> ClaimResult {
+    public func claim(_ o: ObjectCreated, owner: String, lease: Duration, now: Date) async throws -> ClaimResult {
         let nowS = Int64(now.timeIntervalSince1970)
+        let lease = Int64(WholeSeconds.of(lease))
         let claimID = UUID().uuidString
         let update = DynamoExpression(
             """
@@ -52,7 +53,7 @@ public struct JobLedger: Sendable {
             runs_started = if_not_exists(runs_started, :zero) + :one, expires_at = :ttl
             """,
             names: ["#status": "status", "#owner": "owner"],
-            values: [":running": .s("RUNNING"), ":owner": .s(owner), ":claim": .s(claimID), ":lease": .number(nowS + Int64(lease)),
+            values: [":running": .s("RUNNING"), ":owner": .s(owner), ":claim": .s(claimID), ":lease": .number(nowS + lease),
                      ":now": .number(nowS), ":bucket": .s(o.bucket), ":key": .s(o.key), ":version": .s(o.version),
                      ":zero": .number(0), ":one": .number(1), ":ttl": .number(nowS + Int64(retentionDays) * 86400)])
         let condition = DynamoExpression(
@@ -72,20 +73,25 @@ public struct JobLedger: Sendable {
         }
     }
 
-    /// Extends our lease; fails with `ConditionalCheckFailed` when we no longer hold the file.
-    public func extendLease(_ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Double, now: Date = Date()) async throws {
-        let nowS = Int64(now.timeIntervalSince1970)
-        try await dynamo.updateItem(
-            table: table, key: key(o),
-            update: DynamoExpression("SET lease_expires_at = :lease", values: [":lease": .number(nowS + Int64(lease))]),
-            condition: held(owner: owner, token: fencingToken))
+    /// Extends our lease; fails with `LeaseLost` when we no longer hold the file.
+    public func extendLease(_ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Duration) async throws {
+        let nowS = Int64(Date().timeIntervalSince1970)
+        do {
+            try await dynamo.updateItem(
+                table: table, key: key(o),
+                update: DynamoExpression("SET lease_expires_at = :lease",
+                                         values: [":lease": .number(nowS + Int64(WholeSeconds.of(lease)))]),
+                condition: held(owner: owner, token: fencingToken))
+        } catch is ConditionalCheckFailed {
+            throw LeaseLost(jobID: JobLedger.jobID(o))
+        }
     }
 
     /// Records success with counts; only the holder of the current attempt may.
     /// `rejectsURI` names the object holding the refused rows, when there were any.
     public func markSucceeded(_ o: ObjectCreated, owner: String, fencingToken: Int64, rowsLoaded: Int, rowsRejected: Int,
-                              duplicate: Bool = false, rejectsURI: String? = nil, now: Date = Date()) async throws {
-        let nowS = Int64(now.timeIntervalSince1970)
+                              duplicate: Bool = false, rejectsURI: String? = nil) async throws {
+        let nowS = Int64(Date().timeIntervalSince1970)
         var values: [String: DynamoValue] = [":s": .s("SUCCEEDED"), ":now": .number(nowS), ":rl": .number(rowsLoaded),
                                              ":rr": .number(rowsRejected), ":dup": .bool(duplicate)]
         var set = "SET #status = :s, finished_at = :now, rows_loaded = :rl, rows_rejected = :rr, already_loaded = :dup"
@@ -101,8 +107,8 @@ public struct JobLedger: Sendable {
     }
 
     /// Records a permanent failure with its reason.
-    public func markFailed(_ o: ObjectCreated, owner: String, fencingToken: Int64, reason: String, now: Date = Date()) async throws {
-        let nowS = Int64(now.timeIntervalSince1970)
+    public func markFailed(_ o: ObjectCreated, owner: String, fencingToken: Int64, reason: String) async throws {
+        let nowS = Int64(Date().timeIntervalSince1970)
         try await dynamo.updateItem(
             table: table, key: key(o),
             update: DynamoExpression("SET #status = :s, finished_at = :now, #error = :e, \(Self.runEnded) REMOVE lease_expires_at",
@@ -124,8 +130,8 @@ public struct JobLedger: Sendable {
     }
 
     /// Records a file refused before any claim (no route, undecodable), so its history shows why.
-    public func recordRejected(_ o: ObjectCreated, reason: String, now: Date = Date()) async throws {
-        let nowS = Int64(now.timeIntervalSince1970)
+    public func recordRejected(_ o: ObjectCreated, reason: String) async throws {
+        let nowS = Int64(Date().timeIntervalSince1970)
         try await dynamo.putItem(table: table, item: [
             JobLedger.partitionKey: .s(JobLedger.jobID(o)), "status": .s("FAILED"), "s3_bucket": .s(o.bucket),
             "s3_key": .s(o.key), "s3_version": .s(o.version), "error": .s(String(reason.prefix(2000))),

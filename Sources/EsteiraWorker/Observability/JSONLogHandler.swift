@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// One JSON object per line on stderr: what log pipelines (Fluent Bit, CloudWatch, Loki) parse without rules.
 public struct JSONLogHandler: LogHandler {
@@ -7,7 +8,8 @@ public struct JSONLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadataProvider: Logger.MetadataProvider?
     let label: String
-    private static let lock = NSLock()
+    /// Keeps lines from interleaving.
+    private static let lock = Mutex(())
 
     public init(label: String, level: Logger.Level = .info) {
         self.label = label
@@ -42,7 +44,7 @@ public struct JSONLogHandler: LogHandler {
             out += JSONLogHandler.quote(k) + ":" + JSONLogHandler.quote(v)
         }
         out += "}\n"
-        JSONLogHandler.lock.withLock { FileHandle.standardError.write(Data(out.utf8)) }
+        JSONLogHandler.lock.withLock { _ in FileHandle.standardError.write(Data(out.utf8)) }
     }
 
     static func timestamp() -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import EsteiraStatus
 
 /// Answers `/readyz` from the last result of periodic dependency checks (MySQL, SQS),
@@ -8,7 +9,7 @@ public final class Readiness: Sendable {
     public typealias Check = @Sendable () async throws -> Void
 
     let checks: [(name: String, check: Check)]
-    let state = LockedBox<[String: String]>([:])
+    let state = Mutex<[String: String]>([:])
     let logger: Logger
 
     public init(checks: [(name: String, check: Check)], logger: Logger) {
@@ -40,11 +41,11 @@ public final class Readiness: Sendable {
         }
     }
 
-    /// Checks every `interval` seconds until cancelled.
-    public func run(interval: Double = 15) async {
+    /// Checks every `interval` until cancelled.
+    public func run(interval: Duration = .seconds(15)) async {
         while !Task.isCancelled {
             await checkOnce()
-            try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+            try? await Task.sleep(for: interval)
         }
     }
 }
@@ -52,14 +53,14 @@ public final class Readiness: Sendable {
 /// Routes the status server's three paths.
 public enum StatusRoutes {
     /// `/healthz`: the receive loop is turning. `/readyz`: dependencies answer. `/metrics`: Prometheus.
-    public static func handler(worker: Worker, readiness: Readiness, stuckAfter: Double) -> StatusServer.Handler {
+    public static func handler(worker: Worker, readiness: Readiness, stuckAfter: Duration) -> StatusServer.Handler {
         { path in
             switch path {
             case "/healthz":
-                let idle = worker.secondsSinceLastPoll
+                let idle = worker.sinceLastPoll.components.seconds
                 return worker.isLive(stuckAfter: stuckAfter)
                     ? (200, "text/plain", "ok\n")
-                    : (503, "text/plain", "receive loop has not turned for \(Int(idle)) s\n")
+                    : (503, "text/plain", "receive loop has not turned for \(idle) s\n")
             case "/readyz":
                 let failures = readiness.failures
                 return failures.isEmpty

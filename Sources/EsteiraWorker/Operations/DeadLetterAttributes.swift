@@ -53,6 +53,28 @@ public struct DeadLetterAttributes: Sendable, Equatable {
         self.values = v.mapValues { Self.cut(Self.sanitize($0), maxBytes: Self.maxValueBytes) }
     }
 
+    // MARK: Reading what a dead letter carries
+
+    /// The error code; a letter without one was moved by SQS redrive after too many receives.
+    public var errorCode: String { values[Self.code] ?? "MaxReceives" }
+    /// The reason, in words a person can act on.
+    public var reason: String { values[Self.message] ?? "(no reason recorded: moved by SQS redrive after too many receives)" }
+    /// The object key the failure concerns, when one was recorded.
+    public var objectKey: String? { values[Self.key] }
+    /// How often the letter was replayed to the main queue.
+    public var replays: Int { values[Self.replayCount].flatMap(Int.init) ?? 0 }
+    /// What a message keeps when it fails again after a replay: its replay count and the letter it came from.
+    public var replayHistory: [String: String] { values.filter { $0.key == Self.replayCount || $0.key == Self.replayOf } }
+
+    /// These attributes, as sent back to the main queue by a replay of dead letter `id`.
+    public func replayed(of id: String, at date: Date) -> DeadLetterAttributes {
+        var next = self
+        next[Self.replayCount] = String(replays + 1)
+        next[Self.replayOf] = id
+        next[Self.replayedAt] = ISO8601DateFormatter().string(from: date)
+        return next
+    }
+
     /// Body and attributes that SQS will take: values sanitised, then the longest values (the reason
     /// and the key first) cut until the whole fits; a body that leaves no room is cut last.
     public static func sendable(body: String, attributes: [String: String]) -> (body: String, attributes: [String: String]) {

@@ -9,17 +9,19 @@ public struct DeadLetter: Sendable, Equatable {
     public var attributes: [String: String]
     public var systemAttributes: [String: String]
 
-    public var reason: String { attributes[DeadLetterAttributes.message] ?? "(no reason recorded: moved by SQS redrive after too many receives)" }
-    public var code: String { attributes[DeadLetterAttributes.code] ?? "MaxReceives" }
+    /// What Esteira recorded about the failure (none for a letter SQS redrive moved).
+    public var recorded: DeadLetterAttributes { DeadLetterAttributes(attributes) }
+    public var reason: String { recorded.reason }
+    public var code: String { recorded.errorCode }
     /// The file it concerns, from our attributes or, for redriven messages, from the S3 event itself.
     public var key: String? {
-        if let k = attributes[DeadLetterAttributes.key] { return k }
+        if let k = recorded.objectKey { return k }
         if case .objectsCreated(let objects)? = try? S3EventDecoder.decode(body) { return objects.first?.key }
         return nil
     }
     public var tenant: String? { key?.split(separator: "/").first.map(String.init) }
     public var receiveCount: Int { systemAttributes["ApproximateReceiveCount"].flatMap(Int.init) ?? 0 }
-    public var replayCount: Int { attributes[DeadLetterAttributes.replayCount].flatMap(Int.init) ?? 0 }
+    public var replayCount: Int { recorded.replays }
     /// The buckets the message's S3 event names (none when it is not an S3 event).
     public var buckets: [String] {
         guard case .objectsCreated(let objects)? = try? S3EventDecoder.decode(body) else { return [] }
@@ -169,11 +171,8 @@ public struct DeadLetterOperator: Sendable {
             let marker: DynamoItem = ["pk": .s("replay#\(d.id)")]
             let wasSent = try await dynamo.getItem(table: jobsTable, key: marker) != nil
             if !wasSent {
-                var attributes = d.attributes
-                attributes[DeadLetterAttributes.replayCount] = String(d.replayCount + 1)
-                attributes[DeadLetterAttributes.replayOf] = d.id
-                attributes[DeadLetterAttributes.replayedAt] = ISO8601DateFormatter().string(from: Date())
-                let (body, sendable) = DeadLetterAttributes.sendable(body: d.body, attributes: attributes)
+                let attributes = d.recorded.replayed(of: d.id, at: Date())
+                let (body, sendable) = DeadLetterAttributes.sendable(body: d.body, attributes: attributes.values)
                 try await sqs.sendMessage(queueURL: queueURL, body: body, attributes: sendable)
                 let now = Int64(Date().timeIntervalSince1970)
                 try await dynamo.putItem(table: jobsTable, item: [
@@ -184,7 +183,7 @@ public struct DeadLetterOperator: Sendable {
             try await sqs.deleteMessage(queueURL: deadLetterURL, receiptHandle: d.receiptHandle)
             if wasSent { report.alreadySent.append(d.id) } else { report.replayed.append(d.id) }
             onEach(d, wasSent)
-            if pause > 0 { try await Task.sleep(nanoseconds: UInt64(pause * 1e9)) }
+            if pause > 0 { try await Task.sleep(for: .seconds(pause)) }
         }
         return report
     }

@@ -20,7 +20,7 @@ extension Worker {
     /// Checks the attempts before ours (just claimed); a failure to read them lets the load go ahead.
     func crashedEarlier(_ object: ObjectCreated, token: Int64, log: Logger) async -> PipelineError? {
         do {
-            let history = try await ledger.attemptHistory(object)
+            let history = try await jobs.attemptHistory(object)
             if history.diedBefore > 0 {
                 log.warning("earlier attempts on this file ended with the process dying", metadata: [
                     "died": "\(history.diedBefore)", "last_stage": "\(history.lastStage ?? "claimed")",
@@ -28,7 +28,7 @@ extension Worker {
             }
             let verdict = AttemptGuard.verdict(history, maxCrashes: settings.maxCrashes)
             if verdict != nil {
-                try? await ledger.forgiveDeaths(object, owner: settings.workerID, fencingToken: token)
+                try? await jobs.forgiveDeaths(object, owner: settings.workerID, fencingToken: token)
             }
             return verdict
         } catch {
@@ -39,10 +39,10 @@ extension Worker {
 
     /// The load's progress, with each stage recorded in the job item before the stage's work starts.
     func tracking(_ object: ObjectCreated, token: Int64) -> LoadProgress {
-        let ledger = self.ledger, owner = settings.workerID, logger = self.logger
+        let jobs = self.jobs, owner = settings.workerID, logger = self.logger
         return LoadProgress { stage in
             do {
-                try await ledger.recordStage(object, owner: owner, fencingToken: token, stage: stage.rawValue)
+                try await jobs.recordStage(object, owner: owner, fencingToken: token, stage: stage.rawValue)
             } catch {
                 logger.debug("could not record the load's stage", metadata: ["error": "\(error)", "key": "\(object.key)"])
             }

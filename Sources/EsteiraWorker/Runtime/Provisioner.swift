@@ -55,7 +55,7 @@ public struct Provisioner: Sendable {
         try await ledger.createTable()
         for _ in 0..<60 {
             if try await dynamo.describeTable(name: jobsTable) == "ACTIVE" { break }
-            try await Task.sleep(nanoseconds: 1_000_000_000)
+            try await Task.sleep(for: .seconds(1))
         }
         return Result(queueURL: queueURL, queueARN: queueARN, deadLetterURL: dlqURL, deadLetterARN: dlqARN)
     }

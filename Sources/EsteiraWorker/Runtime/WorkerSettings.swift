@@ -1,6 +1,7 @@
 import Foundation
 
 /// How one worker process runs. Every field has a default; the CLI and the environment override them.
+/// Every span of time is a `Duration`; the CLI converts its seconds and `10m`-style texts at the edge.
 public struct WorkerSettings: Sendable {
     public var queueName: String
     public var deadLetterQueueName: String
@@ -10,25 +11,29 @@ public struct WorkerSettings: Sendable {
     /// Files worked on at once; also the most messages asked for in one receive.
     public var concurrency: Int
     /// Long-poll wait for ReceiveMessage (SQS allows up to 20 s).
-    public var waitSeconds: Int = 20
+    public var receiveWait: Duration = .seconds(20)
     /// Visibility timeout set on each received message and renewed by the heartbeat at half its period.
-    public var visibilityTimeout: Int = 120
-    /// Claim lease in DynamoDB, renewed at half its period.
-    public var leaseSeconds: Int = 120
+    public var visibilityTimeout: Duration = .seconds(120)
+    /// Claim lease in the jobs table, renewed at half its period.
+    public var lease: Duration = .seconds(120)
     /// In-process attempts for a transient failure before the message is given back to the queue.
     public var attempts: Int = 3
+    /// Waits between those in-process attempts.
+    public var retryBackoff = RetryBackoff(base: .milliseconds(500), cap: .seconds(20))
+    /// Waits after a failed receive.
+    public var receiveBackoff = RetryBackoff(base: .seconds(1), cap: .seconds(30))
     /// Exit once the queue (waiting and in-flight messages alike) stays empty for this many consecutive
     /// polls with nothing in hand (demo, tests, batch runs).
     public var untilIdle: Bool = false
     public var idlePolls: Int = 2
-    /// On SIGTERM, seconds to let files in hand finish before they are given back.
+    /// On SIGTERM, the time files in hand get to finish before they are given back.
     /// Keep it below the pod's terminationGracePeriodSeconds.
-    public var shutdownGrace: Int = 25
+    public var shutdownGrace: Duration = .seconds(25)
     /// Files larger than this are refused before download (dead-lettered as TooLarge); nil: no limit.
     public var maxObjectBytes: Int64? = nil
-    /// A file that reads no bytes and passes no rows on for this many seconds is abandoned and
-    /// dead-lettered as `Stalled` (the heartbeat would otherwise keep it claimed for ever).
-    public var stallTimeout: Double = 600
+    /// A file that reads no bytes and passes no rows on for this long is abandoned and dead-lettered as
+    /// `Stalled` (the heartbeat would otherwise keep it claimed for ever).
+    public var stallTimeout: Duration = .seconds(600)
     /// Earlier attempts on one version that ended with the process dying, after which the version is
     /// dead-lettered as `Crashed` without being read again.
     public var maxCrashes: Int = 3
@@ -45,8 +50,50 @@ public struct WorkerSettings: Sendable {
         self.workerID = workerID ?? WorkerSettings.defaultWorkerID()
     }
 
+    /// The long-poll wait actually used: short when draining (`untilIdle`), so the run ends soon after the queue.
+    var pollWait: Duration { untilIdle ? min(receiveWait, .seconds(2)) : receiveWait }
+
+    /// How often the heartbeat renews the message's visibility and the claim's lease: half the shorter one.
+    var heartbeatPeriod: Duration { min(visibilityTimeout, lease) / 2 }
+
+    /// Seconds read from a flag or the routes file as a `Duration`, clamped to [0, 10⁹ s] (about 31 years):
+    /// `Duration` traps on a value it cannot hold, and a text such as `1e300` must not stop a worker.
+    public static func duration(seconds: Double) -> Duration {
+        guard seconds.isFinite, seconds > 0 else { return .zero }
+        return .seconds(min(seconds, 1e9))
+    }
+
     static func defaultWorkerID() -> String {
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "worker"
         return "\(host)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+    }
+}
+
+/// Capped exponential backoff with full jitter: a random wait in [0, min(cap, base · 2^(attempt-1))],
+/// so a fleet that failed together does not retry together.
+public struct RetryBackoff: Sendable, Equatable {
+    public var base: Duration
+    public var cap: Duration
+
+    public init(base: Duration, cap: Duration) {
+        self.base = base
+        self.cap = cap
+    }
+
+    /// The wait after attempt `attempt` (counting from 1) failed.
+    public func delay(afterAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Duration {
+        let ceiling = min(cap, base * (1 << min(max(attempt - 1, 0), 30)))
+        return ceiling * min(1, max(0, random))
+    }
+}
+
+/// When a message given back to the queue is seen again: 20 s after the first receive, doubling with each
+/// receive, never later than `maxDelay`. The queue's redrive policy dead-letters it after maxReceiveCount.
+public enum GiveBackDelay {
+    /// The longest a message given back stays hidden.
+    public static let maxDelay: Duration = .seconds(900)
+
+    public static func after(receiveCount: Int) -> Duration {
+        min(maxDelay, .seconds(10 << min(max(receiveCount, 0), 7)))
     }
 }

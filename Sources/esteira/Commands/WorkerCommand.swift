@@ -124,12 +124,12 @@ struct WorkerCommand: AsyncParsableCommand {
                                       jobsTable: resources.jobsTable, landingBuckets: try resources.landingBuckets(),
                                       concurrency: concurrency)
         settings.untilIdle = untilIdle
-        settings.visibilityTimeout = visibilityTimeout
-        settings.leaseSeconds = lease
+        settings.visibilityTimeout = .seconds(visibilityTimeout)
+        settings.lease = .seconds(lease)
         settings.attempts = attempts
-        settings.shutdownGrace = shutdownGrace
+        settings.shutdownGrace = .seconds(shutdownGrace)
         settings.maxObjectBytes = maxFileSize.flatMap(ByteSize.parse)
-        settings.stallTimeout = DurationText.seconds(stallTimeout) ?? settings.stallTimeout
+        settings.stallTimeout = DurationText.seconds(stallTimeout).map(WorkerSettings.duration(seconds:)) ?? settings.stallTimeout
         settings.maxCrashes = maxCrashes
 
         try await Self.probe(mysql)
@@ -137,23 +137,24 @@ struct WorkerCommand: AsyncParsableCommand {
         // ESTEIRA_TEST_BATCH_DELAY_MS: fault injection for the fleet tests (a deliberately slow file).
         let batchDelay = (env("ESTEIRA_TEST_BATCH_DELAY_MS").flatMap(Double.init) ?? 0) / 1000
         let pipeline = FilePipeline(s3: S3Client(client: aws), connections: mysql, routes: table, batchDelay: batchDelay, logger: logger)
-        let worker: Worker
+        let queues: SQSWorkQueue
         do {
-            worker = try await Worker(settings: settings, sqs: sqs, dynamo: DynamoDBClient(client: aws),
-                                      pipeline: pipeline, logger: logger)
+            queues = try await SQSWorkQueue.connect(sqs: sqs, queueName: resources.queue, deadLetterQueueName: resources.dlq)
         } catch let e as AWSError where e.code == .queueDoesNotExist {
             throw UserFacingError("queue '\(resources.queue)' or '\(resources.dlq)' does not exist: run `esteira setup` first (\(e.code))")
         }
-        let queueURL = try await sqs.getQueueURL(name: resources.queue)
+        let worker = Worker(settings: settings, queue: queues,
+                            jobs: JobLedger(dynamo: DynamoDBClient(client: aws), table: settings.jobsTable),
+                            pipeline: pipeline, logger: logger)
         let readiness = Readiness(checks: [
-            ("sqs", { _ = try await sqs.getQueueAttributes(queueURL: queueURL, names: ["QueueArn"]) }),
+            ("sqs", { _ = try await sqs.getQueueAttributes(queueURL: queues.queueURL, names: ["QueueArn"]) }),
             ("mysql", { try await mysql.check() }),
         ], logger: logger)
         var server: StatusServer?
         if !noHTTP {
             do {
                 server = try await StatusServer.start(port: httpPort, handler: StatusRoutes.handler(
-                    worker: worker, readiness: readiness, stuckAfter: Double(settings.waitSeconds * 3 + 30)))
+                    worker: worker, readiness: readiness, stuckAfter: settings.receiveWait * 3 + .seconds(30)))
             } catch {
                 throw UserFacingError("\(error) (ESTEIRA_HTTP_PORT or --http-port)")
             }

@@ -94,7 +94,7 @@ struct TestStack: Sendable {
         settings.untilIdle = true
         settings.idlePolls = 2
         let pipeline = FilePipeline(s3: s3, mysql: mysql, routes: routes, logger: TestStack.quietLogger)
-        let worker = try await Worker(settings: settings, sqs: sqs, dynamo: dynamo, pipeline: pipeline,
+        let worker = try await Worker.connect(settings: settings, sqs: sqs, dynamo: dynamo, pipeline: pipeline,
                                       logger: TestStack.quietLogger)
         try await worker.run()
         return worker.summary

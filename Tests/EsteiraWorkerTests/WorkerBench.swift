@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import Testing
+import EsteiraAWS
+import EsteiraPipeline
+import EsteiraWorkerTestSupport
+@testable import EsteiraWorker
+
+/// One worker on an in-memory queue, jobs table and scripted loader, with settings short enough that a
+/// heartbeat, a stall or a grace period passes in a fraction of a second.
+struct WorkerBench {
+    let queue = InMemoryWorkQueue()
+    let jobs = InMemoryJobTracker()
+    let loader = ScriptedFileLoader()
+    let worker: Worker
+
+    static let quiet = Logger(label: "esteira.test") { _ in SwiftLogNoOpLogHandler() }
+
+    init(_ configure: (inout WorkerSettings) -> Void = { _ in }) throws {
+        var s = WorkerSettings(queueName: "q", deadLetterQueueName: "q-dlq", jobsTable: "jobs",
+                               landingBuckets: try LandingBuckets(["landing"]), concurrency: 2, workerID: "w1")
+        s.receiveWait = .milliseconds(20)
+        // Heartbeat every 100 ms.
+        s.visibilityTimeout = .milliseconds(200)
+        s.lease = .milliseconds(200)
+        s.retryBackoff = RetryBackoff(base: .milliseconds(1), cap: .milliseconds(4))
+        s.receiveBackoff = RetryBackoff(base: .milliseconds(1), cap: .milliseconds(4))
+        s.shutdownGrace = .milliseconds(150)
+        s.stallTimeout = .seconds(5)
+        s.untilIdle = true
+        s.idlePolls = 1
+        configure(&s)
+        worker = Worker(settings: s, queue: queue, jobs: jobs, pipeline: loader, logger: Self.quiet)
+    }
+
+    func object(_ name: String, bucket: String = "landing", size: Int64 = 100) -> ObjectCreated {
+        ObjectCreated(bucket: bucket, key: "acme/data/\(name)", size: size, eTag: "etag-\(name)")
+    }
+
+    /// Puts the object's S3 event on the queue and receives it, as the receive loop would.
+    func deliver(_ o: ObjectCreated, receivedBefore: Int = 0, attributes: [String: String] = [:]) async throws -> SQSMessage {
+        try await deliver(body: o.notificationBody, receivedBefore: receivedBefore, attributes: attributes)
+    }
+
+    func deliver(body: String, receivedBefore: Int = 0, attributes: [String: String] = [:]) async throws -> SQSMessage {
+        let id = queue.put(body: body, messageAttributes: attributes, receivedBefore: receivedBefore)
+        let received = try await queue.receive(max: 10, wait: .zero, visibilityTimeout: .seconds(30))
+        return try #require(received.first { $0.messageID == id })
+    }
+
+    /// Delivers the object and lets the worker handle its message to the end.
+    func handle(_ o: ObjectCreated, receivedBefore: Int = 0) async throws -> SQSMessage {
+        let m = try await deliver(o, receivedBefore: receivedBefore)
+        await worker.handle(m)
+        return m
+    }
+
+    /// The only dead letter, which the test expects.
+    func deadLetter() throws -> InMemoryWorkQueue.DeadLetter {
+        #expect(queue.deadLetters.count == 1)
+        return try #require(queue.deadLetters.first)
+    }
+}
+
+/// Waits (polling briefly) until `condition` holds; records an issue after `timeout`.
+func eventually(_ what: String, timeout: Duration = .seconds(3), _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        if ContinuousClock.now > deadline {
+            Issue.record("timed out waiting for: \(what)")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(2))
+    }
+}
+
+/// A transient failure, as the pipeline classifies a lost connection.
+let lostConnection = PipelineError(.database, "lost connection to MySQL server during query", transient: true)
