@@ -72,6 +72,7 @@ struct LoadMemoryTests {
 
             let run = try await MeasuredProcess.run(["load", file, "--route", "acme-wide", "--json"], stack: stack,
                                                     routes: routes, timeout: 900)
+            print("esteira load, 300 rows of 3 MiB: peak RSS \(run.peakRSSKB / 1024) MB")
             #expect(run.status == 0, "\(run.output.suffix(2000))")
             #expect(try LoadCommandTests.json(run.output)["rows_loaded"] as? Int == 300, "\(run.output.suffix(2000))")
             #expect(run.peakRSSKB < Self.peakLimitKB, "peak RSS \(run.peakRSSKB / 1024) MB for 300 rows of 3 MiB")
@@ -100,6 +101,7 @@ struct LoadMemoryTests {
 
             let run = try await MeasuredProcess.run(["load", file, "--route", "acme-orders", "--json"], stack: stack,
                                                     routes: routes, timeout: 900)
+            print("esteira load, \(badRows) refused rows: peak RSS \(run.peakRSSKB / 1024) MB")
             #expect(run.status == 0, "\(run.output.suffix(2000))")
             #expect(try LoadCommandTests.json(run.output)["rows_rejected"] as? Int == badRows, "\(run.output.suffix(2000))")
             #expect(run.peakRSSKB < Self.peakLimitKB, "peak RSS \(run.peakRSSKB / 1024) MB for \(badRows) refused rows")
