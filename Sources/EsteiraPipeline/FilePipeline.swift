@@ -184,8 +184,8 @@ public final class FilePipeline: Sendable {
             throw error
         }
         let summary = reader.summary
-        // (Nothing below can fail after refused rows were streamed out but the local-file check: a load
-        // that has not begun yet saw its header only at the very end, so it refused too little to stream.)
+        // Refused rows stream out only once the load has begun, so of the failures below only the
+        // local-file check can leave a started rejects upload behind.
         guard let columns else { throw PipelineError(.badCSV, "the file has no header row") }
         let checksum = Hex.encode(hasher.finalize())
         if case .localFile(let f) = source, f.sha256 != checksum {

@@ -44,6 +44,9 @@ final class RejectsWriter {
     init(destination: Destination, partBytes: Int) {
         self.destination = destination
         self.partBytes = max(partBytes, Self.minimumPartBytes)
+        // One buffer for the whole file, reused part after part (reserved, not touched: only what is written
+        // is resident), so a long stream of refusals does not churn and fragment the heap.
+        buffer.reserveCapacity(self.partBytes + (1 << 20))
     }
 
     /// Adds one refused row (`line,"reason","raw"`).
@@ -115,15 +118,14 @@ final class RejectsWriter {
     }
 
     private func send(last: Bool) async throws {
-        let part = buffer
-        buffer = []
+        defer { buffer.removeAll(keepingCapacity: true) }
         switch destination {
         case .object(let s3, let bucket, let key):
             if uploadID == nil {
                 uploadID = try await s3.createMultipartUpload(bucket: bucket, key: key, contentType: Self.contentType)
             }
             parts.append(try await s3.uploadPart(bucket: bucket, key: key, uploadID: uploadID!,
-                                                 partNumber: parts.count + 1, body: part))
+                                                 partNumber: parts.count + 1, body: buffer))
         case .localFile(let path):
             if temporary == nil {
                 let temporaryPath = "\(path).\(UInt32.random(in: 0...UInt32.max)).partial"
@@ -135,7 +137,7 @@ final class RejectsWriter {
                 temporary = (temporaryPath, fd)
             }
             let fd = temporary!.fd
-            try await Self.onIO { try Self.writeAll(part, to: fd, path: path) }
+            try await Self.onIO { [buffer] in try Self.writeAll(buffer, to: fd, path: path) }
         }
     }
 
