@@ -12,28 +12,39 @@ public final class FilePipeline: Sendable {
     public let connections: MySQLConnections
     public let routes: RouteTable
     public let logger: Logger
-    /// Rows sent to MySQL per statement batch.
+    /// Rows sent to MySQL per batch, at most.
     public let batchRows: Int
+    /// Bytes per batch: a batch goes out once it holds this much, however few its rows, so memory follows
+    /// bytes (a batch holds at most this plus one row; the loader keeps about two batches).
+    public let batchBytes: Int
+    public static let defaultBatchBytes = 4 << 20
     /// Where refused rows are written, in the source bucket: `<prefix><original key>.rejects.csv`.
     public static let rejectsPrefix = "esteira-rejects/"
-    /// Refused rows kept for the rejects file; past this only the count grows.
-    public let maxRejectsKept: Int
+    /// Bytes of refused rows held before they are sent on as the next part of the rejects object (or
+    /// appended to the local rejects file). Every refused row is written; at least 5 MiB (S3's part size).
+    public let rejectsPartBytes: Int
+    public static let defaultRejectsPartBytes = 8 << 20
     /// Fault injection for the fleet tests: a pause after each batch makes a file slow on purpose, so a
     /// test can kill or stop a worker mid-file. Zero in production.
     public let batchDelay: Double
 
-    public convenience init(s3: S3Client, mysql: MySQLConfig, routes: RouteTable, batchRows: Int = 2000, maxRejectsKept: Int = 10_000,
+    public convenience init(s3: S3Client, mysql: MySQLConfig, routes: RouteTable, batchRows: Int = 2000,
+                            batchBytes: Int = FilePipeline.defaultBatchBytes,
+                            rejectsPartBytes: Int = FilePipeline.defaultRejectsPartBytes,
                             batchDelay: Double = 0, logger: Logger = Logger(label: "esteira.pipeline")) {
         self.init(s3: s3, connections: MySQLConnections(config: mysql), routes: routes, batchRows: batchRows,
-                  maxRejectsKept: maxRejectsKept, batchDelay: batchDelay, logger: logger)
+                  batchBytes: batchBytes, rejectsPartBytes: rejectsPartBytes, batchDelay: batchDelay, logger: logger)
     }
 
-    public init(s3: S3Client, connections: MySQLConnections, routes: RouteTable, batchRows: Int = 2000, maxRejectsKept: Int = 10_000,
+    public init(s3: S3Client, connections: MySQLConnections, routes: RouteTable, batchRows: Int = 2000,
+                batchBytes: Int = FilePipeline.defaultBatchBytes,
+                rejectsPartBytes: Int = FilePipeline.defaultRejectsPartBytes,
                 batchDelay: Double = 0, logger: Logger = Logger(label: "esteira.pipeline")) {
         self.s3 = s3
         self.batchDelay = batchDelay
         self.batchRows = batchRows
-        self.maxRejectsKept = maxRejectsKept
+        self.batchBytes = batchBytes
+        self.rejectsPartBytes = rejectsPartBytes
         self.connections = connections
         self.routes = routes
         self.logger = logger
@@ -120,7 +131,7 @@ public final class FilePipeline: Sendable {
         // Rows are escaped into the batch as they come (the TypedRow is only valid during the callback):
         // no String per field. Made before the load exists, the first batch is LOAD DATA text.
         var batch = LoadBatch(columnCount: 0)
-        var rejects = RejectsCollector(limit: maxRejectsKept)
+        let rejects = RejectsWriter(destination: rejectsDestination(for: source), partBytes: rejectsPartBytes)
         var hasher = SHA256Hasher()
         var bytes: Int64 = 0
         var load: FileLoad?
@@ -166,13 +177,15 @@ public final class FilePipeline: Sendable {
                             // The ledger has this version: stop downloading, write nothing.
                             body.cancel()
                             await begun.rollback()
+                            await rejects.abandon()
                             return FileOutcome(table: route.table, rowsLoaded: 0, rowsRejected: 0, bytesRead: bytes,
                                                alreadyLoaded: true, rejectsURI: nil)
                         }
                         load = begun
                         await tracking.enter(.load)
                     }
-                    if batch.count >= batchRows, let load {
+                    try await rejects.flushIfFull()
+                    if batch.count >= batchRows || batch.byteCount >= batchBytes, let load {
                         try await load.append(batch)
                         tracking.passed(rows: batch.count)
                         batch = load.makeBatch()
@@ -186,15 +199,19 @@ public final class FilePipeline: Sendable {
             await load?.rollback()
             // The partner needs to see why: write what was refused so far, then fail.
             if let e = error as? PipelineError, e.code == .tooManyRejects, rejects.count > 0 {
-                _ = try? await writeRejects(rejects, source: source)
+                _ = try? await rejects.finish()
             }
+            await rejects.abandon()
             throw error
         }
         let summary = reader.summary
+        // Refused rows stream out only once the load has begun, so of the failures below only the
+        // local-file check can leave a started rejects upload behind.
         guard let columns else { throw PipelineError(.badCSV, "the file has no header row") }
         let checksum = Hex.encode(hasher.finalize())
         if case .localFile(let f) = source, f.sha256 != checksum {
             await load?.rollback()
+            await rejects.abandon()
             throw PipelineError(.versionChanged, "\(f.path) changed while it was being loaded; nothing was written. Load it again once it is complete")
         }
         if load == nil {
@@ -207,7 +224,7 @@ public final class FilePipeline: Sendable {
                 let total = summary.rows + summary.rejected
                 if total > 0 && Double(summary.rejected) > threshold * Double(total) {
                     await load.rollback()
-                    let uri = try? await writeRejects(rejects, source: source)
+                    let uri = try? await rejects.finish()
                     let percent = (Double(summary.rejected) * 1000 / Double(total)).rounded() / 10
                     throw PipelineError(.tooManyRejects, "\(summary.rejected) of \(total) rows (\(percent)%) were refused, above the route's reject_threshold of \(threshold * 100)%; nothing was loaded. Reasons per row: \(uri ?? "the rejects file could not be written")")
                 }
@@ -218,7 +235,7 @@ public final class FilePipeline: Sendable {
             try Task.checkCancellation()
             var rejectsURI: String?
             if rejects.count > 0 {
-                rejectsURI = try await writeRejects(rejects, source: source)
+                rejectsURI = try await rejects.finish()
             }
             try await beforeCommit()
             let outcome = try await load.commit(rowsRejected: rejects.count, checksum: checksum)
@@ -238,59 +255,19 @@ public final class FilePipeline: Sendable {
             }
         } catch {
             await load.rollback()
+            await rejects.abandon()
             throw error
         }
     }
 
-    /// Writes the refused rows with line, reason and raw text for each: under `esteira-rejects/` in the
-    /// source's bucket, or beside a local file as `<file>.rejects.csv`.
-    private func writeRejects(_ rejects: RejectsCollector, source: FileInput) async throws -> String {
+    /// Where refused rows go, with line, reason and raw text for each: under `esteira-rejects/` in the
+    /// source's bucket, or beside a local file as `<file>.rejects.csv` (see ``RejectsWriter``).
+    private func rejectsDestination(for source: FileInput) -> RejectsWriter.Destination {
         switch source {
         case .object(let o):
-            let key = FilePipeline.rejectsKey(for: o.key)
-            try await s3.putObject(bucket: o.bucket, key: key, body: rejects.csv(), contentType: "text/csv; charset=utf-8")
-            return "s3://\(o.bucket)/\(key)"
+            .object(s3, bucket: o.bucket, key: FilePipeline.rejectsKey(for: o.key))
         case .localFile(let f):
-            let path = f.path + ".rejects.csv"
-            let csv = Data(rejects.csv())
-            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
-                LocalFileBytes.io.async {
-                    do {
-                        try csv.write(to: URL(fileURLWithPath: path), options: .atomic)
-                        done.resume()
-                    } catch {
-                        done.resume(throwing: PipelineError(.storage, "cannot write the rejects file \(path): \(error.localizedDescription)"))
-                    }
-                }
-            }
-            return path
+            .localFile(path: f.path + ".rejects.csv")
         }
     }
-}
-
-/// Refused rows, kept up to a limit for the rejects file; the count is always exact.
-struct RejectsCollector {
-    let limit: Int
-    private(set) var count = 0
-    private var kept: [(line: Int, reason: String, raw: String)] = []
-
-    init(limit: Int) { self.limit = limit }
-
-    mutating func add(line: Int, reason: String, raw: String) {
-        count += 1
-        if kept.count < limit { kept.append((line, reason, raw)) }
-    }
-
-    func csv() -> [UInt8] {
-        var out = "line,reason,raw\r\n"
-        for r in kept {
-            out += "\(r.line),\(quote(r.reason)),\(quote(r.raw))\r\n"
-        }
-        if count > kept.count {
-            out += "0,\(quote("\(count - kept.count) more rejected rows not listed")),\r\n"
-        }
-        return Array(out.utf8)
-    }
-
-    private func quote(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 }

@@ -92,7 +92,7 @@ def test_jobs_table_is_keyed_by_pk_with_ttl(template):
 # per resource: a new AWS call in the code needs a grant here and in the template.
 WORKER_NEEDS = {
     "ReadLandedFiles": {"s3:GetObject", "s3:GetObjectVersion"},
-    "WriteRejects": {"s3:PutObject"},
+    "WriteRejects": {"s3:PutObject", "s3:AbortMultipartUpload"},
     "ConsumeQueue": {"sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
                      "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"},
     "DeadLetter": {"sqs:GetQueueUrl", "sqs:SendMessage"},

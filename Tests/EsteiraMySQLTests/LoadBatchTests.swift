@@ -62,6 +62,20 @@ struct LoadBatchTests {
         #expect(fromBytes.byteCount == expected.count)
     }
 
+    @Test("a value over 64 KiB full of escapes is measured, not guessed, and escaped whole on both paths")
+    func largeValues() throws {
+        let value = String(decoding: (0..<(200 << 10)).map { UInt8($0 % 128) }, as: UTF8.self)
+        var expected: [UInt8] = []
+        LoadDataFormat.append([value, "x"], to: &expected)
+        var batch = LoadBatch(columnCount: 2)
+        try batch.append([value, "x"])
+        #expect(text(batch) == expected)
+        var insert = LoadBatch(columnCount: 2, insert: try layout(limit: 1 << 20), firstRowNumber: 0, capacity: 0)
+        try insert.append([value, "x"])
+        let sql = try statements(insert)
+        #expect(sql.count == 1 && sql.first?.0.contains(MySQLEscaping.literal(value)) == true)
+    }
+
     @Test("every byte 0–255 as an SQL literal: the same bytes as mysql_real_escape_string, quoted")
     func everyByteAsSQLLiteral() throws {
         let layout = try layout()

@@ -105,17 +105,3 @@ struct HeaderNormalizerTests {
         }
     }
 }
-
-@Suite("Rejects file")
-struct RejectsCollectorTests {
-    @Test("every refused row keeps line, reason and raw text, quoted as CSV")
-    func csv() {
-        var r = RejectsCollector(limit: 1)
-        r.add(line: 3, reason: "row has 2 fields, the header has 3", raw: "a,\"b\"")
-        r.add(line: 9, reason: "x", raw: "y")
-        #expect(r.count == 2)
-        let text = String(decoding: r.csv(), as: UTF8.self)
-        #expect(text.hasPrefix("line,reason,raw\r\n3,\"row has 2 fields, the header has 3\",\"a,\"\"b\"\"\"\r\n"))
-        #expect(text.contains("1 more rejected rows not listed"))
-    }
-}

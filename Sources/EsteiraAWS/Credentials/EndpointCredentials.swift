@@ -14,10 +14,12 @@ public struct ContainerCredentials: Sendable {
 
     /// The ECS agent's address, for `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
     static let ecsHost = "http://169.254.170.2"
-    /// Plain-HTTP hosts a full URI may name: loopback, and the ECS and EKS Pod Identity agents. Any
-    /// other host must use HTTPS, as the SDKs insist: the answer is a set of keys.
-    static let allowedHTTPHosts: Set<String> = ["169.254.170.2", "169.254.170.23", "fd00:ec2::23", "[fd00:ec2::23]",
-                                                "localhost", "::1", "[::1]"]
+    /// Plain-HTTP hosts a full URI may name: loopback (by address, see ``LoopbackAddress``), and the ECS
+    /// and EKS Pod Identity agents. Any other host must use HTTPS, as the SDKs insist: the answer is a set
+    /// of keys.
+    static func allowsPlainHTTP(host: String) -> Bool {
+        LoopbackAddress.isLoopback(host) || LoopbackAddress.isContainerAgent(host)
+    }
 
     public init(url: String, authorizationToken: String? = nil, authorizationTokenFile: String? = nil,
                 transport: HTTPTransport = .shared) {
@@ -40,8 +42,7 @@ public struct ContainerCredentials: Sendable {
         guard let c = URLComponents(string: full), let scheme = c.scheme?.lowercased(), let host = c.host else {
             throw AWSConfigurationError("AWS_CONTAINER_CREDENTIALS_FULL_URI='\(full)' is not a URL")
         }
-        let loopback = host.hasPrefix("127.") || allowedHTTPHosts.contains(host.lowercased())
-        guard scheme == "https" || (scheme == "http" && loopback) else {
+        guard scheme == "https" || (scheme == "http" && allowsPlainHTTP(host: host)) else {
             throw AWSConfigurationError(
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI='\(full)' must be https, or http to loopback or the ECS/EKS agent address")
         }

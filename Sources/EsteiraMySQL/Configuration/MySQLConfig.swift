@@ -74,12 +74,11 @@ public struct MySQLConfig: Sendable, Equatable {
     }
 
     /// Verified TLS unless the server is on this machine: RDS is never on loopback, and the local MariaDB
-    /// has no certificate.
+    /// has no certificate. "On this machine" is decided by the address (127.0.0.0/8, `::1`, or the name
+    /// `localhost`), never by how a name starts (see ``LoopbackAddress``).
     public static func defaultTLSMode(host: String, unixSocket: String?) -> TLSMode {
         if unixSocket != nil { return .preferred }
-        let lower = host.lowercased()
-        if lower == "localhost" || lower == "::1" || lower.hasPrefix("127.") { return .preferred }
-        return .verifyIdentity
+        return LoopbackAddress.isLoopback(host) ? .preferred : .verifyIdentity
     }
 
     /// Parses `mysql://` (or `mariadb://`) URLs. User, password and database are percent-decoded.

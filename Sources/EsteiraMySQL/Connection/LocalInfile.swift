@@ -92,10 +92,13 @@ public struct LoadDataResult: Sendable, Hashable {
     public let affectedRows: UInt64
     /// With LOCAL, MySQL treats data errors as if IGNORE were given: a bad value is stored converted (an
     /// integer column gets 0 for 'abc') and only counted here. A loader must treat warnings > 0 as failure.
+    /// The count travels in a 2-byte field and stops at 65,535: compare it with zero, never with a count.
     public let warnings: UInt32
     public let bytesSent: UInt64
     /// Rows the server skipped because they duplicated a unique key (IGNORE, and LOCAL without IGNORE),
-    /// from `mysql_info`'s "Records: … Skipped: …". Each skipped row also counts one warning.
+    /// or (IGNORE) for another reason such as a foreign key without its parent, from `mysql_info`'s
+    /// "Records: … Skipped: …". Each skipped row also counts one warning; it is not capped, so it cannot
+    /// be set against ``warnings``.
     public let skipped: UInt64
     /// Lines the server read from the stream ("Records:"), or nil if `mysql_info` did not say.
     public let records: UInt64?

@@ -161,7 +161,7 @@ extension MySQLConnection {
         let record = request.ledger
         let lockName = request.sourceColumn == nil ? nil : Ledger.lockNameExpression(record)
         let preliminary = LoadPlan(table: table, columns: request.columns, mode: request.mode,
-                                   rowTarget: request.mode == .upsert ? LoadPlan.stageTable : table,
+                                   rowTarget: LoadPlan.usesStage(request.mode) ? LoadPlan.stageTable : table,
                                    constantColumns: [], lockName: lockName)
         // Both the staging table and the named lock live outside the transaction: created and taken first.
         if preliminary.usesStage {
@@ -212,7 +212,7 @@ extension MySQLConnection {
         return Begun(state: state, previous: nil, rowsReplaced: rowsReplaced)
     }
 
-    /// The upsert staging table: the loaded columns with the table's own types, charsets and nullability
+    /// The staging table of the keyed modes (upsert, insert-ignore): the loaded columns with the table's own types, charsets and nullability
     /// (so bad values warn exactly as they would in the table), no keys (so every row of the file gets in,
     /// duplicates included), and a sequence that keeps file order. A temporary table is private to the
     /// session; it is created outside the transaction because some servers (MySQL with GTIDs) refuse

@@ -223,11 +223,20 @@ struct LoadPlan: Sendable {
 
     var operation: String { "file load (\(mode.name)) into \(table.quoted)" }
 
-    var usesStage: Bool { mode == .upsert }
+    var usesStage: Bool { Self.usesStage(mode) }
+
+    /// The keyed modes load into a staging table (no keys) and merge at commit. For upsert that gives true
+    /// `ON DUPLICATE KEY UPDATE`. For insert-ignore it keeps duplicate keys out of LOAD DATA: loaded
+    /// straight into the table with IGNORE, every skipped row would be a warning, and a bad value could
+    /// only be told from them by counting — the protocol's count stops at 65,535, `SHOW WARNINGS` keeps only
+    /// `max_error_count` of them, and a row skipped for its foreign key counts exactly like a duplicate.
+    /// Into the stage, any warning at all is a changed value, in every mode.
+    static func usesStage(_ mode: LoadMode) -> Bool { mode == .upsert || mode == .insertIgnore }
 
     func loadDataStatement() -> String {
-        let ignore = mode == .insertIgnore ? " IGNORE" : ""
-        var sql = "LOAD DATA LOCAL INFILE '\(Self.streamName)'\(ignore) INTO TABLE \(rowTarget.quoted) "
+        // No IGNORE: nothing is skipped on purpose here (with LOCAL, MySQL turns errors into warnings anyway,
+        // and any warning fails the load).
+        var sql = "LOAD DATA LOCAL INFILE '\(Self.streamName)' INTO TABLE \(rowTarget.quoted) "
             + "\(LoadDataFormat.clause) (\(columns.map(\.quoted).joined(separator: ",")))"
         if !constantColumns.isEmpty {
             sql += " SET " + constantColumns.map { "\($0.0.quoted) = \($0.1)" }.joined(separator: ", ")
@@ -236,17 +245,19 @@ struct LoadPlan: Sendable {
     }
 
     func insertBuilder(maxStatementBytes: Int) -> InsertStatementBuilder {
-        // insert-ignore as a no-op update rather than INSERT IGNORE: IGNORE would also turn bad values
-        // into warnings and store them converted, while this skips duplicate keys only.
-        let suffix = mode == .insertIgnore ? "ON DUPLICATE KEY UPDATE \(columns[0].quoted) = \(columns[0].quoted)" : ""
-        return InsertStatementBuilder(table: rowTarget, columns: columns, maxStatementBytes: maxStatementBytes,
-                                      constantColumns: constantColumns, suffix: suffix)
+        InsertStatementBuilder(table: rowTarget, columns: columns, maxStatementBytes: maxStatementBytes,
+                               constantColumns: constantColumns, suffix: "")
     }
 
-    /// Upsert: the staged rows into the table, in file order, so the last row for a key wins.
+    /// The staged rows into the table, in file order. Upsert: the last row for a key wins. Insert-ignore:
+    /// the first row for a key wins and later ones are a no-op update — not INSERT IGNORE, which would also
+    /// skip a row whose foreign key has no parent (and convert bad values), while this skips duplicate keys
+    /// only; any other failure is an error under strict sql_mode.
     func mergeStatement() -> String {
         let list = columns.map(\.quoted).joined(separator: ",")
-        let updates = columns.map { "\($0.quoted) = \(Self.stageTable.quoted).\($0.quoted)" }.joined(separator: ", ")
+        let updates = mode == .insertIgnore
+            ? "\(table.quoted).\(columns[0].quoted) = \(table.quoted).\(columns[0].quoted)"
+            : columns.map { "\($0.quoted) = \(Self.stageTable.quoted).\($0.quoted)" }.joined(separator: ", ")
         return "INSERT INTO \(table.quoted) (\(list)) SELECT \(list) FROM \(Self.stageTable.quoted) "
             + "ORDER BY \(Self.stageSequence.quoted) ON DUPLICATE KEY UPDATE \(updates)"
     }
@@ -367,11 +378,11 @@ final class LoadState: @unchecked Sendable {
         }
     }
 
-    /// A finished LOAD DATA statement: no warning but skipped duplicates, and every row read.
+    /// A finished LOAD DATA statement: no warning at all, and every row read. (No mode skips duplicates in
+    /// LOAD DATA: the keyed modes load a staging table without keys, see ``LoadPlan/usesStage(_:)``. So
+    /// the protocol's warning count, which stops at 65,535, is only ever compared with zero.)
     private func check(_ result: LoadDataResult, rowCount: Int, session: MySQLSession) throws(MySQLError) {
-        // Duplicate keys count one warning per skipped row; anything beyond that is a bad value.
-        let tolerated = plan.mode == .insertIgnore ? result.skipped : 0
-        if UInt64(result.warnings) > tolerated {
+        if result.warnings > 0 {
             throw warningsError(session: session, count: result.warnings)
         }
         if let records = result.records, records != UInt64(rowCount) {
@@ -384,8 +395,7 @@ final class LoadState: @unchecked Sendable {
 
     /// MySQL's own words for what went wrong, with row numbers made relative to the whole load.
     private func warningsError(session: MySQLSession, count: UInt32) -> MySQLError {
-        var warnings = (try? session.warnings(limit: 5)) ?? []
-        if plan.mode == .insertIgnore { warnings.removeAll { $0.code == 1062 } }
+        let warnings = (try? session.warnings(limit: 5)) ?? []
         let shown = warnings.prefix(3).map { "\($0.level) \($0.code): \(Self.shiftRowNumber($0.message, by: rowsSent))" }
         let more = Int(count) > shown.count ? " (and \(Int(count) - shown.count) more)" : ""
         let text = shown.isEmpty ? "\(count) warnings" : shown.joined(separator: "; ") + more
@@ -421,7 +431,7 @@ final class LoadState: @unchecked Sendable {
         try requireOpen("commit")
         do {
             if plan.usesStage {
-                // No warning check: this is a plain INSERT … SELECT between columns of the same types, under
+                // No warning check: this is a plain INSERT … SELECT (never IGNORE) between columns of the same types, under
                 // strict sql_mode, so a bad value is an error; warnings here are statement-level notes
                 // (e.g. binlog safety) that say nothing about the data.
                 try session.execute(plan.mergeStatement(), operation: "\(plan.operation): merge staged rows")

@@ -97,8 +97,14 @@ public struct LoadBatch: Sendable {
     /// Adds the next value of the current row (nil for NULL). The bytes are escaped and copied now.
     public mutating func appendField(_ value: UnsafeRawBufferPointer?) {
         let length = value?.count ?? 0
-        // Worst case: every byte escaped, plus separator, quotes, and the row's opening comma and `(`.
-        ensure(2 * length + 8)
+        // Room for the worst case (every byte escaped) plus separator, quotes, and the row's opening comma
+        // and `(`. A large value is measured exactly instead: the buffer is zero-filled, so room reserved
+        // is resident, and wide rows would otherwise double a batch's buffer for room they never use.
+        if let value, length > BatchEscaping.measureAbove {
+            ensure(BatchEscaping.escapedLength(value, table: isInsert ? BatchEscaping.sqlLiteral : BatchEscaping.loadData) + 8)
+        } else {
+            ensure(2 * length + 8)
+        }
         let isFirst = fieldsInRow == 0
         if isFirst { rowStart = used }
         let isInsert = self.isInsert
@@ -344,6 +350,18 @@ enum BatchEscaping {
         var table = [UInt8](repeating: 0, count: 256)
         for (byte, escaped) in escapes { table[Int(byte)] = escaped }
         return table
+    }
+
+    /// Values longer than this are measured (``escapedLength(_:table:)``) before room is made for them.
+    static let measureAbove = 64 << 10
+
+    /// The length of `value` once escaped with `table`.
+    static func escapedLength(_ value: UnsafeRawBufferPointer, table: Table) -> Int {
+        table.withUnsafeBufferPointer { table in
+            var escapes = 0
+            for byte in value where table[Int(byte)] != 0 { escapes += 1 }
+            return value.count + escapes
+        }
     }
 
     /// Writes `value` escaped with `table` at `out + at` (room for twice its length is the caller's job);
