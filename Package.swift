@@ -5,7 +5,7 @@ import PackageDescription
 //   esteira → EsteiraWorker → EsteiraPipeline → {EsteiraAWS, EsteiraCSV, EsteiraMySQL} → C shims
 let package = Package(
     name: "Esteira",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "esteira", targets: ["esteira"]),
     ],
@@ -30,26 +30,29 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
+        // The one lock building block (a Mutex in a final class, for state shared by reference).
+        .target(name: "EsteiraSync"),
+
         // Adapters and pure logic; none of these three knows the others.
         .target(name: "EsteiraAWS", dependencies: [
-            "CCurl", "COpenSSL",
+            "CCurl", "COpenSSL", "EsteiraSync",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "EsteiraCSV", dependencies: ["CZlib"]),
-        .target(name: "EsteiraMySQL", dependencies: ["CMySQL"]),
+        .target(name: "EsteiraMySQL", dependencies: ["CMySQL", "EsteiraSync"]),
 
         // One file: route → fetch → parse → load. Knows no queue.
         .target(name: "EsteiraPipeline", dependencies: [
-            "EsteiraAWS", "EsteiraCSV", "EsteiraMySQL",
+            "EsteiraAWS", "EsteiraCSV", "EsteiraMySQL", "EsteiraSync",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // /healthz, /readyz and /metrics on NIO, shared by the worker and the SFTP gateway.
         .target(name: "EsteiraStatus", dependencies: [
+            "EsteiraSync",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // The fleet: polling, claims, retries, dead letters.
         .target(name: "EsteiraWorker", dependencies: [
@@ -60,7 +63,7 @@ let package = Package(
         ]),
         // The SFTP gateway: SSH on swift-nio-ssh, files straight into the landing bucket. Knows no queue.
         .target(name: "EsteiraSFTP", dependencies: [
-            "EsteiraAWS", "COpenSSL", "EsteiraStatus",
+            "EsteiraAWS", "COpenSSL", "EsteiraStatus", "EsteiraSync",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -71,25 +74,25 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "esteira", dependencies: [
-            "EsteiraWorker", "EsteiraSFTP", "EsteiraStatus",
+            "EsteiraWorker", "EsteiraSFTP", "EsteiraStatus", "EsteiraSync",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Test helpers shared by test targets (a loopback HTTP server and fault-injecting proxy).
-        .target(name: "EsteiraTestSupport", dependencies: ["EsteiraAWS"], path: "Tests/EsteiraTestSupport"),
-        .testTarget(name: "EsteiraAWSTests", dependencies: ["EsteiraAWS", "EsteiraTestSupport"]),
+        .target(name: "EsteiraTestSupport", dependencies: ["EsteiraAWS", "EsteiraSync"], path: "Tests/EsteiraTestSupport"),
+        .testTarget(name: "EsteiraAWSTests", dependencies: ["EsteiraAWS", "EsteiraSync", "EsteiraTestSupport"]),
         .testTarget(name: "EsteiraCSVTests", dependencies: ["EsteiraCSV"]),
         .testTarget(name: "EsteiraMySQLTests", dependencies: ["EsteiraMySQL"]),
         .testTarget(name: "EsteiraPipelineTests", dependencies: ["EsteiraPipeline"]),
         .testTarget(name: "EsteiraWorkerTests", dependencies: ["EsteiraWorker"]),
         .testTarget(name: "EsteiraStatusTests", dependencies: ["EsteiraStatus"]),
         .testTarget(name: "EsteiraSFTPTests", dependencies: [
-            "EsteiraSFTP", "EsteiraAWS", "EsteiraTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            "EsteiraSFTP", "EsteiraAWS", "EsteiraSync", "EsteiraTestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ], exclude: ["Support/paramiko_client.py", "Support/paramiko_after_login.py", "Support/hostile_client.py"]),
         .testTarget(name: "IntegrationTests", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS", "EsteiraMySQL",
-                                                           "EsteiraTestSupport"]),
+                                                           "EsteiraSync", "EsteiraTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

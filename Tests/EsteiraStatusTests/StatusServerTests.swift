@@ -52,7 +52,7 @@ final class RawClient: @unchecked Sendable {
 
 @Suite("Status server (worker and gateway)")
 struct StatusServerTests {
-    static func server(deadline: Double = 3, maxConnections: Int = 64) async throws -> StatusServer {
+    static func server(deadline: Duration = .seconds(3), maxConnections: Int = 64) async throws -> StatusServer {
         try await StatusServer.start(host: "127.0.0.1", port: 0,
                                      limits: .init(requestDeadline: deadline, maxConnections: maxConnections)) { path in
             switch path {
@@ -93,7 +93,7 @@ struct StatusServerTests {
 
     @Test("slow-loris clients holding connections do not starve /healthz and /metrics, and are cut at the deadline")
     func slowLoris() async throws {
-        let s = try await Self.server(deadline: 3)
+        let s = try await Self.server(deadline: .seconds(3))
         let port = s.port
         // Eight clients that send a byte every 1.9 s and never finish even their request line.
         let loris = try (0..<8).map { _ in try RawClient(port: port, timeout: 1) }
@@ -120,7 +120,7 @@ struct StatusServerTests {
 
     @Test("connections past the limit are closed at once; the server answers again when they go")
     func connectionLimit() async throws {
-        let s = try await Self.server(deadline: 2, maxConnections: 4)
+        let s = try await Self.server(deadline: .seconds(2), maxConnections: 4)
         let held = try (0..<4).map { _ in try RawClient(port: s.port, timeout: 1) }
         try await Task.sleep(for: .milliseconds(200))
         let refused = try await Self.get("/healthz", port: s.port).0
