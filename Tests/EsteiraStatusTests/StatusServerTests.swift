@@ -7,9 +7,9 @@ final class RawClient: @unchecked Sendable {
     // Safety: used by one task at a time.
     let fd: Int32
 
-    init(port: Int, timeout: Int = 3) throws {
+    init(port: Int, timeout: Duration = .seconds(3)) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var tv = timeval(tv_sec: timeout, tv_usec: 0)
+        var tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -96,7 +96,7 @@ struct StatusServerTests {
         let s = try await Self.server(deadline: .seconds(3))
         let port = s.port
         // Eight clients that send a byte every 1.9 s and never finish even their request line.
-        let loris = try (0..<8).map { _ in try RawClient(port: port, timeout: 1) }
+        let loris = try (0..<8).map { _ in try RawClient(port: port, timeout: .seconds(1)) }
         for c in loris { c.send("GET /") }
         let dripping = Task.detached {
             var alive = loris.count
@@ -121,7 +121,7 @@ struct StatusServerTests {
     @Test("connections past the limit are closed at once; the server answers again when they go")
     func connectionLimit() async throws {
         let s = try await Self.server(deadline: .seconds(2), maxConnections: 4)
-        let held = try (0..<4).map { _ in try RawClient(port: s.port, timeout: 1) }
+        let held = try (0..<4).map { _ in try RawClient(port: s.port, timeout: .seconds(1)) }
         try await Task.sleep(for: .milliseconds(200))
         let refused = try await Self.get("/healthz", port: s.port).0
         #expect(refused.isEmpty, "a fifth connection is closed without an answer")
