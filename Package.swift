@@ -43,7 +43,7 @@ let package = Package(
 
         // One file: route → fetch → parse → load. Knows no queue.
         .target(name: "EsteiraPipeline", dependencies: [
-            "EsteiraAWS", "EsteiraCSV", "EsteiraMySQL", "EsteiraSync",
+            "EsteiraAWS", "EsteiraCSV", "EsteiraMySQL",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -74,7 +74,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "esteira", dependencies: [
-            "EsteiraWorker", "EsteiraSFTP", "EsteiraStatus", "EsteiraSync",
+            "EsteiraWorker", "EsteiraSFTP", "EsteiraStatus",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -92,7 +92,7 @@ let package = Package(
             "EsteiraSFTP", "EsteiraAWS", "EsteiraSync", "EsteiraTestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ], exclude: ["Support/paramiko_client.py", "Support/paramiko_after_login.py", "Support/hostile_client.py"]),
         .testTarget(name: "IntegrationTests", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS", "EsteiraMySQL",
-                                                           "EsteiraSync", "EsteiraTestSupport"]),
+                                                           "EsteiraTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
