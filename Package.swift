@@ -30,13 +30,16 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
+        // The one lock building block (a Mutex in a final class, for state shared by reference).
+        .target(name: "EsteiraSync"),
+
         // Adapters and pure logic; none of these three knows the others.
         .target(name: "EsteiraAWS", dependencies: [
-            "CCurl", "COpenSSL",
+            "CCurl", "COpenSSL", "EsteiraSync",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "EsteiraCSV", dependencies: ["CZlib"]),
-        .target(name: "EsteiraMySQL", dependencies: ["CMySQL"]),
+        .target(name: "EsteiraMySQL", dependencies: ["CMySQL", "EsteiraSync"]),
 
         // One file: route → fetch → parse → load. Knows no queue.
         .target(name: "EsteiraPipeline", dependencies: [
@@ -46,10 +49,10 @@ let package = Package(
         ]),
         // /healthz, /readyz and /metrics on NIO, shared by the worker and the SFTP gateway.
         .target(name: "EsteiraStatus", dependencies: [
+            "EsteiraSync",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // The fleet: polling, claims, retries, dead letters.
         .target(name: "EsteiraWorker", dependencies: [
@@ -60,7 +63,7 @@ let package = Package(
         ]),
         // The SFTP gateway: SSH on swift-nio-ssh, files straight into the landing bucket. Knows no queue.
         .target(name: "EsteiraSFTP", dependencies: [
-            "EsteiraAWS", "COpenSSL", "EsteiraStatus",
+            "EsteiraAWS", "COpenSSL", "EsteiraStatus", "EsteiraSync",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -78,11 +81,11 @@ let package = Package(
         ]),
 
         // Test helpers shared by test targets (a loopback HTTP server and fault-injecting proxy).
-        .target(name: "EsteiraTestSupport", dependencies: ["EsteiraAWS"], path: "Tests/EsteiraTestSupport"),
+        .target(name: "EsteiraTestSupport", dependencies: ["EsteiraAWS", "EsteiraSync"], path: "Tests/EsteiraTestSupport"),
         // In-memory queue, jobs table and scripted loader: the worker's decisions tested without servers.
         .target(name: "EsteiraWorkerTestSupport", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS"],
                 path: "Tests/EsteiraWorkerTestSupport"),
-        .testTarget(name: "EsteiraAWSTests", dependencies: ["EsteiraAWS", "EsteiraTestSupport"]),
+        .testTarget(name: "EsteiraAWSTests", dependencies: ["EsteiraAWS", "EsteiraSync", "EsteiraTestSupport"]),
         .testTarget(name: "EsteiraCSVTests", dependencies: ["EsteiraCSV"]),
         .testTarget(name: "EsteiraMySQLTests", dependencies: ["EsteiraMySQL"]),
         .testTarget(name: "EsteiraPipelineTests", dependencies: ["EsteiraPipeline"]),
@@ -93,7 +96,7 @@ let package = Package(
         ]),
         .testTarget(name: "EsteiraStatusTests", dependencies: ["EsteiraStatus"]),
         .testTarget(name: "EsteiraSFTPTests", dependencies: [
-            "EsteiraSFTP", "EsteiraAWS", "EsteiraTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            "EsteiraSFTP", "EsteiraAWS", "EsteiraSync", "EsteiraTestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ], exclude: ["Support/paramiko_client.py", "Support/paramiko_after_login.py", "Support/hostile_client.py"]),
         .testTarget(name: "IntegrationTests", dependencies: ["EsteiraWorker", "EsteiraPipeline", "EsteiraAWS", "EsteiraMySQL",
                                                            "EsteiraTestSupport"]),

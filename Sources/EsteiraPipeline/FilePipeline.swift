@@ -8,8 +8,8 @@ import EsteiraMySQL
 /// Knows nothing of queues; the worker decides what a failure means for the message.
 public final class FilePipeline: Sendable {
     public let s3: S3Client
-    /// MySQL connections, reused between files (see ``MySQLConnections``).
-    public let connections: MySQLConnections
+    /// MySQL connections, reused between files (see ``PipelineConnectionPool``).
+    public let connections: PipelineConnectionPool
     public let routes: RouteTable
     public let logger: Logger
     /// Rows sent to MySQL per batch, at most.
@@ -32,11 +32,11 @@ public final class FilePipeline: Sendable {
                             batchBytes: Int = FilePipeline.defaultBatchBytes,
                             rejectsPartBytes: Int = FilePipeline.defaultRejectsPartBytes,
                             batchDelay: Double = 0, logger: Logger = Logger(label: "esteira.pipeline")) {
-        self.init(s3: s3, connections: MySQLConnections(config: mysql), routes: routes, batchRows: batchRows,
+        self.init(s3: s3, connections: PipelineConnectionPool(config: mysql), routes: routes, batchRows: batchRows,
                   batchBytes: batchBytes, rejectsPartBytes: rejectsPartBytes, batchDelay: batchDelay, logger: logger)
     }
 
-    public init(s3: S3Client, connections: MySQLConnections, routes: RouteTable, batchRows: Int = 2000,
+    public init(s3: S3Client, connections: PipelineConnectionPool, routes: RouteTable, batchRows: Int = 2000,
                 batchBytes: Int = FilePipeline.defaultBatchBytes,
                 rejectsPartBytes: Int = FilePipeline.defaultRejectsPartBytes,
                 batchDelay: Double = 0, logger: Logger = Logger(label: "esteira.pipeline")) {

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import EsteiraSync
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -13,12 +13,12 @@ public final class StatusServer: Sendable {
     public typealias Handler = @Sendable (_ path: String) -> (status: Int, contentType: String, body: String)
 
     public struct Limits: Sendable {
-        /// Seconds from connect to the end of the answer; a request not complete by then is dropped.
-        public var requestDeadline: Double
+        /// From connect to the end of the answer; a request not complete by then is dropped.
+        public var requestDeadline: Duration
         /// Open connections at once; more are closed as they arrive.
         public var maxConnections: Int
 
-        public init(requestDeadline: Double = 5, maxConnections: Int = 64) {
+        public init(requestDeadline: Duration = .seconds(5), maxConnections: Int = 64) {
             self.requestDeadline = requestDeadline
             self.maxConnections = maxConnections
         }
@@ -27,38 +27,38 @@ public final class StatusServer: Sendable {
     /// The port actually bound (useful when 0 asked for any free port).
     public let port: Int
     private let channel: any Channel
-    private let open: NIOLockedValueBox<Int>
+    private let open: Locked<Int>
 
-    private init(port: Int, channel: any Channel, open: NIOLockedValueBox<Int>) {
+    private init(port: Int, channel: any Channel, open: Locked<Int>) {
         self.port = port
         self.channel = channel
         self.open = open
     }
 
     /// Connections admitted and not closed yet.
-    public var openConnections: Int { open.withLockedValue { $0 } }
+    public var openConnections: Int { open.withLock { $0 } }
 
     public static func start(host: String = "0.0.0.0", port: Int, limits: Limits = Limits(),
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                              handler: @escaping Handler) async throws -> StatusServer {
-        let open = NIOLockedValueBox(0)
+        let open = Locked(0)
         let channel: any Channel
         do {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(ChannelOptions.backlog, value: 64)
                 .childChannelInitializer { channel in
-                    let admitted = open.withLockedValue { n -> Bool in
+                    let admitted = open.withLock { n -> Bool in
                         guard n < limits.maxConnections else { return false }
                         n += 1
                         return true
                     }
                     guard admitted else { return channel.close() }
-                    channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
+                    channel.closeFuture.whenComplete { _ in open.withLock { $0 -= 1 } }
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(
-                            StatusHandler(handler: handler, deadline: .milliseconds(Int64(limits.requestDeadline * 1000))))
+                            StatusHandler(handler: handler, deadline: TimeAmount(limits.requestDeadline)))
                     }
                 }
                 .bind(host: host, port: port).get()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import EsteiraAWS
 
 @main
 struct Esteira: AsyncParsableCommand {
@@ -24,7 +25,10 @@ struct Esteira: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            // Every request is over by now: close the pooled connections and end the `esteira-http` thread.
+            await HTTPTransport.shutdownSharedIfStarted()
         } catch {
+            await HTTPTransport.shutdownSharedIfStarted()
             exit(withError: error)
         }
     }

@@ -120,11 +120,11 @@ struct RequestAndErrorTests {
 
     @Test("backoff is full jitter under a growing, capped ceiling")
     func backoff() {
-        let p = RetryPolicy(maxAttempts: 5, baseDelay: 0.1, maxDelay: 1)
-        #expect(p.delay(afterAttempt: 1, random: 1) == 0.1)
-        #expect(p.delay(afterAttempt: 3, random: 1) == 0.4)
-        #expect(p.delay(afterAttempt: 10, random: 1) == 1)
-        #expect(p.delay(afterAttempt: 3, random: 0) == 0)
+        let p = RetryPolicy(maxAttempts: 5, baseDelay: .milliseconds(100), maxDelay: .seconds(1))
+        #expect(p.backoff(afterAttempt: 1, random: 1) == .milliseconds(100))
+        #expect(p.backoff(afterAttempt: 3, random: 1) == .milliseconds(400))
+        #expect(p.backoff(afterAttempt: 10, random: 1) == .seconds(1))
+        #expect(p.backoff(afterAttempt: 3, random: 0) == .zero)
     }
 
     @Test("XMLLite reads repeated elements and nested blocks")

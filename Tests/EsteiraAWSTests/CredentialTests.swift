@@ -1,4 +1,5 @@
 import Foundation
+import EsteiraSync
 import Testing
 import EsteiraTestSupport
 @testable import EsteiraAWS
@@ -111,7 +112,7 @@ struct CredentialChainTests {
 
 /// A clock tests can move.
 final class TestClock: Sendable {
-    private let time = LockedBox(Date(timeIntervalSince1970: 1_800_000_000))
+    private let time = Locked(Date(timeIntervalSince1970: 1_800_000_000))
     var now: Date { time.withLock { $0 } }
     func advance(_ seconds: TimeInterval) { time.withLock { $0 += seconds } }
 }
@@ -126,7 +127,7 @@ struct RefreshingCredentialsTests {
     func singleFlight() async throws {
         let clock = TestClock()
         let provider = RefreshingCredentials(source: "test", now: { clock.now }) {
-            try await Task.sleep(nanoseconds: 100_000_000)
+            try await Task.sleep(for: .milliseconds(100))
             return Self.creds("A", expiring: clock.now.addingTimeInterval(3600))
         }
         let ids = try await withThrowingTaskGroup(of: String.self) { group in
@@ -140,8 +141,8 @@ struct RefreshingCredentialsTests {
     @Test("credentials are renewed minutes before they expire, not after")
     func refreshBeforeExpiry() async throws {
         let clock = TestClock()
-        let counter = LockedBox(0)
-        let provider = RefreshingCredentials(source: "test", refreshBefore: 300, now: { clock.now }) {
+        let counter = Locked(0)
+        let provider = RefreshingCredentials(source: "test", refreshBefore: .seconds(300), now: { clock.now }) {
             let n = counter.withLock { $0 += 1; return $0 }
             return Self.creds("K\(n)", expiring: clock.now.addingTimeInterval(3600))
         }
@@ -156,8 +157,8 @@ struct RefreshingCredentialsTests {
     func failedRefresh() async throws {
         struct Down: Error {}
         let clock = TestClock()
-        let failing = LockedBox(false)
-        let provider = RefreshingCredentials(source: "test", refreshBefore: 300, retryFailedRefreshAfter: 10,
+        let failing = Locked(false)
+        let provider = RefreshingCredentials(source: "test", refreshBefore: .seconds(300), retryFailedRefreshAfter: .seconds(10),
                                              now: { clock.now }) {
             if failing.withLock({ $0 }) { throw Down() }
             return Self.creds("OLD", expiring: clock.now.addingTimeInterval(600))

@@ -1,4 +1,5 @@
 import Foundation
+import EsteiraSync
 import Testing
 import EsteiraTestSupport
 @testable import EsteiraAWS
@@ -13,7 +14,7 @@ struct LostAnswerTests {
         let bucket = LocalStack.uniqueName("lost-complete")
         try await S3Client(client: try LocalStack.client()).createBucket(bucket)
         let moto = try LocalStack.motoPort()
-        let dropped = LockedBox(false)
+        let dropped = Locked(false)
         // The first completion reaches moto, which completes the upload; its answer never comes back. The
         // retry gets what S3 answers for an upload already completed (moto would answer 200 again).
         let proxy = try LoopbackHTTPServer { r in

@@ -8,11 +8,11 @@ import EsteiraTestSupport
 @Suite("Credential endpoints bypass any HTTP proxy")
 struct MetadataProxyTests {
     /// A transport whose proxy is a port where nothing listens: anything sent through it fails.
-    static func deadProxyTransport() -> HTTPTransport {
+    static func deadProxyOptions() -> HTTPTransportOptions {
         var options = HTTPTransportOptions()
         options.proxy = "http://127.0.0.1:\(closedPort())"
-        options.connectTimeout = 2
-        return HTTPTransport(options: options)
+        options.connectTimeout = .seconds(2)
+        return options
     }
 
     static func closedPort() -> Int {
@@ -34,8 +34,10 @@ struct MetadataProxyTests {
     func control() async throws {
         let server = try LoopbackHTTPServer { _ in .respond(status: 200, body: Array("hi".utf8)) }
         defer { server.stop() }
-        await #expect(throws: TransportError.self) {
-            _ = try await Self.deadProxyTransport().send(HTTPRequest(method: "GET", url: server.url + "/", timeout: 5))
+        try await withTransport(Self.deadProxyOptions()) { transport in
+            await #expect(throws: TransportError.self) {
+                _ = try await transport.send(HTTPRequest(method: "GET", url: server.url + "/", timeout: .seconds(5)))
+            }
         }
         #expect(server.requests.isEmpty)
     }
@@ -51,8 +53,9 @@ struct MetadataProxyTests {
             }
         }
         defer { server.stop() }
-        let imds = InstanceMetadataCredentials(endpoint: server.url, transport: Self.deadProxyTransport())
-        let credentials = try await imds.fetch()
+        let credentials = try await withTransport(Self.deadProxyOptions()) { transport in
+            try await InstanceMetadataCredentials(endpoint: server.url, transport: transport).fetch()
+        }
         #expect(credentials.accessKeyID == "AKIDLOCAL")
         // Straight to the endpoint: a proxy would have sent an absolute URI on the request line.
         #expect(server.requests.map(\.target).allSatisfy { $0.hasPrefix("/") })
@@ -62,9 +65,11 @@ struct MetadataProxyTests {
     func container() async throws {
         let server = try LoopbackHTTPServer { _ in .json(200, Self.credentialsJSON) }
         defer { server.stop() }
-        let container = ContainerCredentials(url: server.url + "/v1/credentials", authorizationToken: "t",
-                                             transport: Self.deadProxyTransport())
-        #expect(try await container.fetch().accessKeyID == "AKIDLOCAL")
+        let credentials = try await withTransport(Self.deadProxyOptions()) { transport in
+            try await ContainerCredentials(url: server.url + "/v1/credentials", authorizationToken: "t",
+                                           transport: transport).fetch()
+        }
+        #expect(credentials.accessKeyID == "AKIDLOCAL")
         #expect(server.requests.count == 1)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import EsteiraSync
 import Testing
 import EsteiraTestSupport
 @testable import EsteiraAWS
@@ -6,7 +7,7 @@ import EsteiraTestSupport
 /// Answers a scripted fault for each of the first requests, then passes everything to moto.
 func faultProxy(_ faults: [LoopbackHTTPServer.Reply]) throws -> LoopbackHTTPServer {
     let moto = try LocalStack.motoPort()
-    let remaining = LockedBox(faults)
+    let remaining = Locked(faults)
     return try LoopbackHTTPServer { _ in
         remaining.withLock { f in f.isEmpty ? .forward(port: moto) : f.removeFirst() }
     }
@@ -77,14 +78,14 @@ struct RetryTests {
 
     @Test("once the retry quota is spent, calls are not retried until successes refill it")
     func retryQuota() async throws {
-        let failing = LockedBox(true)
+        let failing = Locked(true)
         let proxy = try LoopbackHTTPServer { _ in
             failing.withLock { $0 } ? serverError : .xml(200, "<ok/>")
         }
         defer { proxy.stop() }
         var config = try LocalStack.client(endpoint: proxy.url).config
         config.retry.retryQuota = 10
-        config.retry.baseDelay = 0.001
+        config.retry.baseDelay = .milliseconds(1)
         let client = AWSClient(config: config, logger: LocalStack.quietLogger)
         let s3 = S3Client(client: client)
         _ = try? await s3.headObject(bucket: "b", key: "k")  // 3 attempts, 2 retries: quota 10 → 0
@@ -129,13 +130,15 @@ struct RetryTests {
     @Test("Retry-After and backoff combine: never shorter than asked, capped")
     func retryAfterDelay() {
         var p = RetryPolicy.standard
-        p.maxRetryAfter = 30
-        #expect(p.delay(afterAttempt: 1, retryAfter: 2, random: 1) == 2)
-        #expect(p.delay(afterAttempt: 1, retryAfter: 500, random: 1) == 30)
-        #expect(p.delay(afterAttempt: 1, retryAfter: nil, random: 1) == 0.1)
-        #expect(HTTPDate.retryAfter("7") == 7)
+        p.maxRetryAfter = .seconds(30)
+        #expect(p.backoff(afterAttempt: 1, retryAfter: .seconds(2), random: 1) == .seconds(2))
+        #expect(p.backoff(afterAttempt: 1, retryAfter: .seconds(500), random: 1) == .seconds(30))
+        #expect(p.backoff(afterAttempt: 1, retryAfter: nil, random: 1) == .milliseconds(100))
+        #expect(HTTPDate.retryAfter("7") == .seconds(7))
+        #expect(HTTPDate.retryAfter("1e300") == .seconds(86_400))
         let now = Date()
-        #expect(abs((HTTPDate.retryAfter(HTTPDate.format(now.addingTimeInterval(120)), now: now) ?? 0) - 120) < 1.5)
+        let fromDate = HTTPDate.retryAfter(HTTPDate.format(now.addingTimeInterval(120)), now: now) ?? .zero
+        #expect(fromDate > .seconds(118.5) && fromDate < .seconds(121.5))
     }
 }
 
@@ -235,8 +238,9 @@ struct TransportSettingsTests {
         defer { proxy.stop() }
         var options = HTTPTransportOptions()
         options.proxy = proxy.url
-        let transport = HTTPTransport(options: options)
-        let r = try await transport.send(HTTPRequest(method: "GET", url: "http://example.invalid/some/path"))
+        let r = try await withTransport(options) { transport in
+            try await transport.send(HTTPRequest(method: "GET", url: "http://example.invalid/some/path"))
+        }
         #expect(r.bodyText == "via proxy")
         #expect(proxy.requests.first?.target == "http://example.invalid/some/path")
     }
@@ -246,11 +250,13 @@ struct TransportSettingsTests {
         let options = HTTPTransportOptions.fromEnvironment(["AWS_CA_BUNDLE": "/nonexistent/ca.pem"])
         #expect(options.caBundlePath == "/nonexistent/ca.pem")
         #expect(options.verifyTLS)
-        let transport = HTTPTransport(options: options)
         let server = try LoopbackHTTPServer { _ in .respond(status: 200) }
         defer { server.stop() }
-        await #expect(throws: TransportError.self) {
-            _ = try await transport.send(HTTPRequest(method: "GET", url: "https://127.0.0.1:\(server.port)/", timeout: 5))
+        try await withTransport(options) { transport in
+            await #expect(throws: TransportError.self) {
+                _ = try await transport.send(HTTPRequest(method: "GET", url: "https://127.0.0.1:\(server.port)/",
+                                                         timeout: .seconds(5)))
+            }
         }
     }
 }

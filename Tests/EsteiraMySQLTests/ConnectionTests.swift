@@ -118,7 +118,7 @@ struct ConnectionTests {
             let seen = try await observer.query(
                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(4) AS \(marker)%'")
             most = max(most, Int(seen.scalar ?? "") ?? 0)
-            try await Task.sleep(nanoseconds: 50_000_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         try await sleepers.value
         #expect(most == 6, "only \(most) of six blocking statements were in flight at once")

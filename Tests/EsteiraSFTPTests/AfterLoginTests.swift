@@ -10,7 +10,7 @@ struct AfterLoginTests {
     static let script = Tools.root.appendingPathComponent("Tests/EsteiraSFTPTests/Support/paramiko_after_login.py").path
 
     static func paramiko(_ mode: String, port: Int, user: String, key: String, _ extra: [String] = [],
-                         timeout: Double = 90) async throws -> Tools.Result {
+                         timeout: Duration = .seconds(90)) async throws -> Tools.Result {
         try await Tools.run(try Tools.python(), [script, mode, "127.0.0.1", String(port), user, key] + extra, timeout: timeout)
     }
 
@@ -30,7 +30,7 @@ struct AfterLoginTests {
     }
 
     /// OpenSSH's sftp in batch mode with extra options (e.g. `-B`), as acme.
-    static func sftp(_ h: GatewayHarness, _ commands: [String], options: [String], timeout: Double = 180) async throws -> Tools.Result {
+    static func sftp(_ h: GatewayHarness, _ commands: [String], options: [String], timeout: Duration = .seconds(180)) async throws -> Tools.Result {
         let batch = h.dir + "/batch-\(UUID().uuidString)"
         try (commands.joined(separator: "\n") + "\n").write(toFile: batch, atomically: true, encoding: .utf8)
         return try await Tools.run(try Tools.require("sftp"), ["-b", batch] + options + [
@@ -106,9 +106,9 @@ struct AfterLoginTests {
                 with ThreadPoolExecutor(16) as pool:
                     list(pool.map(put, range(count)))
                 print("made", count)
-                """, h.bucket, String(count), stem], timeout: 600)
+                """, h.bucket, String(count), stem], timeout: .seconds(600))
             #expect(made.output.contains("made \(count)"), "\(made.output)")
-            let r = try await Self.sftp(h, ["ls -1 many"], options: [], timeout: 300)
+            let r = try await Self.sftp(h, ["ls -1 many"], options: [], timeout: .seconds(300))
             #expect(r.status == 0, "\(String(r.output.suffix(2000)))")
             let names = r.output.split(separator: "\n").filter { $0.hasSuffix("-\(stem).csv") }
             #expect(names.count == count, "listed \(names.count) of \(count): \(String(r.output.suffix(500)))")
@@ -139,7 +139,7 @@ struct AfterLoginTests {
     @Test("a logged-in connection with no session open is closed after the idle timeout")
     func idleConnectionWithoutSession() async throws {
         try await GatewayHarness.with { h in
-            let r = try await Self.paramiko("idle", port: h.gateway.port, user: "acme", key: h.acmeKey, ["20"], timeout: 60)
+            let r = try await Self.paramiko("idle", port: h.gateway.port, user: "acme", key: h.acmeKey, ["20"], timeout: .seconds(60))
             #expect(r.status == 0 && r.output.contains("closed by the gateway"), "\(r.output)")
         } configure: { s in
             s.idleTimeout = .seconds(2)
@@ -213,7 +213,7 @@ struct AfterLoginTests {
             try write([("acme", ["stranger_key"]), ("globex", ["globex_key"])])
             kill(gateway.process.processIdentifier, SIGHUP)
             try await UsersReloadTests.waitForLog(gateway, "users reloaded", count: 2)
-            let closed = try await Tools.wait(acme, timeout: 15)
+            let closed = try await Tools.wait(acme, timeout: .seconds(15))
             #expect(closed.status == 0 && closed.output.contains("closed by the gateway"), "\(closed.output)")
 
             // Removed altogether: a new connection of acme's (with the stranger key, accepted now) is closed too.
@@ -223,14 +223,14 @@ struct AfterLoginTests {
             try write([("globex", ["globex_key"])])
             kill(gateway.process.processIdentifier, SIGHUP)
             try await UsersReloadTests.waitForLog(gateway, "users reloaded", count: 3)
-            let removed = try await Tools.wait(again, timeout: 15)
+            let removed = try await Tools.wait(again, timeout: .seconds(15))
             #expect(removed.status == 0 && removed.output.contains("closed by the gateway"), "\(removed.output)")
             #expect(gateway.output().contains("access revoked"), "\(gateway.output())")
             // globex is untouched.
             try await UsersReloadTests.sftp(h, port, "globex", h.globexKey, ["ls"]).expectSuccess()
 
             gateway.process.terminate()
-            _ = try await Tools.wait(gateway, timeout: 30)
+            _ = try await Tools.wait(gateway, timeout: .seconds(30))
         }
     }
 
@@ -250,12 +250,12 @@ struct AfterLoginTests {
             try await UsersReloadTests.putSecretValue(name, try UsersReloadTests.users(h, ["globex"]))
             kill(gateway.process.processIdentifier, SIGHUP)
             try await UsersReloadTests.waitForLog(gateway, "users reloaded", count: 1)
-            let closed = try await Tools.wait(acme, timeout: 15)
+            let closed = try await Tools.wait(acme, timeout: .seconds(15))
             #expect(closed.status == 0 && closed.output.contains("closed by the gateway"), "\(closed.output)")
             #expect(gateway.output().contains("the user was removed"), "\(gateway.output())")
             try await UsersReloadTests.sftp(h, port, "globex", h.globexKey, ["ls"]).expectSuccess()
             gateway.process.terminate()
-            _ = try await Tools.wait(gateway, timeout: 30)
+            _ = try await Tools.wait(gateway, timeout: .seconds(30))
         }
     }
 
@@ -284,7 +284,7 @@ struct AfterLoginTests {
                         print(r.status, r.read().decode())
                     except urllib.error.HTTPError as e:
                         print(e.code, e.read().decode())
-                    """, String(httpPort)], timeout: 30).output
+                    """, String(httpPort)], timeout: .seconds(30)).output
             }
             func waitFor(_ prefix: String) async throws -> String {
                 let deadline = ContinuousClock.now + .seconds(30)
@@ -312,7 +312,7 @@ struct AfterLoginTests {
             #expect(try await bucketCall("create_bucket").contains("done"))
             _ = try await waitFor("200 ok")
             gateway.process.terminate()
-            _ = try await Tools.wait(gateway, timeout: 30)
+            _ = try await Tools.wait(gateway, timeout: .seconds(30))
         }
     }
 }

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import EsteiraSync
 import NIOCore
 import NIOPosix
 import Testing
@@ -48,10 +48,10 @@ struct ConnectionLimitsTests {
 
     @Test("above start the drop is random (a low roll is dropped, a high one is not), at full everything is, and the cap counts logged-in connections too")
     func totals() throws {
-        let roll = NIOLockedValueBox(0)
+        let roll = Locked(0)
         let limiter = ConnectionLimiter(limits: .init(maxConnections: 5, startups: .init(start: 2, rate: 50, full: 4),
-                                                      perSourceStartups: 100), percentile: { roll.withLockedValue { $0 } })
-        let set = { (n: Int) in roll.withLockedValue { $0 = n } }
+                                                      perSourceStartups: 100), percentile: { roll.withLock { $0 } })
+        let set = { (n: Int) in roll.withLock { $0 = n } }
         var tickets = [try limiter.admit(source: "a").get(), try limiter.admit(source: "b").get()]
         set(49) // 2 waiting: 50% are dropped
         #expect(try #require(limiter.admit(source: "c").failure).reason == .maxStartups)

@@ -32,7 +32,7 @@ struct GatewayProcessTests {
             let r = try await Tools.run(try Tools.require("sftp"), [
                 "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null", "-P", String(port), "acme@127.0.0.1",
-            ], timeout: 180)
+            ], timeout: .seconds(180))
             let took = ContinuousClock.now - started
             r.expectSuccess()
             let peak = try Self.kilobytes("VmHWM", pid: pid)
@@ -53,7 +53,7 @@ struct GatewayProcessTests {
             // file would grow by its 190 MiB.
             #expect(peak - atRest < 96 * 1024, "the gateway grew by \((peak - atRest) / 1024) MiB for a 200 MB upload")
             gateway.process.interrupt()
-            _ = try await Tools.wait(gateway, timeout: 20)
+            _ = try await Tools.wait(gateway, timeout: .seconds(20))
             #expect(gateway.output().contains("sftp gateway stopped"), "\(gateway.output())")
         }
     }
@@ -89,7 +89,7 @@ struct ParamikoTests {
         try await GatewayHarness.with { h in
             let script = Tools.root.appendingPathComponent("Tests/EsteiraSFTPTests/Support/paramiko_client.py").path
             let r = try await Tools.run(try Tools.python(), [script, "127.0.0.1", String(h.gateway.port), "acme", h.acmeKey, h.dir],
-                                        timeout: 120)
+                                        timeout: .seconds(120))
             #expect(r.status == 0, "\(r.output)")
             #expect(r.output.contains("paramiko ok"), "\(r.output)")
             #expect(try await h.keys(under: "").isEmpty)

@@ -14,7 +14,7 @@ struct HostileClientTests {
         try await GatewayHarness.with { h in
             let r = try await Tools.run(try Tools.python(), [
                 Self.script, "retry", "127.0.0.1", String(h.gateway.port), "acme", h.strangerKey, h.acmeKey, h.password,
-            ], timeout: 60)
+            ], timeout: .seconds(60))
             #expect(r.status == 0, "\(r.output)")
             #expect(r.output.contains("retry ok"), "\(r.output)")
         }
@@ -25,7 +25,7 @@ struct HostileClientTests {
         try await GatewayHarness.with { h in
             let r = try await Tools.run(try Tools.python(), [
                 Self.script, "exhaust", "127.0.0.1", String(h.gateway.port), "acme", h.strangerKey, "10",
-            ], timeout: 90)
+            ], timeout: .seconds(90))
             #expect(r.status == 0, "\(r.output)")
             let answer = try #require(Self.json(r.output), "\(r.output)")
             #expect(answer["closed"] as? Bool == true, "\(r.output)")
@@ -40,7 +40,7 @@ struct HostileClientTests {
         try await GatewayHarness.with { h in
             let r = try await Tools.run(try Tools.python(), [
                 Self.script, "pipeline", "127.0.0.1", String(h.gateway.port), "127.0.0.1", "acme", "10",
-            ], timeout: 60)
+            ], timeout: .seconds(60))
             #expect(r.status == 0, "\(r.output)")
             let answer = try #require(Self.json(r.output), "\(r.output)")
             #expect(answer["closed"] as? Bool == true, "\(r.output)")
@@ -105,12 +105,12 @@ struct HostileClientTests {
                 "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "BindAddress=127.0.0.1", "-o", "ConnectTimeout=10",
                 "-P", String(port), "acme@127.0.0.1",
-            ], timeout: 60)
+            ], timeout: .seconds(60))
             let took = ContinuousClock.now - started
             login.expectSuccess()
             #expect(took < .seconds(5), "the login and 10 MB upload took \(took) under attack")
 
-            let summary = try await Tools.wait(attack, timeout: 60)
+            let summary = try await Tools.wait(attack, timeout: .seconds(60))
             let cpuAfter = try Self.cpuSeconds(pid: pid)
             let wall = (ContinuousClock.now - wallBefore) / .seconds(1)
             let cores = (cpuAfter - cpuBefore) / wall
@@ -131,7 +131,7 @@ struct HostileClientTests {
             #expect(pipe["successes"] as? Int == 0, "\(pipe)")
             #expect(gateway.process.isRunning)
             gateway.process.interrupt()
-            _ = try await Tools.wait(gateway, timeout: 30)
+            _ = try await Tools.wait(gateway, timeout: .seconds(30))
         }
     }
 

@@ -1,5 +1,6 @@
 import EsteiraTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("SFTP upload whose completion answer was lost")
@@ -34,10 +35,8 @@ struct LostCompletionTests {
     }
 }
 
-final class LockedCount: @unchecked Sendable {
-    // Safety: `count` is guarded by `lock`.
-    private let lock = NSLock()
-    private var count = 0
-    func next() -> Int { lock.withLock { count += 1; return count } }
-    var value: Int { lock.withLock { count } }
+final class LockedCount: Sendable {
+    private let count = Mutex(0)
+    func next() -> Int { count.withLock { $0 += 1; return $0 } }
+    var value: Int { count.withLock { $0 } }
 }

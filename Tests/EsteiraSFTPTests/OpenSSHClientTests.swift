@@ -221,7 +221,7 @@ struct OpenSSHClientTests {
             #expect(h.gateway.activeSessions == 0)
             // sftp notices only when it next reads a command: give it one, which must now fail.
             _ = "ls\n".withCString { write(fd, $0, 3) }
-            let held = try await Tools.wait(holder, timeout: 10)
+            let held = try await Tools.wait(holder, timeout: .seconds(10))
             #expect(held.status != 0, "\(held.output)")
             #expect(h.metric(#"esteira_sftp_sessions_refused_total{reason="session_limit"}"#) == 1)
         } configure: { s in
@@ -236,7 +236,7 @@ struct OpenSSHClientTests {
             let r = try await Tools.run(try Tools.require("ssh"), [
                 "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "BatchMode=yes", "-p", String(h.gateway.port), "acme@127.0.0.1", "cat /etc/passwd",
-            ], timeout: 30)
+            ], timeout: .seconds(30))
             #expect(r.status != 0)
             #expect(r.output.contains("SFTP only"), "\(r.output)")
         }

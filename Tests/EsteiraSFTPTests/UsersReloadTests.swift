@@ -40,7 +40,7 @@ struct UsersReloadTests {
             #expect(gateway.process.isRunning)
 
             gateway.process.terminate()
-            _ = try await Tools.wait(gateway, timeout: 30)
+            _ = try await Tools.wait(gateway, timeout: .seconds(30))
             #expect(gateway.output().contains("sftp gateway stopped"), "\(gateway.output())")
         }
     }
@@ -66,11 +66,11 @@ struct UsersReloadTests {
             #expect(gateway.output().contains("user 'acme' is in both the users file \(file) and secret \(name)"), "\(gateway.output())")
             try await Self.sftp(h, port, "acme", h.acmeKey, ["ls"]).expectSuccess()
             gateway.process.terminate()
-            _ = try await Tools.wait(gateway, timeout: 30)
+            _ = try await Tools.wait(gateway, timeout: .seconds(30))
 
             // ...and at start it stops the gateway with the same message.
             let again = try Self.start(h, ["--users", file, "--users-secret", name])
-            let r = try await Tools.wait(again, timeout: 60)
+            let r = try await Tools.wait(again, timeout: .seconds(60))
             #expect(r.status != 0)
             #expect(r.output.contains("user 'acme' is in both"), "\(r.output)")
         }
@@ -80,7 +80,7 @@ struct UsersReloadTests {
     func missingSecret() async throws {
         try await GatewayHarness.with { h in
             let gateway = try Self.start(h, ["--users-secret", "esteira/no-such-users"])
-            let r = try await Tools.wait(gateway, timeout: 60)
+            let r = try await Tools.wait(gateway, timeout: .seconds(60))
             #expect(r.status != 0)
             #expect(r.output.contains("cannot read the users secret esteira/no-such-users"), "\(r.output)")
         }
@@ -121,7 +121,7 @@ struct UsersReloadTests {
             #expect(try await Self.sftp(h, port, "acme", h.acmeKey, ["ls"]).status != 0)
 
             gateway.process.terminate()
-            _ = try await Tools.wait(gateway, timeout: 30)
+            _ = try await Tools.wait(gateway, timeout: .seconds(30))
             #expect(gateway.output().contains("sftp gateway stopped"), "\(gateway.output())")
         }
     }
@@ -153,7 +153,7 @@ struct UsersReloadTests {
             "-b", batch, "-i", key, "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
             "-o", "ConnectTimeout=10", "-P", String(port), "\(user)@127.0.0.1",
-        ], timeout: 60)
+        ], timeout: .seconds(60))
     }
 
     /// Sets a secret's value with boto3 (the AWS layer here only reads secrets, as the gateway does).

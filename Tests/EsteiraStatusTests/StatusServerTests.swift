@@ -7,9 +7,9 @@ final class RawClient: @unchecked Sendable {
     // Safety: used by one task at a time.
     let fd: Int32
 
-    init(port: Int, timeout: Int = 3) throws {
+    init(port: Int, timeout: Duration = .seconds(3)) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var tv = timeval(tv_sec: timeout, tv_usec: 0)
+        var tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -52,7 +52,7 @@ final class RawClient: @unchecked Sendable {
 
 @Suite("Status server (worker and gateway)")
 struct StatusServerTests {
-    static func server(deadline: Double = 3, maxConnections: Int = 64) async throws -> StatusServer {
+    static func server(deadline: Duration = .seconds(3), maxConnections: Int = 64) async throws -> StatusServer {
         try await StatusServer.start(host: "127.0.0.1", port: 0,
                                      limits: .init(requestDeadline: deadline, maxConnections: maxConnections)) { path in
             switch path {
@@ -93,10 +93,10 @@ struct StatusServerTests {
 
     @Test("slow-loris clients holding connections do not starve /healthz and /metrics, and are cut at the deadline")
     func slowLoris() async throws {
-        let s = try await Self.server(deadline: 3)
+        let s = try await Self.server(deadline: .seconds(3))
         let port = s.port
         // Eight clients that send a byte every 1.9 s and never finish even their request line.
-        let loris = try (0..<8).map { _ in try RawClient(port: port, timeout: 1) }
+        let loris = try (0..<8).map { _ in try RawClient(port: port, timeout: .seconds(1)) }
         for c in loris { c.send("GET /") }
         let dripping = Task.detached {
             var alive = loris.count
@@ -121,8 +121,8 @@ struct StatusServerTests {
     @Test("connections past the limit are closed at once; the server answers again when they go")
     func connectionLimit() async throws {
         // A deadline well past the test's length: this test is about the cap, not the deadline.
-        let s = try await Self.server(deadline: 60, maxConnections: 4)
-        let held = try (0..<4).map { _ in try RawClient(port: s.port, timeout: 1) }
+        let s = try await Self.server(deadline: .seconds(60), maxConnections: 4)
+        let held = try (0..<4).map { _ in try RawClient(port: s.port, timeout: .seconds(1)) }
         // Wait until the server has admitted all four (accepting can lag on a loaded machine).
         let clock = ContinuousClock()
         let until = clock.now + .seconds(20)

@@ -1,4 +1,5 @@
 import Foundation
+import EsteiraSync
 @testable import EsteiraAWS
 
 /// A small HTTP/1.1 server on 127.0.0.1 for tests: POSIX sockets, one thread to accept and one per
@@ -42,7 +43,7 @@ public final class LoopbackHTTPServer: Sendable {
     public let port: Int
     private let listener: Int32
     private let handler: @Sendable (Request) -> Reply
-    private let received = LockedBox<[Request]>([])
+    private let received = Locked<[Request]>([])
 
     /// Every request seen so far, in arrival order.
     public var requests: [Request] { received.withLock { $0 } }
@@ -79,12 +80,16 @@ public final class LoopbackHTTPServer: Sendable {
     public var url: String { "http://127.0.0.1:\(port)" }
 
     /// Stops accepting; connections being served finish on their own.
+    ///
+    /// Only wakes the accept loop, which closes the socket itself: closed here, its number could go to
+    /// another test's new socket before the loop's next `accept` (or its first, for a server stopped at
+    /// once), and this server would then answer that test's requests.
     public func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
     }
 
     private func acceptLoop() {
+        defer { close(listener) }
         while true {
             let client = accept(listener, nil, nil)
             if client < 0 {

@@ -32,8 +32,8 @@ struct MySQLOperationsTests {
         return SourceObject(bucket: stack.bucket, key: key, eTag: put.eTag)
     }
 
-    static func pipeline(_ stack: TestStack, routes: RouteTable, connections: MySQLConnections? = nil) -> FilePipeline {
-        FilePipeline(s3: stack.s3, connections: connections ?? MySQLConnections(config: stack.mysql), routes: routes,
+    static func pipeline(_ stack: TestStack, routes: RouteTable, connections: PipelineConnectionPool? = nil) -> FilePipeline {
+        FilePipeline(s3: stack.s3, connections: connections ?? PipelineConnectionPool(config: stack.mysql), routes: routes,
                      logger: TestStack.quietLogger)
     }
 
@@ -115,7 +115,7 @@ struct MySQLOperationsTests {
     func pool() async throws {
         try await TestStack.with { stack in
             _ = try await stack.sql("CREATE TABLE nums (v INT NOT NULL) ENGINE=InnoDB")
-            let connections = MySQLConnections(config: stack.mysql, maxIdle: 2)
+            let connections = PipelineConnectionPool(config: stack.mysql, maxIdle: 2)
             let pipeline = Self.pipeline(stack, routes: try RouteTable(routes: [Route(name: "n", tenant: "acme", table: "nums")]),
                                          connections: connections)
             func idleConnectionID() async throws -> UInt64 {
@@ -164,7 +164,7 @@ struct MySQLOperationsTests {
             let arn = try await secrets.createSecret(name: "esteira-test/\(database)", string: secret("first-password"))
             do {
                 _ = try await stack.sql("CREATE TABLE nums (v INT NOT NULL) ENGINE=InnoDB")
-                let connections = MySQLConnections.secret(arn, secretsManager: secrets, maxIdle: 2, logger: TestStack.quietLogger)
+                let connections = PipelineConnectionPool.secret(arn, secretsManager: secrets, maxIdle: 2, logger: TestStack.quietLogger)
                 let pipeline = Self.pipeline(stack, routes: try RouteTable(routes: [Route(name: "n", tenant: "acme", table: "nums")]),
                                              connections: connections)
                 #expect(try await Self.load(pipeline, try await Self.put(stack, "acme/data/1.csv", "v\n1\n")).rowsLoaded == 1)

@@ -77,7 +77,7 @@ struct OperatorTests {
             // Wait until some, not all, have moved; then kill it without warning.
             let deadline = Date().addingTimeInterval(60)
             while try await stack.depth(stack.provisioned.queueURL) < 3, Date() < deadline {
-                try await Task.sleep(nanoseconds: 100_000_000)
+                try await Task.sleep(for: .milliseconds(100))
             }
             first.signal(SIGKILL)
             _ = await first.wait(timeout: 10)

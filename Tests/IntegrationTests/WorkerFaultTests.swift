@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import EsteiraAWS
 import EsteiraPipeline
@@ -52,7 +53,7 @@ func client(through proxy: LoopbackHTTPServer, maxAttempts: Int = 3) throws -> A
     for name in env.keys where name.hasPrefix("AWS_ENDPOINT_URL_") { env[name] = nil }
     var config = try AWSConfig.fromEnvironment(env)
     config.retry.maxAttempts = maxAttempts
-    config.retry.baseDelay = 0.01
+    config.retry.baseDelay = .milliseconds(10)
     return AWSClient(config: config, logger: TestStack.quietLogger)
 }
 
@@ -208,9 +209,7 @@ struct WorkerFaultTests {
 }
 
 /// True exactly once.
-final class LockedFlag: @unchecked Sendable {
-    // Safety: `done` is guarded by `lock`.
-    private let lock = NSLock()
-    private var done = false
-    func setOnce() -> Bool { lock.withLock { defer { done = true }; return !done } }
+final class LockedFlag: Sendable {
+    private let done = Mutex(false)
+    func setOnce() -> Bool { done.withLock { done in defer { done = true }; return !done } }
 }

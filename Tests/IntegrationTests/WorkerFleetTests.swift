@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import EsteiraAWS
 import EsteiraPipeline
@@ -57,12 +58,12 @@ struct WorkerFleetTests {
             let object = ObjectCreated(bucket: stack.bucket, key: "acme/data/orders-big.csv", eTag: put.eTag)
             let claimDeadline = Date().addingTimeInterval(60)
             while try await jobs.item(object)?["status"]?.string != "RUNNING", Date() < claimDeadline {
-                try await Task.sleep(nanoseconds: 100_000_000)
+                try await Task.sleep(for: .milliseconds(100))
             }
             #expect(try await jobs.item(object)?["status"]?.string == "RUNNING",
                     "the first worker never claimed the file:\n\(first.log.suffix(1500))")
             // Let it write some batches inside its transaction, then kill it without warning.
-            try await Task.sleep(nanoseconds: 1_000_000_000)
+            try await Task.sleep(for: .seconds(1))
             first.signal(SIGKILL)
             _ = await first.wait(timeout: 10)
             #expect(try await stack.count("orders") == 0, "an uncommitted file must leave no rows")
@@ -72,7 +73,7 @@ struct WorkerFleetTests {
             // The message reappears once the dead worker's visibility runs out, and its lease lapses too.
             let deadline = Date().addingTimeInterval(90)
             while try await stack.count("orders") == 0, Date() < deadline, second.process.isRunning {
-                try await Task.sleep(nanoseconds: 500_000_000)
+                try await Task.sleep(for: .milliseconds(500))
             }
             #expect(await second.wait(timeout: 60) == 0, "log:\n\(second.log.suffix(1500))")
             #expect(try await stack.count("orders") == rows, "log:\n\(second.log.suffix(1500))")
@@ -102,7 +103,7 @@ struct WorkerFleetTests {
                     metrics = r.bodyText
                     if metrics.contains("esteira_files_succeeded_total 1"), metrics.contains("esteira_files_in_flight 1") { break }
                 }
-                try await Task.sleep(nanoseconds: 200_000_000)
+                try await Task.sleep(for: .milliseconds(200))
             }
             #expect(metrics.contains("esteira_files_succeeded_total 1"), "metrics:\n\(metrics)\nlog:\n\(worker.log.suffix(1500))")
             #expect(metrics.contains("esteira_rows_loaded_total 3"))
@@ -134,9 +135,9 @@ struct WorkerFleetTests {
             let object = ObjectCreated(bucket: stack.bucket, key: "acme/data/orders-slow.csv", eTag: put.eTag)
             let deadline = Date().addingTimeInterval(60)
             while try await ledger.item(object)?["status"]?.string != "RUNNING", Date() < deadline {
-                try await Task.sleep(nanoseconds: 100_000_000)
+                try await Task.sleep(for: .milliseconds(100))
             }
-            try await Task.sleep(nanoseconds: 500_000_000)
+            try await Task.sleep(for: .milliseconds(500))
             worker.signal(SIGTERM)
             #expect(await worker.wait(timeout: 30) == 0, "log:\n\(worker.log.suffix(2000))")
             #expect(try await stack.count("orders") == 0)
@@ -176,25 +177,24 @@ struct WorkerFleetTests {
 
 /// The real pipeline behind a delay, counting how often it is asked to load.
 final class CountingSlowPipeline: FileLoading, @unchecked Sendable {
-    // Safety: `count` is guarded by `lock`.
+    // Safety: `count` is a Mutex; the rest is set once.
     let real: FilePipeline
     let delay: Double
-    private let lock = NSLock()
-    private var count = 0
+    private let count = Mutex(0)
 
     init(real: FilePipeline, delay: Double) {
         self.real = real
         self.delay = delay
     }
 
-    var calls: Int { lock.withLock { count } }
+    var calls: Int { count.withLock { $0 } }
 
     func isOwnOutput(key: String) -> Bool { real.isOwnOutput(key: key) }
     func route(forKey key: String) throws(RoutingError) -> Route { try real.route(forKey: key) }
     func load(_ source: SourceObject, route: Route, fencingToken: Int64,
               beforeCommit: @Sendable () async throws -> Void) async throws(PipelineError) -> FileOutcome {
-        lock.withLock { count += 1 }
-        try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+        count.withLock { $0 += 1 }
+        try? await Task.sleep(for: .seconds(delay))
         return try await real.load(source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit)
     }
 }
@@ -245,9 +245,9 @@ struct FencingTests {
             while Date() < deadline {
                 let items = try await stack.dynamo.scan(table: stack.jobsTable)
                 if items.contains(where: { $0["owner"]?.string == "thief" }) { break }
-                try await Task.sleep(nanoseconds: 200_000_000)
+                try await Task.sleep(for: .milliseconds(200))
             }
-            try await Task.sleep(nanoseconds: 1_000_000_000)
+            try await Task.sleep(for: .seconds(1))
             run.cancel()
             _ = try? await run.value
             #expect(worker.summary.succeeded == 0)

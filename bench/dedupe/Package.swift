@@ -6,7 +6,7 @@ import PackageDescription
 
 let package = Package(
     name: "DedupeBench",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
         .target(name: "EsteiraCSV", dependencies: ["CZlib"]),

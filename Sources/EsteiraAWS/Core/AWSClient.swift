@@ -1,4 +1,5 @@
 import Foundation
+import EsteiraSync
 import Logging
 
 /// One API call before signing: the logical path and query (not yet percent-encoded).
@@ -14,7 +15,7 @@ struct AWSOperation: Sendable {
     var upload: HTTPUpload? = nil
     /// For virtual-hosted S3: "bucket." goes in front of the endpoint host.
     var hostPrefix: String? = nil
-    var timeout: Double? = 60
+    var timeout: Duration? = .seconds(60)
     /// Calls AWS accepts without a signature (AssumeRoleWithWebIdentity: the token is the credential).
     var unsigned = false
     /// Set when the call must not be sent at all (a bucket name that would reshape the URL): the reason.
@@ -31,7 +32,7 @@ public final class AWSClient: Sendable {
     let logger: Logger
     let retryQuota: RetryQuota
     /// Seconds to add to the local clock when signing, learned from a server that said we were skewed.
-    private let clockOffset = LockedBox<TimeInterval>(0)
+    private let clockOffset = Locked<TimeInterval>(0)
 
     public init(config: AWSConfig, transport: HTTPTransport = .shared,
                 logger: Logger = Logger(label: "esteira.aws")) {
@@ -80,6 +81,8 @@ public final class AWSClient: Sendable {
         var error = AWSError(service: op.service.rawValue, operation: op.name, code: .transport,
                              message: "\(e.message) (\(e.url))", status: 0)
         error.isTimeout = e.isTimeout
+        // A transport that was shut down will not carry a retry either.
+        if e.isShutDown { error.isTransient = false }
         return error
     }
 
@@ -115,12 +118,12 @@ public final class AWSClient: Sendable {
                     throw error
                 }
                 lastRetryCost = cost
-                let delay = policy.delay(afterAttempt: n, retryAfter: error.retryAfter)
+                let delay = policy.backoff(afterAttempt: n, retryAfter: error.retryAfter)
                 logger.debug("retrying AWS call", metadata: [
                     "operation": "\(op.service.rawValue).\(op.name)", "attempt": "\(n)",
-                    "error": "\(error.code)", "delay_s": "\(delay)",
+                    "error": "\(error.code)", "delay_s": "\(delay.inSeconds)",
                 ])
-                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                try await Task.sleep(for: delay)
                 n += 1
             }
         }

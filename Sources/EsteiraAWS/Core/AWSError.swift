@@ -64,8 +64,8 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
     /// 0 when no response arrived.
     public var status: Int
     public var isTransient: Bool
-    /// Seconds the server asked to wait (`Retry-After`), if it did.
-    public var retryAfter: Double?
+    /// How long the server asked to wait (`Retry-After`), if it did.
+    public var retryAfter: Duration?
     /// Attempts made before giving up, the first included.
     public var attempts: Int = 1
     /// Why no further attempt was made, when that is not simply "permanent error" or "attempts used up".
@@ -76,7 +76,7 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
     var isTimeout = false
 
     public init(service: String, operation: String, code: Code, message: String,
-                requestID: String? = nil, status: Int, isTransient: Bool? = nil, retryAfter: Double? = nil) {
+                requestID: String? = nil, status: Int, isTransient: Bool? = nil, retryAfter: Duration? = nil) {
         self.service = service
         self.operation = operation
         self.code = code
@@ -140,9 +140,10 @@ enum HTTPDate {
     }
 
     /// `Retry-After` is either a number of seconds or an HTTP date.
-    static func retryAfter(_ value: String?, now: Date = Date()) -> Double? {
+    static func retryAfter(_ value: String?, now: Date = Date()) -> Duration? {
         guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
-        if let seconds = Double(value) { return max(0, seconds) }
-        return parse(value).map { max(0, $0.timeIntervalSince(now)) }
+        // Capped at a day before conversion: a huge number must not trap (RetryPolicy cuts it further).
+        if let seconds = Double(value), seconds.isFinite { return .seconds(min(max(0, seconds), 86_400)) }
+        return parse(value).map { .seconds(min(max(0, $0.timeIntervalSince(now)), 86_400)) }
     }
 }

@@ -1,11 +1,13 @@
+import EsteiraSync
+
 /// The AWS SDKs' standard retry mode: capped exponential backoff with full jitter, a cap on attempts,
 /// and a retry quota (token bucket) shared by every call of one client, so that a dependency that is
 /// down gets one attempt per call instead of three once the quota is spent.
 public struct RetryPolicy: Sendable {
     /// Attempts per call, the first included (AWS_MAX_ATTEMPTS; the SDKs' default is 3).
     public var maxAttempts: Int
-    public var baseDelay: Double
-    public var maxDelay: Double
+    public var baseDelay: Duration
+    public var maxDelay: Duration
     /// Tokens in the retry quota when the client starts (the SDKs use 500).
     public var retryQuota: Int = 500
     /// Tokens a retry after an error response or a failed connection takes from the quota.
@@ -13,29 +15,45 @@ public struct RetryPolicy: Sendable {
     /// Tokens a retry after a timeout takes: a timeout is the likeliest sign of an overloaded service.
     public var timeoutRetryCost: Int = 10
     /// The longest `Retry-After` honoured; a longer one is cut to this so a call never sleeps for hours.
-    public var maxRetryAfter: Double = 60
+    public var maxRetryAfter: Duration = .seconds(60)
 
-    public static let standard = RetryPolicy(maxAttempts: 3, baseDelay: 0.1, maxDelay: 20)
+    public static let standard = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(100), maxDelay: .seconds(20))
 
-    public init(maxAttempts: Int, baseDelay: Double, maxDelay: Double) {
+    public init(maxAttempts: Int, baseDelay: Duration, maxDelay: Duration) {
         self.maxAttempts = maxAttempts
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
     }
 
-    /// Seconds to wait before attempt `attempt + 1` (attempt counts from 1): a random value in
+    /// The wait before attempt `attempt + 1` (attempt counts from 1): a random value in
     /// [0, min(maxDelay, base · 2^(attempt-1))], so a fleet that failed together does not retry together.
-    public func delay(afterAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Double {
-        let ceiling = min(maxDelay, baseDelay * Double(1 << min(attempt - 1, 30)))
-        return ceiling * random
+    public func backoff(afterAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Duration {
+        let ceiling = min(maxDelay, baseDelay * (1 << min(max(attempt - 1, 0), 30)))
+        return ceiling * min(max(random, 0), 1)
     }
 
     /// The wait before the next attempt when the server named one: never less than it asked for
     /// (up to `maxRetryAfter`), never less than the jittered backoff.
-    public func delay(afterAttempt attempt: Int, retryAfter: Double?, random: Double = Double.random(in: 0...1)) -> Double {
-        let backoff = delay(afterAttempt: attempt, random: random)
-        guard let retryAfter, retryAfter > 0 else { return backoff }
+    public func backoff(afterAttempt attempt: Int, retryAfter: Duration?,
+                        random: Double = Double.random(in: 0...1)) -> Duration {
+        let backoff = backoff(afterAttempt: attempt, random: random)
+        guard let retryAfter, retryAfter > .zero else { return backoff }
         return max(backoff, min(retryAfter, maxRetryAfter))
+    }
+
+    // MARK: - Seconds as Double, for callers not yet on Duration (EsteiraWorker's Worker.swift)
+
+    /// The same policy with its delays in seconds.
+    @available(*, deprecated, message: "use init(maxAttempts:baseDelay:maxDelay:) with Duration values")
+    public init(maxAttempts: Int, baseDelay: Double, maxDelay: Double) {
+        self.init(maxAttempts: maxAttempts, baseDelay: .seconds(baseDelay), maxDelay: .seconds(maxDelay))
+    }
+
+    /// ``backoff(afterAttempt:random:)`` in seconds.
+    @available(*, deprecated, renamed: "backoff(afterAttempt:random:)")
+    public func delay(afterAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Double {
+        let d = backoff(afterAttempt: attempt, random: random)
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }
 
@@ -43,11 +61,11 @@ public struct RetryPolicy: Sendable {
 /// that succeeds gives back what its retry took (or one token when it needed none), up to the capacity.
 final class RetryQuota: Sendable {
     let capacity: Int
-    private let tokens: LockedBox<Int>
+    private let tokens: Locked<Int>
 
     init(capacity: Int) {
         self.capacity = capacity
-        self.tokens = LockedBox(capacity)
+        self.tokens = Locked(capacity)
     }
 
     var available: Int { tokens.withLock { $0 } }

@@ -98,7 +98,7 @@ public struct InstanceMetadataCredentials: Sendable {
         let source = "IMDSv2 at \(endpoint)"
         let token = try await metadataRequest(
             transport, HTTPRequest(method: "PUT", url: endpoint + "/latest/api/token",
-                                   headers: [("x-aws-ec2-metadata-token-ttl-seconds", "21600")], timeout: 2),
+                                   headers: [("x-aws-ec2-metadata-token-ttl-seconds", "21600")], timeout: .seconds(2)),
             source: source).bodyText.trimmingCharacters(in: .whitespacesAndNewlines)
         let auth = [("x-aws-ec2-metadata-token", token)]
         let base = endpoint + "/latest/meta-data/iam/security-credentials/"
@@ -117,7 +117,7 @@ public struct InstanceMetadataCredentials: Sendable {
 
 private func metadataGET(_ transport: HTTPTransport, url: String, headers: [(String, String)],
                          source: String) async throws -> HTTPResponse {
-    try await metadataRequest(transport, HTTPRequest(method: "GET", url: url, headers: headers, timeout: 2), source: source)
+    try await metadataRequest(transport, HTTPRequest(method: "GET", url: url, headers: headers, timeout: .seconds(2)), source: source)
 }
 
 /// One request to a local credential endpoint, with one quick retry: these endpoints are local and

@@ -9,8 +9,8 @@ import Logging
 public actor RefreshingCredentials: AWSCredentialProvider {
     public nonisolated let source: String
     private let fetch: @Sendable () async throws -> AWSCredentials
-    private let refreshBefore: TimeInterval
-    private let retryFailedRefreshAfter: TimeInterval
+    private let refreshBefore: Duration
+    private let retryFailedRefreshAfter: Duration
     private let now: @Sendable () -> Date
     private let logger: Logger
     private var current: AWSCredentials?
@@ -23,7 +23,7 @@ public actor RefreshingCredentials: AWSCredentialProvider {
     ///   - refreshBefore: how long before expiry to renew (the SDKs use about five minutes).
     ///   - retryFailedRefreshAfter: after a failed refresh, how long to keep using the old credentials
     ///     before trying again, so a down endpoint is not asked on every call.
-    public init(source: String, refreshBefore: TimeInterval = 300, retryFailedRefreshAfter: TimeInterval = 10,
+    public init(source: String, refreshBefore: Duration = .seconds(300), retryFailedRefreshAfter: Duration = .seconds(10),
                 now: @escaping @Sendable () -> Date = { Date() },
                 logger: Logger = Logger(label: "esteira.aws.credentials"),
                 fetch: @escaping @Sendable () async throws -> AWSCredentials) {
@@ -42,7 +42,7 @@ public actor RefreshingCredentials: AWSCredentialProvider {
         let time = now()
         if let c = current {
             guard let expiration = c.expiration else { return c }
-            if expiration.timeIntervalSince(time) > refreshBefore { return c }
+            if expiration.timeIntervalSince(time) > refreshBefore.inSeconds { return c }
             if let quietUntil, time < quietUntil, expiration > time { return c }
         }
         let (id, task): (Int, Task<AWSCredentials, Error>)
@@ -66,7 +66,7 @@ public actor RefreshingCredentials: AWSCredentialProvider {
         } catch {
             if refresh?.id == id {
                 refresh = nil
-                quietUntil = now().addingTimeInterval(retryFailedRefreshAfter)
+                quietUntil = now().addingTimeInterval(retryFailedRefreshAfter.inSeconds)
             }
             if let c = current, let expiration = c.expiration, expiration > now() {
                 logger.warning("credential refresh failed; using the current credentials until they expire", metadata: [

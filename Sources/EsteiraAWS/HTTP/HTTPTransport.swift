@@ -1,28 +1,55 @@
 import Foundation
+import Synchronization
 internal import CCurl
 
 /// HTTP over one libcurl multi handle, driven by a thread of its own.
 ///
 /// curl's blocking work never touches Swift's cooperative pool: callers suspend on a continuation,
 /// the loop thread runs every transfer, and connections are pooled by the multi handle across requests.
+///
+/// The thread runs until ``shutdown()``: a transport made for a while (a test, a command) is shut down
+/// when it is done with, or its thread and the multi handle stay for the life of the process.
 public final class HTTPTransport: @unchecked Sendable {
-    // Safety: `pending`, `cancelled` and `unpause` are guarded by `lock`; everything else is touched
-    // only on the loop thread.
-    public static let shared = HTTPTransport(options: .fromEnvironment())
+    // Safety: `queue` is a Mutex; `active` and the multi handle are touched only on the loop thread
+    // (the multi handle also by `curl_multi_wakeup`, which is thread-safe, and only while `queue`
+    // says the handle is alive).
+    public static let shared: HTTPTransport = {
+        sharedStarted.store(true, ordering: .releasing)
+        return HTTPTransport(options: .fromEnvironment())
+    }()
+    private static let sharedStarted = Atomic(false)
+
+    /// Shuts ``shared`` down if anything used it (a process about to exit); does not start it otherwise.
+    public static func shutdownSharedIfStarted() async {
+        guard sharedStarted.load(ordering: .acquiring) else { return }
+        await shared.shutdown()
+    }
 
     public let options: HTTPTransportOptions
     private let multi: UnsafeMutableRawPointer
-    private let lock = NSLock()
-    private var pending: [Transfer] = []
-    private var cancelled: [Transfer] = []
-    private var unpause: [Transfer] = []
+    private let queue = Mutex(Queue())
     private var active: [Int: Transfer] = [:]
+
+    /// Work handed to the loop thread by other threads, and the shutdown handshake.
+    private struct Queue {
+        var pending: [Transfer] = []
+        var cancelled: [Transfer] = []
+        var unpause: [Transfer] = []
+        /// Set by `shutdown()`: no new transfer is taken, and the loop ends at its next turn.
+        var stopping = false
+        /// Set by the loop thread once the multi handle is cleaned up.
+        var stopped = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// The loop thread's kernel id (Linux), for tests that check the thread is gone.
+        var threadID: Int32 = 0
+    }
 
     public init(options: HTTPTransportOptions = .init()) {
         HTTPTransport.globalInit
         self.options = options
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed: out of memory") }
         self.multi = multi
+        // The thread holds the transport until the loop ends, so it is never freed under a transfer.
         let thread = Thread { [self] in self.runLoop() }
         thread.name = "esteira-http"
         thread.start()
@@ -31,6 +58,28 @@ public final class HTTPTransport: @unchecked Sendable {
     private static let globalInit: Void = {
         _ = curl_global_init(Int(CURL_GLOBAL_ALL))
     }()
+
+    /// Ends the loop thread: transfers not finished yet fail with ``TransportError/isShutDown``, the
+    /// multi handle and its pooled connections are closed, and every later request fails at once with
+    /// the same error. Returns once the thread has ended; calling it again just waits for that.
+    public func shutdown() async {
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            let done = queue.withLock { q -> Bool in
+                if q.stopped { return true }
+                q.stopping = true
+                q.waiters.append(cont)
+                curl_multi_wakeup(multi)
+                return false
+            }
+            if done { cont.resume() }
+        }
+    }
+
+    /// Whether ``shutdown()`` was called.
+    public var isShutDown: Bool { queue.withLock { $0.stopping } }
+
+    /// The loop thread's kernel thread id while it runs (0 before it started), for tests.
+    var loopThreadID: Int32 { queue.withLock { $0.threadID } }
 
     /// Sends a request and collects the whole response body (API calls, small objects).
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
@@ -64,30 +113,50 @@ public final class HTTPTransport: @unchecked Sendable {
     // MARK: - Requests from other threads
 
     private func enqueue(_ t: Transfer) {
-        lock.withLock { pending.append(t) }
-        curl_multi_wakeup(multi)
+        let accepted = queue.withLock { q -> Bool in
+            guard !q.stopping else { return false }
+            q.pending.append(t)
+            curl_multi_wakeup(multi)
+            return true
+        }
+        if !accepted { t.complete(error: TransportError.shutDown(url: t.request.url)) }
     }
 
     func cancel(_ t: Transfer) {
         // The flag covers a cancel that comes before the transfer was started.
         t.state.withLock { $0.cancelRequested = true }
-        lock.withLock { cancelled.append(t) }
-        curl_multi_wakeup(multi)
+        queue.withLock { q in
+            guard !q.stopped else { return }
+            q.cancelled.append(t)
+            curl_multi_wakeup(multi)
+        }
     }
 
     func resume(_ t: Transfer) {
-        lock.withLock { unpause.append(t) }
-        curl_multi_wakeup(multi)
+        queue.withLock { q in
+            guard !q.stopped else { return }
+            q.unpause.append(t)
+            curl_multi_wakeup(multi)
+        }
     }
 
     // MARK: - The loop thread
 
     private func runLoop() {
+        // "/proc/thread-self" links to "<pid>/task/<tid>" on Linux; elsewhere the id stays 0.
+        if let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
+           let tid = link.split(separator: "/").last.flatMap({ Int32($0) }) {
+            queue.withLock { $0.threadID = tid }
+        }
         var running: Int32 = 0
         while true {
-            let (adds, cancels, resumes) = lock.withLock {
-                defer { pending.removeAll(); cancelled.removeAll(); unpause.removeAll() }
-                return (pending, cancelled, unpause)
+            let (adds, cancels, resumes, stopping) = queue.withLock { q in
+                defer { q.pending.removeAll(); q.cancelled.removeAll(); q.unpause.removeAll() }
+                return (q.pending, q.cancelled, q.unpause, q.stopping)
+            }
+            if stopping {
+                stop(unstarted: adds)
+                return
             }
             for t in adds { start(t) }
             for t in cancels where t.easy != nil {
@@ -117,6 +186,21 @@ public final class HTTPTransport: @unchecked Sendable {
         }
     }
 
+    /// Loop thread, at shutdown: fails what is queued or running, closes the multi handle, and wakes
+    /// the callers of `shutdown()`. No request is queued after `stopping` was set.
+    private func stop(unstarted: [Transfer]) {
+        for t in unstarted { t.complete(error: TransportError.shutDown(url: t.request.url)) }
+        for t in Array(active.values) { finish(t, error: TransportError.shutDown(url: t.request.url)) }
+        let waiters = queue.withLock { q in
+            q.stopped = true
+            q.threadID = 0
+            defer { q.waiters.removeAll() }
+            return q.waiters
+        }
+        curl_multi_cleanup(multi)
+        for w in waiters { w.resume() }
+    }
+
     private func start(_ t: Transfer) {
         if t.state.withLock({ $0.cancelRequested }) {
             t.complete(error: CancellationError())
@@ -136,11 +220,11 @@ public final class HTTPTransport: @unchecked Sendable {
         esteira_curl_setopt_long(easy, CURLOPT_PATH_AS_IS, 1)
         esteira_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         esteira_curl_setopt_pointer(easy, CURLOPT_ERRORBUFFER, t.errorBuffer)
-        esteira_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout * 1000))
+        esteira_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, options.connectTimeout.wholeMilliseconds)
         esteira_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedBytesPerSecond)
-        esteira_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, options.lowSpeedSeconds)
+        esteira_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, Int(options.lowSpeedTime.components.seconds)))
         if let timeout = r.timeout {
-            esteira_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(timeout * 1000))
+            esteira_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, timeout.wholeMilliseconds)
         }
         esteira_curl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, options.verifyTLS ? 1 : 0)
         esteira_curl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, options.verifyTLS ? 2 : 0)
@@ -259,7 +343,7 @@ final class Transfer: @unchecked Sendable {
     let request: HTTPRequest
     let streaming: Bool
     let highWater: Int
-    let state: LockedBox<State>
+    let state: Mutex<State>
     var easy: UnsafeMutableRawPointer?
     var headerList: UnsafeMutablePointer<curl_slist>?
     let errorBuffer: UnsafeMutablePointer<CChar>
@@ -274,7 +358,7 @@ final class Transfer: @unchecked Sendable {
         self.request = request
         self.streaming = streaming
         self.highWater = highWater
-        self.state = LockedBox(State())
+        self.state = Mutex(State())
         self.errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
         self.errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
     }
@@ -421,18 +505,6 @@ public final class HTTPBodyStream: AsyncSequence, @unchecked Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(stream: self) }
-}
-
-/// A value behind a lock, for state shared between the loop thread and tasks.
-final class LockedBox<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
 }
 
 // MARK: - curl callbacks (C function pointers; the context is the Transfer)

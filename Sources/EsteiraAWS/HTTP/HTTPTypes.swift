@@ -1,4 +1,5 @@
 import Foundation
+import EsteiraSync
 
 /// An HTTP request as the transport sends it: the URL is final (already percent-encoded, exactly as signed).
 public struct HTTPRequest: Sendable {
@@ -8,14 +9,14 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// A body read while it is sent (a file range, or chunks produced on the fly); replaces `body` when set.
     public var upload: HTTPUpload?
-    /// Whole-transfer deadline in seconds; nil leaves only the connect and low-speed limits (streaming GETs).
-    public var timeout: Double?
+    /// Whole-transfer deadline; nil leaves only the connect and low-speed limits (streaming GETs).
+    public var timeout: Duration?
     /// Never through a proxy, whatever the options or the `*_proxy` variables say: the instance metadata
     /// service and the container credential endpoint are local, and a proxy must never see their tokens.
     public var bypassProxy: Bool = false
 
     public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = [],
-                upload: HTTPUpload? = nil, timeout: Double? = nil) {
+                upload: HTTPUpload? = nil, timeout: Duration? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -66,15 +67,27 @@ public struct TransportError: Error, CustomStringConvertible, Sendable {
     /// CURLE_OPERATION_TIMEDOUT: the SDKs charge a timeout more of the retry quota than other failures.
     public var isTimeout: Bool { curlCode == 28 }
 
+    /// Not a curl code: the request came to a transport that was shut down (or was running when it was).
+    public static let shutDownCode = -2
+
+    /// The transport was shut down: not worth a retry through it.
+    public var isShutDown: Bool { curlCode == Self.shutDownCode }
+
+    static func shutDown(url: String) -> TransportError {
+        TransportError(curlCode: shutDownCode, message: "the HTTP transport is shut down; nothing more is sent through it",
+                       url: url)
+    }
+
     public var description: String { "HTTP transport error \(curlCode) for \(url): \(message)" }
 }
 
 /// Tuning for the shared transport.
 public struct HTTPTransportOptions: Sendable {
-    public var connectTimeout: Double = 10
-    /// A transfer slower than `lowSpeedBytesPerSecond` for `lowSpeedSeconds` is cut (and retried by the caller).
+    public var connectTimeout: Duration = .seconds(10)
+    /// A transfer slower than `lowSpeedBytesPerSecond` for `lowSpeedTime` (whole seconds, at least 1) is
+    /// cut (and retried by the caller).
     public var lowSpeedBytesPerSecond: Int = 1
-    public var lowSpeedSeconds: Int = 60
+    public var lowSpeedTime: Duration = .seconds(60)
     /// A streamed body pauses the socket once this many bytes wait unread.
     public var streamHighWater: Int = 1 << 20
     /// Off only for a local server with a self-signed certificate; never against AWS.
@@ -129,7 +142,7 @@ public enum HTTPUpload: Sendable {
 public final class HTTPUploadStream: Sendable {
     public let length: Int64
     let highWater: Int
-    let state = LockedBox(State())
+    let state = Locked(State())
     private let pump: @Sendable (HTTPUploadStream) async -> Void
 
     struct State {
@@ -273,4 +286,16 @@ public struct HTTPUploadLengthError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         "the upload stream produced \(produced) bytes but declared \(declared); the request was aborted"
     }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded up (so a positive timeout never becomes 0, which curl reads as "none").
+    var wholeMilliseconds: Int {
+        let (seconds, attoseconds) = components
+        let ms = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Int(clamping: max(0, ms))
+    }
+
+    /// The duration in seconds, as a Double (for logs and arithmetic with clocks of Date).
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -49,7 +49,7 @@ extension S3Client {
         let singleCopyLimit: Int64 = 5 << 30
         if size <= singleCopyLimit {
             let r = try await client.send(operation("CopyObject", method: "PUT", bucket: bucket, key: destinationKey,
-                                                    headers: headers, timeout: 900), errorParser: .xml)
+                                                    headers: headers, timeout: .seconds(900)), errorParser: .xml)
             // Like CompleteMultipartUpload, a copy can answer 200 and fail in the body.
             let doc = XMLLite(r.body)
             if doc.first("Code") != nil, doc.blocks("Error").first != nil {
@@ -69,7 +69,7 @@ extension S3Client {
                 let op = operation("UploadPartCopy", method: "PUT", bucket: bucket, key: destinationKey,
                                    query: [("partNumber", String(number)), ("uploadId", uploadID)],
                                    headers: headers + [("x-amz-copy-source-range", "bytes=\(offset)-\(last)")],
-                                   timeout: 900)
+                                   timeout: .seconds(900))
                 let r = try await client.send(op, errorParser: .xml)
                 guard let eTag = XMLLite(r.body).first("ETag") else {
                     throw malformed("UploadPartCopy", "no ETag for part \(number)")

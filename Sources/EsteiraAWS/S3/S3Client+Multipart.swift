@@ -44,7 +44,7 @@ extension S3Client {
     public func uploadPart(bucket: String, key: String, uploadID: String, partNumber: Int,
                            body: [UInt8]) async throws -> S3UploadedPart {
         var part = try await uploadPart(op: operation("UploadPart", method: "PUT", bucket: bucket, key: key,
-                                                      query: partQuery(uploadID, partNumber), body: body, timeout: 600),
+                                                      query: partQuery(uploadID, partNumber), body: body, timeout: .seconds(600)),
                                         partNumber: partNumber)
         part.size = Int64(body.count)
         return part
@@ -82,7 +82,7 @@ extension S3Client {
             }.joined() + "</CompleteMultipartUpload>"
         let op = operation("CompleteMultipartUpload", method: "POST", bucket: bucket, key: key,
                            query: [("uploadId", uploadID)], headers: [("content-type", "application/xml")],
-                           body: Array(xml.utf8), timeout: 600)
+                           body: Array(xml.utf8), timeout: .seconds(600))
         let r: HTTPResponse
         do {
             r = try await client.send(op, errorParser: .xml)

@@ -23,7 +23,7 @@ public struct S3Client: Sendable {
 
     func operation(_ name: String, method: String, bucket: String, key: String? = nil,
                            query: [(String, String)] = [], headers: [(String, String)] = [],
-                           body: [UInt8] = [], timeout: Double? = 60) -> AWSOperation {
+                           body: [UInt8] = [], timeout: Duration? = .seconds(60)) -> AWSOperation {
         var op = AWSOperation(service: .s3, name: name, method: method, query: query, headers: headers,
                               body: body, timeout: timeout)
         if let problem = S3BucketName.urlProblem(bucket) {
@@ -61,7 +61,7 @@ public struct S3Client: Sendable {
                           contentType: String = "application/octet-stream") async throws -> S3ObjectInfo {
         let r = try await client.send(operation("PutObject", method: "PUT", bucket: bucket, key: key,
                                                 headers: [("content-type", contentType)], body: body,
-                                                timeout: 600), errorParser: .xml)
+                                                timeout: .seconds(600)), errorParser: .xml)
         return S3ObjectInfo(bucket: bucket, key: key, size: Int64(body.count), eTag: r.header("etag"),
                             versionID: r.header("x-amz-version-id"), contentType: contentType)
     }
@@ -77,7 +77,7 @@ public struct S3Client: Sendable {
     public func getObject(bucket: String, key: String, versionID: String? = nil) async throws -> [UInt8] {
         let query = versionID.map { [("versionId", $0)] } ?? []
         return try await client.send(operation("GetObject", method: "GET", bucket: bucket, key: key, query: query,
-                                               timeout: 600), errorParser: .xml).body
+                                               timeout: .seconds(600)), errorParser: .xml).body
     }
 
     /// The object as a stream of chunks with backpressure; memory stays bounded whatever the size.

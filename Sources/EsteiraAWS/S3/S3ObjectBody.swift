@@ -1,4 +1,5 @@
 import Foundation
+import EsteiraSync
 
 /// An S3 object's bytes as they arrive, resumed transparently after a dropped connection.
 ///
@@ -27,12 +28,12 @@ public final class S3ObjectBody: AsyncSequence, Sendable {
         var finished = false
     }
 
-    private let state: LockedBox<State>
+    private let state: Locked<State>
     private let expectedLength: Int64?
     private let resume: Resume
 
     init(first: HTTPBodyStream, expectedLength: Int64?, resume: Resume) {
-        self.state = LockedBox(State(stream: first))
+        self.state = Locked(State(stream: first))
         self.expectedLength = expectedLength
         self.resume = resume
     }
@@ -79,7 +80,7 @@ public final class S3ObjectBody: AsyncSequence, Sendable {
             e.retryNote = "not resumed: the server sent no ETag to pin the object version to"
             throw e
         }
-        try await Task.sleep(nanoseconds: UInt64(resume.client.client.config.retry.delay(afterAttempt: resumes + 1) * 1e9))
+        try await Task.sleep(for: resume.client.client.config.retry.backoff(afterAttempt: resumes + 1))
         let from = resume.start + received
         let head: HTTPResponseHead
         let body: HTTPBodyStream

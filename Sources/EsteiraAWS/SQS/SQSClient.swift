@@ -20,7 +20,7 @@ public struct SQSClient: Sendable {
     public init(client: AWSClient) { self.client = client }
 
     @discardableResult
-    func call(_ name: String, _ body: JSONValue, timeout: Double = 60) async throws -> JSONValue {
+    func call(_ name: String, _ body: JSONValue, timeout: Duration = .seconds(60)) async throws -> JSONValue {
         let op = AWSOperation(service: .sqs, name: name, headers: [
             ("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "AmazonSQS.\(name)"),
         ], body: body.encoded(), timeout: timeout)
@@ -66,7 +66,7 @@ public struct SQSClient: Sendable {
         ]
         if let visibilityTimeout { body["VisibilityTimeout"] = .number(Double(visibilityTimeout)) }
         // The HTTP deadline outlives the long poll, so an empty wait is not mistaken for a dead connection.
-        let r = try await call("ReceiveMessage", .object(body), timeout: Double(waitSeconds) + 15)
+        let r = try await call("ReceiveMessage", .object(body), timeout: .seconds(waitSeconds + 15))
         return (r["Messages"]?.array ?? []).compactMap { m in
             guard let id = m["MessageId"]?.string, let handle = m["ReceiptHandle"]?.string else { return nil }
             let attributes = (m["Attributes"]?.object ?? [:]).compactMapValues { $0.string }

@@ -5,6 +5,11 @@
 ///
 /// Small on purpose: a worker loads one file per connection, and idle connections beyond `maxIdle` are
 /// closed rather than kept.
+///
+/// One rule after an error: a connection whose work threw is closed, never handed out again, since its
+/// session may hold what a failed or cancelled caller left in doubt (an open transaction, a named lock, a
+/// staging table, a session variable). ``withConnection(_:)`` applies it; callers of ``checkout()`` and
+/// ``checkin(_:)`` apply it by calling ``discard(_:)`` instead of `checkin` after an error.
 public actor MySQLConnectionPool {
     private let source: any MySQLCredentialSource
     private let maxIdle: Int
@@ -42,19 +47,24 @@ public actor MySQLConnectionPool {
         }
     }
 
-    /// Runs `body` with a connection and gives it back afterwards, whatever happens.
-    public nonisolated func withConnection<T: Sendable>(
-        _ body: @Sendable (MySQLConnection) async throws -> T
-    ) async throws -> T {
+    /// Closes a connection that will not come back to the pool (its caller's work failed).
+    public nonisolated func discard(_ connection: MySQLConnection) async {
+        await connection.close()
+    }
+
+    /// Runs `body` with a connection. The connection goes back to the pool only when `body` returned
+    /// (and ``checkin(_:)`` finds it clean); when `body` threw, or was cancelled, it is closed.
+    public nonisolated func withConnection<T>(_ body: (MySQLConnection) async throws -> T) async throws -> T {
         let connection = try await checkout()
+        let result: T
         do {
-            let result = try await body(connection)
-            await checkin(connection)
-            return result
+            result = try await body(connection)
         } catch {
-            await checkin(connection)
+            await discard(connection)
             throw error
         }
+        await checkin(connection)
+        return result
     }
 
     /// Closes the idle connections; later check-outs fail.

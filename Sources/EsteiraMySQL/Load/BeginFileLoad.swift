@@ -57,7 +57,7 @@ extension MySQLConnection {
         let request = BeginRequest(
             table: tableID, columns: columnIDs, mode: mode, sourceColumn: sourceColumn, ledger: ledger, path: path,
             requestedLimit: max(maxStatementBytes, 1024),
-            lockTimeoutSeconds: max(1, Int(config.readTimeout.wholeSecondsRoundedUp) - 5))
+            lockTimeout: max(.seconds(1), config.readTimeout - .seconds(5)))
         let begun = try await run { session throws(MySQLError) -> Begun in
             try Self.begin(session: session, request)
         }
@@ -73,7 +73,7 @@ extension MySQLConnection {
         let ledger: LedgerRecord
         let path: LoadPath
         let requestedLimit: Int
-        let lockTimeoutSeconds: Int
+        let lockTimeout: Duration
     }
 
     struct Begun: Sendable {
@@ -169,7 +169,7 @@ extension MySQLConnection {
         }
         if let lockName {
             do {
-                try takeLock(lockName, seconds: request.lockTimeoutSeconds, record: record, session: session,
+                try takeLock(lockName, timeout: request.lockTimeout, record: record, session: session,
                              operation: operation)
             } catch {
                 LoadState.releaseResources(plan: LoadPlan(table: table, columns: request.columns, mode: request.mode,
@@ -237,8 +237,9 @@ extension MySQLConnection {
     /// Two loads of versions of the same file must not interleave their delete-then-insert, or rows of both
     /// could survive. A named lock per file serialises them (it is not transactional, so it is taken before
     /// the transaction and released after it; a lost connection releases it too).
-    private static func takeLock(_ name: String, seconds: Int, record: LedgerRecord, session: MySQLSession,
+    private static func takeLock(_ name: String, timeout: Duration, record: LedgerRecord, session: MySQLSession,
                                  operation: String) throws(MySQLError) {
+        let seconds = timeout.wholeSecondsRoundedUp
         let got = try session.query("SELECT GET_LOCK(\(name), \(seconds))", operation: "\(operation): lock file")
         guard got.scalar == "1" else {
             throw MySQLError(

@@ -1,11 +1,11 @@
 import Foundation
+import Synchronization
 
 /// How far one load got: the stage it is in, and the bytes read and rows passed on so far.
 ///
 /// The pipeline moves it forward; the worker reads it to record the stage in the job's item (so a file
 /// whose worker died says where) and to notice a file that stopped making progress (`Stalled`).
-public final class LoadProgress: @unchecked Sendable {
-    // Safety: `state` is only touched under `lock`; `recorder` is set once, in init.
+public final class LoadProgress: Sendable {
 
     /// Where a load is. Stored in the job item as text, so the names are part of the DLQ contract.
     public enum Stage: String, Sendable, CaseIterable {
@@ -39,23 +39,22 @@ public final class LoadProgress: @unchecked Sendable {
         }
     }
 
-    private let lock = NSLock()
-    private var state: Snapshot
+    private let state: Mutex<Snapshot>
     private let recorder: (@Sendable (Stage) async -> Void)?
 
     /// - Parameter recorder: called (and awaited) at each stage change; the worker writes the stage to the
     ///   job's item there, so it is on record before the stage's work starts. It must not throw or hang.
     public init(recorder: (@Sendable (Stage) async -> Void)? = nil) {
         let now = ContinuousClock.now
-        state = Snapshot(stage: .claimed, bytesRead: 0, rowsPassed: 0, lastProgress: now, started: now)
+        state = Mutex(Snapshot(stage: .claimed, bytesRead: 0, rowsPassed: 0, lastProgress: now, started: now))
         self.recorder = recorder
     }
 
-    public var snapshot: Snapshot { lock.withLock { state } }
+    public var snapshot: Snapshot { state.withLock { $0 } }
 
     /// Enters a stage (recorded before returning); entering the stage it is in does nothing.
     public func enter(_ stage: Stage) async {
-        let changed = lock.withLock { () -> Bool in
+        let changed = state.withLock { state -> Bool in
             guard state.stage != stage else { return false }
             state.stage = stage
             state.lastProgress = .now
@@ -66,7 +65,7 @@ public final class LoadProgress: @unchecked Sendable {
 
     /// Total bytes read so far (moves the progress clock when it grew).
     public func read(totalBytes: Int64) {
-        lock.withLock {
+        state.withLock { state in
             if totalBytes > state.bytesRead {
                 state.bytesRead = totalBytes
                 state.lastProgress = .now
@@ -77,7 +76,7 @@ public final class LoadProgress: @unchecked Sendable {
     /// Rows handed on to MySQL.
     public func passed(rows: Int) {
         guard rows > 0 else { return }
-        lock.withLock {
+        state.withLock { state in
             state.rowsPassed += Int64(rows)
             state.lastProgress = .now
         }

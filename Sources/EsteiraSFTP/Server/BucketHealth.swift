@@ -1,6 +1,6 @@
 import EsteiraAWS
 import Logging
-import NIOConcurrencyHelpers
+import EsteiraSync
 
 /// Whether the bucket has answered lately, for `/healthz`: a probe (ListObjectsV2 of one key, what the
 /// gateway itself needs to work) every `interval`; unhealthy once no probe has succeeded for `timeout`.
@@ -8,13 +8,13 @@ import NIOConcurrencyHelpers
 public final class BucketHealth: Sendable {
     public let bucket: String
     public let timeout: Duration
-    private let state: NIOLockedValueBox<(lastSuccess: ContinuousClock.Instant, lastError: String?)>
+    private let state: Locked<(lastSuccess: ContinuousClock.Instant, lastError: String?)>
 
     /// Healthy from now: the gateway listed the bucket at start.
     public init(bucket: String, timeout: Duration) {
         self.bucket = bucket
         self.timeout = timeout
-        state = NIOLockedValueBox((ContinuousClock.now, nil))
+        state = Locked((ContinuousClock.now, nil))
     }
 
     /// Probes until cancelled.
@@ -28,11 +28,11 @@ public final class BucketHealth: Sendable {
             }
             do {
                 _ = try await s3.listDirectoryPage(bucket: bucket, prefix: "", maxKeys: 1)
-                state.withLockedValue { $0 = (ContinuousClock.now, nil) }
+                state.withLock { $0 = (ContinuousClock.now, nil) }
             } catch is CancellationError {
                 return
             } catch {
-                state.withLockedValue { $0.lastError = "\(error)" }
+                state.withLock { $0.lastError = "\(error)" }
             }
             let healthy = status.healthy
             if healthy != wasHealthy {
@@ -40,7 +40,7 @@ public final class BucketHealth: Sendable {
                     logger.notice("bucket reachable again; /healthz answers ok", metadata: ["bucket": "\(bucket)"])
                 } else {
                     logger.error("bucket not reachable; /healthz answers 503",
-                                 metadata: ["bucket": "\(bucket)", "error": "\(state.withLockedValue { $0.lastError } ?? "?")"])
+                                 metadata: ["bucket": "\(bucket)", "error": "\(state.withLock { $0.lastError } ?? "?")"])
                 }
                 wasHealthy = healthy
             }
@@ -49,7 +49,7 @@ public final class BucketHealth: Sendable {
 
     /// Healthy, or why not.
     public var status: (healthy: Bool, detail: String) {
-        let (last, error) = state.withLockedValue { ($0.lastSuccess, $0.lastError) }
+        let (last, error) = state.withLock { ($0.lastSuccess, $0.lastError) }
         let age = ContinuousClock.now - last
         if age <= timeout { return (true, "bucket \(bucket) reachable") }
         return (false, "bucket \(bucket) not reachable for \(age.components.seconds) s: \(error ?? "no answer")")

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import EsteiraSync
 import NIOCore
 
 /// OpenSSH's `MaxStartups start:rate:full`: once `start` connections are waiting to log in, a new one
@@ -71,7 +71,7 @@ final class ConnectionLimiter: Sendable {
     }
 
     let limits: Limits
-    private let state = NIOLockedValueBox(State())
+    private let state = Locked(State())
     /// 0..<100; injected by tests.
     private let percentile: @Sendable () -> Int
 
@@ -83,7 +83,7 @@ final class ConnectionLimiter: Sendable {
     /// A ticket for a connection that may stay, or why it may not.
     func admit(source: String) -> Result<Ticket, ConnectionRefusalError> {
         let roll = percentile()
-        let outcome = state.withLockedValue { s -> ConnectionRefusal? in
+        let outcome = state.withLock { s -> ConnectionRefusal? in
             if s.connections >= limits.maxConnections { return .maxConnections }
             if s.waitingBySource[source, default: 0] >= limits.perSourceStartups { return .perSource }
             if roll < limits.startups.dropPercent(waiting: s.waiting) { return .maxStartups }
@@ -97,10 +97,10 @@ final class ConnectionLimiter: Sendable {
     }
 
     /// Connections open now, and those of them that have not logged in.
-    var counts: (connections: Int, waiting: Int) { state.withLockedValue { ($0.connections, $0.waiting) } }
+    var counts: (connections: Int, waiting: Int) { state.withLock { ($0.connections, $0.waiting) } }
 
     fileprivate func release(source: String, waiting: Bool, closing: Bool) {
-        state.withLockedValue { s in
+        state.withLock { s in
             if waiting {
                 s.waiting -= 1
                 let left = s.waitingBySource[source, default: 1] - 1
@@ -115,7 +115,7 @@ final class ConnectionLimiter: Sendable {
         private let limiter: ConnectionLimiter
         let source: String
         /// (logged in, closed)
-        private let stage = NIOLockedValueBox((loggedIn: false, closed: false))
+        private let stage = Locked((loggedIn: false, closed: false))
 
         fileprivate init(limiter: ConnectionLimiter, source: String) {
             self.limiter = limiter
@@ -123,7 +123,7 @@ final class ConnectionLimiter: Sendable {
         }
 
         func loggedIn() {
-            let change = stage.withLockedValue { s -> Bool in
+            let change = stage.withLock { s -> Bool in
                 guard !s.loggedIn, !s.closed else { return false }
                 s.loggedIn = true
                 return true
@@ -132,7 +132,7 @@ final class ConnectionLimiter: Sendable {
         }
 
         func closed() {
-            let wasWaiting = stage.withLockedValue { s -> Bool? in
+            let wasWaiting = stage.withLock { s -> Bool? in
                 guard !s.closed else { return nil }
                 s.closed = true
                 return !s.loggedIn
@@ -163,12 +163,12 @@ struct ConnectionRefusalError: Error, CustomStringConvertible {
 /// Refusals come in floods under attack: log the first, then at most one summary line per interval.
 final class RefusalLog: Sendable {
     private let interval: TimeAmount
-    private let state = NIOLockedValueBox((last: NIODeadline.distantPast, counts: [String: Int]()))
+    private let state = Locked((last: NIODeadline.distantPast, counts: [String: Int]()))
     init(interval: TimeAmount = .seconds(10)) { self.interval = interval }
 
     func note(_ reason: String, source: String, logger: Logger, limits: String) {
         let now = NIODeadline.now()
-        let flush = state.withLockedValue { s -> [String: Int]? in
+        let flush = state.withLock { s -> [String: Int]? in
             s.counts[reason, default: 0] += 1
             guard now - s.last >= interval else { return nil }
             s.last = now

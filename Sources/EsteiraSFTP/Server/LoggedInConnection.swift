@@ -1,5 +1,5 @@
 import Logging
-import NIOConcurrencyHelpers
+import EsteiraSync
 import NIOCore
 
 /// One SSH connection, followed from accept for what matters after login: the user it logged in as
@@ -12,10 +12,10 @@ final class LoggedInConnection: Sendable {
     let channel: any Channel
     let remote: String
     /// Set by the authenticator at login.
-    let user: NIOLockedValueBox<SFTPUser?>
-    private let state = NIOLockedValueBox((channels: 0, idleGeneration: 0))
+    let user: Locked<SFTPUser?>
+    private let state = Locked((channels: 0, idleGeneration: 0))
 
-    init(channel: any Channel, remote: String, user: NIOLockedValueBox<SFTPUser?>) {
+    init(channel: any Channel, remote: String, user: Locked<SFTPUser?>) {
         self.channel = channel
         self.remote = remote
         self.user = user
@@ -23,7 +23,7 @@ final class LoggedInConnection: Sendable {
 
     /// Counts a new channel, or returns false when `limit` are open already.
     func openChannel(limit: Int) -> Bool {
-        state.withLockedValue { s in
+        state.withLock { s in
             guard s.channels < limit else { return false }
             s.channels += 1
             s.idleGeneration += 1 // a pending idle check is void now
@@ -32,7 +32,7 @@ final class LoggedInConnection: Sendable {
     }
 
     func channelClosed(idleTimeout: TimeAmount, logger: Logger) {
-        let last = state.withLockedValue { s -> Bool in
+        let last = state.withLock { s -> Bool in
             s.channels -= 1
             return s.channels == 0
         }
@@ -42,14 +42,14 @@ final class LoggedInConnection: Sendable {
     /// Closes the connection if it still has no channel after `timeout` (and has logged in by then:
     /// before login, the login grace time applies).
     func armIdleTimer(_ timeout: TimeAmount, logger: Logger) {
-        let generation = state.withLockedValue { s -> Int in
+        let generation = state.withLock { s -> Int in
             s.idleGeneration += 1
             return s.idleGeneration
         }
         channel.eventLoop.scheduleTask(in: timeout) { [self] in
-            let idle = state.withLockedValue { $0.channels == 0 && $0.idleGeneration == generation }
+            let idle = state.withLock { $0.channels == 0 && $0.idleGeneration == generation }
             guard idle, channel.isActive else { return }
-            guard let name = user.withLockedValue({ $0?.name }) else {
+            guard let name = user.withLock({ $0?.name }) else {
                 armIdleTimer(timeout, logger: logger)
                 return
             }
@@ -62,21 +62,21 @@ final class LoggedInConnection: Sendable {
 
 /// The connections of the gateway by identity, so a users reload can find those that lost access.
 final class LoggedInConnections: Sendable {
-    private let box = NIOLockedValueBox<[ObjectIdentifier: LoggedInConnection]>([:])
+    private let box = Locked<[ObjectIdentifier: LoggedInConnection]>([:])
 
     func add(_ connection: LoggedInConnection) {
         let id = ObjectIdentifier(connection.channel)
-        box.withLockedValue { $0[id] = connection }
-        connection.channel.closeFuture.whenComplete { [self] _ in _ = box.withLockedValue { $0.removeValue(forKey: id) } }
+        box.withLock { $0[id] = connection }
+        connection.channel.closeFuture.whenComplete { [self] _ in _ = box.withLock { $0.removeValue(forKey: id) } }
     }
 
     /// Closes every logged-in connection whose user lost access under `directory`; returns how many.
     @discardableResult
     func revoke(against directory: SFTPUserDirectory, logger: Logger) -> Int {
-        let all = box.withLockedValue { Array($0.values) }
+        let all = box.withLock { Array($0.values) }
         var closed = 0
         for connection in all {
-            guard let user = connection.user.withLockedValue({ $0 }),
+            guard let user = connection.user.withLock({ $0 }),
                   case .ends(let reason) = user.access(under: directory.user(named: user.name)) else { continue }
             logger.notice("access revoked; closing the connection",
                           metadata: ["user": "\(user.name)", "remote": "\(connection.remote)", "reason": "\(reason)"])

@@ -1,16 +1,16 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import EsteiraSync
 import NIOCore
 import NIOPosix
 import NIOSSH
 
 /// The accounts the gateway serves now; replaced whole when the users file is reloaded.
 public final class SFTPUserStore: Sendable {
-    private let box: NIOLockedValueBox<SFTPUserDirectory>
-    public init(_ directory: SFTPUserDirectory) { box = NIOLockedValueBox(directory) }
-    public var current: SFTPUserDirectory { box.withLockedValue { $0 } }
-    public func replace(with directory: SFTPUserDirectory) { box.withLockedValue { $0 = directory } }
+    private let box: Locked<SFTPUserDirectory>
+    public init(_ directory: SFTPUserDirectory) { box = Locked(directory) }
+    public var current: SFTPUserDirectory { box.withLock { $0 } }
+    public func replace(with directory: SFTPUserDirectory) { box.withLock { $0 = directory } }
 }
 
 /// Where password hashes are checked: threads of their own, so a KDF never holds an event loop, and a
@@ -20,7 +20,7 @@ final class PasswordChecks: Sendable {
     private let pool: NIOThreadPool
     /// Checks running or waiting at once.
     let capacity: Int
-    private let inFlight = NIOLockedValueBox(0)
+    private let inFlight = Locked(0)
 
     init(threads: Int, capacity: Int) {
         pool = NIOThreadPool(numberOfThreads: threads)
@@ -30,14 +30,14 @@ final class PasswordChecks: Sendable {
 
     /// Whether `password` matches `hash`, or nil when `capacity` checks are already running or waiting.
     func verify(_ password: String, against hash: PasswordHash, on loop: any EventLoop) -> EventLoopFuture<Bool>? {
-        let admitted = inFlight.withLockedValue { n -> Bool in
+        let admitted = inFlight.withLock { n -> Bool in
             guard n < capacity else { return false }
             n += 1
             return true
         }
         guard admitted else { return nil }
         return pool.runIfActive(eventLoop: loop) { hash.verify(password) }
-            .always { [inFlight] _ in inFlight.withLockedValue { $0 -= 1 } }
+            .always { [inFlight] _ in inFlight.withLock { $0 -= 1 } }
     }
 
     func shutdown() async { try? await pool.shutdownGracefully() }
@@ -76,7 +76,7 @@ final class LoginAuthenticator: NIOSSHServerUserAuthenticationDelegate, @uncheck
     private var busy = false
     private var finished = false
     /// The user this connection logged in as; read by its session channels.
-    let authenticatedUser = NIOLockedValueBox<SFTPUser?>(nil)
+    let authenticatedUser = Locked<SFTPUser?>(nil)
 
     init(policy: LoginPolicy, remote: String, onLogin: @escaping @Sendable () -> Void = {},
          disconnect: @escaping @Sendable () -> Void = {}) {
@@ -171,7 +171,7 @@ final class LoginAuthenticator: NIOSSHServerUserAuthenticationDelegate, @uncheck
 
     private func succeed(_ user: SFTPUser, method: String, promise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>) {
         finished = true
-        authenticatedUser.withLockedValue { $0 = user }
+        authenticatedUser.withLock { $0 = user }
         onLogin()
         policy.logger.info("login", metadata: ["user": "\(user.name)", "method": "\(method)", "remote": "\(remote)"])
         promise.succeed(.success)

@@ -1,7 +1,7 @@
 import EsteiraAWS
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import EsteiraSync
 import NIOCore
 import NIOPosix
 import NIOSSH
@@ -79,9 +79,9 @@ public final class SFTPGateway: Sendable {
     public let port: Int
     public let hostKeys: [HostKey]
     private let serverChannel: any Channel
-    private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
-    private let sessions = NIOLockedValueBox<(next: Int, tasks: [Int: Task<Void, Never>])>((0, [:]))
-    private let perUser = NIOLockedValueBox<[String: Int]>([:])
+    private let connections = Locked<[ObjectIdentifier: any Channel]>([:])
+    private let sessions = Locked<(next: Int, tasks: [Int: Task<Void, Never>])>((0, [:]))
+    private let perUser = Locked<[String: Int]>([:])
     private let passwordChecks: PasswordChecks
     private let limiter: ConnectionLimiter
     private let refusals = RefusalLog()
@@ -112,17 +112,17 @@ public final class SFTPGateway: Sendable {
         let limiter = ConnectionLimiter(limits: .init(maxConnections: settings.maxConnections, startups: settings.maxStartups,
                                                       perSourceStartups: settings.perSourceMaxStartups))
         let policy = LoginPolicy(users: users, metrics: metrics, logger: logger, passwordChecks: passwordChecks,
-                                 failureDelay: .nanoseconds(Int64(settings.failedLoginDelay / .nanoseconds(1))),
+                                 failureDelay: TimeAmount(settings.failedLoginDelay),
                                  maxAuthTries: settings.maxAuthTries)
         let keys = hostKeys.map(\.privateKey)
-        let holder = NIOLockedValueBox<SFTPGateway?>(nil)
+        let holder = Locked<SFTPGateway?>(nil)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.backlog, value: 128)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard let gateway = holder.withLockedValue({ $0 }) else { throw SFTPGatewayError("gateway not started") }
+                    guard let gateway = holder.withLock({ $0 }) else { throw SFTPGatewayError("gateway not started") }
                     try gateway.setUpConnection(channel, settings: settings, policy: policy, keys: keys, s3: s3,
                                                 metrics: metrics)
                 }
@@ -137,7 +137,7 @@ public final class SFTPGateway: Sendable {
         let gateway = SFTPGateway(port: server.localAddress?.port ?? settings.port, hostKeys: hostKeys,
                                   serverChannel: server, passwordChecks: passwordChecks, limiter: limiter, logger: logger,
                                   users: users, uploadMemory: UploadMemoryBudget(limit: settings.uploadMemoryLimit))
-        holder.withLockedValue { $0 = gateway }
+        holder.withLock { $0 = gateway }
         return gateway
     }
 
@@ -166,7 +166,7 @@ public final class SFTPGateway: Sendable {
         config.maxAuthAttempts = 3 * settings.maxAuthTries + 4
         let logger = self.logger
         let connection = LoggedInConnection(channel: channel, remote: remote, user: authenticator.authenticatedUser)
-        let idleTimeout = TimeAmount.nanoseconds(Int64(settings.idleTimeout / .nanoseconds(1)))
+        let idleTimeout = TimeAmount(settings.idleTimeout)
         let handler = NIOSSHHandler(role: .server(config), allocator: channel.allocator,
                                     inboundChildChannelInitializer: { [self] child, type in
             guard case .session = type else {
@@ -181,7 +181,7 @@ public final class SFTPGateway: Sendable {
             }
             child.closeFuture.whenComplete { [logger] _ in connection.channelClosed(idleTimeout: idleTimeout, logger: logger) }
             return child.eventLoop.makeCompletedFuture {
-                guard let loggedInAs = authenticator.authenticatedUser.withLockedValue({ $0 }) else {
+                guard let loggedInAs = authenticator.authenticatedUser.withLock({ $0 }) else {
                     throw SFTPGatewayError("channel before login")
                 }
                 // Checked again here: a reload may have taken the access away since login. The session
@@ -201,15 +201,15 @@ public final class SFTPGateway: Sendable {
         try channel.pipeline.syncOperations.addHandler(ConnectionErrorHandler(logger: logger, remote: remote))
 
         let id = ObjectIdentifier(channel)
-        connections.withLockedValue { $0[id] = channel }
-        channel.closeFuture.whenComplete { [self] _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+        connections.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
         loggedIn.add(connection)
         // A logged-in connection with no channel open is closed after the idle timeout, as an idle session is.
         connection.armIdleTimer(idleTimeout, logger: logger)
         // A connection that has not logged in by then is dropped, so idle half-open logins cannot pile up.
-        let grace = TimeAmount.nanoseconds(Int64(settings.loginGraceTime / .nanoseconds(1)))
+        let grace = TimeAmount(settings.loginGraceTime)
         channel.eventLoop.scheduleTask(in: grace) {
-            if authenticator.authenticatedUser.withLockedValue({ $0 }) == nil, channel.isActive {
+            if authenticator.authenticatedUser.withLock({ $0 }) == nil, channel.isActive {
                 logger.notice("no login within the grace time; closing", metadata: ["remote": "\(remote)"])
                 channel.close(promise: nil)
             }
@@ -218,10 +218,10 @@ public final class SFTPGateway: Sendable {
 
     private func setUpSession(_ child: any Channel, user: SFTPUser, remote: String, settings: SFTPGatewaySettings,
                               s3: S3Client, metrics: SFTPMetrics?) throws {
-        let admitted = NIOLockedValueBox(false)
+        let admitted = Locked(false)
         let limit = settings.maxSessionsPerUser
         try child.pipeline.syncOperations.addHandler(SFTPSubsystemHandler(admit: { [self] in
-            let granted = perUser.withLockedValue { counts -> Bool in
+            let granted = perUser.withLock { counts -> Bool in
                 guard counts[user.name, default: 0] < limit else { return false }
                 counts[user.name, default: 0] += 1
                 return true
@@ -231,7 +231,7 @@ public final class SFTPGateway: Sendable {
                 logger.warning("session refused: limit reached", metadata: ["user": "\(user.name)", "limit": "\(limit)"])
                 return "too many sessions for user \(user.name) (at most \(limit) at once); close another session and try again"
             }
-            admitted.withLockedValue { $0 = true }
+            admitted.withLock { $0 = true }
             metrics?.sessionsStarted.increment()
             metrics?.sessionsActive.increment()
             return nil
@@ -249,17 +249,17 @@ public final class SFTPGateway: Sendable {
                                                                  logger: sessionLogger),
                                   settings: settings, metrics: metrics, logger: sessionLogger, uploadMemory: uploadMemory)
         // Made under the lock, so the task's own removal (which takes the lock) always comes after.
-        let task = sessions.withLockedValue { s -> Task<Void, Never> in
+        let task = sessions.withLock { s -> Task<Void, Never> in
             s.next += 1
             let key = s.next
             let task = Task { [self] in
                 await session.run(asyncChannel)
-                if admitted.withLockedValue({ $0 }) {
-                    perUser.withLockedValue { $0[user.name, default: 1] -= 1 }
+                if admitted.withLock({ $0 }) {
+                    perUser.withLock { $0[user.name, default: 1] -= 1 }
                     metrics?.sessionsActive.decrement()
                     sessionLogger.info("session ended")
                 }
-                _ = sessions.withLockedValue { $0.tasks.removeValue(forKey: key) }
+                _ = sessions.withLock { $0.tasks.removeValue(forKey: key) }
             }
             s.tasks[key] = task
             return task
@@ -273,11 +273,11 @@ public final class SFTPGateway: Sendable {
     /// Stops accepting, closes every connection (open uploads are aborted) and waits for the sessions.
     public func stop() async {
         try? await serverChannel.close()
-        let open = connections.withLockedValue { Array($0.values) }
+        let open = connections.withLock { Array($0.values) }
         for c in open { try? await c.close() }
         // Sessions end as their connections close; one whose SSH channel never finishes closing is not
         // worth hanging a shutdown for (its uploads were aborted when its read loop ended).
-        let tasks = sessions.withLockedValue { Array($0.tasks.values) }
+        let tasks = sessions.withLock { Array($0.tasks.values) }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { for t in tasks { await t.value } }
             group.addTask { try? await Task.sleep(for: .seconds(10)) }
@@ -300,7 +300,7 @@ public final class SFTPGateway: Sendable {
     public var uploadMemoryInUse: Int { uploadMemory.inUse }
 
     /// Sessions open now, for tests and the log.
-    public var activeSessions: Int { perUser.withLockedValue { $0.values.reduce(0, +) } }
+    public var activeSessions: Int { perUser.withLock { $0.values.reduce(0, +) } }
 }
 
 /// Logs what kills a connection (a client that speaks no SSH, a broken key exchange) once, then closes it.

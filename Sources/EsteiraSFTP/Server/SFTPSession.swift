@@ -1,7 +1,7 @@
 import EsteiraAWS
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import EsteiraSync
 import NIOCore
 
 /// One SFTP session: reads requests in order and answers each before reading the next.
@@ -49,11 +49,11 @@ struct SFTPSession: Sendable {
 
     /// Last time a request finished, and whether one is being worked on; read by the idle watchdog.
     final class Activity: Sendable {
-        private let state = NIOLockedValueBox((last: ContinuousClock.now, busy: false))
-        func begin() { state.withLockedValue { $0.busy = true } }
-        func end() { state.withLockedValue { $0 = (ContinuousClock.now, false) } }
+        private let state = Locked((last: ContinuousClock.now, busy: false))
+        func begin() { state.withLock { $0.busy = true } }
+        func end() { state.withLock { $0 = (ContinuousClock.now, false) } }
         func idle(for limit: Duration) -> Bool {
-            state.withLockedValue { !$0.busy && ContinuousClock.now - $0.last > limit }
+            state.withLock { !$0.busy && ContinuousClock.now - $0.last > limit }
         }
     }
 

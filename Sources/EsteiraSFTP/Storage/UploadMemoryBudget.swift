@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import EsteiraSync
 
 /// The bytes every upload of the process together may hold in part buffers.
 ///
@@ -9,13 +9,13 @@ import NIOConcurrencyHelpers
 /// part is refused with the reason, rather than the process growing until it is killed.
 public final class UploadMemoryBudget: Sendable {
     public let limit: Int
-    private let used = NIOLockedValueBox(0)
+    private let used = Locked(0)
 
     public init(limit: Int) { self.limit = limit }
 
     /// Takes `bytes` from the budget, or returns false (taking nothing) when they do not fit.
     func tryReserve(_ bytes: Int) -> Bool {
-        used.withLockedValue { used in
+        used.withLock { used in
             guard used + bytes <= limit else { return false }
             used += bytes
             return true
@@ -23,9 +23,9 @@ public final class UploadMemoryBudget: Sendable {
     }
 
     func release(_ bytes: Int) {
-        used.withLockedValue { $0 = max(0, $0 - bytes) }
+        used.withLock { $0 = max(0, $0 - bytes) }
     }
 
     /// Bytes reserved now, for tests and the log.
-    public var inUse: Int { used.withLockedValue { $0 } }
+    public var inUse: Int { used.withLock { $0 } }
 }

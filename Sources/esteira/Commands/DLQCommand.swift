@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import EsteiraAWS
 import EsteiraWorker
 
@@ -160,9 +161,7 @@ struct DLQCommand: AsyncParsableCommand {
     }
 }
 
-final class LockedCounter: @unchecked Sendable {
-    // Safety: `value` is guarded by `lock`.
-    private let lock = NSLock()
-    private var value = 0
-    func increment() -> Int { lock.withLock { value += 1; return value } }
+final class LockedCounter: Sendable {
+    private let value = Mutex(0)
+    func increment() -> Int { value.withLock { $0 += 1; return $0 } }
 }

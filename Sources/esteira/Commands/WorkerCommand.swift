@@ -88,21 +88,21 @@ struct WorkerCommand: AsyncParsableCommand {
     /// ESTEIRA_MYSQL_SECRET_ARN (an RDS-format Secrets Manager secret; TLS verified by default) wins over
     /// ESTEIRA_MYSQL_URL (local use). ESTEIRA_MYSQL_DATABASE overrides the secret's dbname. The secret is
     /// cached, and fetched again when MySQL refuses its password to a new connection (rotation).
-    static func mysqlConnections(aws: AWSClient, maxIdle: Int, logger: Logger) throws -> MySQLConnections {
+    static func mysqlConnections(aws: AWSClient, maxIdle: Int, logger: Logger) throws -> PipelineConnectionPool {
         if let arn = env("ESTEIRA_MYSQL_SECRET_ARN") {
-            return MySQLConnections.secret(arn, secretsManager: SecretsManagerClient(client: aws),
+            return PipelineConnectionPool.secret(arn, secretsManager: SecretsManagerClient(client: aws),
                                            database: env("ESTEIRA_MYSQL_DATABASE"), maxIdle: maxIdle, logger: logger)
         }
         guard let url = env("ESTEIRA_MYSQL_URL") else {
             throw UserFacingError("no MySQL target: set ESTEIRA_MYSQL_SECRET_ARN (an RDS secret) or ESTEIRA_MYSQL_URL=mysql://user:password@host:port/database (local stack: source .local/env)")
         }
-        do { return MySQLConnections(config: try MySQLConfig(url: url), maxIdle: maxIdle) }
+        do { return PipelineConnectionPool(config: try MySQLConfig(url: url), maxIdle: maxIdle) }
         catch { throw UserFacingError("ESTEIRA_MYSQL_URL: \(error)") }
     }
 
     /// A wrong MySQL URL, secret or password is the operator's to fix, not the files': refuse to start
     /// rather than fail (and dead-letter) every file that arrives.
-    static func probe(_ mysql: MySQLConnections) async throws {
+    static func probe(_ mysql: PipelineConnectionPool) async throws {
         do {
             try await mysql.check()
         } catch {

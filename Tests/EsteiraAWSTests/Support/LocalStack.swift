@@ -33,7 +33,7 @@ enum LocalStack {
     }()
 
     /// A client for moto, or for whatever answers at `endpoint` (a fault proxy in front of moto).
-    static func client(endpoint: String? = nil, maxAttempts: Int? = nil, baseDelay: Double = 0.01,
+    static func client(endpoint: String? = nil, maxAttempts: Int? = nil, baseDelay: Duration = .milliseconds(10),
                        transport: HTTPTransport = .shared) throws -> AWSClient {
         var e = try environment()
         if let endpoint {

@@ -89,7 +89,7 @@ struct GatewayHarness: Sendable {
 
     /// OpenSSH's sftp in batch mode (`-b`): stops at the first failing command, exit status 0 only if all passed.
     func sftp(_ commands: [String], user: String = "acme", key: String? = nil, password: String? = nil,
-              timeout: Double = 120) async throws -> Tools.Result {
+              timeout: Duration = .seconds(120)) async throws -> Tools.Result {
         let batch = dir + "/batch-\(UUID().uuidString)"
         try (commands.joined(separator: "\n") + "\n").write(toFile: batch, atomically: true, encoding: .utf8)
         var options = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",

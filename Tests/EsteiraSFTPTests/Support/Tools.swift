@@ -45,7 +45,7 @@ enum Tools {
     /// `terminationHandler`. Output (stdout and stderr together) is read into a temporary file.
     @discardableResult
     static func run(_ path: String, _ arguments: [String], environment: [String: String] = [:],
-                    timeout: Double = 120) async throws -> Result {
+                    timeout: Duration = .seconds(120)) async throws -> Result {
         let process = try start(path, arguments, environment: environment)
         return try await wait(process, timeout: timeout)
     }
@@ -81,12 +81,12 @@ enum Tools {
         return r
     }
 
-    static func wait(_ r: Running, timeout: Double) async throws -> Result {
-        let deadline = Date().addingTimeInterval(timeout)
+    static func wait(_ r: Running, timeout: Duration) async throws -> Result {
+        let deadline = ContinuousClock.now + timeout
         while r.process.isRunning {
-            if Date() > deadline {
+            if ContinuousClock.now > deadline {
                 r.process.terminate()
-                throw MissingTool(description: "\(r.process.executableURL?.lastPathComponent ?? "?") \(r.process.arguments ?? []) did not finish in \(timeout) s:\n\(r.output())")
+                throw MissingTool(description: "\(r.process.executableURL?.lastPathComponent ?? "?") \(r.process.arguments ?? []) did not finish in \(timeout):\n\(r.output())")
             }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -1,13 +1,13 @@
 import Foundation
+import Synchronization
 import Testing
 import EsteiraAWS
 
 /// The `esteira` binary of this build, run as a child process the way a pod runs it.
 final class WorkerProcess: @unchecked Sendable {
-    // Safety: `output` is appended by the pipe's reader thread under `lock`; the rest is set once.
+    // Safety: `output` is appended by the pipe's reader thread under its mutex; the rest is set once.
     let process = Process()
-    private let lock = NSLock()
-    private var output = Data()
+    private let output = Mutex(Data())
 
     static func binary() throws -> URL {
         if let path = ProcessInfo.processInfo.environment["ESTEIRA_BIN"] { return URL(fileURLWithPath: path) }
@@ -39,12 +39,12 @@ final class WorkerProcess: @unchecked Sendable {
         pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
             let d = h.availableData
             guard let self, !d.isEmpty else { return }
-            self.lock.withLock { self.output.append(d) }
+            self.output.withLock { $0.append(d) }
         }
         try process.run()
     }
 
-    var log: String { lock.withLock { String(decoding: output, as: UTF8.self) } }
+    var log: String { output.withLock { String(decoding: $0, as: UTF8.self) } }
 
     func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
@@ -52,7 +52,7 @@ final class WorkerProcess: @unchecked Sendable {
     func wait(timeout: Double) async -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline {
-            try? await Task.sleep(nanoseconds: 50_000_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
         return process.isRunning ? nil : process.terminationStatus
     }
@@ -63,7 +63,7 @@ final class WorkerProcess: @unchecked Sendable {
         while Date() < deadline {
             if log.contains(text) { return true }
             if !process.isRunning { return log.contains(text) }
-            try? await Task.sleep(nanoseconds: 50_000_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
         return false
     }

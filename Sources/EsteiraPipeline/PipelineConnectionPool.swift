@@ -2,11 +2,13 @@ import Logging
 import EsteiraAWS
 import EsteiraMySQL
 
-/// Where the pipeline gets its MySQL connections: a pool that keeps connections between files (pinged
-/// before reuse, replaced when lost while idle) over a credential source — a fixed `mysql://` URL, or a
-/// Secrets Manager secret in the RDS format, cached and fetched again when MySQL answers *access denied*
-/// (1045) to a new connection, which is then tried once more (a rotated password).
-public final class MySQLConnections: Sendable {
+/// The pipeline's MySQL connection pool: ``MySQLConnectionPool`` (which keeps connections between files,
+/// pings them before reuse, replaces one lost while idle, and closes one whose work threw) over the
+/// pipeline's credential source — a fixed `mysql://` URL, or a Secrets Manager secret in the RDS format,
+/// cached and fetched again when MySQL answers *access denied* (1045) to a new connection, which is then
+/// tried once more (a rotated password). What it adds to the pool is the pipeline's view: the target's
+/// name for logs, and an access-denied during a rotation reported as a transient ``PipelineError``.
+public final class PipelineConnectionPool: Sendable {
     public let pool: MySQLConnectionPool
     /// For logs and errors: the redacted URL or the secret's ARN, never a password.
     public let target: String
@@ -29,7 +31,7 @@ public final class MySQLConnections: Sendable {
     /// Credentials from a Secrets Manager secret in the RDS format, by name or ARN; `database` overrides the
     /// secret's `dbname`. Each fetch is logged (without the secret), so a rotation shows in the log.
     public static func secret(_ secretID: String, secretsManager: SecretsManagerClient, database: String? = nil,
-                              maxIdle: Int = 2, logger: Logger) -> MySQLConnections {
+                              maxIdle: Int = 2, logger: Logger) -> PipelineConnectionPool {
         let source = SecretCredentialSource(database: database) {
             let value: SecretValue
             do {
@@ -45,20 +47,19 @@ public final class MySQLConnections: Sendable {
             logger.info("read the MySQL secret", metadata: ["secret": "\(secretID)", "version": "\(value.versionID ?? "-")"])
             return text
         }
-        return MySQLConnections(source: source, target: "the secret \(secretID)", rotates: true, maxIdle: maxIdle)
+        return PipelineConnectionPool(source: source, target: "the secret \(secretID)", rotates: true, maxIdle: maxIdle)
     }
 
-    /// Runs `body` with a connection from the pool. The connection goes back to the pool only when `body`
-    /// succeeded (and the pool finds no load open on it); after any failure it is closed, so a connection
-    /// that a failed or cancelled load left in doubt (an open transaction, a named lock, a staging table) never
-    /// serves another file.
+    /// Runs `body` with a connection from the pool, under the pool's rule: the connection goes back only
+    /// when `body` succeeded (and no load is open on it); after any failure it is closed, so a connection
+    /// that a failed or cancelled load left in doubt never serves another file.
     func withConnection<T>(_ body: (MySQLConnection) async throws -> T) async throws -> T {
         let connection = try await checkout()
         let result: T
         do {
             result = try await body(connection)
         } catch {
-            await connection.close()
+            await pool.discard(connection)
             throw error
         }
         await pool.checkin(connection)
@@ -84,3 +85,7 @@ public final class MySQLConnections: Sendable {
         }
     }
 }
+
+/// The former name, until every caller says ``PipelineConnectionPool``.
+@available(*, deprecated, renamed: "PipelineConnectionPool")
+public typealias MySQLConnections = PipelineConnectionPool
