@@ -26,7 +26,7 @@ struct WorkerBench {
         s.retryBackoff = RetryBackoff(base: .milliseconds(1), cap: .milliseconds(4))
         s.receiveBackoff = RetryBackoff(base: .milliseconds(1), cap: .milliseconds(4))
         s.shutdownGrace = .milliseconds(150)
-        s.stallTimeout = .seconds(5)
+        s.stallTimeout = .seconds(60)
         s.untilIdle = true
         s.idlePolls = 1
         configure(&s)
@@ -63,7 +63,7 @@ struct WorkerBench {
 }
 
 /// Waits (polling briefly) until `condition` holds; records an issue after `timeout`.
-func eventually(_ what: String, timeout: Duration = .seconds(3), _ condition: () -> Bool) async throws {
+func eventually(_ what: String, timeout: Duration = .seconds(30), _ condition: () -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while !condition() {
         if ContinuousClock.now > deadline {
