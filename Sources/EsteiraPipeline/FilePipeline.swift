@@ -24,24 +24,20 @@ public final class FilePipeline: Sendable {
     /// appended to the local rejects file). Every refused row is written; at least 5 MiB (S3's part size).
     public let rejectsPartBytes: Int
     public static let defaultRejectsPartBytes = 8 << 20
-    /// Fault injection for the fleet tests: a pause after each batch makes a file slow on purpose, so a
-    /// test can kill or stop a worker mid-file. Zero in production.
-    public let batchDelay: Double
 
     public convenience init(s3: S3Client, mysql: MySQLConfig, routes: RouteTable, batchRows: Int = 2000,
                             batchBytes: Int = FilePipeline.defaultBatchBytes,
                             rejectsPartBytes: Int = FilePipeline.defaultRejectsPartBytes,
-                            batchDelay: Double = 0, logger: Logger = Logger(label: "esteira.pipeline")) {
+                            logger: Logger = Logger(label: "esteira.pipeline")) {
         self.init(s3: s3, connections: PipelineConnectionPool(config: mysql), routes: routes, batchRows: batchRows,
-                  batchBytes: batchBytes, rejectsPartBytes: rejectsPartBytes, batchDelay: batchDelay, logger: logger)
+                  batchBytes: batchBytes, rejectsPartBytes: rejectsPartBytes, logger: logger)
     }
 
     public init(s3: S3Client, connections: PipelineConnectionPool, routes: RouteTable, batchRows: Int = 2000,
                 batchBytes: Int = FilePipeline.defaultBatchBytes,
                 rejectsPartBytes: Int = FilePipeline.defaultRejectsPartBytes,
-                batchDelay: Double = 0, logger: Logger = Logger(label: "esteira.pipeline")) {
+                logger: Logger = Logger(label: "esteira.pipeline")) {
         self.s3 = s3
-        self.batchDelay = batchDelay
         self.batchRows = batchRows
         self.batchBytes = batchBytes
         self.rejectsPartBytes = rejectsPartBytes
@@ -123,139 +119,24 @@ public final class FilePipeline: Sendable {
         }
         let body = try await open(source)
         await tracking.enter(.read)
-        var abortScan = TestFaults.abortScan()
-
-        // gzip/zlib (by magic bytes), charset, dialect sniffing, header, typing, cleaning, dedupe.
-        let reader = try CSVReader(options: options)
-        var columns: [String]?
-        // Rows are escaped into the batch as they come (the TypedRow is only valid during the callback):
-        // no String per field. Made before the load exists, the first batch is LOAD DATA text.
-        var batch = LoadBatch(columnCount: 0)
-        let rejects = RejectsWriter(destination: rejectsDestination(for: source), partBytes: rejectsPartBytes)
-        var hasher = SHA256Hasher()
-        var bytes: Int64 = 0
-        var load: FileLoad?
-        let maxRejects = route.maxRejects
-
-        func sink(_ event: CSVReadEvent) throws {
-            switch event {
-            case .columns(let names):
-                columns = names
-                batch = LoadBatch(columnCount: names.count)
-            case .row(let values):
-                try batch.append(row: values)
-            case .rejected(let row):
-                rejects.add(line: row.line, reason: row.reason, raw: row.raw)
-                if let maxRejects, rejects.count > maxRejects {
-                    throw PipelineError(.tooManyRejects, "more than \(maxRejects) rows refused (the route's max_rejects); the last, line \(row.line): \(row.reason)")
-                }
-            }
-        }
-
-        func ledger(_ checksum: String) -> LedgerRecord {
-            LedgerRecord(bucket: source.ledgerBucket, key: source.ledgerKey, version: source.ledgerVersion, fencingToken: fencingToken,
-                         rowsLoaded: 0, rowsRejected: 0, checksum: checksum)
-        }
-
+        var file = try FileRun(source: source, route: route, options: options, mode: mode, fencingToken: fencingToken,
+                               connection: connection, tracking: tracking, batchRows: batchRows, batchBytes: batchBytes,
+                               rejects: RejectsWriter(destination: rejectsDestination(for: source), partBytes: rejectsPartBytes))
         do {
             while let chunk = try await body.next() {
                 try Task.checkCancellation()
-                bytes += Int64(chunk.count)
-                progress(bytes)
-                tracking.read(totalBytes: bytes)
-                if abortScan?.found(in: chunk) == true { TestFaults.abortForTest(source.uri) }
-                hasher.update(chunk)
-                var offset = 0
-                while offset < chunk.count {
-                    let end = min(chunk.count, offset + Self.feedBytes)
-                    try chunk.withUnsafeBytes { try reader.consume(UnsafeRawBufferPointer(rebasing: $0[offset..<end]), sink) }
-                    offset = end
-                    if load == nil, let columns {
-                        try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection)
-                        let begun = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(""), mode: mode)
-                        if begun.alreadyLoaded != nil {
-                            // The ledger has this version: stop downloading, write nothing.
-                            body.cancel()
-                            await begun.rollback()
-                            await rejects.abandon()
-                            return FileOutcome(table: route.table, rowsLoaded: 0, rowsRejected: 0, bytesRead: bytes,
-                                               alreadyLoaded: true, rejectsURI: nil)
-                        }
-                        load = begun
-                        await tracking.enter(.load)
-                    }
-                    try await rejects.flushIfFull()
-                    if batch.count >= batchRows || batch.byteCount >= batchBytes, let load {
-                        try await load.append(batch)
-                        tracking.passed(rows: batch.count)
-                        batch = load.makeBatch()
-                        if batchDelay > 0 { try await Task.sleep(nanoseconds: UInt64(batchDelay * 1e9)) }
-                    }
+                if try await file.consume(chunk) == .alreadyLoaded {
+                    // The ledger has this version: stop downloading, write nothing.
+                    body.cancel()
+                    await file.abandon(after: nil)
+                    return file.alreadyLoaded()
                 }
+                progress(file.bytes)
             }
-            try reader.finish(sink)
+            return try await file.finish(beforeCommit: beforeCommit)
         } catch {
             body.cancel()
-            await load?.rollback()
-            // The partner needs to see why: write what was refused so far, then fail.
-            if let e = error as? PipelineError, e.code == .tooManyRejects, rejects.count > 0 {
-                _ = try? await rejects.finish()
-            }
-            await rejects.abandon()
-            throw error
-        }
-        let summary = reader.summary
-        // Refused rows stream out only once the load has begun, so of the failures below only the
-        // local-file check can leave a started rejects upload behind.
-        guard let columns else { throw PipelineError(.badCSV, "the file has no header row") }
-        let checksum = Hex.encode(hasher.finalize())
-        if case .localFile(let f) = source, f.sha256 != checksum {
-            await load?.rollback()
-            await rejects.abandon()
-            throw PipelineError(.versionChanged, "\(f.path) changed while it was being loaded; nothing was written. Load it again once it is complete")
-        }
-        if load == nil {
-            try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection)
-            load = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(checksum), mode: mode)
-        }
-        guard let load else { throw PipelineError(.database, "no load was started", transient: true) }
-        do {
-            if let threshold = route.rejectThreshold {
-                let total = summary.rows + summary.rejected
-                if total > 0 && Double(summary.rejected) > threshold * Double(total) {
-                    await load.rollback()
-                    let uri = try? await rejects.finish()
-                    let percent = (Double(summary.rejected) * 1000 / Double(total)).rounded() / 10
-                    throw PipelineError(.tooManyRejects, "\(summary.rejected) of \(total) rows (\(percent)%) were refused, above the route's reject_threshold of \(threshold * 100)%; nothing was loaded. Reasons per row: \(uri ?? "the rejects file could not be written")")
-                }
-            }
-            await tracking.enter(.commit)
-            if !batch.isEmpty { try await load.append(batch) }
-            tracking.passed(rows: batch.count)
-            try Task.checkCancellation()
-            var rejectsURI: String?
-            if rejects.count > 0 {
-                rejectsURI = try await rejects.finish()
-            }
-            try await beforeCommit()
-            let outcome = try await load.commit(rowsRejected: rejects.count, checksum: checksum)
-            switch outcome {
-            case .loaded(let rows):
-                var result = FileOutcome(table: route.table, rowsLoaded: rows, rowsRejected: rejects.count, bytesRead: bytes,
-                                         alreadyLoaded: false, rejectsURI: rejectsURI)
-                result.rowsDuplicate = summary.duplicates
-                result.rowsEmpty = summary.emptyRows
-                result.compression = summary.compression.rawValue
-                result.charset = summary.charset.rawValue
-                result.delimiter = String(UnicodeScalar(summary.dialect.delimiter))
-                return result
-            case .alreadyLoaded:
-                return FileOutcome(table: route.table, rowsLoaded: 0, rowsRejected: 0, bytesRead: bytes,
-                                   alreadyLoaded: true, rejectsURI: nil)
-            }
-        } catch {
-            await load.rollback()
-            await rejects.abandon()
+            await file.abandon(after: error)
             throw error
         }
     }

@@ -85,7 +85,3 @@ public final class PipelineConnectionPool: Sendable {
         }
     }
 }
-
-/// The former name, until every caller says ``PipelineConnectionPool``.
-@available(*, deprecated, renamed: "PipelineConnectionPool")
-public typealias MySQLConnections = PipelineConnectionPool

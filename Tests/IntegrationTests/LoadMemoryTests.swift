@@ -3,7 +3,7 @@ import Testing
 import EsteiraAWS
 
 /// Memory follows bytes, not rows: `esteira load` run as a child process, its peak RSS read from the kernel
-/// (wait4's rusage) when it exits. Outcome assertions, not timings.
+/// (VmHWM, sampled while it runs). Outcome assertions, not timings.
 @Suite("esteira load: memory bounded in bytes", .serialized)
 struct LoadMemoryTests {
     static let peakLimitKB = 128 * 1024
@@ -174,7 +174,14 @@ struct LoadMemoryTests {
     }
 }
 
-/// A child process whose peak RSS comes from `wait4`'s rusage, with stdout and stderr in a file.
+/// VmHWM (peak resident set) of a running process, in kB, from /proc.
+private func highWaterMarkKB(_ pid: pid_t) -> Int? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+    return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+}
+
+/// A child process whose peak RSS is sampled from /proc (VmHWM) while it runs, with stdout and stderr in a file.
 enum MeasuredProcess {
     struct Run: Sendable {
         var status: Int32
@@ -210,12 +217,20 @@ enum MeasuredProcess {
         let child = pid
         let watchdog = DispatchWorkItem { kill(child, SIGKILL) }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+        // The peak is the child's own VmHWM, sampled every 10 ms until it exits. wait4's ru_maxrss cannot
+        // be used: posix_spawn starts the child on the parent's memory (vfork), and Linux keeps that
+        // memory's high-water mark across exec, so a large test process would be measured instead.
         let (status, peak): (Int32, Int) = await withCheckedContinuation { done in
             Thread.detachNewThread {
                 var status: Int32 = 0
-                var usage = rusage()
-                while wait4(child, &status, 0, &usage) < 0 && errno == EINTR {}
-                done.resume(returning: (status, usage.ru_maxrss))
+                var peak = 0
+                while true {
+                    peak = max(peak, highWaterMarkKB(child) ?? 0)
+                    let reaped = waitpid(child, &status, WNOHANG)
+                    if reaped == child || (reaped < 0 && errno != EINTR) { break }
+                    usleep(10_000)
+                }
+                done.resume(returning: (status, peak))
             }
         }
         watchdog.cancel()

@@ -40,21 +40,6 @@ public struct RetryPolicy: Sendable {
         guard let retryAfter, retryAfter > .zero else { return backoff }
         return max(backoff, min(retryAfter, maxRetryAfter))
     }
-
-    // MARK: - Seconds as Double, for callers not yet on Duration (EsteiraWorker's Worker.swift)
-
-    /// The same policy with its delays in seconds.
-    @available(*, deprecated, message: "use init(maxAttempts:baseDelay:maxDelay:) with Duration values")
-    public init(maxAttempts: Int, baseDelay: Double, maxDelay: Double) {
-        self.init(maxAttempts: maxAttempts, baseDelay: .seconds(baseDelay), maxDelay: .seconds(maxDelay))
-    }
-
-    /// ``backoff(afterAttempt:random:)`` in seconds.
-    @available(*, deprecated, renamed: "backoff(afterAttempt:random:)")
-    public func delay(afterAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Double {
-        let d = backoff(afterAttempt: attempt, random: random)
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }
 
 /// The retry quota of one client, as the SDKs' standard mode keeps it: a retry takes tokens, a call

@@ -6,7 +6,21 @@ import Foundation
 /// bytes, to prove that a file which crashes its worker is dead-lettered as `Crashed` after a few attempts
 /// instead of taking down worker after worker. Never set it in production: any file holding the marker
 /// kills the process.
+///
+/// `ESTEIRA_TEST_BATCH_DELAY_MS=<ms>`: a pause after every batch sent to MySQL, so a fleet test can kill,
+/// stop or stall a worker in the middle of a file.
 enum TestFaults {
+    static let batchDelay: Duration? = {
+        guard let text = ProcessInfo.processInfo.environment["ESTEIRA_TEST_BATCH_DELAY_MS"],
+              let ms = Int(text), ms > 0 else { return nil }
+        return .milliseconds(ms)
+    }()
+
+    /// The pause after a batch when the switch is on; nothing otherwise.
+    static func afterBatch() async throws {
+        if let batchDelay { try await Task.sleep(for: batchDelay) }
+    }
+
     static let abortMarker: [UInt8]? = {
         guard let text = ProcessInfo.processInfo.environment["ESTEIRA_TEST_ABORT_ON_MARKER"], !text.isEmpty else { return nil }
         return Array(text.utf8)

@@ -1,3 +1,4 @@
+import EsteiraAWS
 import Foundation
 
 /// How one worker process runs. Every field has a default; the CLI and the environment override them.
@@ -82,8 +83,7 @@ public struct RetryBackoff: Sendable, Equatable {
 
     /// The wait after attempt `attempt` (counting from 1) failed.
     public func delay(afterAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Duration {
-        let ceiling = min(cap, base * (1 << min(max(attempt - 1, 0), 30)))
-        return ceiling * min(1, max(0, random))
+        RetryPolicy(maxAttempts: 0, baseDelay: base, maxDelay: cap).backoff(afterAttempt: attempt, random: random)
     }
 }
 

@@ -134,9 +134,9 @@ struct WorkerCommand: AsyncParsableCommand {
 
         try await Self.probe(mysql)
         let sqs = SQSClient(client: aws)
-        // ESTEIRA_TEST_BATCH_DELAY_MS: fault injection for the fleet tests (a deliberately slow file).
-        let batchDelay = (env("ESTEIRA_TEST_BATCH_DELAY_MS").flatMap(Double.init) ?? 0) / 1000
-        let pipeline = FilePipeline(s3: S3Client(client: aws), connections: mysql, routes: table, batchDelay: batchDelay, logger: logger)
+        // ESTEIRA_TEST_BATCH_DELAY_MS (a deliberately slow file for the fleet tests) is one of the pipeline's
+        // test-only fault switches (EsteiraPipeline's TestFaults), read there.
+        let pipeline = FilePipeline(s3: S3Client(client: aws), connections: mysql, routes: table, logger: logger)
         let queues: SQSWorkQueue
         do {
             queues = try await SQSWorkQueue.connect(sqs: sqs, queueName: resources.queue, deadLetterQueueName: resources.dlq)
