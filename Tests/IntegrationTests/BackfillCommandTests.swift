@@ -121,6 +121,41 @@ struct BackfillCommandTests {
         }
     }
 
+    @Test("files a worker holds, will retry, or dead-lettered are neither queued by backfill nor reported missing by reconcile")
+    func inFlightAndFailed() async throws {
+        try await TestStack.with { stack in
+            let routes = try writeRoutes()
+            let history = stack.bucket + "-inflight"
+            try await stack.s3.createBucket(history)
+            let buckets = "\(stack.bucket),\(history)"
+            try await stack.sqs.purgeQueue(queueURL: stack.provisioned.queueURL)
+            let jobs = JobLedger(dynamo: stack.dynamo, table: stack.jobsTable)
+            var objects: [String: ObjectCreated] = [:]
+            for name in ["running", "failed", "missing"] {
+                let key = "acme/data/orders-\(name).csv"
+                let put = try await stack.s3.putObject(bucket: history, key: key, body: ordersCSV(from: 0, count: 3))
+                objects[name] = ObjectCreated(bucket: history, key: key, eTag: put.eTag)
+            }
+            _ = try await jobs.claim(objects["running"]!, owner: "another-worker", lease: .seconds(600), now: Date())
+            try await jobs.recordRejected(objects["failed"]!, reason: "refused for the test")
+
+            let (status, text) = try await Self.run(["backfill", "s3://\(history)/acme/data/", "--json"], stack, routes: routes, buckets: buckets)
+            #expect(status == 0, "\(text)")
+            let summary = try LoadCommandTests.json(text)
+            #expect(summary["in_progress"] as? Int == 1)
+            #expect(summary["failed"] as? Int == 1)
+            #expect(summary["queued"] as? Int == 1)
+            #expect(summary["queued_files"] as? [String] == ["s3://\(history)/acme/data/orders-missing.csv"])
+
+            // Reconcile with the queued one now in flight too (the worker's RECEIVED/RUNNING): nothing missing.
+            _ = try await jobs.claim(objects["missing"]!, owner: "another-worker", lease: .seconds(600), now: Date())
+            let (clean, cleanText) = try await Self.run(["reconcile", "s3://\(history)/acme/data/", "--older-than", "0s"],
+                                                        stack, routes: routes, buckets: buckets)
+            #expect(clean == 0, "\(cleanText)")
+            #expect(cleanText.contains("1 dead-lettered, 2 in progress"), "\(cleanText)")
+        }
+    }
+
     @Test("backfill refuses a bucket that is not a landing bucket, and a bad --rate, before reading anything")
     func refusals() async throws {
         try await TestStack.with { stack in
