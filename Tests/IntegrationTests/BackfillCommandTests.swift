@@ -121,6 +121,53 @@ struct BackfillCommandTests {
         }
     }
 
+    @Test("on a versioned bucket the events carry the version id, a new version of a loaded file is queued, and the old one is not")
+    func versionedBucket() async throws {
+        try await TestStack.with { stack in
+            _ = try await stack.sql(EndToEndTests.ordersTable)
+            let routes = try writeRoutes()
+            let history = stack.bucket + "-versioned"
+            try await stack.s3.createBucket(history)
+            try await stack.s3.putBucketVersioning(bucket: history, enabled: true)
+            let buckets = "\(stack.bucket),\(history)"
+            try await stack.sqs.purgeQueue(queueURL: stack.provisioned.queueURL)
+            _ = try await stack.s3.putObject(bucket: history, key: "acme/data/orders-a.csv", body: ordersCSV(from: 0, count: 5))
+            _ = try await stack.s3.putObject(bucket: history, key: "acme/data/orders-b.csv", body: ordersCSV(from: 5, count: 5))
+            let (loaded, loadText) = try await Self.run(["load", "s3://\(history)/acme/data/orders-a.csv", "--route", "acme-orders"],
+                                                        stack, routes: routes, buckets: buckets)
+            #expect(loaded == 0, "\(loadText)")
+            let ledgerVersion = try await stack.sql("SELECT version FROM esteira_ledger WHERE object_key = 'acme/data/orders-a.csv'").scalar
+            let head = try await stack.s3.headObject(bucket: history, key: "acme/data/orders-a.csv")
+            #expect(head.versionID != nil && ledgerVersion == head.versionID, "the ledger should key the version id")
+
+            let (first, firstText) = try await Self.run(["backfill", "s3://\(history)/", "--json"], stack, routes: routes, buckets: buckets)
+            #expect(first == 0, "\(firstText)")
+            let summary = try LoadCommandTests.json(firstText)
+            #expect(summary["already_loaded"] as? Int == 1)
+            #expect(summary["queued"] as? Int == 1)
+            let bodies = try await Self.queued(stack)
+            let headB = try await stack.s3.headObject(bucket: history, key: "acme/data/orders-b.csv")
+            var events: [ObjectCreated] = []
+            for body in bodies.values {
+                if case .objectsCreated(let o) = try S3EventDecoder.decode(body) { events += o }
+            }
+            #expect(events.map(\.key) == ["acme/data/orders-b.csv"])
+            #expect(events.first?.versionID != nil && events.first?.versionID == headB.versionID)
+            let w = try WorkerProcess(["worker", "--until-idle", "--no-http"], stack: stack, routes: routes,
+                                      extraEnv: ["ESTEIRA_BUCKET": buckets])
+            #expect(await w.wait(timeout: 120) == 0, "\(w.log.suffix(2000))")
+            #expect(try await stack.count("orders") == 10)
+
+            // A new version of the loaded file is a new file to the ledger: queued, and only it.
+            _ = try await stack.s3.putObject(bucket: history, key: "acme/data/orders-a.csv", body: ordersCSV(from: 100, count: 5))
+            let (second, secondText) = try await Self.run(["backfill", "s3://\(history)/", "--json"], stack, routes: routes, buckets: buckets)
+            #expect(second == 0, "\(secondText)")
+            let again = try LoadCommandTests.json(secondText)
+            #expect(again["queued_files"] as? [String] == ["s3://\(history)/acme/data/orders-a.csv"])
+            #expect(again["already_loaded"] as? Int == 1)
+        }
+    }
+
     @Test("files a worker holds, will retry, or dead-lettered are neither queued by backfill nor reported missing by reconcile")
     func inFlightAndFailed() async throws {
         try await TestStack.with { stack in
