@@ -104,19 +104,23 @@ public struct BackfillScanner: Sendable {
         try await markLoaded(&out)
         // Versioned buckets: the ledger keys the version id, which only HEAD tells; the event must carry it too,
         // or a later real event (with the id) would be a different version to the ledger.
-        for i in out.indices where out[i].outcome == .toQueue {
-            do {
-                let head = try await s3.headObject(bucket: bucket, key: out[i].event.key)
-                out[i].event.versionID = head.versionID.flatMap { $0.isEmpty || $0 == "null" ? nil : $0 }
-                if let e = head.eTag { out[i].event.eTag = Self.bareETag(e) }
-                if let s = head.size { out[i].event.size = s }
-            } catch let e as AWSError where e.status == 404 {
-                out[i].outcome = .skipped(reason: "deleted while listing")
+        let toHead = out.indices.filter { out[$0].outcome == .toQueue }
+        let heads = try await Self.each(toHead.map { out[$0].event }, width: Self.width) { [s3] e -> S3ObjectInfo? in
+            do { return try await s3.headObject(bucket: e.bucket, key: e.key) } catch let err as AWSError where err.status == 404 {
+                return nil
             }
         }
+        for (i, head) in zip(toHead, heads) {
+            guard let head else { out[i].outcome = .skipped(reason: "deleted while listing"); continue }
+            out[i].event.versionID = head.versionID.flatMap { $0.isEmpty || $0 == "null" ? nil : $0 }
+            if let e = head.eTag { out[i].event.eTag = Self.bareETag(e) }
+            if let s = head.size { out[i].event.size = s }
+        }
         try await markLoaded(&out, onlyVersioned: true)
-        for i in out.indices where out[i].outcome == .toQueue {
-            guard let item = try await jobs.item(out[i].event) else { continue }
+        let toAsk = out.indices.filter { out[$0].outcome == .toQueue }
+        let items = try await Self.each(toAsk.map { out[$0].event }, width: Self.width) { [jobs] e in try await jobs.item(e) }
+        for (i, item) in zip(toAsk, items) {
+            guard let item else { continue }
             switch item["status"]?.string {
             case "RUNNING", "RECEIVED":
                 out[i].outcome = .inProgress(status: item["status"]?.string ?? "")
@@ -137,6 +141,30 @@ public struct BackfillScanner: Sendable {
         guard !keys.isEmpty else { return }
         let found = try await loaded(keys)
         for (i, k) in zip(asking, keys) where found.contains(k) { out[i].outcome = .alreadyLoaded }
+    }
+
+    /// HEADs and GetItems in flight at once: a page of 1,000 takes seconds, not minutes, and stays far
+    /// below S3's and DynamoDB's per-prefix and per-partition rates.
+    static let width = 8
+
+    /// `body` for each item, at most `width` at once; the results in the items' order.
+    static func each<T: Sendable, R: Sendable>(_ items: [T], width: Int,
+                                               _ body: @escaping @Sendable (T) async throws -> R) async throws -> [R] {
+        try await withThrowingTaskGroup(of: (Int, R).self) { group in
+            var results = [R?](repeating: nil, count: items.count)
+            var next = 0
+            func start() {
+                let i = next
+                next += 1
+                group.addTask { (i, try await body(items[i])) }
+            }
+            while next < min(width, items.count) { start() }
+            while let (i, r) = try await group.next() {
+                results[i] = r
+                if next < items.count { start() }
+            }
+            return results.compactMap { $0 }
+        }
     }
 
     /// `"abc"` (as listings and HEAD give it) → `abc` (as S3 events carry it).

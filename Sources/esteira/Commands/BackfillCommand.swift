@@ -69,7 +69,8 @@ struct BackfillCommand: AsyncParsableCommand {
         let sender = BackfillSender(sqs: SQSClient(client: aws), queueURL: queueURL, rate: rate.flatMap(Self.rate))
         let started = ContinuousClock.now
         var tally = Tally()
-        var queued: [String] = []
+        var queued: [String] = []  // the first Tally.listed, for the report
+        var queuedCount = 0
         var refused: [[String: String]] = []
         var scanned = 0
         do {
@@ -78,22 +79,24 @@ struct BackfillCommand: AsyncParsableCommand {
                 tally.add(page)
                 let missing = page.filter { $0.outcome == .toQueue }.map(\.event)
                 if dryRun {
-                    queued += missing.map(\.uri)
-                    Output.progress(scanned, "scanned; \(queued.count) to queue")
+                    queuedCount += missing.count
+                    queued += missing.prefix(Tally.listed - queued.count).map(\.uri)
+                    Output.progress(scanned, "scanned; \(queuedCount) to queue")
                     return
                 }
-                let r = try await sender.send(missing, started: started, alreadySent: queued.count) { e in
-                    queued.append(e.uri)
-                    Output.progress(scanned, "scanned; \(queued.count) queued  \(e.key)")
+                let r = try await sender.send(missing, started: started, alreadySent: queuedCount) { e in
+                    queuedCount += 1
+                    if queued.count < Tally.listed { queued.append(e.uri) }
+                    Output.progress(scanned, "scanned; \(queuedCount) queued  \(e.key)")
                 }
-                refused += r.refused.map { ["file": $0.0.uri, "reason": $0.1] }
-                Output.progress(scanned, "scanned; \(queued.count) queued")
+                refused += r.refused.prefix(Tally.listed - refused.count).map { ["file": $0.0.uri, "reason": $0.1] }
+                Output.progress(scanned, "scanned; \(queuedCount) queued")
             }
         } catch let e as UserFacingError {
             throw e
         } catch {
             Output.endProgress()
-            throw UserFacingError("backfill of \(target) stopped after \(scanned) object(s), \(queued.count) queued: \(error). Running it again is safe.")
+            throw UserFacingError("backfill of \(target) stopped after \(scanned) object(s), \(queuedCount) queued: \(error). Running it again is safe.")
         }
         Output.endProgress()
         await scan.mysql.close()
@@ -101,13 +104,13 @@ struct BackfillCommand: AsyncParsableCommand {
             var o = tally.json
             o["source"] = target
             o["dry_run"] = dryRun
-            o["queued"] = queued.count
-            o["queued_files"] = Array(queued.prefix(Tally.listed))
+            o["queued"] = queuedCount
+            o["queued_files"] = queued
             o["refused"] = refused
             Output.json(o)
         } else {
             let verb = dryRun ? "would queue" : "queued"
-            print("\(target): found \(tally.found), already loaded \(tally.alreadyLoaded), \(verb) \(queued.count), "
+            print("\(target): found \(tally.found), already loaded \(tally.alreadyLoaded), \(verb) \(queuedCount), "
                   + "in progress \(tally.inProgress), failed (in the DLQ) \(tally.failed), skipped \(tally.skipped.count)"
                   + (tally.succeededWithoutLedger.isEmpty ? "" : ", SUCCEEDED in the jobs table without a ledger row \(tally.succeededWithoutLedger.count)"))
             tally.printDetails()

@@ -77,13 +77,16 @@ struct ReconcileCommand: AsyncParsableCommand {
         let now = Date()
         let before = now.addingTimeInterval(-Self.seconds(olderThan)!)
         var tally = Tally()
-        var missing: [BackfillObject] = []
+        var missing: [BackfillObject] = []  // the first Tally.listed, to print
+        var missingCount = 0
         do {
             for p in prefixes {
                 try await context.scanner.scan(bucket: p.bucket, prefix: p.prefix, before: before) { page in
                     tally.add(page)
-                    missing += page.filter { $0.outcome == .toQueue }.prefix(Tally.listed - missing.count)
-                    Output.progress(tally.found, "checked; \(missing.count) missing  s3://\(p.bucket)/\(p.prefix)")
+                    let found = page.filter { $0.outcome == .toQueue }
+                    missingCount += found.count
+                    missing += found.prefix(Tally.listed - missing.count)
+                    Output.progress(tally.found, "checked; \(missingCount) missing  s3://\(p.bucket)/\(p.prefix)")
                 }
             }
         } catch {
@@ -99,6 +102,7 @@ struct ReconcileCommand: AsyncParsableCommand {
             var o = tally.json
             o["older_than"] = olderThan
             o["checked"] = prefixes.map { "s3://\($0.bucket)/\($0.prefix)" }
+            o["missing_count"] = missingCount
             o["missing"] = missing.map { m -> [String: Any] in
                 ["file": m.event.uri, "age_seconds": m.lastModified.map { Int(now.timeIntervalSince($0)) } ?? NSNull(),
                  "last_modified": m.lastModified.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull(),
@@ -109,11 +113,12 @@ struct ReconcileCommand: AsyncParsableCommand {
             print("every file older than \(olderThan) is loaded, in progress or dead-lettered (\(tally.found) checked, "
                   + "\(tally.failed) dead-lettered, \(tally.inProgress) in progress, \(tally.skipped.count) skipped)")
         } else {
-            print("\(missing.count) file(s) older than \(olderThan) were never loaded and are not queued or dead-lettered:")
+            print("\(missingCount) file(s) older than \(olderThan) were never loaded and are not queued or dead-lettered:")
             Output.table(["AGE", "FILE", "TO QUEUE IT"], missing.map { [Output.age($0.lastModified), $0.event.uri, command($0)] })
             let dirs = Set(missing.map { m in
                 "s3://\(m.event.bucket)/" + (m.event.key.range(of: "/", options: .backwards).map { String(m.event.key[..<$0.upperBound]) } ?? "")
             }).sorted()
+            if missingCount > missing.count { print("… and \(missingCount - missing.count) more (--json lists the same first \(Tally.listed))") }
             print("\nor all at once (queues only what is missing):")
             for d in dirs { print("  esteira backfill \(Self.shellQuoted(d))") }
         }
