@@ -203,7 +203,7 @@ struct BackfillCommandTests {
         }
     }
 
-    @Test("backfill refuses a bucket that is not a landing bucket, and a bad --rate, before reading anything")
+    @Test("backfill refuses a foreign bucket and a bad --rate; reconcile exits 2 when it cannot check (MySQL, jobs table, foreign bucket)")
     func refusals() async throws {
         try await TestStack.with { stack in
             let routes = try writeRoutes()
@@ -215,6 +215,23 @@ struct BackfillCommandTests {
                                                       buckets: stack.bucket)
             #expect(rate != 0)
             #expect(rateText.contains("--rate"), "\(rateText)")
+
+            // A check that cannot reach MySQL or the jobs table is not "nothing missing" (0) nor "missing" (1),
+            // even when no object needs a lookup.
+            let p = try WorkerProcess(["reconcile"], stack: stack, routes: routes,
+                                      extraEnv: ["ESTEIRA_MYSQL_URL": "mysql://nobody:x@127.0.0.1:1/none"])
+            let unreachable = await p.wait(timeout: 60)
+            #expect(unreachable == 2, "\(p.log)")
+            #expect(p.log.contains("cannot reach MySQL"), "\(p.log)")
+            let q = try WorkerProcess(["reconcile", "--jobs-table", "no-such-table-\(UInt32.random(in: 0...UInt32.max))"],
+                                      stack: stack, routes: routes)
+            let noTable = await q.wait(timeout: 60)
+            #expect(noTable == 2, "\(q.log)")
+            #expect(q.log.contains("does not exist"), "\(q.log)")
+            let (foreignReconcile, foreignReconcileText) = try await Self.run(["reconcile", "s3://someone-elses-bucket/"],
+                                                                              stack, routes: routes, buckets: stack.bucket)
+            #expect(foreignReconcile == 2)
+            #expect(foreignReconcileText.contains("not a landing bucket"), "\(foreignReconcileText)")
         }
     }
 }
