@@ -56,10 +56,12 @@ struct BackfillCommand: AsyncParsableCommand {
 
     func run() async throws {
         let prefix = S3Prefix(target)!
-        if let why = try resources.landingBuckets().refusal(prefix.bucket) { throw UserFacingError(why) }
+        let landing = try resources.landingBuckets()
+        guard landing.names.contains(prefix.bucket) else { throw UserFacingError(OperationsContext.notLanding(prefix.bucket, landing)) }
         let logger = bootstrapLogging()
         let aws = try makeAWSClient(logger: logger)
         let scan = try OperationsContext(resources: resources, routes: routes, aws: aws, logger: logger)
+        try await scan.probe()
         var queueURL = ""
         if !dryRun {
             do { queueURL = try await SQSClient(client: aws).getQueueURL(name: resources.queue) } catch let e as AWSError where e.code == .queueDoesNotExist {
@@ -179,6 +181,25 @@ struct OperationsContext {
                 do { _ = try table.route(forKey: key); return nil } catch { return "no route: \(error)" }
             })
         self.tenants = Array(Set(table.routes.map(\.tenant))).sorted()
+    }
+
+    /// Fails now, with what to fix, when MySQL or the jobs table cannot be read: otherwise a scan that finds
+    /// nothing to look up would report success without ever checking.
+    func probe() async throws {
+        try await WorkerCommand.probe(mysql)
+        // GetItem, not DescribeTable: the worker's role (which the reconcile CronJob runs as) has only the former.
+        do {
+            _ = try await scanner.jobs.dynamo.getItem(table: scanner.jobs.table, key: [JobLedger.partitionKey: .s("esteira-probe")])
+        } catch let e as AWSError where e.code == .resourceNotFound {
+            throw UserFacingError("the jobs table \(scanner.jobs.table) does not exist: check --jobs-table (ESTEIRA_JOBS_TABLE) or run `esteira setup`")
+        } catch {
+            throw UserFacingError("cannot read the jobs table \(scanner.jobs.table): \(error). Check --jobs-table (ESTEIRA_JOBS_TABLE) and the role's dynamodb:GetItem permission.")
+        }
+    }
+
+    static func notLanding(_ bucket: String, _ landing: LandingBuckets) -> String {
+        "'\(bucket)' is not a landing bucket (\(landing.description)): a worker dead-letters events naming any other bucket. "
+            + "If its files should be loaded, add it with --bucket or ESTEIRA_BUCKET, for the workers too."
     }
 
     /// The tenants the routes name, sorted: reconcile scans `<tenant>/data/` of each.

@@ -63,11 +63,12 @@ struct ReconcileCommand: AsyncParsableCommand {
         let logger = bootstrapLogging()
         let aws = try makeAWSClient(logger: logger)
         let context = try OperationsContext(resources: resources, routes: routes, aws: aws, logger: logger)
+        try await context.probe()
         let landing = try resources.landingBuckets()
         var prefixes: [S3Prefix] = []
         if let target {
             let p = S3Prefix(target)!
-            if let why = landing.refusal(p.bucket) { throw UserFacingError(why) }
+            guard landing.names.contains(p.bucket) else { throw UserFacingError(OperationsContext.notLanding(p.bucket, landing)) }
             prefixes = [p]
         } else {
             for bucket in landing.names {
