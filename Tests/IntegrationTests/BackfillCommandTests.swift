@@ -20,6 +20,7 @@ struct BackfillCommandTests {
             for m in try await stack.sqs.receiveMessages(queueURL: stack.provisioned.queueURL, maxMessages: 10, waitSeconds: 1,
                                                          visibilityTimeout: 0) {
                 seen[m.messageID] = m.body
+                #expect(m.messageAttributes["esteira.source"] == "backfill")
             }
         }
         return seen
@@ -74,8 +75,12 @@ struct BackfillCommandTests {
             #expect(try await stack.depth(stack.provisioned.queueURL) == 0)
 
             // The real run: three S3 events in the main queue, keys encoded as S3 encodes them.
-            let (first, firstText) = try await Self.run(["backfill", "s3://\(history)/", "--rate", "20/s", "--json"],
+            // At 1 message a second the third goes no sooner than 2 s after the first.
+            let clock = ContinuousClock()
+            let began = clock.now
+            let (first, firstText) = try await Self.run(["backfill", "s3://\(history)/", "--rate", "1/s", "--json"],
                                                         stack, routes: routes, buckets: buckets)
+            #expect(clock.now - began >= .seconds(2), "--rate 1/s sent 3 messages in \(clock.now - began)")
             #expect(first == 0, "\(firstText)")
             let summary = try LoadCommandTests.json(firstText)
             #expect(summary["found"] as? Int == 6)

@@ -173,7 +173,8 @@ public struct BackfillScanner: Sendable {
     }
 }
 
-/// Sends S3-event-shaped messages to the main queue, ten per SendMessageBatch, at most `rate` per second.
+/// Sends S3-event-shaped messages to the main queue, ten per SendMessageBatch, at most `rate` per second. Each
+/// carries the message attribute `esteira.source=backfill`, so it can be told from S3's own events.
 public struct BackfillSender: Sendable {
     public let sqs: SQSClient
     public let queueURL: String
@@ -196,20 +197,24 @@ public struct BackfillSender: Sendable {
     public func send(_ events: [ObjectCreated], started: ContinuousClock.Instant, alreadySent: Int,
                      progress: (ObjectCreated) -> Void = { _ in }) async throws -> Result {
         var result = Result()
+        // Below 10 a second, smaller batches: no burst is larger than one second's worth.
+        let size = rate.map { max(1, min(10, Int($0))) } ?? 10
         var index = 0
+        var sentBefore = alreadySent
         while index < events.count {
-            let batch = Array(events[index..<min(index + 10, events.count)])
+            let batch = Array(events[index..<min(index + size, events.count)])
             index += batch.count
             if let rate, rate > 0 {
-                // Before sending message n, at least n/rate seconds have passed since the start.
-                let due = started + .milliseconds(Int64(Double(alreadySent + result.sent.count + batch.count - 1) / rate * 1000))
+                // Message n goes no sooner than n/rate seconds after the start.
+                let due = started + .milliseconds(Int64(Double(sentBefore) / rate * 1000))
                 if due > .now { try await Task.sleep(until: due, clock: .continuous) }
             }
+            sentBefore += batch.count
             var pending = Dictionary(uniqueKeysWithValues: batch.enumerated().map { (String($0.offset), $0.element) })
             for attempt in 0..<3 where !pending.isEmpty {
                 if attempt > 0 { try await Task.sleep(for: .milliseconds(500 * attempt)) }
                 let r = try await sqs.sendMessageBatch(queueURL: queueURL, messages: pending.sorted { $0.key < $1.key }.map {
-                    SQSBatchMessage(id: $0.key, body: $0.value.notificationBody, attributes: ["esteira-backfill": "1"])
+                    SQSBatchMessage(id: $0.key, body: $0.value.notificationBody, attributes: ["esteira.source": "backfill"])
                 })
                 for id in r.successful {
                     if let e = pending.removeValue(forKey: id) { result.sent.append(e); progress(e) }
