@@ -11,18 +11,18 @@ struct BackfillCommand: AsyncParsableCommand {
         commandName: "backfill",
         abstract: "Queue the files under an s3:// prefix that were never loaded (history, or events that were lost).",
         discussion: """
-            Lists the objects under the prefix and, for each one the MySQL ledger has no row for, sends the main
-            queue the same message S3 would have sent (ObjectCreated:Put with bucket, key, size, eTag and versionId).
+            Lists the objects under the prefix and, for each one the MySQL ledger has no row for, sends the main \
+            queue the same message S3 would have sent (ObjectCreated:Put with bucket, key, size, eTag and versionId). \
             The workers then load them as if they had just landed.
 
-            Left alone: versions the ledger has (already loaded); files the jobs table shows a worker holding or
-            retrying (RUNNING, RECEIVED); files that failed (their message is in the dead-letter queue: use
+            Left alone: versions the ledger has (already loaded); files the jobs table shows a worker holding or \
+            retrying (RUNNING, RECEIVED); files that failed (their message is in the dead-letter queue: use \
             `esteira dlq replay`); Esteira's own esteira-rejects/ output and keys no route matches (listed).
 
-            Run twice, it queues nothing the second time for the files that loaded in between. A file queued but
+            Run twice, it queues nothing the second time for the files that loaded in between. A file queued but \
             not loaded yet may be queued again by a second run; the ledger still loads it once.
 
-            Only landing buckets (--bucket, ESTEIRA_BUCKET) are accepted: a worker refuses events naming any other.
+            Only landing buckets (--bucket, ESTEIRA_BUCKET) are accepted: a worker refuses events naming any other. \
             Exit status: 0 done, 1 some messages could not be sent (listed).
 
             Examples:

@@ -9,16 +9,16 @@ struct ReconcileCommand: AsyncParsableCommand {
         commandName: "reconcile",
         abstract: "Find files that landed but were never loaded: exit 1 when there are any.",
         discussion: """
-            Lists the objects older than --older-than (under every landing bucket's <tenant>/data/ for the tenants of
-            the routes file, or under the s3:// prefix given) that have no row in the MySQL ledger, no job in
-            progress (RUNNING or RECEIVED in the jobs table) and no dead letter, and prints each with its age and
-            the `esteira backfill` command that queues it. Meant for a cron job (the Helm chart has one):
-            exit 0 when every file is accounted for, 1 when some are missing, 2 or more when it could not check.
+            Lists the objects older than --older-than (under every landing bucket's <tenant>/data/ for the tenants of \
+            the routes file, or under the s3:// prefix given) that have no row in the MySQL ledger, no job in \
+            progress (RUNNING or RECEIVED in the jobs table) and no dead letter, and prints each with its age and \
+            the `esteira backfill` command that queues it. Meant for a cron job (the Helm chart has one): \
+            exit 0 when every file is accounted for, 1 when some are missing, 2 when it could not check.
 
-            "No dead letter" is read from the jobs table: a file is dead-lettered exactly when its item is FAILED.
-            Reading the dead-letter queue itself would receive each message, which raises its receive count and
-            hides it from `esteira dlq list` and `dlq replay` for the visibility timeout. (A FAILED item whose dead
-            letter expired — SQS keeps them at most 14 days — still counts as dead-lettered; `esteira jobs --status
+            "No dead letter" is read from the jobs table: a file is dead-lettered exactly when its item is FAILED. \
+            Reading the dead-letter queue itself would receive each message, which raises its receive count and \
+            hides it from `esteira dlq list` and `dlq replay` for the visibility timeout. (A FAILED item whose dead \
+            letter expired — SQS keeps them at most 14 days — still counts as dead-lettered; `esteira jobs --status \
             failed` lists those.)
 
             Examples:
