@@ -199,6 +199,14 @@ struct BackfillCommandTests {
             #expect(summary["queued"] as? Int == 1)
             #expect(summary["queued_files"] as? [String] == ["s3://\(history)/acme/data/orders-missing.csv"])
 
+            // --since: only objects last modified since then are looked at.
+            let (_, recentText) = try await Self.run(["backfill", "s3://\(history)/acme/data/", "--since", "1d", "--dry-run", "--json"],
+                                                     stack, routes: routes, buckets: buckets)
+            #expect(try LoadCommandTests.json(recentText)["found"] as? Int == 3)
+            let (_, futureText) = try await Self.run(["backfill", "s3://\(history)/acme/data/", "--since", "2999-01-01", "--dry-run", "--json"],
+                                                     stack, routes: routes, buckets: buckets)
+            #expect(try LoadCommandTests.json(futureText)["found"] as? Int == 0)
+
             // Reconcile with the queued one now in flight too (the worker's RECEIVED/RUNNING): nothing missing.
             _ = try await jobs.claim(objects["missing"]!, owner: "another-worker", lease: .seconds(600), now: Date())
             let (clean, cleanText) = try await Self.run(["reconcile", "s3://\(history)/acme/data/", "--older-than", "0s"],
