@@ -88,7 +88,7 @@ def test_jobs_table_is_keyed_by_pk_with_ttl(template):
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
-# What the worker and `esteira dlq replay` call (Sources/EsteiraWorker, Sources/EsteiraPipeline),
+# What the worker, `esteira dlq replay` and `esteira reconcile` call (Sources/EsteiraWorker, Sources/EsteiraPipeline),
 # per resource: a new AWS call in the code needs a grant here and in the template.
 WORKER_NEEDS = {
     "ReadLandedFiles": {"s3:GetObject", "s3:GetObjectVersion"},
@@ -102,6 +102,7 @@ WORKER_NEEDS = {
     "DecryptMySQLSecret": {"kms:Decrypt"},
     "ReplayDeadLetters": {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"},
     "ReplayIntoQueue": {"sqs:SendMessage"},
+    "ListLandedFiles": {"s3:ListBucket"},
 }
 
 
@@ -115,6 +116,8 @@ def test_worker_role_is_least_privilege(template):
         assert st["Resource"] != "*", f"{sid} is not scoped to a resource"
     assert granted["ReadLandedFiles"]["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}/*/data/*"}
     assert granted["WriteRejects"]["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}/esteira-rejects/*"}
+    # `esteira reconcile` lists the tenants' data/ prefixes only, never the rejects or anything else.
+    assert granted["ListLandedFiles"]["Condition"] == {"StringLike": {"s3:prefix": "*/data/*"}}
 
 
 def test_worker_role_trusts_only_the_service_account(template):
