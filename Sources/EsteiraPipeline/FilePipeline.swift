@@ -72,13 +72,16 @@ public final class FilePipeline: Sendable {
     }
 
     /// Loads one file from S3 or from the local disk. `progress` is told the bytes read so far, after each chunk.
+    /// `reload` loads a version the ledger already has again, replacing the earlier load's rows in the same
+    /// transaction (`esteira reload`; the route must be replace-by-file, see ``Route/reloadRefusal``).
     public func load(_ source: FileInput, route: Route, fencingToken: Int64,
                      beforeCommit: @Sendable () async throws -> Void = {},
                      progress: @Sendable (Int64) -> Void = { _ in },
-                     tracking: LoadProgress = LoadProgress()) async throws(PipelineError) -> FileOutcome {
+                     tracking: LoadProgress = LoadProgress(), reload: Bool = false) async throws(PipelineError) -> FileOutcome {
         do {
+            if reload, let refusal = route.reloadRefusal { throw PipelineError(.reloadRefused, refusal) }
             return try await run(source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit,
-                                 progress: progress, tracking: tracking)
+                                 progress: progress, tracking: tracking, reload: reload)
         } catch let e as PipelineError {
             throw e
         } catch {
@@ -88,10 +91,10 @@ public final class FilePipeline: Sendable {
 
     private func run(_ source: FileInput, route: Route, fencingToken: Int64,
                      beforeCommit: @Sendable () async throws -> Void,
-                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress) async throws -> FileOutcome {
+                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress, reload: Bool) async throws -> FileOutcome {
         try await connections.withConnection { connection in
             try await run(source, route: route, fencingToken: fencingToken, connection: connection,
-                          beforeCommit: beforeCommit, progress: progress, tracking: tracking)
+                          beforeCommit: beforeCommit, progress: progress, tracking: tracking, reload: reload)
         }
     }
 
@@ -112,13 +115,14 @@ public final class FilePipeline: Sendable {
 
     private func run(_ source: FileInput, route: Route, fencingToken: Int64, connection: MySQLConnection,
                      beforeCommit: @Sendable () async throws -> Void,
-                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress) async throws -> FileOutcome {
+                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress, reload: Bool) async throws -> FileOutcome {
         var options = try route.readOptions()
         let mode = try route.mode()
         await tracking.enter(.fetch)
         // The table's columns, so a header column it lacks is named before anything is sent (nil: the
         // table does not exist yet; creating it, or saying it is missing, comes later).
-        if let columns = try await connection.tableColumns(route.table) {
+        // (`extra_columns: add` adds such columns once the header is known, so nothing is refused here.)
+        if !route.addsColumns, let columns = try await connection.tableColumns(route.table) {
             options.destination = DestinationColumns(table: route.table, columns: columns)
         }
         let body = try await open(source)
@@ -135,6 +139,7 @@ public final class FilePipeline: Sendable {
         var hasher = SHA256Hasher()
         var bytes: Int64 = 0
         var load: FileLoad?
+        var columnsAdded: [String] = []
         let maxRejects = route.maxRejects
 
         func sink(_ event: CSVReadEvent) throws {
@@ -171,8 +176,8 @@ public final class FilePipeline: Sendable {
                     try chunk.withUnsafeBytes { try reader.consume(UnsafeRawBufferPointer(rebasing: $0[offset..<end]), sink) }
                     offset = end
                     if load == nil, let columns {
-                        try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection)
-                        let begun = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(""), mode: mode)
+                        columnsAdded = try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection, logger: logger)
+                        let begun = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(""), mode: mode, reload: reload)
                         if begun.alreadyLoaded != nil {
                             // The ledger has this version: stop downloading, write nothing.
                             body.cancel()
@@ -215,8 +220,8 @@ public final class FilePipeline: Sendable {
             throw PipelineError(.versionChanged, "\(f.path) changed while it was being loaded; nothing was written. Load it again once it is complete")
         }
         if load == nil {
-            try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection)
-            load = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(checksum), mode: mode)
+            columnsAdded = try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection, logger: logger)
+            load = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger(checksum), mode: mode, reload: reload)
         }
         guard let load else { throw PipelineError(.database, "no load was started", transient: true) }
         do {
@@ -244,6 +249,8 @@ public final class FilePipeline: Sendable {
                 var result = FileOutcome(table: route.table, rowsLoaded: rows, rowsRejected: rejects.count, bytesRead: bytes,
                                          alreadyLoaded: false, rejectsURI: rejectsURI)
                 result.rowsDuplicate = summary.duplicates
+                result.rowsReplaced = load.rowsReplaced
+                result.columnsAdded = columnsAdded
                 result.rowsEmpty = summary.emptyRows
                 result.compression = summary.compression.rawValue
                 result.charset = summary.charset.rawValue

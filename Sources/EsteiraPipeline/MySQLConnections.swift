@@ -52,7 +52,7 @@ public final class MySQLConnections: Sendable {
     /// succeeded (and the pool finds no load open on it); after any failure it is closed, so a connection
     /// that a failed or cancelled load left in doubt (an open transaction, a named lock, a staging table) never
     /// serves another file.
-    func withConnection<T>(_ body: (MySQLConnection) async throws -> T) async throws -> T {
+    public func withConnection<T>(_ body: (MySQLConnection) async throws -> T) async throws -> T {
         let connection = try await checkout()
         let result: T
         do {
