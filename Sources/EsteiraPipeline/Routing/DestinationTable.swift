@@ -31,6 +31,22 @@ enum DestinationTable {
     static func prepare(for route: Route, fileColumns: [String], on connection: MySQLConnection,
                         logger: Logger? = nil) async throws -> [String] {
         let schema = try route.managedTableSchema(fileColumns: fileColumns)
+        var added: [String] = []
+        // New columns first, so the check of an existing table against the contract sees them.
+        if route.addsColumns, let existing = try await connection.describeColumns(route.table) {
+            let present = Set(existing.map { $0.name.lowercased() })
+            let wanted = fileColumns + (schema?.columns.map(\.name) ?? []).filter { name in
+                !fileColumns.contains { $0.lowercased() == name.lowercased() }
+            }
+            for name in wanted where !present.contains(name.lowercased()) {
+                let type = schema?.columns.first { $0.name.lowercased() == name.lowercased() }?.type ?? .text
+                if try await connection.addColumn(table: route.table, .init(name, type, nullable: true)) {
+                    added.append(name)
+                    logger?.notice("added a column the file brings", metadata: [
+                        "table": "\(route.table)", "column": "\(name)", "type": "\(type.sql)", "route": "\(route.name)"])
+                }
+            }
+        }
         if let schema {
             do {
                 try await connection.prepareTable(schema, createIfMissing: true, check: route.contract != nil)
@@ -39,22 +55,7 @@ enum DestinationTable {
             }
         }
         // Absent: beginFileLoad says so in MySQL's words.
-        guard var table = try await connection.describeColumns(route.table) else { return [] }
-        var added: [String] = []
-        if route.addsColumns {
-            let present = Set(table.map { $0.name.lowercased() })
-            for name in fileColumns where !present.contains(name.lowercased()) {
-                let type = schema?.columns.first { $0.name.lowercased() == name.lowercased() }?.type ?? .text
-                if try await connection.addColumn(table: route.table, .init(name, type, nullable: true)) {
-                    added.append(name)
-                    logger?.notice("added a column the file brings", metadata: [
-                        "table": "\(route.table)", "column": "\(name)", "type": "\(type.sql)", "route": "\(route.name)"])
-                }
-            }
-            if !added.isEmpty || fileColumns.contains(where: { !present.contains($0.lowercased()) }) {
-                table = try await connection.describeColumns(route.table) ?? table
-            }
-        }
+        guard let table = try await connection.describeColumns(route.table) else { return added }
         let file = Set(fileColumns.map { $0.lowercased() })
         let filledByEsteira = route.reloadSourceColumn?.lowercased()
         let needed = table.filter {
