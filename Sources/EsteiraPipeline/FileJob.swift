@@ -34,6 +34,10 @@ public struct FileOutcome: Sendable, Equatable {
     public var rejectsURI: String?
     /// Rows dropped because their key repeated an earlier row's (the first one was loaded).
     public var rowsDuplicate = 0
+    /// Rows of earlier loads of the same file deleted in the same transaction (replace-by-file, reload).
+    public var rowsReplaced = 0
+    /// Columns this file added to its table (`extra_columns: add`).
+    public var columnsAdded: [String] = []
     /// Rows with every field empty, skipped.
     public var rowsEmpty = 0
     /// What the file turned out to be: `gzip`/`zlib`/`none`, the charset, and the delimiter.

@@ -68,13 +68,16 @@ public final class FilePipeline: Sendable {
     }
 
     /// Loads one file from S3 or from the local disk. `progress` is told the bytes read so far, after each chunk.
+    /// `reload` loads a version the ledger already has again, replacing the earlier load's rows in the same
+    /// transaction (`esteira reload`; the route must be replace-by-file, see ``Route/reloadRefusal``).
     public func load(_ source: FileInput, route: Route, fencingToken: Int64,
                      beforeCommit: @Sendable () async throws -> Void = {},
                      progress: @Sendable (Int64) -> Void = { _ in },
-                     tracking: LoadProgress = LoadProgress()) async throws(PipelineError) -> FileOutcome {
+                     tracking: LoadProgress = LoadProgress(), reload: Bool = false) async throws(PipelineError) -> FileOutcome {
         do {
+            if reload, let refusal = route.reloadRefusal { throw PipelineError(.reloadRefused, refusal) }
             return try await run(source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit,
-                                 progress: progress, tracking: tracking)
+                                 progress: progress, tracking: tracking, reload: reload)
         } catch let e as PipelineError {
             throw e
         } catch {
@@ -84,10 +87,10 @@ public final class FilePipeline: Sendable {
 
     private func run(_ source: FileInput, route: Route, fencingToken: Int64,
                      beforeCommit: @Sendable () async throws -> Void,
-                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress) async throws -> FileOutcome {
+                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress, reload: Bool) async throws -> FileOutcome {
         try await connections.withConnection { connection in
             try await run(source, route: route, fencingToken: fencingToken, connection: connection,
-                          beforeCommit: beforeCommit, progress: progress, tracking: tracking)
+                          beforeCommit: beforeCommit, progress: progress, tracking: tracking, reload: reload)
         }
     }
 
@@ -108,20 +111,22 @@ public final class FilePipeline: Sendable {
 
     private func run(_ source: FileInput, route: Route, fencingToken: Int64, connection: MySQLConnection,
                      beforeCommit: @Sendable () async throws -> Void,
-                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress) async throws -> FileOutcome {
+                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress, reload: Bool) async throws -> FileOutcome {
         var options = try route.readOptions()
         let mode = try route.mode()
         await tracking.enter(.fetch)
         // The table's columns, so a header column it lacks is named before anything is sent (nil: the
         // table does not exist yet; creating it, or saying it is missing, comes later).
-        if let columns = try await connection.tableColumns(route.table) {
+        // (`extra_columns: add` adds such columns once the header is known, so nothing is refused here.)
+        if !route.addsColumns, let columns = try await connection.tableColumns(route.table) {
             options.destination = DestinationColumns(table: route.table, columns: columns)
         }
         let body = try await open(source)
         await tracking.enter(.read)
         var file = try FileRun(source: source, route: route, options: options, mode: mode, fencingToken: fencingToken,
                                connection: connection, tracking: tracking, batchRows: batchRows, batchBytes: batchBytes,
-                               rejects: RejectsWriter(destination: rejectsDestination(for: source), partBytes: rejectsPartBytes))
+                               rejects: RejectsWriter(destination: rejectsDestination(for: source), partBytes: rejectsPartBytes),
+                               reload: reload, logger: logger)
         do {
             while let chunk = try await body.next() {
                 try Task.checkCancellation()

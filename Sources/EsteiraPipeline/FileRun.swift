@@ -2,6 +2,7 @@ import EsteiraAWS
 import EsteiraCSV
 import EsteiraMySQL
 import Foundation
+import Logging
 
 /// One file on its way from bytes to a commit, in the order docs/ARCHITECTURE.md walks through it:
 /// `consume(_:)` takes each chunk of the body through the CSV engine into batches for MySQL;
@@ -24,6 +25,11 @@ struct FileRun: ~Copyable {
     private let batchBytes: Int
     private let reader: CSVReader
     private let rejects: RejectsWriter
+    /// `esteira reload`: the ledger's earlier load of this version is superseded, its rows replaced.
+    private let reload: Bool
+    private let logger: Logger
+    /// Columns `extra_columns: add` added to the table for this file.
+    private var columnsAdded: [String] = []
     private var columns: [String]?
     // Rows are escaped into the batch as they come (a TypedRow is only valid during the callback): no
     // String per field. Made before the load exists, the first batch is LOAD DATA text.
@@ -36,7 +42,7 @@ struct FileRun: ~Copyable {
 
     init(source: FileInput, route: Route, options: CSVReadOptions, mode: LoadMode, fencingToken: Int64,
          connection: MySQLConnection, tracking: LoadProgress, batchRows: Int, batchBytes: Int,
-         rejects: RejectsWriter) throws {
+         rejects: RejectsWriter, reload: Bool, logger: Logger) throws {
         self.source = source
         self.route = route
         self.mode = mode
@@ -46,6 +52,8 @@ struct FileRun: ~Copyable {
         self.batchRows = batchRows
         self.batchBytes = batchBytes
         self.rejects = rejects
+        self.reload = reload
+        self.logger = logger
         // gzip/zlib (by magic bytes), charset, dialect sniffing, header, typing, cleaning, dedupe.
         self.reader = try CSVReader(options: options)
     }
@@ -74,10 +82,11 @@ struct FileRun: ~Copyable {
     /// The header is known: prepares the table (`create_table`, before the transaction since DDL commits),
     /// then opens the transaction and inserts the ledger row. The one place a load begins.
     mutating func begin(columns: [String]) async throws -> Step {
-        try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection)
+        columnsAdded = try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection, logger: logger)
         let ledger = LedgerRecord(bucket: source.ledgerBucket, key: source.ledgerKey, version: source.ledgerVersion,
                                   fencingToken: fencingToken, rowsLoaded: 0, rowsRejected: 0, checksum: "")
-        let begun = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger, mode: mode)
+        let begun = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger, mode: mode,
+                                                       reload: reload)
         if begun.alreadyLoaded != nil {
             await begun.rollback()
             return .alreadyLoaded
@@ -119,6 +128,8 @@ struct FileRun: ~Copyable {
             var result = FileOutcome(table: route.table, rowsLoaded: rows, rowsRejected: rejects.count, bytesRead: bytes,
                                      alreadyLoaded: false, rejectsURI: rejectsURI)
             result.rowsDuplicate = summary.duplicates
+            result.rowsReplaced = load.rowsReplaced
+            result.columnsAdded = columnsAdded
             result.rowsEmpty = summary.emptyRows
             result.compression = summary.compression.rawValue
             result.charset = summary.charset.rawValue

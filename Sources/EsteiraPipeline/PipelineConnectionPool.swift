@@ -50,10 +50,11 @@ public final class PipelineConnectionPool: Sendable {
         return PipelineConnectionPool(source: source, target: "the secret \(secretID)", rotates: true, maxIdle: maxIdle)
     }
 
-    /// Runs `body` with a connection from the pool, under the pool's rule: the connection goes back only
-    /// when `body` succeeded (and no load is open on it); after any failure it is closed, so a connection
-    /// that a failed or cancelled load left in doubt never serves another file.
-    func withConnection<T>(_ body: (MySQLConnection) async throws -> T) async throws -> T {
+    /// Runs `body` with a connection from the pool. The connection goes back to the pool only when `body`
+    /// succeeded (and the pool finds no load open on it); after any failure it is closed, so a connection
+    /// that a failed or cancelled load left in doubt (an open transaction, a named lock, a staging table) never
+    /// serves another file.
+    public func withConnection<T>(_ body: (MySQLConnection) async throws -> T) async throws -> T {
         let connection = try await checkout()
         let result: T
         do {

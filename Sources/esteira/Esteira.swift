@@ -13,7 +13,7 @@ struct Esteira: AsyncParsableCommand {
             `make services-up && source .local/env`.
             """,
         subcommands: [SetupCommand.self, WorkerCommand.self, DLQCommand.self, JobsCommand.self, RoutesCommand.self, InferCommand.self, LoadCommand.self,
-                      BackfillCommand.self, ReconcileCommand.self, SFTPCommand.self])
+                      ReloadCommand.self, UnloadCommand.self, BackfillCommand.self, ReconcileCommand.self, SFTPCommand.self])
 
     /// Ignores SIGPIPE for the whole process first: a peer that closes early (a probe, a scraper, an SFTP
     /// client) must cost one failed write, never the process.

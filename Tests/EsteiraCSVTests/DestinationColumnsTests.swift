@@ -17,7 +17,7 @@ struct DestinationColumnsTests {
             Issue.record("read a file whose column the table lacks")
         } catch let e as CSVReadError {
             #expect(e.code == .badHeader)
-            #expect(e.message == "the file's column 'order_date' is not in table acme_orders (its columns: order_id, customer, amount, ordered_at, notes): add it to the table, map it with `source:` in the contract, or set `extra_columns: ignore`")
+            #expect(e.message == "the file's column 'order_date' is not in table acme_orders (its columns: order_id, customer, amount, ordered_at, notes): add it to the table, map it with `source:` in the contract, or set `extra_columns: ignore`. columns compared with table acme_orders: added (in the file, not the table) 'order_date'; missing (in the table, not the file) 'ordered_at', 'notes'")
         }
     }
 

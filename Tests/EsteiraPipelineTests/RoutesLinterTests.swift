@@ -31,14 +31,16 @@ struct RoutesLinterTests {
         #expect(problems[2].message.contains("name"))
     }
 
-    @Test("extra_columns takes refuse or ignore, and says so otherwise")
+    @Test("extra_columns takes refuse, ignore or add, and says so otherwise")
     func extraColumns() {
         let good = "routes:\n  - name: a\n    tenant: acme\n    table: t\n    extra_columns: ignore\n"
         #expect(RoutesLinter.check(yaml: good).isEmpty)
         let bad = "routes:\n  - name: a\n    tenant: acme\n    table: t\n    extra_columns: maybe\n"
         let problems = RoutesLinter.check(yaml: bad)
         #expect(problems.map(\.line) == [2])
-        #expect(problems.first?.message.contains("extra_columns must be refuse or ignore, not 'maybe'") == true, "\(problems)")
+        #expect(problems.first?.message.contains("extra_columns must be refuse, ignore or add, not 'maybe'") == true, "\(problems)")
+        let add = "routes:\n  - name: a\n    tenant: acme\n    table: t\n    create_table: true\n    extra_columns: add\n"
+        #expect(RoutesLinter.check(yaml: add).isEmpty)
     }
 
     @Test("a table shared by two tenants is pointed at")

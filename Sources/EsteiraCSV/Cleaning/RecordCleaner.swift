@@ -109,7 +109,8 @@ public final class RecordCleaner {
                 if !absent.isEmpty && extraColumns == .refuse || absent.count == names.count {
                     throw CSVReadError(.badHeader, destination.missing(
                         absent, what: normalised == nil ? "the file has no header, so its columns are named by position; its" : "the file's",
-                        fix: "add \(absent.count == 1 ? "it" : "them") to the table, map \(absent.count == 1 ? "it" : "them") with `source:` in the contract, or set `extra_columns: ignore`"))
+                        fix: "add \(absent.count == 1 ? "it" : "them") to the table, map \(absent.count == 1 ? "it" : "them") with `source:` in the contract, or set `extra_columns: ignore`")
+                        + ". " + destination.diff(fileColumns: names, rawHeader: header))
                 }
                 // `extra_columns: ignore`: load the columns the table has, leave out the rest.
                 openPositions = names.indices.filter { destination.contains(names[$0]) }

@@ -51,6 +51,31 @@ public struct DestinationColumns: Sendable, Hashable {
         let shown = columns.prefix(60).joined(separator: ", ") + (columns.count > 60 ? ", …" : "")
         return "\(what) \(names.count == 1 ? "column" : "columns") \(quoted) \(names.count == 1 ? "is" : "are") not in table \(table) (its columns: \(shown)): \(fix)"
     }
+
+    /// How a file's columns differ from the table's, for a refusal: "columns compared with table t: added
+    /// 'a'; missing 'b'; renamed by normalisation 'Order Date' → 'order_date'". `rawHeader` is the header as
+    /// the file spells it (same order as `fileColumns`), when there is one.
+    public func diff(fileColumns: [String], rawHeader: [String]? = nil) -> String {
+        func list(_ names: [String]) -> String {
+            names.prefix(10).map { "'\($0)'" }.joined(separator: ", ") + (names.count > 10 ? " and \(names.count - 10) more" : "")
+        }
+        let file = Set(fileColumns.map { $0.lowercased() })
+        let added = fileColumns.filter { !contains($0) }
+        let missing = columns.filter { !file.contains($0.lowercased()) }
+        var renamed: [String] = []
+        if let rawHeader, rawHeader.count == fileColumns.count {
+            for (raw, name) in zip(rawHeader, fileColumns) where raw != name {
+                renamed.append("'\(raw.prefix(60))' → '\(name)'")
+            }
+        }
+        var parts: [String] = []
+        if !added.isEmpty { parts.append("added (in the file, not the table) \(list(added))") }
+        if !missing.isEmpty { parts.append("missing (in the table, not the file) \(list(missing))") }
+        if !renamed.isEmpty {
+            parts.append("renamed by normalisation " + renamed.prefix(10).joined(separator: ", ") + (renamed.count > 10 ? " and \(renamed.count - 10) more" : ""))
+        }
+        return "columns compared with table \(table): " + (parts.isEmpty ? "the same" : parts.joined(separator: "; "))
+    }
 }
 
 /// A row refused by any stage, with what a person needs to find and fix it.

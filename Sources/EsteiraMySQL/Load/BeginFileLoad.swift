@@ -10,13 +10,17 @@ extension MySQLConnection {
     ///   - path: `.loadDataLocalInfile` (the default) uses the bulk path whenever the server allows it and
     ///     falls back to INSERTs otherwise; `.batchedInsert` always uses INSERTs.
     ///   - maxStatementBytes: cap for one INSERT statement (further capped by max_allowed_packet).
+    ///   - reload: load this version again even though the ledger has it (`esteira reload`). Needs
+    ///     `.replaceByFile`: in the load's transaction the earlier ledger row of this version is marked
+    ///     `superseded` and moved off the unique key, the new row gets the next `generation`, and the rows of
+    ///     the earlier load (found by the source column) are deleted with those of the other versions.
     ///
     /// One file load at a time per connection; plain statements on the same connection run inside its
     /// transaction until it ends.
     public func beginFileLoad(
         table: String, columns: [String], ledger: LedgerRecord,
         mode: LoadMode = .append, path: LoadPath = .loadDataLocalInfile,
-        maxStatementBytes: Int = FileLoad.defaultMaxStatementBytes
+        maxStatementBytes: Int = FileLoad.defaultMaxStatementBytes, reload: Bool = false
     ) async throws -> FileLoad {
         let operation = "begin file load"
         let tableID = try SQLIdentifier(table)
@@ -53,10 +57,16 @@ extension MySQLConnection {
             }
             sourceColumn = id
         }
+        if reload && sourceColumn == nil {
+            throw MySQLError(
+                code: .invalidConfiguration,
+                message: "a reload needs load mode replace-by-file with a source column, or the rows of the earlier load cannot be found",
+                operation: operation)
+        }
         try ledger.validate()
         let request = BeginRequest(
             table: tableID, columns: columnIDs, mode: mode, sourceColumn: sourceColumn, ledger: ledger, path: path,
-            requestedLimit: max(maxStatementBytes, 1024),
+            requestedLimit: max(maxStatementBytes, 1024), reload: reload,
             lockTimeout: max(.seconds(1), config.readTimeout - .seconds(5)))
         let begun = try await run { session throws(MySQLError) -> Begun in
             try Self.begin(session: session, request)
@@ -73,6 +83,7 @@ extension MySQLConnection {
         let ledger: LedgerRecord
         let path: LoadPath
         let requestedLimit: Int
+        let reload: Bool
         let lockTimeout: Duration
     }
 
@@ -183,8 +194,13 @@ extension MySQLConnection {
         var rowsReplaced = 0
         do throws(MySQLError) {
             try session.execute("START TRANSACTION", operation: operation)
+            var generation = 1
+            if request.reload {
+                generation = try supersede(record, session: session)
+            }
             do throws(MySQLError) {
-                try session.execute(Ledger.insert(record, table: table), operation: "file load: insert ledger row")
+                try session.execute(Ledger.insert(record, table: table, generation: generation),
+                                    operation: "file load: insert ledger row")
             } catch where error.code == .duplicateEntry {
                 _ = try? session.execute("ROLLBACK", operation: operation)
                 LoadState.releaseResources(plan: preliminary, session: session)
@@ -247,6 +263,23 @@ extension MySQLConnection {
                 message: "another load of s3://\(record.bucket)/\(record.key) held the replace-by-file lock for \(seconds)s; retry later",
                 operation: operation)
         }
+    }
+
+    /// A reload, in its transaction: the ledger row of this version (if any) keeps its history but leaves
+    /// the unique key, so the new attempt can take it. The row stays locked until the transaction ends, so a
+    /// normal delivery of the same version waits, then finds the new row and reports it already loaded.
+    /// Returns the new attempt's generation.
+    private static func supersede(_ record: LedgerRecord, session: MySQLSession) throws(MySQLError) -> Int {
+        let found = try session.query(
+            "SELECT `id`, `generation` FROM `esteira_ledger` WHERE `source_id` = \(Ledger.sourceIDExpression(record)) FOR UPDATE",
+            operation: "reload: lock the earlier ledger row")
+        guard let row = found.rows.first, let id = row[0].flatMap({ UInt64($0) }) else { return 1 }
+        let generation = row[1].flatMap { Int($0) } ?? 1
+        try session.execute(
+            "UPDATE `esteira_ledger` SET `state` = 'superseded', "
+                + "`source_id` = SHA2(CONCAT(`source_id`, '\\nsuperseded\\n', `id`), 256) WHERE `id` = \(id)",
+            operation: "reload: supersede the earlier ledger row")
+        return generation + 1
     }
 
     private static func deletePreviousVersions(

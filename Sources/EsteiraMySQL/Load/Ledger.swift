@@ -23,6 +23,10 @@ enum Ledger {
           `rows_rejected` BIGINT UNSIGNED NOT NULL DEFAULT 0,
           `checksum` VARCHAR(128) NOT NULL DEFAULT '',
           `loaded_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) COMMENT 'UTC',
+          `generation` INT UNSIGNED NOT NULL DEFAULT 1
+            COMMENT '1 for the first load of a version, +1 for each esteira reload of it',
+          `state` VARCHAR(16) NOT NULL DEFAULT 'loaded'
+            COMMENT 'loaded; superseded (a reload replaced it); unloaded (esteira unload removed its rows)',
           PRIMARY KEY (`id`),
           UNIQUE KEY `uq_esteira_ledger_source` (`source_id`),
           KEY `ix_esteira_ledger_file` (`file_id`, `target_table`)
@@ -30,26 +34,39 @@ enum Ledger {
         """
 
     /// Creates the ledger, or brings an older one up to date: ledgers made before replace-by-file lack
-    /// `file_id`. Runs outside any transaction (DDL commits implicitly). Safe when workers race: a column
-    /// another worker has just added is not an error.
+    /// `file_id`, ledgers made before reload/unload lack `generation` and `state`. Runs outside any
+    /// transaction (DDL commits implicitly). Safe when workers race: a column or key another worker has just
+    /// added is not an error (1060 duplicate column, 1061 duplicate key), so no `ADD COLUMN IF NOT EXISTS`
+    /// (MariaDB only) is needed.
     static func prepare(session: MySQLSession) throws(MySQLError) {
         try session.execute(createTable, operation: "create esteira_ledger")
-        let hasFileID = try session.query(
-            "SELECT COUNT(*) FROM information_schema.`COLUMNS` WHERE `TABLE_SCHEMA` = DATABASE() "
-                + "AND `TABLE_NAME` = 'esteira_ledger' AND `COLUMN_NAME` = 'file_id'",
+        let present = try session.query(
+            "SELECT SUM(`COLUMN_NAME` = 'file_id'), SUM(`COLUMN_NAME` = 'state') FROM information_schema.`COLUMNS` "
+                + "WHERE `TABLE_SCHEMA` = DATABASE() AND `TABLE_NAME` = 'esteira_ledger' "
+                + "AND `COLUMN_NAME` IN ('file_id', 'state')",
             operation: "inspect esteira_ledger")
-        guard hasFileID.scalar == "0" else { return }
-        do {
+        let row = present.rows.first
+        let hasFileID = (row?[0]).flatMap { $0 } ?? "0" != "0"
+        let hasState = (row?[1]).flatMap { $0 } ?? "0" != "0"
+        if !hasFileID {
+            try upgrade(session, "ADD COLUMN `file_id` CHAR(64) NOT NULL DEFAULT '' AFTER `source_id`, "
+                            + "ADD KEY `ix_esteira_ledger_file` (`file_id`, `target_table`)")
             try session.execute(
-                "ALTER TABLE `esteira_ledger` ADD COLUMN `file_id` CHAR(64) NOT NULL DEFAULT '' AFTER `source_id`, "
-                    + "ADD KEY `ix_esteira_ledger_file` (`file_id`, `target_table`)",
+                "UPDATE `esteira_ledger` SET `file_id` = SHA2(CONCAT(`bucket`, '\\n', `object_key`), 256) WHERE `file_id` = ''",
                 operation: "upgrade esteira_ledger")
+        }
+        if !hasState {
+            try upgrade(session, "ADD COLUMN `generation` INT UNSIGNED NOT NULL DEFAULT 1, "
+                            + "ADD COLUMN `state` VARCHAR(16) NOT NULL DEFAULT 'loaded'")
+        }
+    }
+
+    private static func upgrade(_ session: MySQLSession, _ change: String) throws(MySQLError) {
+        do {
+            try session.execute("ALTER TABLE `esteira_ledger` \(change)", operation: "upgrade esteira_ledger")
         } catch where error.mysqlErrorNumber == 1060 || error.mysqlErrorNumber == 1061 {
             return  // another worker upgraded it first
         }
-        try session.execute(
-            "UPDATE `esteira_ledger` SET `file_id` = SHA2(CONCAT(`bucket`, '\\n', `object_key`), 256) WHERE `file_id` = ''",
-            operation: "upgrade esteira_ledger")
     }
 
     /// SHA2(bucket \n key): the same for every version of one file.
@@ -74,10 +91,10 @@ enum Ledger {
             + "'\\n', \(MySQLEscaping.literal(record.version))), 256)"
     }
 
-    static func insert(_ record: LedgerRecord, table: SQLIdentifier) -> String {
+    static func insert(_ record: LedgerRecord, table: SQLIdentifier, generation: Int = 1) -> String {
         """
-        INSERT INTO `esteira_ledger` (`source_id`, `file_id`, `bucket`, `object_key`, `version`, `fencing_token`, \
-        `target_table`, `rows_loaded`, `rows_rejected`, `checksum`) VALUES (\(sourceIDExpression(record)), \(fileIDExpression(record)), \
+        INSERT INTO `esteira_ledger` (`generation`, `source_id`, `file_id`, `bucket`, `object_key`, `version`, `fencing_token`, \
+        `target_table`, `rows_loaded`, `rows_rejected`, `checksum`) VALUES (\(generation), \(sourceIDExpression(record)), \(fileIDExpression(record)), \
         \(MySQLEscaping.literal(record.bucket)), \(MySQLEscaping.literal(record.key)), \
         \(MySQLEscaping.literal(record.version)), \(record.fencingToken), \(MySQLEscaping.literal(table.name)), \
         0, \(record.rowsRejected), \(MySQLEscaping.literal(record.checksum)))

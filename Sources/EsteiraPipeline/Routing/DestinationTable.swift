@@ -1,5 +1,6 @@
 import EsteiraCSV
 import EsteiraMySQL
+import Logging
 
 /// `create_table: true` on a route: Esteira manages the destination table. Before a file's load
 /// transaction begins (DDL commits implicitly in MySQL), the table is created when absent, and an existing
@@ -15,15 +16,57 @@ import EsteiraMySQL
 ///
 /// Two workers creating the same table at once both run `CREATE TABLE IF NOT EXISTS`; one creates it, the
 /// other's statement does nothing, and both then check the table that exists.
+///
+/// Schema drift, on every route: a table column the file does not bring loads as NULL (or its default)
+/// when the table allows it; a NOT NULL column without a default fails the file as `BadHeader`, naming it,
+/// with the diff of the file's columns against the table's. With `extra_columns: add` (and `create_table`),
+/// a column the file brings that the table lacks is added first — `ALTER TABLE … ADD COLUMN … NULL`, typed
+/// from the contract or as MEDIUMTEXT — outside the load's transaction (DDL commits); two workers adding
+/// the same column at once are fine (the second sees "Duplicate column" and goes on).
 enum DestinationTable {
-    /// Creates or checks the route's table, when the route manages it; otherwise does nothing.
-    static func prepare(for route: Route, fileColumns: [String], on connection: MySQLConnection) async throws {
-        guard let schema = try route.managedTableSchema(fileColumns: fileColumns) else { return }
-        do {
-            try await connection.prepareTable(schema, createIfMissing: true, check: route.contract != nil)
-        } catch let error as MySQLError where error.code == .incompatibleTable {
-            throw PipelineError(.incompatibleTable, "route '\(route.name)': \(error.message); change the table or the route's contract")
+    /// Creates or checks the route's table, when the route manages it; adds the file's new columns on an
+    /// `extra_columns: add` route; refuses a file that lacks a column the table needs. Returns the columns
+    /// this call added.
+    @discardableResult
+    static func prepare(for route: Route, fileColumns: [String], on connection: MySQLConnection,
+                        logger: Logger? = nil) async throws -> [String] {
+        let schema = try route.managedTableSchema(fileColumns: fileColumns)
+        var added: [String] = []
+        // New columns first, so the check of an existing table against the contract sees them.
+        if route.addsColumns, let existing = try await connection.describeColumns(route.table) {
+            let present = Set(existing.map { $0.name.lowercased() })
+            let wanted = fileColumns + (schema?.columns.map(\.name) ?? []).filter { name in
+                !fileColumns.contains { $0.lowercased() == name.lowercased() }
+            }
+            for name in wanted where !present.contains(name.lowercased()) {
+                let type = schema?.columns.first { $0.name.lowercased() == name.lowercased() }?.type ?? .text
+                if try await connection.addColumn(table: route.table, .init(name, type, nullable: true)) {
+                    added.append(name)
+                    logger?.notice("added a column the file brings", metadata: [
+                        "table": "\(route.table)", "column": "\(name)", "type": "\(type.sql)", "route": "\(route.name)"])
+                }
+            }
         }
+        if let schema {
+            do {
+                try await connection.prepareTable(schema, createIfMissing: true, check: route.contract != nil)
+            } catch let error as MySQLError where error.code == .incompatibleTable {
+                throw PipelineError(.incompatibleTable, "route '\(route.name)': \(error.message); change the table or the route's contract")
+            }
+        }
+        // Absent: beginFileLoad says so in MySQL's words.
+        guard let table = try await connection.describeColumns(route.table) else { return added }
+        let file = Set(fileColumns.map { $0.lowercased() })
+        let filledByEsteira = route.reloadSourceColumn?.lowercased()
+        let needed = table.filter {
+            !$0.nullable && !$0.filledByServer && !file.contains($0.name.lowercased()) && $0.name.lowercased() != filledByEsteira
+        }
+        if !needed.isEmpty {
+            let names = needed.map { "'\($0.name)'" }.joined(separator: ", ")
+            let diff = DestinationColumns(table: route.table, columns: table.map(\.name)).diff(fileColumns: fileColumns)
+            throw PipelineError(.badHeader, "the file has no \(needed.count == 1 ? "column" : "columns") \(names), which table \(route.table) has as NOT NULL without a default, so no row could be inserted: add \(needed.count == 1 ? "it" : "them") to the file, or make \(needed.count == 1 ? "it" : "them") nullable or give \(needed.count == 1 ? "it" : "them") a default. \(diff)")
+        }
+        return added
     }
 }
 

@@ -41,8 +41,10 @@ public struct Route: Sendable, Codable, Equatable {
     /// The longest one file of this route may take, as `90s`, `30m`, `2h` or seconds; past it the file is
     /// abandoned and dead-lettered as `Stalled` (see `maxDurationSeconds`). Nil: no limit but the stall timeout.
     public var maxDuration: String?
-    /// `refuse` (default) or `ignore`: what to do with header columns the destination table lacks (and,
-    /// with a contract, columns the contract does not name). Also accepted inside `contract:`.
+    /// `refuse` (default), `ignore` or `add`: what to do with header columns the destination table lacks
+    /// (and, with a contract, columns the contract does not name). Also accepted inside `contract:`. `add`
+    /// (needs `create_table: true`) adds them to the table as nullable columns, typed from the contract or
+    /// as text (see ``DestinationTable``).
     public var extraColumns: String?
 
     public init(name: String, tenant: String, pattern: String = "*.csv", table: String, encoding: String? = nil,
@@ -117,6 +119,9 @@ public struct Route: Sendable, Codable, Equatable {
         }
     }
 
+    /// `extra_columns: add`: the table gains the columns a file brings.
+    public var addsColumns: Bool { createTable == true && extraColumns?.lowercased() == "add" }
+
     /// How the CSV engine reads this route's files; throws what is wrong with the route's settings.
     public func readOptions() throws(RoutingError) -> CSVReadOptions {
         var options = CSVReadOptions(contract: contract, headerCollisions: headerCollisions ?? .rename)
@@ -127,8 +132,14 @@ public struct Route: Sendable, Codable, Equatable {
             options.encoding = charset
         }
         if let extraColumns {
-            guard let policy = CSVContract.ExtraColumns(rawValue: extraColumns.lowercased()) else {
-                throw RoutingError("route '\(name)': extra_columns must be refuse or ignore, not '\(extraColumns)'")
+            // `add` (see DestinationTable): the table gains the file's new columns; the CSV engine then
+            // leaves out only what the contract does not name, as with `ignore`.
+            let add = extraColumns.lowercased() == "add"
+            if add && createTable != true {
+                throw RoutingError("route '\(name)': extra_columns: add needs create_table: true (Esteira only alters tables it manages)")
+            }
+            guard let policy = add ? .ignore : CSVContract.ExtraColumns(rawValue: extraColumns.lowercased()) else {
+                throw RoutingError("route '\(name)': extra_columns must be refuse, ignore or add, not '\(extraColumns)'")
             }
             options.extraColumns = policy
             options.contract?.extraColumns = policy

@@ -139,6 +139,8 @@ struct LoadCommand: AsyncParsableCommand {
                                              "rows_duplicate": outcome.rowsDuplicate, "rows_empty": outcome.rowsEmpty,
                                              "bytes_read": outcome.bytesRead]
                 if let r = outcome.rejectsURI { object["rejects"] = r }
+                if outcome.rowsReplaced > 0 { object["rows_replaced"] = outcome.rowsReplaced }
+                if !outcome.columnsAdded.isEmpty { object["columns_added"] = outcome.columnsAdded }
                 Output.json(object)
             } else if outcome.alreadyLoaded {
                 print("\(source): this version was loaded before; nothing written")

@@ -8,6 +8,8 @@ final class WorkerProcess: @unchecked Sendable {
     // Safety: `output` is appended by the pipe's reader thread under its mutex; the rest is set once.
     let process = Process()
     private let output = Mutex(Data())
+    /// The pipe reached its end: everything the process wrote is in `output`.
+    private let drained = Mutex(false)
 
     static func binary() throws -> URL {
         if let path = ProcessInfo.processInfo.environment["ESTEIRA_BIN"] { return URL(fileURLWithPath: path) }
@@ -38,7 +40,12 @@ final class WorkerProcess: @unchecked Sendable {
         process.standardError = pipe
         pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
             let d = h.availableData
-            guard let self, !d.isEmpty else { return }
+            guard let self else { return }
+            if d.isEmpty {
+                h.readabilityHandler = nil
+                self.drained.withLock { $0 = true }
+                return
+            }
             self.output.withLock { $0.append(d) }
         }
         try process.run()
@@ -54,7 +61,14 @@ final class WorkerProcess: @unchecked Sendable {
         while process.isRunning && Date() < deadline {
             try? await Task.sleep(for: .milliseconds(50))
         }
-        return process.isRunning ? nil : process.terminationStatus
+        if process.isRunning { return nil }
+        // The exit can be seen before the pipe's reader has taken the last output (a loaded machine):
+        // wait for its end, so `log` holds everything the process printed.
+        let drainDeadline = Date().addingTimeInterval(10)
+        while !drained.withLock({ $0 }) && Date() < drainDeadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return process.terminationStatus
     }
 
     /// Waits until the log contains `text`.
