@@ -48,6 +48,7 @@ TOGGLES: dict[str, dict[str, Any]] = {
     "keda-off-hpa-off": {"keda": {"enabled": False}, "hpa": {"enabled": False}, "replicaCount": 3},
     "local-stack": {"aws": {"endpointURL": "http://moto.esteira.svc:5000"}},
     "service-monitor": {"serviceMonitor": {"enabled": True}},
+    "monitoring": {"monitoring": {"enabled": True, "podMonitor": {"enabled": True}, "dashboard": {"enabled": True}}},
     "dlq-replay": {"dlqReplay": {"enabled": True, "args": ["--filter", "tenant=acme", "--max", "100"]}},
     "shutdown-grace-explicit": {"terminationGracePeriodSeconds": 120, "worker": {"shutdownGrace": 60}},
     "minimal": {"service": {"enabled": False}, "podDisruptionBudget": {"enabled": False},
@@ -130,7 +131,7 @@ def test_wiring(case):
         assert cm_name == v["routes"]["existingConfigMap"]
         assert "ConfigMap" not in kinds(objects)
     else:
-        cm = only(objects, "ConfigMap")
+        cm = only([o for o in objects if o["metadata"]["name"].endswith("-routes")], "ConfigMap")
         assert cm["metadata"]["name"] == cm_name
         routes_file = yaml.safe_load(cm["data"][routes_path.name])
         assert routes_file["routes"] == v["routes"]["routes"]
