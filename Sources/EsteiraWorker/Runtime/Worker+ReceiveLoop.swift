@@ -43,6 +43,7 @@ extension Worker {
                     continue
                 }
                 if messages.isEmpty {
+                    metrics.oldestReceivedAge.set(Int64(0))
                     if settings.untilIdle, await slots.inFlight == 0, await queueIsEmpty() {
                         emptyPolls += 1
                         if emptyPolls >= settings.idlePolls { break }
@@ -52,6 +53,7 @@ extension Worker {
                     continue
                 }
                 emptyPolls = 0
+                var oldest = 0.0
                 for message in messages {
                     await slots.take()
                     metrics.inFlight.increment()
@@ -59,6 +61,7 @@ extension Worker {
                     if let sent = message.attributes["SentTimestamp"].flatMap(Double.init), sent.isFinite {
                         let age = max(0, Date().timeIntervalSince1970 - sent / 1000)
                         metrics.receiveLatency.record(.milliseconds(Int64(min(age, 1e9) * 1000)))
+                        oldest = max(oldest, min(age, 1e9))
                     }
                     group.addTask {
                         await self.handle(message)
@@ -67,6 +70,7 @@ extension Worker {
                         await slots.release()
                     }
                 }
+                metrics.oldestReceivedAge.set(oldest)
             }
             if Task.isShuttingDownGracefully {
                 await drain(slots, group: &group)
