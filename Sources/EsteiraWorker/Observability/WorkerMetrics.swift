@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import EsteiraAWS
 
 /// The fleet's Prometheus metrics, registered once per process and scraped from `/metrics`.
 public final class WorkerMetrics: Sendable {
@@ -46,6 +47,19 @@ public final class WorkerMetrics: Sendable {
         queueInFlight = registry.makeGauge(descriptor: depth, labels: [("queue", "main"), ("state", "in_flight")])
         deadLetterVisible = registry.makeGauge(descriptor: depth, labels: [("queue", "dead_letter"), ("state", "visible")])
         for gauge in [queueVisible, queueInFlight, deadLetterVisible] { gauge.set(Int64(-1)) }
+    }
+
+    /// One receive's messages: each one's wait in the queue (from its SentTimestamp, which a redelivery
+    /// keeps) goes to the receive latency, and the longest to the oldest-received gauge (0 when empty).
+    func received(_ messages: [SQSMessage], now: Date = Date()) {
+        var oldest = 0.0
+        for message in messages {
+            guard let sent = message.attributes["SentTimestamp"].flatMap(Double.init), sent.isFinite else { continue }
+            let age = min(max(0, now.timeIntervalSince1970 - sent / 1000), 1e9)
+            receiveLatency.record(.milliseconds(Int64(age * 1000)))
+            oldest = max(oldest, age)
+        }
+        oldestReceivedAge.set(oldest)
     }
 
     /// Rows of one committed file, by route (the reject ratio per route is rejected / (loaded + rejected)).
