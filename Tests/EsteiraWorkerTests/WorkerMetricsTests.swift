@@ -49,6 +49,9 @@ struct WorkerMetricsTests {
         #expect([visible, inFlight, dead].map { Self.sample(metrics, $0) } == ["42.0", "3.0", "7.0"])
         metrics.queueDepth(main: ["ApproximateNumberOfMessages": "lots"], deadLetter: [:])
         #expect([visible, inFlight, dead].map { Self.sample(metrics, $0) } == ["42.0", "3.0", "7.0"])
+        // A DLQ the role may not read: unknown, not a stale count.
+        metrics.queueDepth(main: ["ApproximateNumberOfMessages": "40"], deadLetter: nil)
+        #expect([visible, inFlight, dead].map { Self.sample(metrics, $0) } == ["40.0", "3.0", "-1.0"])
     }
 
     @Test("rows are counted by route, so the reject ratio is per route")

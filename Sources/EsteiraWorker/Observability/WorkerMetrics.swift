@@ -71,11 +71,13 @@ public final class WorkerMetrics: Sendable {
                              labels: [("route", route)]).increment(by: Int64(rejected))
     }
 
-    /// Records SQS's approximate counts (`GetQueueAttributes`) for the main queue and the DLQ.
-    public func queueDepth(main: [String: String], deadLetter: [String: String]) {
+    /// Records SQS's approximate counts (`GetQueueAttributes`) for the main queue and the DLQ; a DLQ
+    /// that could not be read (nil) is -1, "unknown", rather than its last count.
+    public func queueDepth(main: [String: String], deadLetter: [String: String]?) {
         func count(_ attributes: [String: String], _ name: String) -> Int64? { attributes[name].flatMap { Int64($0) } }
         if let n = count(main, "ApproximateNumberOfMessages") { queueVisible.set(n) }
         if let n = count(main, "ApproximateNumberOfMessagesNotVisible") { queueInFlight.set(n) }
+        guard let deadLetter else { return deadLetterVisible.set(Int64(-1)) }
         if let n = count(deadLetter, "ApproximateNumberOfMessages") { deadLetterVisible.set(n) }
     }
 
