@@ -91,9 +91,9 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test():
     assert set(alert_names()) == quiet, "each alert needs a unit test where it stays quiet"
 
 
-def test_the_alerts_the_issue_asks_for():
+def test_the_alerts_issue_17_asks_for_and_the_dlq_blind_spot():
     assert alert_names() == [
-        "EsteiraDeadLetterQueueNotEmpty", "EsteiraOldestMessageTooOld", "EsteiraFilesFailing",
+        "EsteiraDeadLetterQueueNotEmpty", "EsteiraDeadLetterQueueUnreadable", "EsteiraOldestMessageTooOld", "EsteiraFilesFailing",
         "EsteiraRejectRatioHigh", "EsteiraQueueStalled", "EsteiraHeartbeatFailures", "EsteiraSFTPFailedLoginBurst"]
 
 
