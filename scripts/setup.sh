@@ -20,6 +20,7 @@ APT_PACKAGES=(
     curl
     openssh-client   # the SFTP gateway's tests and demo drive OpenSSH's sftp
     sshpass          # ... and its password login
+    prometheus       # promtool: the chart's alert rules are checked and unit-tested (Tests/Deploy/test_monitoring.py)
 )
 # bench/sftp compares the gateway with a private sshd; only on request, since on a machine with systemd
 # installing openssh-server also enables the system's own sshd.

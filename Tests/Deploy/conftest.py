@@ -1,8 +1,9 @@
 """Shared helpers for the deploy checks: paths, the real Helm engine, the validators.
 
 Everything here runs offline: Helm's Go SDK (helm-python-sdk) renders the chart,
-kubernetes-validate holds the Kubernetes OpenAPI schemas, and KEDA's CRDs come from
-../shared/testdata/keda-crds (or $ESTEIRA_TESTDATA/keda-crds).
+kubernetes-validate holds the Kubernetes OpenAPI schemas, and KEDA's and the Prometheus
+Operator's CRDs come from ../shared/testdata/{keda-crds,prometheus-operator-crds}
+(or $ESTEIRA_TESTDATA/...).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ TEMPLATE = ROOT / "infra" / "esteira.yaml"
 VENV_BIN = Path(sys.executable).parent
 TESTDATA = Path(os.environ.get("ESTEIRA_TESTDATA") or ROOT.parent / "shared" / "testdata")
 KEDA_CRDS = TESTDATA / "keda-crds"
+PROMETHEUS_CRDS = TESTDATA / "prometheus-operator-crds"
 
 RELEASE = "esteira"
 NAMESPACE = "esteira"
@@ -114,16 +116,19 @@ def _strict(schema: Any) -> Any:
 
 @functools.lru_cache(maxsize=None)
 def crd_validators() -> dict[tuple[str, str], jsonschema.protocols.Validator]:
-    """(apiVersion, kind) -> validator, from KEDA's CRDs."""
-    if not KEDA_CRDS.is_dir():
-        pytest.fail(f"KEDA CRDs not found at {KEDA_CRDS} (set ESTEIRA_TESTDATA)")
+    """(apiVersion, kind) -> validator, from KEDA's and the Prometheus Operator's CRDs."""
     validators = {}
-    for path in sorted(KEDA_CRDS.glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
-        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-        for version in crd["spec"]["versions"]:
-            schema = _strict(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
-            validators[(f"{group}/{version['name']}", kind)] = jsonschema.Draft7Validator(schema)
+    for directory in (KEDA_CRDS, PROMETHEUS_CRDS):
+        if not directory.is_dir():
+            pytest.fail(f"CRDs not found at {directory} (set ESTEIRA_TESTDATA)")
+        for path in sorted(directory.glob("*.yaml")):
+            for crd in yaml.safe_load_all(path.read_text()):
+                if not crd or crd.get("kind") != "CustomResourceDefinition":
+                    continue
+                group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+                for version in crd["spec"]["versions"]:
+                    schema = _strict(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
+                    validators[(f"{group}/{version['name']}", kind)] = jsonschema.Draft7Validator(schema)
     return validators
 
 
@@ -135,15 +140,13 @@ def validate_crd(obj: dict[str, Any]) -> None:
         f"{obj['kind']}/{obj['metadata']['name']} at {'.'.join(map(str, e.path))}: {e.message}" for e in errors)
 
 
-# Kinds with no schema offline. The Prometheus Operator's CRDs are not in testdata, so a
-# ServiceMonitor is checked field by field in test_chart.py instead.
-UNSCHEMAED = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+# API groups whose kinds are custom resources, validated against their CRDs.
+CRD_GROUPS = ("keda.sh/", "monitoring.coreos.com/")
 
 
 def validate(obj: dict[str, Any]) -> None:
     """Validates one rendered object against the schema of its kind."""
-    key = (obj["apiVersion"], obj["kind"])
-    if obj["apiVersion"].startswith("keda.sh/"):
+    if obj["apiVersion"].startswith(CRD_GROUPS):
         validate_crd(obj)
-    elif key not in UNSCHEMAED:
+    else:
         validate_kubernetes(obj)

@@ -95,7 +95,7 @@ WORKER_NEEDS = {
     "WriteRejects": {"s3:PutObject", "s3:AbortMultipartUpload"},
     "ConsumeQueue": {"sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
                      "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"},
-    "DeadLetter": {"sqs:GetQueueUrl", "sqs:SendMessage"},
+    "DeadLetter": {"sqs:GetQueueUrl", "sqs:SendMessage", "sqs:GetQueueAttributes"},
     "JobsLedger": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
     # Optional, each behind a parameter:
     "ReadMySQLSecret": {"secretsmanager:GetSecretValue"},

@@ -106,7 +106,7 @@ struct WorkerFleetTests {
                 try await Task.sleep(for: .milliseconds(200))
             }
             #expect(metrics.contains("esteira_files_succeeded_total 1"), "metrics:\n\(metrics)\nlog:\n\(worker.log.suffix(1500))")
-            #expect(metrics.contains("esteira_rows_loaded_total 3"))
+            #expect(metrics.contains(#"esteira_rows_loaded_total{route="acme-orders"} 3"#))
             #expect(metrics.contains("esteira_files_in_flight 1"))
             #expect(metrics.contains("esteira_job_duration_seconds_bucket"))
             let health = try await http.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/healthz"))

@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import EsteiraAWS
 
 /// The fleet's Prometheus metrics, registered once per process and scraped from `/metrics`.
 public final class WorkerMetrics: Sendable {
@@ -7,13 +8,15 @@ public final class WorkerMetrics: Sendable {
     let received: Counter
     let succeeded: Counter
     let duplicates: Counter
-    let rowsLoaded: Counter
-    let rowsRejected: Counter
     let bytesRead: Counter
     let heartbeatFailures: Counter
     let inFlight: Gauge
     let jobDuration: DurationHistogram
     let receiveLatency: DurationHistogram
+    let oldestReceivedAge: Gauge
+    let queueVisible: Gauge
+    let queueInFlight: Gauge
+    let deadLetterVisible: Gauge
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -21,9 +24,6 @@ public final class WorkerMetrics: Sendable {
         succeeded = registry.makeCounter(descriptor: Self.name("esteira_files_succeeded", "total", "Files committed to MySQL."))
         duplicates = registry.makeCounter(descriptor: Self.name("esteira_files_duplicate", "total",
                                                                 "Deliveries of a file version that was already loaded."))
-        rowsLoaded = registry.makeCounter(descriptor: Self.name("esteira_rows_loaded", "total", "Rows committed to MySQL."))
-        rowsRejected = registry.makeCounter(descriptor: Self.name("esteira_rows_rejected", "total",
-                                                                  "Rows refused and written to rejects files."))
         bytesRead = registry.makeCounter(descriptor: Self.name("esteira_bytes_read", "total", "Bytes read from S3."))
         heartbeatFailures = registry.makeCounter(descriptor: Self.name("esteira_heartbeat_failures", "total",
                                                                        "Failed visibility or lease extensions."))
@@ -37,7 +37,52 @@ public final class WorkerMetrics: Sendable {
             descriptor: Self.name("esteira_receive_latency", "seconds",
                                   "Time from the message being sent (the upload's event) to a worker receiving it."),
             buckets: durations)
+        oldestReceivedAge = registry.makeGauge(descriptor: Self.name(
+            "esteira_queue_oldest_received_age", "seconds",
+            "Age (from SentTimestamp) of the oldest message in this worker's last receive; 0 after an empty poll."))
+        // Sampled by the readiness check (GetQueueAttributes every 15 s); -1 until the first sample.
+        let depth = Self.name("esteira_queue_messages", "",
+                              "Messages in the queue by SQS's approximate counts (sampled every 15 s; -1 before the first sample).")
+        queueVisible = registry.makeGauge(descriptor: depth, labels: [("queue", "main"), ("state", "visible")])
+        queueInFlight = registry.makeGauge(descriptor: depth, labels: [("queue", "main"), ("state", "in_flight")])
+        deadLetterVisible = registry.makeGauge(descriptor: depth, labels: [("queue", "dead_letter"), ("state", "visible")])
+        for gauge in [queueVisible, queueInFlight, deadLetterVisible] { gauge.set(Int64(-1)) }
     }
+
+    /// One receive's messages: each one's wait in the queue (from its SentTimestamp, which a redelivery
+    /// keeps) goes to the receive latency, and the longest to the oldest-received gauge (0 when empty).
+    func received(_ messages: [SQSMessage], now: Date = Date()) {
+        var oldest = 0.0
+        for message in messages {
+            guard let sent = message.attributes["SentTimestamp"].flatMap(Double.init), sent.isFinite else { continue }
+            let age = min(max(0, now.timeIntervalSince1970 - sent / 1000), 1e9)
+            receiveLatency.record(.milliseconds(Int64(age * 1000)))
+            oldest = max(oldest, age)
+        }
+        oldestReceivedAge.set(oldest)
+    }
+
+    /// Rows of one committed file, by route (the reject ratio per route is rejected / (loaded + rejected)).
+    func rows(route: String, loaded: Int, rejected: Int) {
+        registry.makeCounter(descriptor: Self.name("esteira_rows_loaded", "total", "Rows committed to MySQL, by route."),
+                             labels: [("route", route)]).increment(by: Int64(loaded))
+        registry.makeCounter(descriptor: Self.name("esteira_rows_rejected", "total",
+                                                   "Rows refused and written to rejects files, by route."),
+                             labels: [("route", route)]).increment(by: Int64(rejected))
+    }
+
+    /// Records SQS's approximate counts (`GetQueueAttributes`) for the main queue and the DLQ; a DLQ
+    /// that could not be read (nil) is -1, "unknown", rather than its last count.
+    public func queueDepth(main: [String: String], deadLetter: [String: String]?) {
+        func count(_ attributes: [String: String], _ name: String) -> Int64? { attributes[name].flatMap { Int64($0) } }
+        if let n = count(main, "ApproximateNumberOfMessages") { queueVisible.set(n) }
+        if let n = count(main, "ApproximateNumberOfMessagesNotVisible") { queueInFlight.set(n) }
+        guard let deadLetter else { return deadLetterVisible.set(Int64(-1)) }
+        if let n = count(deadLetter, "ApproximateNumberOfMessages") { deadLetterVisible.set(n) }
+    }
+
+    /// The names of the attributes `queueDepth` reads.
+    public static let depthAttributes = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 
     /// Failures by the reason code that also names them in the DLQ.
     func failed(_ reason: String) {

@@ -79,7 +79,7 @@ extension Worker {
             }
             switch result {
             case .success(let outcome):
-                await succeeded(object, outcome: outcome, token: token, log: log)
+                await succeeded(object, route: route.name, outcome: outcome, token: token, log: log)
                 return .done
             case .failure(let error) where error.isTransient:
                 log.warning("transient failure", metadata: ["error": "\(error)", "try": "\(attempt)"])
@@ -96,7 +96,7 @@ extension Worker {
     }
 
     /// Records a committed file: the job SUCCEEDED (even if shutdown cancelled us meanwhile), counts, metrics.
-    private func succeeded(_ object: ObjectCreated, outcome: FileOutcome, token: Int64, log: Logger) async {
+    private func succeeded(_ object: ObjectCreated, route: String, outcome: FileOutcome, token: Int64, log: Logger) async {
         log.info(outcome.alreadyLoaded ? "already in MySQL; nothing written" : "file loaded", metadata: [
             "table": "\(outcome.table)", "rows_loaded": "\(outcome.rowsLoaded)",
             "rows_rejected": "\(outcome.rowsRejected)", "bytes": "\(outcome.bytesRead)",
@@ -122,8 +122,7 @@ extension Worker {
             metrics.duplicates.increment()
         } else {
             metrics.succeeded.increment()
-            metrics.rowsLoaded.increment(by: Int64(outcome.rowsLoaded))
-            metrics.rowsRejected.increment(by: Int64(outcome.rowsRejected))
+            metrics.rows(route: route, loaded: outcome.rowsLoaded, rejected: outcome.rowsRejected)
         }
     }
 

@@ -43,6 +43,7 @@ extension Worker {
                     continue
                 }
                 if messages.isEmpty {
+                    metrics.received([])
                     if settings.untilIdle, await slots.inFlight == 0, await queueIsEmpty() {
                         emptyPolls += 1
                         if emptyPolls >= settings.idlePolls { break }
@@ -52,14 +53,11 @@ extension Worker {
                     continue
                 }
                 emptyPolls = 0
+                metrics.received(messages)
                 for message in messages {
                     await slots.take()
                     metrics.inFlight.increment()
                     inHand.withLock { $0 += 1 }
-                    if let sent = message.attributes["SentTimestamp"].flatMap(Double.init), sent.isFinite {
-                        let age = max(0, Date().timeIntervalSince1970 - sent / 1000)
-                        metrics.receiveLatency.record(.milliseconds(Int64(min(age, 1e9) * 1000)))
-                    }
                     group.addTask {
                         await self.handle(message)
                         self.metrics.inFlight.decrement()

@@ -147,7 +147,14 @@ struct WorkerCommand: AsyncParsableCommand {
                             jobs: JobLedger(dynamo: DynamoDBClient(client: aws), table: settings.jobsTable),
                             pipeline: pipeline, logger: logger)
         let readiness = Readiness(checks: [
-            ("sqs", { _ = try await sqs.getQueueAttributes(queueURL: queues.queueURL, names: ["QueueArn"]) }),
+            // Also samples both queues' depths for /metrics (esteira_queue_messages). The DLQ's is not a
+            // readiness matter: a role without GetQueueAttributes on it shows -1 there instead.
+            ("sqs", {
+                let names = WorkerMetrics.depthAttributes
+                let main = try await sqs.getQueueAttributes(queueURL: queues.queueURL, names: names)
+                let dead = try? await sqs.getQueueAttributes(queueURL: queues.deadLetterURL, names: names)
+                worker.metrics.queueDepth(main: main, deadLetter: dead)
+            }),
             ("mysql", { try await mysql.check() }),
         ], logger: logger)
         var server: StatusServer?

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import EsteiraAWS
+
+/// The chart's alerts and dashboard name only metrics a running worker really serves at `/metrics`.
+@Suite("Monitoring: the chart's metric names exist", .serialized)
+struct MonitoringMetricsTests {
+    @Test("every esteira_* metric of the alert rules and the dashboard is exported by a running worker")
+    func chartNamesAreExported() async throws {
+        let wanted = try ChartMetricNames.used().filter { !$0.hasPrefix("esteira_sftp_") }
+        #expect(wanted.count >= 10, "found only \(wanted.sorted())")
+        try await TestStack.with { stack in
+            _ = try await stack.sql(EndToEndTests.ordersTable)
+            let routes = try writeRoutes()
+            // One file loaded with a refused row, one dead-lettered: every counter family has a sample.
+            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-ok.csv",
+                                         body: Array("order_id,customer,amount,notes\n1,Ana,10.50,\n2,Bruno\n".utf8))
+            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-bad.csv",
+                                         body: Array("order_id,customer,phone\n1,A,555\n".utf8))
+            let port = freePort()
+            let worker = try WorkerProcess(["worker", "--concurrency", "2", "--http-port", "\(port)"], stack: stack, routes: routes)
+            defer { if worker.process.isRunning { worker.signal(SIGTERM) } }
+            var exported: Set<String> = [], metrics = ""
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                if let r = try? await HTTPTransport.shared.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics")) {
+                    metrics = r.bodyText
+                    exported = ChartMetricNames.exported(metrics)
+                    if wanted.isSubset(of: exported), metrics.contains("esteira_files_succeeded_total 1"),
+                       !metrics.contains(#"esteira_queue_messages{queue="dead_letter",state="visible"} -1"#) { break }
+                }
+                try await Task.sleep(nanoseconds: 300_000_000)
+            }
+            #expect(wanted.subtracting(exported).isEmpty,
+                    "named by the chart but not exported: \(wanted.subtracting(exported).sorted())\n\(metrics)\nlog:\n\(worker.log.suffix(1500))")
+            // The values behind the alerts are real: the refused row by route, the failure by reason, both queues sampled.
+            #expect(metrics.contains(#"esteira_rows_rejected_total{route="acme-orders"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"esteira_files_failed_total{reason="BadHeader"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"esteira_queue_messages{queue="main",state="visible"}"#))
+            #expect(!metrics.contains(#"state="visible"} -1"#), "queue depths were never sampled:\n\(metrics)")
+            worker.signal(SIGTERM)
+            #expect(await worker.wait(timeout: 60) == 0, "log:\n\(worker.log.suffix(1500))")
+        }
+    }
+
+    @Test("the DLQ depth gauge counts what the dead-letter queue holds")
+    func deadLetterDepthIsSampled() async throws {
+        try await TestStack.with { stack in
+            _ = try await stack.sql(EndToEndTests.ordersTable)
+            let routes = try writeRoutes()
+            try await stack.sqs.sendMessage(queueURL: stack.provisioned.deadLetterURL, body: "parked")
+            try await stack.sqs.sendMessage(queueURL: stack.provisioned.deadLetterURL, body: "parked too")
+            let port = freePort()
+            let worker = try WorkerProcess(["worker", "--http-port", "\(port)"], stack: stack, routes: routes)
+            defer { if worker.process.isRunning { worker.signal(SIGTERM) } }
+            let want = #"esteira_queue_messages{queue="dead_letter",state="visible"} 2"#
+            var metrics = ""
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline, !metrics.contains(want) {
+                if let r = try? await HTTPTransport.shared.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics")) {
+                    metrics = r.bodyText
+                }
+                try await Task.sleep(nanoseconds: 300_000_000)
+            }
+            #expect(metrics.contains(want), "\(metrics)\nlog:\n\(worker.log.suffix(1500))")
+            worker.signal(SIGTERM)
+            #expect(await worker.wait(timeout: 60) == 0, "log:\n\(worker.log.suffix(1500))")
+        }
+    }
+}
+
+/// The `esteira_*` metric names in the chart's alert rules and dashboard, and in an exposition.
+enum ChartMetricNames {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func used() throws -> Set<String> {
+        var names: Set<String> = []
+        for file in ["helm/esteira/files/alerts.yaml", "helm/esteira/files/dashboard.json"] {
+            let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
+            for match in text.matches(of: /esteira_[a-z0-9_]+/) { names.insert(String(match.output)) }
+        }
+        return names
+    }
+
+    /// Names of the samples in a Prometheus text exposition (`name{labels} value` or `name value`).
+    static func exported(_ exposition: String) -> Set<String> {
+        var names: Set<String> = []
+        for line in exposition.split(separator: "\n") where !line.hasPrefix("#") {
+            if let end = line.firstIndex(where: { $0 == "{" || $0 == " " }) { names.insert(String(line[..<end])) }
+        }
+        return names
+    }
+}
