@@ -50,7 +50,7 @@ public struct BackfillObject: Sendable {
 public struct BackfillScanner: Sendable {
     public let s3: S3Client
     public let jobs: JobLedger
-    /// Which object versions the ledger has (``MySQLConnections/loadedVersions(_:)`` in production).
+    /// Which object versions the ledger has (``PipelineConnectionPool/loadedVersions(_:)`` in production).
     public let loaded: @Sendable ([LedgerKey]) async throws -> Set<LedgerKey>
     /// Why no route takes a key, or nil when one does.
     public let routeRefusal: @Sendable (String) -> String?

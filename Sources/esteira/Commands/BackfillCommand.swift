@@ -166,7 +166,7 @@ struct Tally {
 
 /// What backfill and reconcile share: the routes, MySQL and the scanner over them.
 struct OperationsContext {
-    let mysql: MySQLConnections
+    let mysql: PipelineConnectionPool
     let scanner: BackfillScanner
 
     init(resources: ResourceOptions, routes: String, aws: AWSClient, logger: Logger) throws {

@@ -34,7 +34,7 @@ struct LoadUndoContext {
     let sourceColumn: String
     let uri: VersionedS3URI
     let aws: AWSClient
-    let connections: MySQLConnections
+    let connections: PipelineConnectionPool
 
     static func open(source: String, routeName: String, routesPath: String) throws -> LoadUndoContext {
         let table: RouteTable

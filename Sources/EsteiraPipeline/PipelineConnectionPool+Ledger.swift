@@ -1,6 +1,6 @@
 import EsteiraMySQL
 
-extension MySQLConnections {
+extension PipelineConnectionPool {
     /// Which of `keys` the MySQL ledger records as loaded (see ``MySQLConnection/loadedVersions(_:)``).
     public func loadedVersions(_ keys: [LedgerKey]) async throws -> Set<LedgerKey> {
         guard !keys.isEmpty else { return [] }
