@@ -123,7 +123,7 @@ struct FileRun: ~Copyable {
         try Task.checkCancellation()
         let rejectsURI = rejects.count > 0 ? try await rejects.finish() : nil
         try await beforeCommit()
-        switch try await load.commit(rowsRejected: rejects.count, checksum: checksum) {
+        switch try await load.commit(rowsRejected: rejects.count, checksum: checksum, rejectsURI: rejectsURI) {
         case .loaded(let rows):
             var result = FileOutcome(table: route.table, rowsLoaded: rows, rowsRejected: rejects.count, bytesRead: bytes,
                                      alreadyLoaded: false, rejectsURI: rejectsURI)

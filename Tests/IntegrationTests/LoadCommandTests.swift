@@ -100,6 +100,8 @@ struct LoadCommandTests {
             #expect(outcome["rows_loaded"] as? Int == 20)
             #expect(outcome["rows_rejected"] as? Int == 1)
             #expect(outcome["rejects"] as? String == "s3://\(stack.bucket)/esteira-rejects/\(key).rejects.csv")
+            #expect(try await stack.sql("SELECT rejects_uri FROM esteira_ledger").scalar
+                        == "s3://\(stack.bucket)/esteira-rejects/\(key).rejects.csv")
             let (_, rejectsBody) = try await stack.s3.getObjectStream(bucket: stack.bucket, key: "esteira-rejects/\(key).rejects.csv")
             var rejects: [UInt8] = []
             for try await chunk in rejectsBody { rejects += chunk }

@@ -175,6 +175,8 @@ struct WorkerFaultTests {
             let uri = try #require(job?["rejects_uri"]?.string)
             let rejectsKey = FilePipeline.rejectsKey(for: key)
             #expect(uri == "s3://\(stack.bucket)/\(rejectsKey)")
+            // The MySQL ledger names it too, committed with the rows.
+            #expect(try await stack.sql("SELECT rejects_uri FROM esteira_ledger").scalar == uri)
             #expect(rejectsKey.hasPrefix("esteira-rejects/acme/") && rejectsKey.hasSuffix(".rejects.csv"))
             #expect(rejectsKey.utf8.count <= 1024)
             let rejects = try await stack.s3.getObject(bucket: stack.bucket, key: rejectsKey)

@@ -166,7 +166,7 @@ public final class FileLoad: Sendable {
     ///   - checksum: the source object's checksum; defaults to the value in ``ledger``.
     /// - Returns: `.loaded(rows:)` with the rows sent to MySQL (in insert-ignore mode this includes rows
     ///   skipped as duplicates; in upsert mode rows that updated existing ones).
-    public func commit(rowsRejected: Int? = nil, checksum: String? = nil) async throws -> LoadOutcome {
+    public func commit(rowsRejected: Int? = nil, checksum: String? = nil, rejectsURI: String? = nil) async throws -> LoadOutcome {
         if let alreadyLoaded { return .alreadyLoaded(alreadyLoaded) }
         var final = ledger
         if let rowsRejected { final.rowsRejected = rowsRejected }
@@ -177,7 +177,7 @@ public final class FileLoad: Sendable {
         let state = self.state
         let (rejected, sum) = (final.rowsRejected, final.checksum)
         let rows = try await connection.run { session in
-            try state.commit(rowsRejected: rejected, checksum: sum, session: session)
+            try state.commit(rowsRejected: rejected, checksum: sum, rejectsURI: rejectsURI, session: session)
         }
         inFlight.close(MySQLError(code: .loadNotOpen, message: "the load was already committed",
                                   operation: state.plan.operation))
@@ -427,7 +427,7 @@ final class LoadState: @unchecked Sendable {
                 + "which are slower: set local_infile=1 on the server (an RDS parameter group setting) for the bulk path")
     }
 
-    func commit(rowsRejected: Int, checksum: String, session: MySQLSession) throws(MySQLError) -> Int {
+    func commit(rowsRejected: Int, checksum: String, rejectsURI: String?, session: MySQLSession) throws(MySQLError) -> Int {
         try requireOpen("commit")
         do {
             if plan.usesStage {
@@ -437,7 +437,8 @@ final class LoadState: @unchecked Sendable {
                 try session.execute(plan.mergeStatement(), operation: "\(plan.operation): merge staged rows")
             }
             try session.execute(
-                Ledger.finish(id: ledgerID, rowsLoaded: rowsSent, rowsRejected: rowsRejected, checksum: checksum),
+                Ledger.finish(id: ledgerID, rowsLoaded: rowsSent, rowsRejected: rowsRejected, checksum: checksum,
+                              rejectsURI: rejectsURI),
                 operation: "file load: update ledger")
             try session.execute("COMMIT", operation: "file load: commit")
         } catch {

@@ -27,6 +27,8 @@ enum Ledger {
             COMMENT '1 for the first load of a version, +1 for each esteira reload of it',
           `state` VARCHAR(16) NOT NULL DEFAULT 'loaded'
             COMMENT 'loaded; superseded (a reload replaced it); unloaded (esteira unload removed its rows)',
+          `rejects_uri` TEXT NULL
+            COMMENT 'where the refused rows were written (s3://… or a local path); NULL when none were',
           PRIMARY KEY (`id`),
           UNIQUE KEY `uq_esteira_ledger_source` (`source_id`),
           KEY `ix_esteira_ledger_file` (`file_id`, `target_table`)
@@ -34,20 +36,22 @@ enum Ledger {
         """
 
     /// Creates the ledger, or brings an older one up to date: ledgers made before replace-by-file lack
-    /// `file_id`, ledgers made before reload/unload lack `generation` and `state`. Runs outside any
+    /// `file_id`, ledgers made before reload/unload lack `generation` and `state`, older ones `rejects_uri`. Runs outside any
     /// transaction (DDL commits implicitly). Safe when workers race: a column or key another worker has just
     /// added is not an error (1060 duplicate column, 1061 duplicate key), so no `ADD COLUMN IF NOT EXISTS`
     /// (MariaDB only) is needed.
     static func prepare(session: MySQLSession) throws(MySQLError) {
         try session.execute(createTable, operation: "create esteira_ledger")
         let present = try session.query(
-            "SELECT SUM(`COLUMN_NAME` = 'file_id'), SUM(`COLUMN_NAME` = 'state') FROM information_schema.`COLUMNS` "
+            "SELECT SUM(`COLUMN_NAME` = 'file_id'), SUM(`COLUMN_NAME` = 'state'), SUM(`COLUMN_NAME` = 'rejects_uri') "
+                + "FROM information_schema.`COLUMNS` "
                 + "WHERE `TABLE_SCHEMA` = DATABASE() AND `TABLE_NAME` = 'esteira_ledger' "
-                + "AND `COLUMN_NAME` IN ('file_id', 'state')",
+                + "AND `COLUMN_NAME` IN ('file_id', 'state', 'rejects_uri')",
             operation: "inspect esteira_ledger")
         let row = present.rows.first
         let hasFileID = (row?[0]).flatMap { $0 } ?? "0" != "0"
         let hasState = (row?[1]).flatMap { $0 } ?? "0" != "0"
+        let hasRejectsURI = (row?[2]).flatMap { $0 } ?? "0" != "0"
         if !hasFileID {
             try upgrade(session, "ADD COLUMN `file_id` CHAR(64) NOT NULL DEFAULT '' AFTER `source_id`, "
                             + "ADD KEY `ix_esteira_ledger_file` (`file_id`, `target_table`)")
@@ -58,6 +62,9 @@ enum Ledger {
         if !hasState {
             try upgrade(session, "ADD COLUMN `generation` INT UNSIGNED NOT NULL DEFAULT 1, "
                             + "ADD COLUMN `state` VARCHAR(16) NOT NULL DEFAULT 'loaded'")
+        }
+        if !hasRejectsURI {
+            try upgrade(session, "ADD COLUMN `rejects_uri` TEXT NULL")
         }
     }
 
@@ -101,10 +108,12 @@ enum Ledger {
         """
     }
 
-    static func finish(id: UInt64, rowsLoaded: Int, rowsRejected: Int, checksum: String) -> String {
+    static func finish(id: UInt64, rowsLoaded: Int, rowsRejected: Int, checksum: String, rejectsURI: String?) -> String {
         """
         UPDATE `esteira_ledger` SET `rows_loaded` = \(rowsLoaded), `rows_rejected` = \(rowsRejected), \
-        `checksum` = \(MySQLEscaping.literal(checksum)) WHERE `id` = \(id)
+        `checksum` = \(MySQLEscaping.literal(checksum)), \
+        `rejects_uri` = \(rejectsURI.map(MySQLEscaping.literal) ?? "NULL") \
+        WHERE `id` = \(id)
         """
     }
 
