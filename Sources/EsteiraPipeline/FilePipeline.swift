@@ -198,8 +198,10 @@ public final class FilePipeline: Sendable {
             body.cancel()
             await load?.rollback()
             // The partner needs to see why: write what was refused so far, then fail.
-            if let e = error as? PipelineError, e.code == .tooManyRejects, rejects.count > 0 {
-                _ = try? await rejects.finish()
+            if var e = error as? PipelineError, e.code == .tooManyRejects, rejects.count > 0 {
+                e.rejectsURI = try? await rejects.finish()
+                await rejects.abandon()
+                throw e
             }
             await rejects.abandon()
             throw error
@@ -226,7 +228,9 @@ public final class FilePipeline: Sendable {
                     await load.rollback()
                     let uri = try? await rejects.finish()
                     let percent = (Double(summary.rejected) * 1000 / Double(total)).rounded() / 10
-                    throw PipelineError(.tooManyRejects, "\(summary.rejected) of \(total) rows (\(percent)%) were refused, above the route's reject_threshold of \(threshold * 100)%; nothing was loaded. Reasons per row: \(uri ?? "the rejects file could not be written")")
+                    var e = PipelineError(.tooManyRejects, "\(summary.rejected) of \(total) rows (\(percent)%) were refused, above the route's reject_threshold of \(threshold * 100)%; nothing was loaded. Reasons per row: \(uri ?? "the rejects file could not be written")")
+                    e.rejectsURI = uri
+                    throw e
                 }
             }
             await tracking.enter(.commit)

@@ -44,6 +44,8 @@ public struct Route: Sendable, Codable, Equatable {
     /// `refuse` (default) or `ignore`: what to do with header columns the destination table lacks (and,
     /// with a contract, columns the contract does not name). Also accepted inside `contract:`.
     public var extraColumns: String?
+    /// Who is told when a file of this route fails (and, if asked, succeeds): see `RouteNotify`.
+    public var notify: RouteNotify?
 
     public init(name: String, tenant: String, pattern: String = "*.csv", table: String, encoding: String? = nil,
                 dialect: DialectSettings? = nil, contract: CSVContract? = nil, rejectThreshold: Double? = nil,
@@ -70,6 +72,7 @@ public struct Route: Sendable, Codable, Equatable {
         case loadMode = "load_mode", sourceColumn = "source_column", createTable = "create_table"
         case maxDuration = "max_duration"
         case extraColumns = "extra_columns"
+        case notify
     }
 
     public init(from decoder: Decoder) throws {
@@ -88,6 +91,7 @@ public struct Route: Sendable, Codable, Equatable {
         sourceColumn = try c.decodeIfPresent(String.self, forKey: .sourceColumn)
         createTable = try c.decodeIfPresent(Bool.self, forKey: .createTable)
         extraColumns = try c.decodeIfPresent(String.self, forKey: .extraColumns)
+        notify = try c.decodeIfPresent(RouteNotify.self, forKey: .notify)
         if let seconds = try? c.decodeIfPresent(Double.self, forKey: .maxDuration) {
             maxDuration = String(seconds)
         } else {
