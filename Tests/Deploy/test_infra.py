@@ -102,6 +102,7 @@ WORKER_NEEDS = {
     "DecryptMySQLSecret": {"kms:Decrypt"},
     "ReplayDeadLetters": {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"},
     "ReplayIntoQueue": {"sqs:SendMessage"},
+    "PublishNotifications": {"sns:Publish"},
 }
 
 
