@@ -128,4 +128,27 @@ struct NotificationPayloadTests {
         #expect(targets.webhook?.url == "https://hooks.example.com/esteira")
         #expect(targets.events == [.failed, .succeeded])
     }
+
+    @Test("the routes file refuses a bad notify: block at load, and `routes check` names it with its line", arguments: [
+        ("{webhook: \"http://hooks.example.com/x\"}", "must use https"),
+        ("{sns_topic: partner-files}", "is not a topic ARN"),
+        ("{webhook: \"https://h.example.com/x\", on: [failed, sometimes]}", "'sometimes' is not an event"),
+        ("{on: [failed]}", "names neither sns_topic nor webhook"),
+    ])
+    func badBlock(line: String, message: String) throws {
+        let yaml = """
+            routes:
+              - name: acme-orders
+                tenant: acme
+                table: orders
+                notify: \(line)
+            """
+        #expect {
+            try RouteTable.parse(yaml: yaml)
+        } throws: { "\($0)".contains(message) }
+        let problems = RoutesLinter.check(yaml: yaml)
+        #expect(problems.count == 1)
+        #expect(problems.first?.message.contains(message) == true)
+        #expect(problems.first?.line == 2)
+    }
 }

@@ -183,6 +183,7 @@ public struct RouteTable: Sendable {
             _ = try r.readOptions()
             _ = try r.mode()
             _ = try r.maxDurationSeconds()
+            try r.notify?.check(route: r.name)
             _ = try r.managedTableSchema(fileColumns: [])
         }
         // Tenant isolation by construction: a table belongs to one tenant, so no tenant's file can ever

@@ -3,6 +3,7 @@ import Logging
 import Prometheus
 import Synchronization
 import EsteiraAWS
+import EsteiraPipeline
 
 /// Tells SNS topics and webhooks of files' outcomes, in the background: the worker hands a notification
 /// over (`enqueue`, which never waits) and goes on; delivery is retried with backoff and can never block

@@ -47,38 +47,3 @@ public struct NotifyTargets: Sendable, Equatable {
         return targets
     }
 }
-
-/// A webhook address we are willing to post to: HTTPS, or plain HTTP only to this machine (decided by
-/// the parsed address, as `LoopbackAddress` does, never by how the name starts).
-public struct WebhookURL: Sendable, Equatable, CustomStringConvertible {
-    public let url: String
-    /// Scheme, host and path only, for logs: a query string may carry a token.
-    public let redacted: String
-
-    public init(_ text: String) throws(NotifyConfigurationError) {
-        guard let c = URLComponents(string: text), let scheme = c.scheme?.lowercased(), let host = c.host, !host.isEmpty else {
-            throw NotifyConfigurationError("'\(text)' is not a URL such as https://hooks.example.com/esteira")
-        }
-        switch scheme {
-        case "https": break
-        case "http":
-            guard LoopbackAddress.isLoopback(host) else {
-                throw NotifyConfigurationError("'\(host)': a webhook must use https (plain http only to a loopback address such as 127.0.0.1)")
-            }
-        default:
-            throw NotifyConfigurationError("'\(text)' must be an https URL")
-        }
-        guard c.user == nil, c.password == nil else {
-            throw NotifyConfigurationError("a webhook URL must not carry a user or password; the body is signed instead")
-        }
-        self.url = text
-        self.redacted = "\(scheme)://\(host)\(c.port.map { ":\($0)" } ?? "")\(c.path)"
-    }
-
-    public var description: String { redacted }
-}
-
-public struct NotifyConfigurationError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
