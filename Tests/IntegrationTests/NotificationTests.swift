@@ -186,7 +186,8 @@ struct NotificationTests {
         let started = ContinuousClock.now
         for _ in 0..<50 { notifier.enqueue(n, route: nil) }
         #expect(ContinuousClock.now - started < .seconds(1))
-        #expect(notifier.stats.dropped >= 47)
+        // At most capacity (2) wait, one is being delivered and one more is in the consumer's hand.
+        #expect(notifier.stats.dropped >= 50 - 2 - 1 - 1)
         await notifier.finish(grace: .milliseconds(100))
         #expect(notifier.stats.dropped + notifier.stats.sent + notifier.stats.failed == 50)
     }
