@@ -65,12 +65,16 @@ public final class Notifier: Sendable {
     private let tally: Tally
     private let logger: Logger
     private let registry: PrometheusCollectorRegistry
+    /// Called with each notification handed over and how many targets it goes to (tests).
+    private let observer: (@Sendable (FileNotification, Int) -> Void)?
 
     /// `sns` is needed when a topic is named (globally or by a route); `transport` posts webhooks.
     public init(settings: Settings, sns: SNSClient?, transport: HTTPTransport = .shared,
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-                logger: Logger = Logger(label: "esteira.notify")) {
+                logger: Logger = Logger(label: "esteira.notify"),
+                observer: (@Sendable (FileNotification, _ targets: Int) -> Void)? = nil) {
         self.settings = settings
+        self.observer = observer
         self.logger = logger
         self.registry = registry
         let tally = Tally()
@@ -112,6 +116,7 @@ public final class Notifier: Sendable {
                 targets.append(.webhook(hook))
             }
         }
+        observer?(notification, targets.count)
         for target in targets {
             tally.pending.withLock { $0 += 1 }
             let delivery = Delivery(notification: notification, target: target, id: UUID().uuidString.lowercased())
