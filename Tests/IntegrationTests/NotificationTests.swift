@@ -171,6 +171,24 @@ struct NotificationTests {
         }
     }
 
+    @Test("a 2xx answer counts as soon as its head is in: a huge (here, cut) answer body is never buffered")
+    func answerBodyNotRead() async throws {
+        // Claims a 1 GB body, sends 4 bytes and hangs up: reading the body would fail (and buffer it if it came).
+        let server = try LoopbackHTTPServer { _ in
+            .respond(status: 200, headers: [("content-length", "1000000000")], body: Array("oops".utf8))
+        }
+        defer { server.stop() }
+        var settings = Self.fastSettings(NotifyTargets(webhook: try WebhookURL(server.url + "/hook")))
+        settings.attempts = 2
+        let notifier = Notifier(settings: settings, sns: nil, logger: TestStack.quietLogger)
+        notifier.enqueue(FileNotification(event: .failed, bucket: "b", key: "loja/data/x.csv", version: nil, route: nil,
+                                          tenant: nil, table: nil, code: "BadCSV", reason: "r", rowsLoaded: nil,
+                                          rowsRejected: nil, rejectsURI: nil, jobID: "j", worker: "w"), route: nil)
+        await notifier.finish(grace: .seconds(10))
+        #expect(notifier.stats.sent == 1)
+        #expect(notifier.stats.retries == 0)
+    }
+
     @Test("a full delivery queue drops and counts, and never blocks the caller")
     func fullQueueDrops() async throws {
         let server = try LoopbackHTTPServer { _ in .respond(status: 503) }
