@@ -236,11 +236,14 @@ public final class Notifier: Sendable {
                     (WebhookSignature.header.lowercased(), WebhookSignature.value(body: body, secret: secret, timestamp: now)),
                 ], body: body, timeout: settings.webhookTimeout)
                 do {
-                    let response = try await transport.send(request)
-                    switch response.status {
+                    // Only the status matters: the answer's body is never read, so a receiver cannot make
+                    // us buffer a large one.
+                    let (head, body) = try await transport.stream(request)
+                    body.cancel()
+                    switch head.status {
                     case 200..<300: return .sent
-                    case 408, 425, 429, 500...599: return .retry("\(hook.redacted) answered \(response.status)")
-                    default: return .give("\(hook.redacted) answered \(response.status); not retried")
+                    case 408, 425, 429, 500...599: return .retry("\(hook.redacted) answered \(head.status)")
+                    default: return .give("\(hook.redacted) answered \(head.status); not retried (redirects are not followed)")
                     }
                 } catch {
                     return .retry("\(hook.redacted): \(error)")
