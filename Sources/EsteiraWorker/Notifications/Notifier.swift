@@ -245,8 +245,11 @@ public final class Notifier: Sendable {
                     case 408, 425, 429, 500...599: return .retry("\(hook.redacted) answered \(head.status)")
                     default: return .give("\(hook.redacted) answered \(head.status); not retried (redirects are not followed)")
                     }
+                } catch let e as TransportError {
+                    // Its description carries the full URL, query string included: log the message only.
+                    return .retry("\(hook.redacted): \(e.message) (curl \(e.curlCode))")
                 } catch {
-                    return .retry("\(hook.redacted): \(error)")
+                    return .retry("\(hook.redacted): \(type(of: error))")
                 }
             }
         }
