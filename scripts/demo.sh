@@ -50,9 +50,26 @@ wait "$SFTP_PID" 2>/dev/null || true
 trap - EXIT
 grep -E 'host key|upload complete' "$SFTP_DIR/gateway.log" | sed 's/^/  gateway: /' || true
 
-step "Workers drain the queue (esteira worker --until-idle)"
-ESTEIRA_LOG_FORMAT=text "$ESTEIRA" worker --until-idle --concurrency 2 --http-port 0 2>&1 \
-    | grep -E 'file loaded|dead-letter|already|worker stopped|error' || true
+# A partner's webhook receiver on loopback: the worker posts it a signed notification of each failed file.
+export ESTEIRA_NOTIFY_WEBHOOK_SECRET="demo-webhook-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+HOOK_PORT_FILE="$STACK_DIR/demo-webhook.port"
+rm -f "$HOOK_PORT_FILE"
+"$PY" scripts/demo_aws.py webhook "$HOOK_PORT_FILE" >"$STACK_DIR/demo-webhook.log" 2>&1 &
+HOOK_PID=$!
+trap 'kill "$HOOK_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do [[ -s "$HOOK_PORT_FILE" ]] && break; sleep 0.1; done
+[[ -s "$HOOK_PORT_FILE" ]] || { cat "$STACK_DIR/demo-webhook.log"; echo "the demo webhook receiver did not start" >&2; exit 1; }
+
+step "Workers drain the queue (esteira worker --until-idle --notify-webhook …)"
+ESTEIRA_LOG_FORMAT=text "$ESTEIRA" worker --until-idle --concurrency 2 --http-port 0 \
+    --notify-webhook "http://127.0.0.1:$(cat "$HOOK_PORT_FILE")/esteira" --notify-on failed 2>&1 \
+    | grep -E 'file loaded|dead-letter|already|worker stopped|notifier stopped|error' || true
+
+step "The partner's webhook was told of the failed file (signed: X-Esteira-Signature)"
+kill "$HOOK_PID" 2>/dev/null || true
+wait "$HOOK_PID" 2>/dev/null || true
+trap - EXIT
+grep -q . "$STACK_DIR/demo-webhook.log" && cat "$STACK_DIR/demo-webhook.log" || echo "  (no notification arrived)"
 
 step "What landed where"
 "$PY" scripts/demo_aws.py report

@@ -2,10 +2,14 @@
 
 Run with the venv's python after `source .local/env`; boto3 reads the same variables esteira does.
 """
+import hashlib
+import hmac
 import json
 import os
 import pathlib
 import sys
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import boto3
 
@@ -95,6 +99,44 @@ def report():
           f"{left['ApproximateNumberOfMessagesNotVisible']} in flight")
 
 
+def verify_signature(header, body, secret, tolerance=300):
+    """Checks X-Esteira-Signature (t=<unix>,v1=<hex HMAC-SHA256 of "t.body">): what a receiver does."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    t = parts.get("t", "")
+    expected = hmac.new(secret.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return t.isdigit() and abs(time.time() - int(t)) <= tolerance and hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def webhook(port_file):
+    """A partner's webhook receiver on loopback: prints each notification and whether its signature holds."""
+    secret = os.environ["ESTEIRA_NOTIFY_WEBHOOK_SECRET"]
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > 1 << 20:
+                self.send_response(413)
+                self.end_headers()
+                return
+            body = self.rfile.read(length)
+            ok = verify_signature(self.headers.get("X-Esteira-Signature", ""), body, secret)
+            self.send_response(204 if ok else 401)
+            self.end_headers()
+            event = json.loads(body)
+            print(f"  webhook received {event['event']} for s3://{event['bucket']}/{event['key']}"
+                  f" (signature {'verified' if ok else 'INVALID'})", flush=True)
+            for name in ("route", "code", "reason", "rejects_uri", "rows_loaded", "rows_rejected"):
+                if event.get(name) is not None:
+                    print(f"      {name}: {event[name]}", flush=True)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    pathlib.Path(port_file).write_text(str(server.server_address[1]))
+    server.serve_forever()
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "reset":
@@ -103,5 +145,7 @@ if __name__ == "__main__":
         upload(sys.argv[2])
     elif cmd == "report":
         report()
+    elif cmd == "webhook":
+        webhook(sys.argv[2])
     else:
         sys.exit(f"unknown command {cmd}")

@@ -79,6 +79,8 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
     public var code: Code
     public var message: String
     public var isTransient: Bool
+    /// Where the refused rows were written when the file failed for them (`TooManyRejects`).
+    public var rejectsURI: String?
 
     public init(_ code: Code, _ message: String, transient: Bool = false) {
         self.code = code

@@ -141,8 +141,7 @@ public final class FilePipeline: Sendable {
             return try await file.finish(beforeCommit: beforeCommit)
         } catch {
             body.cancel()
-            await file.abandon(after: error)
-            throw error
+            throw await file.abandon(after: error)
         }
     }
 

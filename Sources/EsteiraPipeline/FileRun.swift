@@ -115,7 +115,9 @@ struct FileRun: ~Copyable {
                 await load.rollback()
                 let uri = try? await rejects.finish()
                 let percent = (Double(summary.rejected) * 1000 / Double(total)).rounded() / 10
-                throw PipelineError(.tooManyRejects, "\(summary.rejected) of \(total) rows (\(percent)%) were refused, above the route's reject_threshold of \(threshold * 100)%; nothing was loaded. Reasons per row: \(uri ?? "the rejects file could not be written")")
+                var e = PipelineError(.tooManyRejects, "\(summary.rejected) of \(total) rows (\(percent)%) were refused, above the route's reject_threshold of \(threshold * 100)%; nothing was loaded. Reasons per row: \(uri ?? "the rejects file could not be written")")
+                e.rejectsURI = uri
+                throw e
             }
         }
         await tracking.enter(.commit)
@@ -145,14 +147,19 @@ struct FileRun: ~Copyable {
         FileOutcome(table: route.table, rowsLoaded: 0, rowsRejected: 0, bytesRead: bytes, alreadyLoaded: true, rejectsURI: nil)
     }
 
-    /// Rolls back the transaction and drops a rejects upload in progress. After a `tooManyRejects` failure
-    /// the rows refused so far are written first, so the partner can see why.
-    func abandon(after error: Error?) async {
+    /// Rolls back the transaction and drops a rejects upload in progress, and returns the error to throw.
+    /// After a `tooManyRejects` failure the rows refused so far are written first, so the partner can see
+    /// why, and the error names where they are.
+    @discardableResult
+    func abandon(after error: Error?) async -> Error {
         await load?.rollback()
-        if let e = error as? PipelineError, e.code == .tooManyRejects, rejects.count > 0 {
-            _ = try? await rejects.finish()
+        var thrown = error ?? CancellationError()
+        if var e = error as? PipelineError, e.code == .tooManyRejects, e.rejectsURI == nil, rejects.count > 0 {
+            e.rejectsURI = try? await rejects.finish()
+            thrown = e
         }
         await rejects.abandon()
+        return thrown
     }
 
     /// Sends the filled batch to the connection thread and starts the next one.

@@ -415,3 +415,27 @@ def test_schema_covers_every_value():
                 assert key in node["properties"], f"{path}{key} not in values.schema.json"
                 walk(sub, node["properties"][key], f"{path}{key}.")
     walk(values, schema, "")
+
+
+def test_notify_values_become_the_workers_environment():
+    values = {"worker": {"notify": {"snsTopic": "arn:aws:sns:us-east-1:123456789012:files",
+                                    "webhook": "https://hooks.example.com/esteira", "on": "failed,succeeded",
+                                    "webhookSecret": {"name": "esteira-notify"}}}}
+    (container,) = only(render(values), "Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["ESTEIRA_NOTIFY_SNS_TOPIC"]["value"] == "arn:aws:sns:us-east-1:123456789012:files"
+    assert env["ESTEIRA_NOTIFY_WEBHOOK"]["value"] == "https://hooks.example.com/esteira"
+    assert env["ESTEIRA_NOTIFY_ON"]["value"] == "failed,succeeded"
+    assert env["ESTEIRA_NOTIFY_WEBHOOK_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "esteira-notify", "key": "secret"}
+    default_env = {e["name"] for e in only(render(), "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert not any(name.startswith("ESTEIRA_NOTIFY") for name in default_env)
+
+
+@pytest.mark.parametrize("notify", [
+    {"webhook": "http://hooks.example.com/x", "webhookSecret": {"name": "s"}},   # plain http off loopback
+    {"webhook": "https://hooks.example.com/x"},                                  # no signing secret
+    {"on": "sometimes"},
+])
+def test_notify_refuses_bad_values(notify):
+    with pytest.raises(Exception):
+        render({"worker": {"notify": notify}})

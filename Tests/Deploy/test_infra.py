@@ -103,6 +103,7 @@ WORKER_NEEDS = {
     "ReplayDeadLetters": {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"},
     "ReplayIntoQueue": {"sqs:SendMessage"},
     "ListLandedFiles": {"s3:ListBucket"},
+    "PublishNotifications": {"sns:Publish"},
 }
 
 

@@ -16,7 +16,7 @@ struct WorkerBench {
 
     static let quiet = Logger(label: "esteira.test") { _ in SwiftLogNoOpLogHandler() }
 
-    init(_ configure: (inout WorkerSettings) -> Void = { _ in }) throws {
+    init(notifier: Notifier? = nil, _ configure: (inout WorkerSettings) -> Void = { _ in }) throws {
         var s = WorkerSettings(queueName: "q", deadLetterQueueName: "q-dlq", jobsTable: "jobs",
                                landingBuckets: try LandingBuckets(["landing"]), concurrency: 2, workerID: "w1")
         s.receiveWait = .milliseconds(20)
@@ -30,7 +30,7 @@ struct WorkerBench {
         s.untilIdle = true
         s.idlePolls = 1
         configure(&s)
-        worker = Worker(settings: s, queue: queue, jobs: jobs, pipeline: loader, logger: Self.quiet)
+        worker = Worker(settings: s, queue: queue, jobs: jobs, pipeline: loader, notifier: notifier, logger: Self.quiet)
     }
 
     func object(_ name: String, bucket: String = "landing", size: Int64 = 100) -> ObjectCreated {

@@ -2,7 +2,7 @@ import Foundation
 
 /// The services Esteira talks to, with the names they sign under and the ids their endpoint variables use.
 public enum AWSService: String, Sendable, CaseIterable {
-    case s3, sqs, dynamodb, sts, iam, secretsmanager
+    case s3, sqs, dynamodb, sts, iam, secretsmanager, sns
 
     /// The suffix of `AWS_ENDPOINT_URL_<SERVICE>`, as the SDKs spell it.
     var endpointVariable: String {
@@ -13,6 +13,7 @@ public enum AWSService: String, Sendable, CaseIterable {
         case .sts: "AWS_ENDPOINT_URL_STS"
         case .iam: "AWS_ENDPOINT_URL_IAM"
         case .secretsmanager: "AWS_ENDPOINT_URL_SECRETS_MANAGER"
+        case .sns: "AWS_ENDPOINT_URL_SNS"
         }
     }
 

@@ -7,8 +7,8 @@
 /// resolvers disagree about them, and a refusal only means plain HTTP is not allowed.
 ///
 /// EsteiraMySQL holds the same small pure function (the modules know nothing of each other).
-enum LoopbackAddress {
-    static func isLoopback(_ host: String) -> Bool {
+public enum LoopbackAddress {
+    public static func isLoopback(_ host: String) -> Bool {
         if host.lowercased() == "localhost" { return true }
         if let v4 = ipv4(Substring(host)) { return v4[0] == 127 }
         return ipv6(unbracketed(host)) == [0, 0, 0, 0, 0, 0, 0, 1]

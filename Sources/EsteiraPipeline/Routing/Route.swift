@@ -46,6 +46,8 @@ public struct Route: Sendable, Codable, Equatable {
     /// (needs `create_table: true`) adds them to the table as nullable columns, typed from the contract or
     /// as text (see ``DestinationTable``).
     public var extraColumns: String?
+    /// Who is told when a file of this route fails (and, if asked, succeeds): see `RouteNotify`.
+    public var notify: RouteNotify?
 
     public init(name: String, tenant: String, pattern: String = "*.csv", table: String, encoding: String? = nil,
                 dialect: DialectSettings? = nil, contract: CSVContract? = nil, rejectThreshold: Double? = nil,
@@ -72,6 +74,7 @@ public struct Route: Sendable, Codable, Equatable {
         case loadMode = "load_mode", sourceColumn = "source_column", createTable = "create_table"
         case maxDuration = "max_duration"
         case extraColumns = "extra_columns"
+        case notify
     }
 
     public init(from decoder: Decoder) throws {
@@ -90,6 +93,7 @@ public struct Route: Sendable, Codable, Equatable {
         sourceColumn = try c.decodeIfPresent(String.self, forKey: .sourceColumn)
         createTable = try c.decodeIfPresent(Bool.self, forKey: .createTable)
         extraColumns = try c.decodeIfPresent(String.self, forKey: .extraColumns)
+        notify = try c.decodeIfPresent(RouteNotify.self, forKey: .notify)
         if let seconds = try? c.decodeIfPresent(Double.self, forKey: .maxDuration) {
             maxDuration = String(seconds)
         } else {
@@ -190,6 +194,7 @@ public struct RouteTable: Sendable {
             _ = try r.readOptions()
             _ = try r.mode()
             _ = try r.maxDurationSeconds()
+            try r.notify?.check(route: r.name)
             _ = try r.managedTableSchema(fileColumns: [])
         }
         // Tenant isolation by construction: a table belongs to one tenant, so no tenant's file can ever

@@ -61,7 +61,7 @@ extension Worker {
     /// counts the failure (`esteira_files_failed{reason}`, and the summary's `failed` for a file). False when the send failed: the message stays in the main queue (SQS redrive
     /// moves it later), so nothing is lost.
     func deadLetter(_ body: String, of message: SQSMessage, code: String, reason: String, object: ObjectCreated?,
-                    route: String?, attempt: Int, log: Logger) async -> Bool {
+                    route: String?, attempt: Int, rejectsURI: String? = nil, log: Logger) async -> Bool {
         let attributes = DeadLetterAttributes(
             code: code, reason: reason, worker: settings.workerID, attempt: attempt, sourceMessageID: message.messageID,
             failedAt: Date(), bucket: object?.bucket, key: object?.key, route: route,
@@ -75,7 +75,10 @@ extension Worker {
             return false
         }
         // The summary counts files; a message that names none (undecodable) is counted by the metric only.
-        if object != nil { stats.withLock { $0.record(.failed) } }
+        if let object {
+            stats.withLock { $0.record(.failed) }
+            announceFailed(object, code: code, reason: reason, route: route, rejectsURI: rejectsURI)
+        }
         metrics.failed(code)
         return true
     }
@@ -101,7 +104,7 @@ extension Worker {
     /// Records the refusal in the jobs table, then dead-letters the file. `.retryLater` when the dead
     /// letter could not be sent (the message stays in the main queue).
     func refuse(_ r: Refusal, code: String, reason: String, route: String? = nil, attempt: Int = 0,
-                record: Refusal.Record = .none, log: Logger) async -> Disposition {
+                record: Refusal.Record = .none, rejectsURI: String? = nil, log: Logger) async -> Disposition {
         switch record {
         case .none:
             break
@@ -111,7 +114,7 @@ extension Worker {
             try? await jobs.markFailed(r.object, owner: settings.workerID, fencingToken: token, reason: "\(code): \(reason)")
         }
         let sent = await deadLetter(r.body, of: r.message, code: code, reason: reason, object: r.object, route: route,
-                                    attempt: attempt, log: log)
+                                    attempt: attempt, rejectsURI: rejectsURI, log: log)
         return sent ? .deadLettered : .retryLater
     }
 }

@@ -89,7 +89,8 @@ extension Worker {
             case .failure(let error):
                 log.error("permanent failure; dead-lettering", metadata: ["error": "\(error)"])
                 return await refuse(refusal, code: error.code.rawValue, reason: error.message, route: route.name,
-                                    attempt: Int(token), record: .failed(fencingToken: token), log: log)
+                                    attempt: Int(token), record: .failed(fencingToken: token),
+                                    rejectsURI: error.rejectsURI, log: log)
             }
         }
         return .retryLater
@@ -114,6 +115,7 @@ extension Worker {
             log.warning("could not mark the job SUCCEEDED; a redelivery will find it already loaded",
                         metadata: ["error": "\(error)"])
         }
+        if !outcome.alreadyLoaded { announceSucceeded(object, outcome: outcome) }
         stats.withLock {
             $0.record(outcome.alreadyLoaded ? .duplicate : .succeeded(rows: outcome.rowsLoaded, rejected: outcome.rowsRejected))
         }

@@ -22,6 +22,8 @@ public final class Worker: Sendable {
     let queue: any WorkQueue
     let jobs: any JobTracker
     let pipeline: any FileLoading
+    /// Told of each file's final outcome, in the background (nil: no notifications).
+    let notifier: Notifier?
     let logger: Logger
     public let metrics: WorkerMetrics
     let stats = Mutex(WorkerSummary())
@@ -32,8 +34,10 @@ public final class Worker: Sendable {
 
     /// A worker on the given queue and jobs table; nothing is called until `run`.
     public init(settings: WorkerSettings, queue: any WorkQueue, jobs: any JobTracker, pipeline: any FileLoading,
-                metrics: WorkerMetrics = WorkerMetrics(), logger: Logger = Logger(label: "esteira.worker")) {
+                metrics: WorkerMetrics = WorkerMetrics(), notifier: Notifier? = nil,
+                logger: Logger = Logger(label: "esteira.worker")) {
         self.settings = settings
+        self.notifier = notifier
         self.metrics = metrics
         self.queue = queue
         self.jobs = jobs
@@ -46,12 +50,12 @@ public final class Worker: Sendable {
     /// A worker on SQS and DynamoDB: resolves the queues named in `settings` (failing with
     /// `queueDoesNotExist` when `esteira setup` was not run), then builds the worker.
     public static func connect(settings: WorkerSettings, sqs: SQSClient, dynamo: DynamoDBClient, pipeline: any FileLoading,
-                               metrics: WorkerMetrics = WorkerMetrics(),
+                               metrics: WorkerMetrics = WorkerMetrics(), notifier: Notifier? = nil,
                                logger: Logger = Logger(label: "esteira.worker")) async throws -> Worker {
         let queue = try await SQSWorkQueue.connect(sqs: sqs, queueName: settings.queueName,
                                                    deadLetterQueueName: settings.deadLetterQueueName)
         return Worker(settings: settings, queue: queue, jobs: JobLedger(dynamo: dynamo, table: settings.jobsTable),
-                      pipeline: pipeline, metrics: metrics, logger: logger)
+                      pipeline: pipeline, metrics: metrics, notifier: notifier, logger: logger)
     }
 
     /// Files handled so far by this process.

@@ -28,7 +28,18 @@ struct SetupCommand: AsyncParsableCommand {
     @Flag(name: .customLong("print"), help: "Print what would be created, and create nothing.")
     var printOnly = false
 
+    @Option(name: .customLong("notify-topic"),
+            help: "Also create this SNS topic for file notifications (give its ARN to worker --notify-sns-topic).")
+    var notifyTopic: String?
+
     func validate() throws {
+        if let notifyTopic {
+            // SNS's rule for topic names: 1–256 of letters, digits, '-' and '_'.
+            guard (1...256).contains(notifyTopic.utf8.count),
+                  notifyTopic.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }) else {
+                throw ValidationError("--notify-topic '\(notifyTopic)' is not a topic name (1–256 letters, digits, '-' or '_')")
+            }
+        }
         guard try resources.landingBuckets().names.count == 1 else {
             throw ValidationError("setup creates one landing bucket: give one --bucket (run setup once per bucket)")
         }
@@ -48,6 +59,7 @@ struct SetupCommand: AsyncParsableCommand {
                   S3 notification    s3:ObjectCreated:* on \(resources.bucket) → \(resources.queue)
                   DynamoDB table     \(resources.jobsTable)  (partition key pk, on demand, TTL on expires_at)
                 """)
+            if let notifyTopic { print("  SNS topic          \(notifyTopic)  (file notifications)") }
             return
         }
         let logger = bootstrapLogging()
@@ -61,5 +73,9 @@ struct SetupCommand: AsyncParsableCommand {
         print("dead letter \(result.deadLetterURL) (after \(maxReceives) receives)")
         print("jobs table  \(resources.jobsTable)")
         print("notify      s3:ObjectCreated:* → \(result.queueARN)")
+        if let notifyTopic {
+            let arn = try await SNSClient(client: aws).createTopic(name: notifyTopic)
+            print("sns topic   \(arn) (esteira worker --notify-sns-topic \(arn))")
+        }
     }
 }

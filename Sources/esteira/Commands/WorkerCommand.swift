@@ -66,6 +66,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-http"), help: "Serve no /healthz, /readyz or /metrics (several workers on one host).")
     var noHTTP = false
 
+    @OptionGroup var notify: NotifyOptions
+
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard visibilityTimeout >= 10, lease >= 10 else {
@@ -83,6 +85,7 @@ struct WorkerCommand: AsyncParsableCommand {
         _ = stall
         guard maxCrashes >= 1 else { throw ValidationError("--max-crashes must be at least 1") }
         _ = try resources.landingBuckets()
+        _ = try notify.globalTargets()
     }
 
     /// ESTEIRA_MYSQL_SECRET_ARN (an RDS-format Secrets Manager secret; TLS verified by default) wins over
@@ -120,6 +123,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let table: RouteTable
         do { table = try RouteTable.load(path: routes) } catch { throw UserFacingError("\(error)") }
 
+        let metrics = WorkerMetrics()
         var settings = WorkerSettings(queueName: resources.queue, deadLetterQueueName: resources.dlq,
                                       jobsTable: resources.jobsTable, landingBuckets: try resources.landingBuckets(),
                                       concurrency: concurrency)
@@ -131,6 +135,8 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.maxObjectBytes = maxFileSize.flatMap(ByteSize.parse)
         settings.stallTimeout = DurationText.seconds(stallTimeout).map(WorkerSettings.duration(seconds:)) ?? settings.stallTimeout
         settings.maxCrashes = maxCrashes
+
+        let notifier = try notify.notifier(routes: table, aws: aws, registry: metrics.registry, logger: logger)
 
         try await Self.probe(mysql)
         let sqs = SQSClient(client: aws)
@@ -145,7 +151,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let worker = Worker(settings: settings, queue: queues,
                             jobs: JobLedger(dynamo: DynamoDBClient(client: aws), table: settings.jobsTable),
-                            pipeline: pipeline, logger: logger)
+                            pipeline: pipeline, metrics: metrics, notifier: notifier, logger: logger)
         let readiness = Readiness(checks: [
             // Also samples both queues' depths for /metrics (esteira_queue_messages). The DLQ's is not a
             // readiness matter: a role without GetQueueAttributes on it shows -1 there instead.
@@ -181,9 +187,12 @@ struct WorkerCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
+            await notifier?.finish(grace: .seconds(notify.grace))
             await server?.stop()
             throw error
         }
+        // Deliveries still pending get a short grace; the files are already done either way.
+        await notifier?.finish(grace: .seconds(notify.grace))
         await server?.stop()
         let s = worker.summary
         logger.info("worker stopped", metadata: ["succeeded": "\(s.succeeded)", "failed": "\(s.failed)",

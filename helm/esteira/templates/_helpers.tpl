@@ -144,6 +144,29 @@ when it has one. The worker dead-letters events for any other bucket as ForeignB
   value: {{ .Values.worker.logFormat | quote }}
 - name: ESTEIRA_HTTP_PORT
   value: {{ .Values.worker.httpPort | quote }}
+{{- with .Values.worker.notify }}
+{{- if .snsTopic }}
+- name: ESTEIRA_NOTIFY_SNS_TOPIC
+  value: {{ .snsTopic | quote }}
+{{- end }}
+{{- if .webhook }}
+- name: ESTEIRA_NOTIFY_WEBHOOK
+  value: {{ .webhook | quote }}
+{{- end }}
+{{- if or .snsTopic .webhook }}
+- name: ESTEIRA_NOTIFY_ON
+  value: {{ .on | quote }}
+{{- end }}
+{{- if .webhookSecret.name }}
+- name: ESTEIRA_NOTIFY_WEBHOOK_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .webhookSecret.name | quote }}
+      key: {{ .webhookSecret.key | quote }}
+{{- else if .webhook }}
+{{- fail "worker.notify.webhook needs worker.notify.webhookSecret.name: a Secret with the signing secret" }}
+{{- end }}
+{{- end }}
 {{- with .Values.worker.extraEnv }}
 {{ toYaml . }}
 {{- end }}
