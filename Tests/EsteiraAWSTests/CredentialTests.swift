@@ -126,10 +126,10 @@ struct RefreshingCredentialsTests {
     @Test("concurrent callers share one refresh")
     func singleFlight() async throws {
         let clock = TestClock()
-        let provider = RefreshingCredentials(source: "test", now: { clock.now }) {
+        let provider = RefreshingCredentials(source: "test", now: { clock.now }, fetch: {
             try await Task.sleep(for: .milliseconds(100))
             return Self.creds("A", expiring: clock.now.addingTimeInterval(3600))
-        }
+        })
         let ids = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<20 { group.addTask { try await provider.credentials().accessKeyID } }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -142,10 +142,10 @@ struct RefreshingCredentialsTests {
     func refreshBeforeExpiry() async throws {
         let clock = TestClock()
         let counter = Locked(0)
-        let provider = RefreshingCredentials(source: "test", refreshBefore: .seconds(300), now: { clock.now }) {
+        let provider = RefreshingCredentials(source: "test", refreshBefore: .seconds(300), now: { clock.now }, fetch: {
             let n = counter.withLock { $0 += 1; return $0 }
             return Self.creds("K\(n)", expiring: clock.now.addingTimeInterval(3600))
-        }
+        })
         #expect(try await provider.credentials().accessKeyID == "K1")
         clock.advance(3000)  // 10 minutes left: still good
         #expect(try await provider.credentials().accessKeyID == "K1")
@@ -159,10 +159,10 @@ struct RefreshingCredentialsTests {
         let clock = TestClock()
         let failing = Locked(false)
         let provider = RefreshingCredentials(source: "test", refreshBefore: .seconds(300), retryFailedRefreshAfter: .seconds(10),
-                                             now: { clock.now }) {
+                                             now: { clock.now }, fetch: {
             if failing.withLock({ $0 }) { throw Down() }
             return Self.creds("OLD", expiring: clock.now.addingTimeInterval(600))
-        }
+        })
         #expect(try await provider.credentials().accessKeyID == "OLD")
         failing.withLock { $0 = true }
         clock.advance(400)  // inside the refresh window, 200 s left

@@ -180,11 +180,13 @@ struct NotificationTests {
         defer { server.stop() }
         var settings = Self.fastSettings(NotifyTargets(webhook: try WebhookURL(server.url + "/hook")))
         settings.attempts = 2
+        // Generous deadlines (met at once when it works): the whole suite shares two cores.
+        settings.webhookTimeout = .seconds(20)
         let notifier = Notifier(settings: settings, sns: nil, logger: TestStack.quietLogger)
         notifier.enqueue(FileNotification(event: .failed, bucket: "b", key: "loja/data/x.csv", version: nil, route: nil,
                                           tenant: nil, table: nil, code: "BadCSV", reason: "r", rowsLoaded: nil,
                                           rowsRejected: nil, rejectsURI: nil, jobID: "j", worker: "w"), route: nil)
-        await notifier.finish(grace: .seconds(10))
+        await notifier.finish(grace: .seconds(45))
         #expect(notifier.stats.sent == 1)
         #expect(notifier.stats.retries == 0)
     }

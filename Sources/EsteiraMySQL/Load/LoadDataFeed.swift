@@ -88,7 +88,7 @@ final class LoadDataFeed: @unchecked Sendable {
         let waiters = takeWaiters()
         condition.broadcast()
         condition.unlock()
-        waiters.forEach { $0.resume() }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// On the connection's thread, inside the statement: fills `buffer` from the batch, waiting for one if
@@ -118,7 +118,7 @@ final class LoadDataFeed: @unchecked Sendable {
             waiters = takeWaiters()
         }
         condition.unlock()
-        waiters.forEach { $0.resume() }
+        for waiter in waiters { waiter.resume() }
         return count
     }
 
@@ -142,7 +142,7 @@ final class LoadDataFeed: @unchecked Sendable {
         statementOpen = false
         let waiters = takeWaiters()
         condition.unlock()
-        waiters.forEach { $0.resume() }
+        for waiter in waiters { waiter.resume() }
         return batch
     }
 

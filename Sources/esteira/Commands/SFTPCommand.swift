@@ -273,7 +273,7 @@ private final class SignalSources: @unchecked Sendable {
     // Safety: set once; DispatchSource.cancel is thread-safe.
     let sources: [any DispatchSourceSignal]
     init(_ sources: [any DispatchSourceSignal]) { self.sources = sources }
-    func cancel() { sources.forEach { $0.cancel() } }
+    func cancel() { for source in sources { source.cancel() } }
 }
 
 struct SFTPHashPasswordCommand: ParsableCommand {
