@@ -43,7 +43,7 @@ services-down:
 # the recipe runs under `set -euo pipefail`, so its exit code is make's.
 # The fuzz run (FUZZ_SECONDS, 60 by default; its build is cached in .build/fuzz) fails the target on any
 # crash, hang or sanitizer report.
-test: setup services-up
+test: setup lint services-up
 	swift build --build-tests
 	# The worker's unit tests (no servers) drive heartbeats and grace periods of a few milliseconds: they
 	# run alone first, so the rest of the suite cannot starve their two cooperative threads.

@@ -40,7 +40,8 @@ let sqlServer = CSVContract(
     columns: [
         ColumnContract(name: "day", type: "date"),
         ColumnContract(name: "at", type: "datetime"),
-        ColumnContract(name: "at3", type: "datetime(3)", formats: ["iso", "yyyy-MM-dd HH:mm:ss.SSS", "MM/dd/yyyy HH:mm"]),
+        ColumnContract(
+            name: "at3", type: "datetime(3)", formats: ["iso", "yyyy-MM-dd HH:mm:ss.SSS", "MM/dd/yyyy HH:mm"]),
         ColumnContract(name: "n", type: "int"),
         ColumnContract(name: "x", type: "decimal(18,6)"),
         ColumnContract(name: "name", type: "text"),
@@ -51,7 +52,8 @@ let charsets: [CSVCharset] = [.auto, .utf8, .windows1252, .iso88591, .utf16le, .
 let chunkSizes = [1, 2, 3, 7, 64, 4096, Int.max, 5]
 let comments: [UInt8??] = [nil, .some(nil), .some(UInt8(ascii: "#")), .some(UInt8(ascii: ";"))]
 let skips: [Int?] = [nil, 0, 1, 3]
-let table = DestinationColumns(table: "t", columns: ["id", "valor", "data", "quando", "nome", "day", "at", "n", "x", "name", "column_1", "a", "b"])
+let table = DestinationColumns(
+    table: "t", columns: ["id", "valor", "data", "quando", "nome", "day", "at", "n", "x", "name", "column_1", "a", "b"])
 
 /// A broken promise stops the run with its message (kept in -O builds, unlike precondition's).
 func check(_ condition: Bool, _ message: @autoclosure () -> String) { if !condition { fatalError(message()) } }
@@ -60,17 +62,23 @@ func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
 
 /// `yyyy-MM-dd` naming a real date in 0001…9999.
 func isCanonicalDate(_ v: [UInt8]) -> Bool {
-    guard v.count == 10, v[4] == 0x2D, v[7] == 0x2D, [0, 1, 2, 3, 5, 6, 8, 9].allSatisfy({ isDigit(v[$0]) }) else { return false }
+    guard v.count == 10, v[4] == 0x2D, v[7] == 0x2D, [0, 1, 2, 3, 5, 6, 8, 9].allSatisfy({ isDigit(v[$0]) }) else {
+        return false
+    }
     let year = v[0..<4].reduce(0) { $0 * 10 + Int($1 - 0x30) }
-    let month = Int(v[5] - 0x30) * 10 + Int(v[6] - 0x30), day = Int(v[8] - 0x30) * 10 + Int(v[9] - 0x30)
+    let month = Int(v[5] - 0x30) * 10 + Int(v[6] - 0x30)
+    let day = Int(v[8] - 0x30) * 10 + Int(v[9] - 0x30)
     return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= 31
 }
 
 /// `yyyy-MM-dd HH:mm:ss[.ffffff]`, the time of day real, at most `digits` fraction digits that matter.
 func isCanonicalDatetime(_ v: [UInt8], digits: Int) -> Bool {
-    guard v.count == 19 || v.count == 26, isCanonicalDate(Array(v[0..<10])), v[10] == 0x20, v[13] == 0x3A, v[16] == 0x3A,
-          [11, 12, 14, 15, 17, 18].allSatisfy({ isDigit(v[$0]) }) else { return false }
-    let hour = Int(v[11] - 0x30) * 10 + Int(v[12] - 0x30), minute = Int(v[14] - 0x30) * 10 + Int(v[15] - 0x30)
+    guard v.count == 19 || v.count == 26, isCanonicalDate(Array(v[0..<10])), v[10] == 0x20, v[13] == 0x3A,
+        v[16] == 0x3A,
+        [11, 12, 14, 15, 17, 18].allSatisfy({ isDigit(v[$0]) })
+    else { return false }
+    let hour = Int(v[11] - 0x30) * 10 + Int(v[12] - 0x30)
+    let minute = Int(v[14] - 0x30) * 10 + Int(v[15] - 0x30)
     let second = Int(v[17] - 0x30) * 10 + Int(v[18] - 0x30)
     guard hour <= 23, minute <= 59, second <= 59 else { return false }
     if v.count == 26 {
@@ -96,16 +104,31 @@ func checkValue(_ column: String, _ value: [UInt8], contract: CSVContract) {
     guard let type = contract.columns.first(where: { $0.name == column })?.type else { return }
     switch type {
     case "bigint", "int":
-        check(isPlainNumber(value, decimals: 0), "\(column): '\(String(decoding: value, as: UTF8.self))' is not an integer")
+        check(
+            isPlainNumber(value, decimals: 0),
+            "\(column): '\(String(decoding: value, as: UTF8.self))' is not an integer")
         if type == "int" { check(Int32(String(decoding: value, as: UTF8.self)) != nil, "\(column): int out of range") }
-    case "decimal(12,2)": check(isPlainNumber(value, decimals: 2), "\(column): '\(String(decoding: value, as: UTF8.self))' is not decimal(12,2)")
-    case "decimal(18,6)": check(isPlainNumber(value, decimals: 6), "\(column): '\(String(decoding: value, as: UTF8.self))' is not decimal(18,6)")
+    case "decimal(12,2)":
+        check(
+            isPlainNumber(value, decimals: 2),
+            "\(column): '\(String(decoding: value, as: UTF8.self))' is not decimal(12,2)")
+    case "decimal(18,6)":
+        check(
+            isPlainNumber(value, decimals: 6),
+            "\(column): '\(String(decoding: value, as: UTF8.self))' is not decimal(18,6)")
     case "date": check(isCanonicalDate(value), "\(column): '\(String(decoding: value, as: UTF8.self))' is not a date")
-    case "datetime": check(isCanonicalDatetime(value, digits: 6), "\(column): '\(String(decoding: value, as: UTF8.self))' is not a datetime")
-    case "datetime(3)": check(isCanonicalDatetime(value, digits: 3), "\(column): '\(String(decoding: value, as: UTF8.self))' is not a datetime(3)")
+    case "datetime":
+        check(
+            isCanonicalDatetime(value, digits: 6),
+            "\(column): '\(String(decoding: value, as: UTF8.self))' is not a datetime")
+    case "datetime(3)":
+        check(
+            isCanonicalDatetime(value, digits: 3),
+            "\(column): '\(String(decoding: value, as: UTF8.self))' is not a datetime(3)")
     case "boolean": check(value == [0x30] || value == [0x31], "\(column): boolean '\(value)'")
     case "enum": check(value == Array("novo".utf8) || value == Array("pago".utf8), "\(column): enum '\(value)'")
-    case "double": check(Double(String(decoding: value, as: UTF8.self))?.isFinite == true, "\(column): double '\(value)'")
+    case "double":
+        check(Double(String(decoding: value, as: UTF8.self))?.isFinite == true, "\(column): double '\(value)'")
     case "varchar(20)":
         check(value.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) } <= 20, "\(column): longer than 20 characters")
     default: break
@@ -115,7 +138,8 @@ func checkValue(_ column: String, _ value: [UInt8], contract: CSVContract) {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 1 else { return 0 }
-    let control = data[0], more = data[1]
+    let control = data[0]
+    let more = data[1]
     let input = UnsafeRawBufferPointer(start: data + 2, count: size - 2)
     var options = CSVReadOptions(encoding: charsets[Int(control & 7)])
     let contract = more & 0x40 != 0 ? sqlServer : brazilian
@@ -143,16 +167,26 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             case .columns(let names):
                 columns = names
                 check(!names.isEmpty, "no columns")
-                check(names.allSatisfy { !$0.isEmpty && $0.utf8.count <= 64 && $0.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F } },
-                             "unsafe column name in \(names)")
+                check(
+                    names.allSatisfy {
+                        !$0.isEmpty && $0.utf8.count <= 64
+                            && $0.utf8.allSatisfy {
+                                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F
+                            }
+                    },
+                    "unsafe column name in \(names)")
                 check(Set(names).count == names.count, "duplicate column names \(names)")
                 if let destination = options.destination {
-                    check(names.allSatisfy { destination.columns.contains($0) }, "a column \(names) not in the table was let through")
+                    check(
+                        names.allSatisfy { destination.columns.contains($0) },
+                        "a column \(names) not in the table was let through")
                 }
             case .row(let values):
                 check(values.count == columns.count, "row of \(values.count) values for \(columns.count) columns")
                 if let contract = options.contract {
-                    for (i, value) in values.enumerated() { if let value { checkValue(columns[i], Array(value), contract: contract) } }
+                    for (i, value) in values.enumerated() {
+                        if let value { checkValue(columns[i], Array(value), contract: contract) }
+                    }
                 }
             case .rejected(let row):
                 check(!row.reason.isEmpty && row.line >= 1 && row.endLine >= row.line, "bad rejected row \(row)")

@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 
 /// What the pipeline reads: an S3 object version (what the worker loads), or a local file (`esteira load FILE`).
 ///
@@ -55,7 +55,11 @@ public struct LocalFile: Sendable, Equatable {
         let result: Result<(String, Int64), PipelineError> = await withCheckedContinuation { done in
             LocalFileBytes.io.async {
                 guard let handle = FileHandle(forReadingAtPath: absolute) else {
-                    return done.resume(returning: .failure(PipelineError(.objectMissing, "cannot open \(absolute): check the path and that it is a readable file")))
+                    return done.resume(
+                        returning: .failure(
+                            PipelineError(
+                                .objectMissing, "cannot open \(absolute): check the path and that it is a readable file"
+                            )))
                 }
                 defer { try? handle.close() }
                 var hasher = SHA256Hasher()
@@ -66,7 +70,9 @@ public struct LocalFile: Sendable, Equatable {
                         hasher.update(Array(data))
                     }
                 } catch {
-                    return done.resume(returning: .failure(PipelineError(.storage, "cannot read \(absolute): \(error.localizedDescription)")))
+                    return done.resume(
+                        returning: .failure(
+                            PipelineError(.storage, "cannot read \(absolute): \(error.localizedDescription)")))
                 }
                 done.resume(returning: .success((Hex.encode(hasher.finalize()), size)))
             }
@@ -114,7 +120,8 @@ public final class LocalFileBytes: FileBytes, @unchecked Sendable {
                     done.resume(returning: Array(data))
                 } catch {
                     self.close()
-                    done.resume(throwing: PipelineError(.storage, "cannot read \(self.path): \(error.localizedDescription)"))
+                    done.resume(
+                        throwing: PipelineError(.storage, "cannot read \(self.path): \(error.localizedDescription)"))
                 }
             }
         }

@@ -1,8 +1,8 @@
-import Foundation
-import Logging
 import EsteiraAWS
 import EsteiraCSV
 import EsteiraMySQL
+import Foundation
+import Logging
 
 /// One file, start to end: stream from S3 → parse → clean → load into MySQL with its ledger row, atomically.
 /// Knows nothing of queues; the worker decides what a failure means for the message.
@@ -25,18 +25,23 @@ public final class FilePipeline: Sendable {
     public let rejectsPartBytes: Int
     public static let defaultRejectsPartBytes = 8 << 20
 
-    public convenience init(s3: S3Client, mysql: MySQLConfig, routes: RouteTable, batchRows: Int = 2000,
-                            batchBytes: Int = FilePipeline.defaultBatchBytes,
-                            rejectsPartBytes: Int = FilePipeline.defaultRejectsPartBytes,
-                            logger: Logger = Logger(label: "esteira.pipeline")) {
-        self.init(s3: s3, connections: PipelineConnectionPool(config: mysql), routes: routes, batchRows: batchRows,
-                  batchBytes: batchBytes, rejectsPartBytes: rejectsPartBytes, logger: logger)
+    public convenience init(
+        s3: S3Client, mysql: MySQLConfig, routes: RouteTable, batchRows: Int = 2000,
+        batchBytes: Int = FilePipeline.defaultBatchBytes,
+        rejectsPartBytes: Int = FilePipeline.defaultRejectsPartBytes,
+        logger: Logger = Logger(label: "esteira.pipeline")
+    ) {
+        self.init(
+            s3: s3, connections: PipelineConnectionPool(config: mysql), routes: routes, batchRows: batchRows,
+            batchBytes: batchBytes, rejectsPartBytes: rejectsPartBytes, logger: logger)
     }
 
-    public init(s3: S3Client, connections: PipelineConnectionPool, routes: RouteTable, batchRows: Int = 2000,
-                batchBytes: Int = FilePipeline.defaultBatchBytes,
-                rejectsPartBytes: Int = FilePipeline.defaultRejectsPartBytes,
-                logger: Logger = Logger(label: "esteira.pipeline")) {
+    public init(
+        s3: S3Client, connections: PipelineConnectionPool, routes: RouteTable, batchRows: Int = 2000,
+        batchBytes: Int = FilePipeline.defaultBatchBytes,
+        rejectsPartBytes: Int = FilePipeline.defaultRejectsPartBytes,
+        logger: Logger = Logger(label: "esteira.pipeline")
+    ) {
         self.s3 = s3
         self.batchRows = batchRows
         self.batchBytes = batchBytes
@@ -54,30 +59,38 @@ public final class FilePipeline: Sendable {
 
     /// Loads one file. `beforeCommit` runs just before COMMIT: the worker checks there that it still holds
     /// the file's lease, so a worker whose lease ran out cannot commit after another took over.
-    public func load(_ source: SourceObject, route: Route, fencingToken: Int64,
-                     beforeCommit: @Sendable () async throws -> Void = {}) async throws(PipelineError) -> FileOutcome {
+    public func load(
+        _ source: SourceObject, route: Route, fencingToken: Int64,
+        beforeCommit: @Sendable () async throws -> Void = {}
+    ) async throws(PipelineError) -> FileOutcome {
         try await load(.object(source), route: route, fencingToken: fencingToken, beforeCommit: beforeCommit)
     }
 
     /// The same; `tracking` follows the stage, bytes and rows (the worker records the stage and watches
     /// for stalls).
-    public func load(_ source: SourceObject, route: Route, fencingToken: Int64,
-                     beforeCommit: @Sendable () async throws -> Void,
-                     tracking: LoadProgress) async throws(PipelineError) -> FileOutcome {
-        try await load(.object(source), route: route, fencingToken: fencingToken, beforeCommit: beforeCommit, tracking: tracking)
+    public func load(
+        _ source: SourceObject, route: Route, fencingToken: Int64,
+        beforeCommit: @Sendable () async throws -> Void,
+        tracking: LoadProgress
+    ) async throws(PipelineError) -> FileOutcome {
+        try await load(
+            .object(source), route: route, fencingToken: fencingToken, beforeCommit: beforeCommit, tracking: tracking)
     }
 
     /// Loads one file from S3 or from the local disk. `progress` is told the bytes read so far, after each chunk.
     /// `reload` loads a version the ledger already has again, replacing the earlier load's rows in the same
     /// transaction (`esteira reload`; the route must be replace-by-file, see ``Route/reloadRefusal``).
-    public func load(_ source: FileInput, route: Route, fencingToken: Int64,
-                     beforeCommit: @Sendable () async throws -> Void = {},
-                     progress: @Sendable (Int64) -> Void = { _ in },
-                     tracking: LoadProgress = LoadProgress(), reload: Bool = false) async throws(PipelineError) -> FileOutcome {
+    public func load(
+        _ source: FileInput, route: Route, fencingToken: Int64,
+        beforeCommit: @Sendable () async throws -> Void = {},
+        progress: @Sendable (Int64) -> Void = { _ in },
+        tracking: LoadProgress = LoadProgress(), reload: Bool = false
+    ) async throws(PipelineError) -> FileOutcome {
         do {
             if reload, let refusal = route.reloadRefusal { throw PipelineError(.reloadRefused, refusal) }
-            return try await run(source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit,
-                                 progress: progress, tracking: tracking, reload: reload)
+            return try await run(
+                source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit,
+                progress: progress, tracking: tracking, reload: reload)
         } catch let e as PipelineError {
             throw e
         } catch {
@@ -85,12 +98,15 @@ public final class FilePipeline: Sendable {
         }
     }
 
-    private func run(_ source: FileInput, route: Route, fencingToken: Int64,
-                     beforeCommit: @Sendable () async throws -> Void,
-                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress, reload: Bool) async throws -> FileOutcome {
+    private func run(
+        _ source: FileInput, route: Route, fencingToken: Int64,
+        beforeCommit: @Sendable () async throws -> Void,
+        progress: @Sendable (Int64) -> Void, tracking: LoadProgress, reload: Bool
+    ) async throws -> FileOutcome {
         try await connections.withConnection { connection in
-            try await run(source, route: route, fencingToken: fencingToken, connection: connection,
-                          beforeCommit: beforeCommit, progress: progress, tracking: tracking, reload: reload)
+            try await run(
+                source, route: route, fencingToken: fencingToken, connection: connection,
+                beforeCommit: beforeCommit, progress: progress, tracking: tracking, reload: reload)
         }
     }
 
@@ -102,16 +118,20 @@ public final class FilePipeline: Sendable {
     private func open(_ source: FileInput) async throws -> any FileBytes {
         switch source {
         case .object(let o):
-            return try await s3.getObjectStream(bucket: o.bucket, key: o.key, versionID: o.versionID,
-                                                ifMatch: o.versionID == nil ? o.eTag : nil).1
+            return try await s3.getObjectStream(
+                bucket: o.bucket, key: o.key, versionID: o.versionID,
+                ifMatch: o.versionID == nil ? o.eTag : nil
+            ).1
         case .localFile(let f):
             return try LocalFileBytes(path: f.path)
         }
     }
 
-    private func run(_ source: FileInput, route: Route, fencingToken: Int64, connection: MySQLConnection,
-                     beforeCommit: @Sendable () async throws -> Void,
-                     progress: @Sendable (Int64) -> Void, tracking: LoadProgress, reload: Bool) async throws -> FileOutcome {
+    private func run(
+        _ source: FileInput, route: Route, fencingToken: Int64, connection: MySQLConnection,
+        beforeCommit: @Sendable () async throws -> Void,
+        progress: @Sendable (Int64) -> Void, tracking: LoadProgress, reload: Bool
+    ) async throws -> FileOutcome {
         var options = try route.readOptions()
         let mode = try route.mode()
         await tracking.enter(.fetch)
@@ -123,10 +143,11 @@ public final class FilePipeline: Sendable {
         }
         let body = try await open(source)
         await tracking.enter(.read)
-        var file = try FileRun(source: source, route: route, options: options, mode: mode, fencingToken: fencingToken,
-                               connection: connection, tracking: tracking, batchRows: batchRows, batchBytes: batchBytes,
-                               rejects: RejectsWriter(destination: rejectsDestination(for: source), partBytes: rejectsPartBytes),
-                               reload: reload, logger: logger)
+        var file = try FileRun(
+            source: source, route: route, options: options, mode: mode, fencingToken: fencingToken,
+            connection: connection, tracking: tracking, batchRows: batchRows, batchBytes: batchBytes,
+            rejects: RejectsWriter(destination: rejectsDestination(for: source), partBytes: rejectsPartBytes),
+            reload: reload, logger: logger)
         do {
             while let chunk = try await body.next() {
                 try Task.checkCancellation()

@@ -40,9 +40,11 @@ struct FileRun: ~Copyable {
     private var abortScan = TestFaults.abortScan()
     private(set) var bytes: Int64 = 0
 
-    init(source: FileInput, route: Route, options: CSVReadOptions, mode: LoadMode, fencingToken: Int64,
-         connection: MySQLConnection, tracking: LoadProgress, batchRows: Int, batchBytes: Int,
-         rejects: RejectsWriter, reload: Bool, logger: Logger) throws {
+    init(
+        source: FileInput, route: Route, options: CSVReadOptions, mode: LoadMode, fencingToken: Int64,
+        connection: MySQLConnection, tracking: LoadProgress, batchRows: Int, batchBytes: Int,
+        rejects: RejectsWriter, reload: Bool, logger: Logger
+    ) throws {
         self.source = source
         self.route = route
         self.mode = mode
@@ -82,11 +84,14 @@ struct FileRun: ~Copyable {
     /// The header is known: prepares the table (`create_table`, before the transaction since DDL commits),
     /// then opens the transaction and inserts the ledger row. The one place a load begins.
     mutating func begin(columns: [String]) async throws -> Step {
-        columnsAdded = try await DestinationTable.prepare(for: route, fileColumns: columns, on: connection, logger: logger)
-        let ledger = LedgerRecord(bucket: source.ledgerBucket, key: source.ledgerKey, version: source.ledgerVersion,
-                                  fencingToken: fencingToken, rowsLoaded: 0, rowsRejected: 0, checksum: "")
-        let begun = try await connection.beginFileLoad(table: route.table, columns: columns, ledger: ledger, mode: mode,
-                                                       reload: reload)
+        columnsAdded = try await DestinationTable.prepare(
+            for: route, fileColumns: columns, on: connection, logger: logger)
+        let ledger = LedgerRecord(
+            bucket: source.ledgerBucket, key: source.ledgerKey, version: source.ledgerVersion,
+            fencingToken: fencingToken, rowsLoaded: 0, rowsRejected: 0, checksum: "")
+        let begun = try await connection.beginFileLoad(
+            table: route.table, columns: columns, ledger: ledger, mode: mode,
+            reload: reload)
         if begun.alreadyLoaded != nil {
             await begun.rollback()
             return .alreadyLoaded
@@ -104,7 +109,9 @@ struct FileRun: ~Copyable {
         guard let digest = hasher.take() else { throw PipelineError(.storage, "the file was already finished") }
         let checksum = Hex.encode(digest.finalize())
         if case .localFile(let f) = source, f.sha256 != checksum {
-            throw PipelineError(.versionChanged, "\(f.path) changed while it was being loaded; nothing was written. Load it again once it is complete")
+            throw PipelineError(
+                .versionChanged,
+                "\(f.path) changed while it was being loaded; nothing was written. Load it again once it is complete")
         }
         // A file whose header only came out at the end (no line break after it) begins here.
         if load == nil, try await begin(columns: columns) == .alreadyLoaded { return alreadyLoaded() }
@@ -115,7 +122,10 @@ struct FileRun: ~Copyable {
                 await load.rollback()
                 let uri = try? await rejects.finish()
                 let percent = (Double(summary.rejected) * 1000 / Double(total)).rounded() / 10
-                var e = PipelineError(.tooManyRejects, "\(summary.rejected) of \(total) rows (\(percent)%) were refused, above the route's reject_threshold of \(threshold * 100)%; nothing was loaded. Reasons per row: \(uri ?? "the rejects file could not be written")")
+                var e = PipelineError(
+                    .tooManyRejects,
+                    "\(summary.rejected) of \(total) rows (\(percent)%) were refused, above the route's reject_threshold of \(threshold * 100)%; nothing was loaded. Reasons per row: \(uri ?? "the rejects file could not be written")"
+                )
                 e.rejectsURI = uri
                 throw e
             }
@@ -127,8 +137,9 @@ struct FileRun: ~Copyable {
         try await beforeCommit()
         switch try await load.commit(rowsRejected: rejects.count, checksum: checksum, rejectsURI: rejectsURI) {
         case .loaded(let rows):
-            var result = FileOutcome(table: route.table, rowsLoaded: rows, rowsRejected: rejects.count, bytesRead: bytes,
-                                     alreadyLoaded: false, rejectsURI: rejectsURI)
+            var result = FileOutcome(
+                table: route.table, rowsLoaded: rows, rowsRejected: rejects.count, bytesRead: bytes,
+                alreadyLoaded: false, rejectsURI: rejectsURI)
             result.rowsDuplicate = summary.duplicates
             result.rowsReplaced = load.rowsReplaced
             result.columnsAdded = columnsAdded
@@ -144,7 +155,8 @@ struct FileRun: ~Copyable {
 
     /// Nothing is written: the version was committed before.
     func alreadyLoaded() -> FileOutcome {
-        FileOutcome(table: route.table, rowsLoaded: 0, rowsRejected: 0, bytesRead: bytes, alreadyLoaded: true, rejectsURI: nil)
+        FileOutcome(
+            table: route.table, rowsLoaded: 0, rowsRejected: 0, bytesRead: bytes, alreadyLoaded: true, rejectsURI: nil)
     }
 
     /// Rolls back the transaction and drops a rejects upload in progress, and returns the error to throw.
@@ -182,7 +194,10 @@ struct FileRun: ~Copyable {
         case .rejected(let row):
             rejects.add(line: row.line, reason: row.reason, raw: row.raw)
             if let maxRejects = route.maxRejects, rejects.count > maxRejects {
-                throw PipelineError(.tooManyRejects, "more than \(maxRejects) rows refused (the route's max_rejects); the last, line \(row.line): \(row.reason)")
+                throw PipelineError(
+                    .tooManyRejects,
+                    "more than \(maxRejects) rows refused (the route's max_rejects); the last, line \(row.line): \(row.reason)"
+                )
             }
         }
     }

@@ -1,6 +1,6 @@
-import Logging
 import EsteiraAWS
 import EsteiraMySQL
+import Logging
 
 /// The pipeline's MySQL connection pool: ``MySQLConnectionPool`` (which keeps connections between files,
 /// pings them before reuse, replaces one lost while idle, and closes one whose work threw) over the
@@ -30,21 +30,28 @@ public final class PipelineConnectionPool: Sendable {
 
     /// Credentials from a Secrets Manager secret in the RDS format, by name or ARN; `database` overrides the
     /// secret's `dbname`. Each fetch is logged (without the secret), so a rotation shows in the log.
-    public static func secret(_ secretID: String, secretsManager: SecretsManagerClient, database: String? = nil,
-                              maxIdle: Int = 2, logger: Logger) -> PipelineConnectionPool {
+    public static func secret(
+        _ secretID: String, secretsManager: SecretsManagerClient, database: String? = nil,
+        maxIdle: Int = 2, logger: Logger
+    ) -> PipelineConnectionPool {
         let source = SecretCredentialSource(database: database) {
             let value: SecretValue
             do {
                 value = try await secretsManager.getSecretValue(secretID: secretID)
             } catch let e as AWSError {
-                throw PipelineError(.database, "cannot read the MySQL secret \(secretID): \(e)", transient: e.isTransient)
+                throw PipelineError(
+                    .database, "cannot read the MySQL secret \(secretID): \(e)", transient: e.isTransient)
             } catch {
                 throw PipelineError(.database, "cannot read the MySQL secret \(secretID): \(error)", transient: true)
             }
             guard let text = value.string else {
-                throw PipelineError(.database, "the MySQL secret \(secretID) has no SecretString; store the RDS JSON (username, password, host, port, dbname)")
+                throw PipelineError(
+                    .database,
+                    "the MySQL secret \(secretID) has no SecretString; store the RDS JSON (username, password, host, port, dbname)"
+                )
             }
-            logger.info("read the MySQL secret", metadata: ["secret": "\(secretID)", "version": "\(value.versionID ?? "-")"])
+            logger.info(
+                "read the MySQL secret", metadata: ["secret": "\(secretID)", "version": "\(value.versionID ?? "-")"])
             return text
         }
         return PipelineConnectionPool(source: source, target: "the secret \(secretID)", rotates: true, maxIdle: maxIdle)
@@ -82,7 +89,10 @@ public final class PipelineConnectionPool: Sendable {
             // Refused even with the secret fetched again. In a single-user rotation the password is changed
             // in the database a moment before the secret's current version: retry the file later rather
             // than dead-letter it. A secret that is really wrong fails the worker's start-up probe instead.
-            throw PipelineError(.database, "\(e.description), even with the secret fetched again (a rotation in progress?); the file will be retried", transient: true)
+            throw PipelineError(
+                .database,
+                "\(e.description), even with the secret fetched again (a rotation in progress?); the file will be retried",
+                transient: true)
         }
     }
 }

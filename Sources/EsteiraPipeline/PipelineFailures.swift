@@ -1,7 +1,7 @@
-import Foundation
 import EsteiraAWS
 import EsteiraCSV
 import EsteiraMySQL
+import Foundation
 
 /// Turns the adapters' errors into `PipelineError`, once, at the edge.
 enum PipelineFailures {
@@ -22,7 +22,9 @@ enum PipelineFailures {
                 return PipelineError(.objectMissing, "the object is gone from S3 (\(e.code)); nothing to load")
             }
             if e.code == .preconditionFailed || e.status == 412 {
-                return PipelineError(.versionChanged, "the object was replaced while it was read (ETag changed); the new version has its own event")
+                return PipelineError(
+                    .versionChanged,
+                    "the object was replaced while it was read (ETag changed); the new version has its own event")
             }
             return PipelineError(.storage, e.description, transient: e.isTransient)
         case let e as TransportError:

@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 
 /// The rejects file of one load: every refused row, with its line and reason, and memory bounded in bytes.
 ///
@@ -108,10 +108,14 @@ final class RejectsWriter {
         buffer = []
         if let uploadID, case .object(let s3, let bucket, let key) = destination {
             // Not cancelled with the load: parts left behind are billed until a lifecycle rule clears them.
-            _ = await Task.detached { try? await s3.abortMultipartUpload(bucket: bucket, key: key, uploadID: uploadID) }.value
+            _ = await Task.detached { try? await s3.abortMultipartUpload(bucket: bucket, key: key, uploadID: uploadID) }
+                .value
         }
         if let file = temporary {
-            try? await Self.onIO { _ = close(file.fd); _ = unlink(file.path) }
+            try? await Self.onIO {
+                _ = close(file.fd)
+                _ = unlink(file.path)
+            }
         }
         uploadID = nil
         temporary = nil
@@ -124,8 +128,10 @@ final class RejectsWriter {
             if uploadID == nil {
                 uploadID = try await s3.createMultipartUpload(bucket: bucket, key: key, contentType: Self.contentType)
             }
-            parts.append(try await s3.uploadPart(bucket: bucket, key: key, uploadID: uploadID!,
-                                                 partNumber: parts.count + 1, body: buffer))
+            parts.append(
+                try await s3.uploadPart(
+                    bucket: bucket, key: key, uploadID: uploadID!,
+                    partNumber: parts.count + 1, body: buffer))
         case .localFile(let path):
             if temporary == nil {
                 let temporaryPath = "\(path).\(UInt32.random(in: 0...UInt32.max)).partial"

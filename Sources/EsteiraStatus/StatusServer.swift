@@ -38,9 +38,11 @@ public final class StatusServer: Sendable {
     /// Connections admitted and not closed yet.
     public var openConnections: Int { open.withLock { $0 } }
 
-    public static func start(host: String = "0.0.0.0", port: Int, limits: Limits = Limits(),
-                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                             handler: @escaping Handler) async throws -> StatusServer {
+    public static func start(
+        host: String = "0.0.0.0", port: Int, limits: Limits = Limits(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        handler: @escaping Handler
+    ) async throws -> StatusServer {
         let open = Locked(0)
         let channel: any Channel
         do {
@@ -63,7 +65,8 @@ public final class StatusServer: Sendable {
                 }
                 .bind(host: host, port: port).get()
         } catch {
-            throw StatusServerError(description: "cannot serve /healthz and /metrics on \(host):\(port): \(error) (choose another port)")
+            throw StatusServerError(
+                description: "cannot serve /healthz and /metrics on \(host):\(port): \(error) (choose another port)")
         }
         return StatusServer(port: channel.localAddress?.port ?? port, channel: channel, open: open)
     }
@@ -108,13 +111,17 @@ private final class StatusHandler: ChannelInboundHandler {
         } else {
             (status, type, body) = (405, "text/plain", "only GET is served here\n")
         }
-        var headers = HTTPHeaders([("content-type", type), ("content-length", String(body.utf8.count)),
-                                   ("connection", "close"), ("cache-control", "no-store")])
+        var headers = HTTPHeaders([
+            ("content-type", type), ("content-length", String(body.utf8.count)),
+            ("connection", "close"), ("cache-control", "no-store"),
+        ])
         if status == 405 { headers.add(name: "allow", value: "GET, HEAD") }
-        let responseHead = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+        let responseHead = HTTPResponseHead(
+            version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
         context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
         if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }

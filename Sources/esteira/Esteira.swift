@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import EsteiraAWS
+import Foundation
 
 @main
 struct Esteira: AsyncParsableCommand {
@@ -12,8 +12,11 @@ struct Esteira: AsyncParsableCommand {
             AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>). For the local stack: \
             `make services-up && source .local/env`.
             """,
-        subcommands: [SetupCommand.self, WorkerCommand.self, DLQCommand.self, JobsCommand.self, RoutesCommand.self, InferCommand.self, LoadCommand.self,
-                      ReloadCommand.self, UnloadCommand.self, BackfillCommand.self, ReconcileCommand.self, SFTPCommand.self])
+        subcommands: [
+            SetupCommand.self, WorkerCommand.self, DLQCommand.self, JobsCommand.self, RoutesCommand.self,
+            InferCommand.self, LoadCommand.self,
+            ReloadCommand.self, UnloadCommand.self, BackfillCommand.self, ReconcileCommand.self, SFTPCommand.self,
+        ])
 
     /// Ignores SIGPIPE for the whole process first: a peer that closes early (a probe, a scraper, an SFTP
     /// client) must cost one failed write, never the process.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EsteiraAWS
 
 @Suite("AWS configuration from the environment")
@@ -25,13 +26,25 @@ struct AWSConfigTests {
         #expect(c.endpoint(for: .dynamodb).baseURL == "http://localhost:8000")
     }
 
-    @Test("missing or bad settings say what to set", arguments: [
-        (["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"], "AWS_REGION"),
-        (["AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"], "AWS_ACCESS_KEY_ID"),
-        (["AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a"], "AWS_SECRET_ACCESS_KEY is not"),
-        (["AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_ENDPOINT_URL": "ftp://x"], "not an http(s) URL"),
-        (["AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_MAX_ATTEMPTS": "zero"], "AWS_MAX_ATTEMPTS"),
-    ])
+    @Test(
+        "missing or bad settings say what to set",
+        arguments: [
+            (["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"], "AWS_REGION"),
+            (["AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"], "AWS_ACCESS_KEY_ID"),
+            (["AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a"], "AWS_SECRET_ACCESS_KEY is not"),
+            (
+                [
+                    "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
+                    "AWS_ENDPOINT_URL": "ftp://x",
+                ], "not an http(s) URL"
+            ),
+            (
+                [
+                    "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
+                    "AWS_MAX_ATTEMPTS": "zero",
+                ], "AWS_MAX_ATTEMPTS"
+            ),
+        ])
     func errors(env: [String: String], mentions: String) {
         #expect {
             _ = try AWSConfig.fromEnvironment(env)
@@ -73,25 +86,33 @@ struct RequestAndErrorTests {
 
     @Test("JSON protocol errors keep the code after '#', XML errors their Code")
     func parseErrors() {
-        let json = ErrorParser.json.parse(HTTPResponseHead(status: 400, headers: [("x-amzn-requestid", "r1")]),
-                                          body: Array(#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#.utf8),
-                                          service: "dynamodb", operation: "PutItem")
+        let json = ErrorParser.json.parse(
+            HTTPResponseHead(status: 400, headers: [("x-amzn-requestid", "r1")]),
+            body: Array(
+                #"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#
+                    .utf8),
+            service: "dynamodb", operation: "PutItem")
         #expect(json.code == .conditionalCheckFailed)
         #expect(json.requestID == "r1")
         #expect(json.isTransient == false)
-        let xml = ErrorParser.xml.parse(HTTPResponseHead(status: 503, headers: []),
-                                        body: Array("<Error><Code>SlowDown</Code><Message>Reduce &amp; retry</Message></Error>".utf8),
-                                        service: "s3", operation: "PutObject")
+        let xml = ErrorParser.xml.parse(
+            HTTPResponseHead(status: 503, headers: []),
+            body: Array("<Error><Code>SlowDown</Code><Message>Reduce &amp; retry</Message></Error>".utf8),
+            service: "s3", operation: "PutObject")
         #expect(xml.code == .slowDown)
         #expect(xml.message == "Reduce & retry")
         #expect(xml.isTransient)
         #expect(xml.isThrottling)
         // moto answers auth failures of JSON services in XML.
-        let auth = ErrorParser.json.parse(HTTPResponseHead(status: 403, headers: []),
-                                          body: Array("<ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error></Errors></ErrorResponse>".utf8),
-                                          service: "sqs", operation: "GetQueueUrl")
+        let auth = ErrorParser.json.parse(
+            HTTPResponseHead(status: 403, headers: []),
+            body: Array(
+                "<ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error></Errors></ErrorResponse>"
+                    .utf8),
+            service: "sqs", operation: "GetQueueUrl")
         #expect(auth.code == .signatureDoesNotMatch)
-        let empty = ErrorParser.xml.parse(HTTPResponseHead(status: 404, headers: []), body: [], service: "s3", operation: "HeadObject")
+        let empty = ErrorParser.xml.parse(
+            HTTPResponseHead(status: 404, headers: []), body: [], service: "s3", operation: "HeadObject")
         #expect(empty.code == .notFound)
         #expect(empty.description.contains("HTTP 404"))
     }
@@ -99,21 +120,26 @@ struct RequestAndErrorTests {
     @Test("SQS's legacy query code for a missing queue reads as QueueDoesNotExist, whichever protocol names it")
     func legacyQueueCode() {
         let legacy = ErrorParser.json.parse(
-            HTTPResponseHead(status: 400, headers: [("x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender")]),
-            body: Array(#"{"message":"The specified queue does not exist."}"#.utf8), service: "sqs", operation: "GetQueueUrl")
+            HTTPResponseHead(
+                status: 400, headers: [("x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender")]),
+            body: Array(#"{"message":"The specified queue does not exist."}"#.utf8), service: "sqs",
+            operation: "GetQueueUrl")
         #expect(legacy.code == .queueDoesNotExist)
-        let json = ErrorParser.json.parse(HTTPResponseHead(status: 400, headers: []),
-                                          body: Array(#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"no"}"#.utf8),
-                                          service: "sqs", operation: "GetQueueUrl")
+        let json = ErrorParser.json.parse(
+            HTTPResponseHead(status: 400, headers: []),
+            body: Array(#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"no"}"#.utf8),
+            service: "sqs", operation: "GetQueueUrl")
         #expect(json.code == .queueDoesNotExist)
         #expect(AWSError.Code(rawValue: "SomethingNew").rawValue == "SomethingNew")
     }
 
-    @Test("classification follows the SDKs' standard retry mode", arguments: [
-        ("ThrottlingException", 400, true), ("InternalError", 500, true), ("Whatever", 502, true),
-        ("Transport", 0, true), ("AccessDenied", 403, false), ("NoSuchKey", 404, false),
-        ("ValidationException", 400, false), ("TooManyRequestsException", 429, true),
-    ])
+    @Test(
+        "classification follows the SDKs' standard retry mode",
+        arguments: [
+            ("ThrottlingException", 400, true), ("InternalError", 500, true), ("Whatever", 502, true),
+            ("Transport", 0, true), ("AccessDenied", 403, false), ("NoSuchKey", 404, false),
+            ("ValidationException", 400, false), ("TooManyRequestsException", 429, true),
+        ])
     func classification(code: String, status: Int, transient: Bool) {
         #expect(AWSError.isTransient(code: AWSError.Code(rawValue: code), status: status) == transient)
     }
@@ -163,17 +189,20 @@ struct NotificationMergeTests {
 
     @Test("an older rule to the same queue under another id is replaced, so events are not doubled")
     func sameQueueOtherID() {
-        let existing = "<NotificationConfiguration><QueueConfiguration><Id>esteira</Id><Queue>arn:aws:sqs:us-east-1:1:q</Queue>"
+        let existing =
+            "<NotificationConfiguration><QueueConfiguration><Id>esteira</Id><Queue>arn:aws:sqs:us-east-1:1:q</Queue>"
             + "<Event>s3:ObjectCreated:*</Event></QueueConfiguration></NotificationConfiguration>"
         let merged = NotificationConfigurationXML.merging(ours, into: existing)
         #expect(XMLLite(merged).all("Queue") == ["arn:aws:sqs:us-east-1:1:q"])
         #expect(XMLLite(merged).all("Id") == ["esteira-q"])
     }
 
-    @Test("an empty or self-closed configuration gets ours alone", arguments: [
-        "", "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
-        "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></NotificationConfiguration>",
-    ])
+    @Test(
+        "an empty or self-closed configuration gets ours alone",
+        arguments: [
+            "", "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
+            "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></NotificationConfiguration>",
+        ])
     func empty(existing: String) {
         let merged = NotificationConfigurationXML.merging(ours, into: existing)
         #expect(XMLLite(merged).all("Queue") == ["arn:aws:sqs:us-east-1:1:q"])

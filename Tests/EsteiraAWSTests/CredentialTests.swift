@@ -1,7 +1,8 @@
-import Foundation
 import EsteiraSync
-import Testing
 import EsteiraTestSupport
+import Foundation
+import Testing
+
 @testable import EsteiraAWS
 
 /// A folder of its own for one test's config files and tokens.
@@ -20,7 +21,8 @@ struct CredentialChainTests {
     @Test("config and credentials files merge per profile, the credentials file winning")
     func parseFiles() throws {
         let dir = try temporaryDirectory()
-        try write("""
+        try write(
+            """
             # comment
             [default]
             region = eu-west-1
@@ -33,14 +35,17 @@ struct CredentialChainTests {
             [sso-session x]
             sso_region = us-east-1
             """, to: dir + "/config")
-        try write("""
+        try write(
+            """
             [base]
             aws_access_key_id = AKIDBASE
             aws_secret_access_key = se#cret
             [default]
             region = us-west-2
             """, to: dir + "/credentials")
-        let files = SharedConfigFiles.load(["AWS_CONFIG_FILE": dir + "/config", "AWS_SHARED_CREDENTIALS_FILE": dir + "/credentials"])
+        let files = SharedConfigFiles.load([
+            "AWS_CONFIG_FILE": dir + "/config", "AWS_SHARED_CREDENTIALS_FILE": dir + "/credentials",
+        ])
         #expect(files.profiles["default"]?["region"] == "us-west-2")
         #expect(files.profiles["ci"]?["region"] == "sa-east-1")
         #expect(files.profiles["ci"]?["addressing_style"] == nil)
@@ -60,28 +65,47 @@ struct CredentialChainTests {
 
     static let keys = ["aws_access_key_id": "AKIDFILE", "aws_secret_access_key": "s"]
 
-    @Test("sources are chosen in the SDKs' order", arguments: [
-        (["AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "B", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t", "AWS_ROLE_ARN": "r"], "environment"),
-        (["AWS_WEB_IDENTITY_TOKEN_FILE": "/t", "AWS_ROLE_ARN": "r"], "profile 'default'"),
-        (["AWS_PROFILE": "empty", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t", "AWS_ROLE_ARN": "r",
-          "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/creds"], "web identity"),
-        (["AWS_PROFILE": "empty", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.23/v1/credentials"], "container"),
-        (["AWS_PROFILE": "empty"], "IMDSv2"),
-    ])
+    @Test(
+        "sources are chosen in the SDKs' order",
+        arguments: [
+            (
+                [
+                    "AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "B", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t",
+                    "AWS_ROLE_ARN": "r",
+                ], "environment"
+            ),
+            (["AWS_WEB_IDENTITY_TOKEN_FILE": "/t", "AWS_ROLE_ARN": "r"], "profile 'default'"),
+            (
+                [
+                    "AWS_PROFILE": "empty", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t", "AWS_ROLE_ARN": "r",
+                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/creds",
+                ], "web identity"
+            ),
+            (
+                ["AWS_PROFILE": "empty", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.23/v1/credentials"],
+                "container"
+            ),
+            (["AWS_PROFILE": "empty"], "IMDSv2"),
+        ])
     func order(env: [String: String], source: String) throws {
         let files = SharedConfigFiles(profiles: ["default": Self.keys, "empty": ["region": "x"]])
         #expect(try AWSCredentialChain.resolve(env: env, files: files, region: "us-east-1").source == source)
     }
 
-    @Test("misconfigurations say what to fix", arguments: [
-        (["AWS_PROFILE": "missing"], "names no profile"),
-        (["AWS_PROFILE": "loop1"], "source_profile loop"),
-        (["AWS_PROFILE": "norole"], "no source_profile, credential_source or web_identity_token_file"),
-        (["AWS_PROFILE": "process"], "credential_process"),
-        (["AWS_PROFILE": "empty", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t"], "AWS_ROLE_ARN"),
-        (["AWS_PROFILE": "empty", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://example.com/creds"], "must be https"),
-        (["AWS_PROFILE": "empty", "AWS_EC2_METADATA_DISABLED": "true"], "no AWS credentials"),
-    ])
+    @Test(
+        "misconfigurations say what to fix",
+        arguments: [
+            (["AWS_PROFILE": "missing"], "names no profile"),
+            (["AWS_PROFILE": "loop1"], "source_profile loop"),
+            (["AWS_PROFILE": "norole"], "no source_profile, credential_source or web_identity_token_file"),
+            (["AWS_PROFILE": "process"], "credential_process"),
+            (["AWS_PROFILE": "empty", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t"], "AWS_ROLE_ARN"),
+            (
+                ["AWS_PROFILE": "empty", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://example.com/creds"],
+                "must be https"
+            ),
+            (["AWS_PROFILE": "empty", "AWS_EC2_METADATA_DISABLED": "true"], "no AWS credentials"),
+        ])
     func misconfigurations(env: [String: String], mentions: String) {
         let files = SharedConfigFiles(profiles: [
             "empty": [:],
@@ -99,9 +123,13 @@ struct CredentialChainTests {
     func configFromProfile() async throws {
         let dir = try temporaryDirectory()
         try write("[profile dev]\nregion = eu-central-1\n", to: dir + "/config")
-        try write("[dev]\naws_access_key_id = AKIDDEV\naws_secret_access_key = s\naws_session_token = t\n", to: dir + "/credentials")
-        let config = try AWSConfig.fromEnvironment(["AWS_PROFILE": "dev", "AWS_CONFIG_FILE": dir + "/config",
-                                                    "AWS_SHARED_CREDENTIALS_FILE": dir + "/credentials"])
+        try write(
+            "[dev]\naws_access_key_id = AKIDDEV\naws_secret_access_key = s\naws_session_token = t\n",
+            to: dir + "/credentials")
+        let config = try AWSConfig.fromEnvironment([
+            "AWS_PROFILE": "dev", "AWS_CONFIG_FILE": dir + "/config",
+            "AWS_SHARED_CREDENTIALS_FILE": dir + "/credentials",
+        ])
         #expect(config.region == "eu-central-1")
         #expect(config.credentialSource == "profile 'dev'")
         let creds = try await config.credentials.credentials()
@@ -126,10 +154,12 @@ struct RefreshingCredentialsTests {
     @Test("concurrent callers share one refresh")
     func singleFlight() async throws {
         let clock = TestClock()
-        let provider = RefreshingCredentials(source: "test", now: { clock.now }, fetch: {
-            try await Task.sleep(for: .milliseconds(100))
-            return Self.creds("A", expiring: clock.now.addingTimeInterval(3600))
-        })
+        let provider = RefreshingCredentials(
+            source: "test", now: { clock.now },
+            fetch: {
+                try await Task.sleep(for: .milliseconds(100))
+                return Self.creds("A", expiring: clock.now.addingTimeInterval(3600))
+            })
         let ids = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<20 { group.addTask { try await provider.credentials().accessKeyID } }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -142,10 +172,15 @@ struct RefreshingCredentialsTests {
     func refreshBeforeExpiry() async throws {
         let clock = TestClock()
         let counter = Locked(0)
-        let provider = RefreshingCredentials(source: "test", refreshBefore: .seconds(300), now: { clock.now }, fetch: {
-            let n = counter.withLock { $0 += 1; return $0 }
-            return Self.creds("K\(n)", expiring: clock.now.addingTimeInterval(3600))
-        })
+        let provider = RefreshingCredentials(
+            source: "test", refreshBefore: .seconds(300), now: { clock.now },
+            fetch: {
+                let n = counter.withLock {
+                    $0 += 1
+                    return $0
+                }
+                return Self.creds("K\(n)", expiring: clock.now.addingTimeInterval(3600))
+            })
         #expect(try await provider.credentials().accessKeyID == "K1")
         clock.advance(3000)  // 10 minutes left: still good
         #expect(try await provider.credentials().accessKeyID == "K1")
@@ -158,11 +193,13 @@ struct RefreshingCredentialsTests {
         struct Down: Error {}
         let clock = TestClock()
         let failing = Locked(false)
-        let provider = RefreshingCredentials(source: "test", refreshBefore: .seconds(300), retryFailedRefreshAfter: .seconds(10),
-                                             now: { clock.now }, fetch: {
-            if failing.withLock({ $0 }) { throw Down() }
-            return Self.creds("OLD", expiring: clock.now.addingTimeInterval(600))
-        })
+        let provider = RefreshingCredentials(
+            source: "test", refreshBefore: .seconds(300), retryFailedRefreshAfter: .seconds(10),
+            now: { clock.now },
+            fetch: {
+                if failing.withLock({ $0 }) { throw Down() }
+                return Self.creds("OLD", expiring: clock.now.addingTimeInterval(600))
+            })
         #expect(try await provider.credentials().accessKeyID == "OLD")
         failing.withLock { $0 = true }
         clock.advance(400)  // inside the refresh window, 200 s left
@@ -191,13 +228,16 @@ struct CredentialSourceTests {
         let c = try await STSClient(client: try LocalStack.client()).assumeRole(
             roleARN: "arn:aws:iam::123456789012:role/\(role)", sessionName: "endpoint")
         let expiry = ISO8601DateFormatter().string(from: c.expiration ?? Date().addingTimeInterval(3600))
-        return #"{"Code":"Success","AccessKeyId":"\#(c.accessKeyID)","SecretAccessKey":"\#(c.secretAccessKey)","Token":"\#(c.sessionToken ?? "")","Expiration":"\#(expiry)"}"#
+        return
+            #"{"Code":"Success","AccessKeyId":"\#(c.accessKeyID)","SecretAccessKey":"\#(c.secretAccessKey)","Token":"\#(c.sessionToken ?? "")","Expiration":"\#(expiry)"}"#
     }
 
     /// A config that reaches moto with credentials from `env` alone (no keys in the environment).
     static func stsThroughChain(_ extra: [String: String]) throws -> STSClient {
         var env = try LocalStack.environment()
-        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"] { env[name] = nil }
+        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"] {
+            env[name] = nil
+        }
         env["AWS_CONFIG_FILE"] = "/nonexistent"
         env["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent"
         env.merge(extra) { $1 }
@@ -217,9 +257,11 @@ struct CredentialSourceTests {
         defer { server.stop() }
         let dir = try temporaryDirectory()
         try write("pod-token\n", to: dir + "/token")
-        let sts = try Self.stsThroughChain(["AWS_CONTAINER_CREDENTIALS_FULL_URI": server.url + "/v1/credentials",
-                                            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": dir + "/token",
-                                            "AWS_CONTAINER_AUTHORIZATION_TOKEN": "ignored-when-a-file-is-set"])
+        let sts = try Self.stsThroughChain([
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": server.url + "/v1/credentials",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": dir + "/token",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN": "ignored-when-a-file-is-set",
+        ])
         #expect(sts.client.config.credentialSource == "container")
         let identity = try await sts.getCallerIdentity()
         #expect(identity.arn == "arn:aws:sts::123456789012:assumed-role/pod-identity/endpoint")
@@ -230,8 +272,10 @@ struct CredentialSourceTests {
     func containerRefused() async throws {
         let server = try LoopbackHTTPServer { _ in .respond(status: 401, body: Array("expired token".utf8)) }
         defer { server.stop() }
-        let sts = try Self.stsThroughChain(["AWS_CONTAINER_CREDENTIALS_FULL_URI": server.url + "/creds",
-                                            "AWS_CONTAINER_AUTHORIZATION_TOKEN": "t"])
+        let sts = try Self.stsThroughChain([
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": server.url + "/creds",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN": "t",
+        ])
         let error = await #expect(throws: AWSError.self) { try await sts.getCallerIdentity() }
         #expect(error?.code == .credentialsUnavailable)
         #expect(error?.message.contains("HTTP 401: expired token") == true)
@@ -268,10 +312,16 @@ struct CredentialSourceTests {
         let sts = try LoopbackHTTPServer { r in
             let form = String(decoding: r.body, as: UTF8.self)
             guard r.header("authorization") == nil, form.contains("Action=AssumeRoleWithWebIdentity"),
-                  form.contains("WebIdentityToken=jwt-from-kubelet"), form.contains("RoleSessionName=pod-1") else {
-                return .xml(400, "<ErrorResponse><Error><Code>InvalidRequest</Code><Message>\(form)</Message></Error></ErrorResponse>")
+                form.contains("WebIdentityToken=jwt-from-kubelet"), form.contains("RoleSessionName=pod-1")
+            else {
+                return .xml(
+                    400,
+                    "<ErrorResponse><Error><Code>InvalidRequest</Code><Message>\(form)</Message></Error></ErrorResponse>"
+                )
             }
-            return .xml(200, """
+            return .xml(
+                200,
+                """
                 <AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>\
                 <AccessKeyId>ASIAWEB</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken>\
                 <Expiration>\(expiry)</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>
@@ -281,7 +331,8 @@ struct CredentialSourceTests {
         let dir = try temporaryDirectory()
         try write("jwt-from-kubelet", to: dir + "/token")
         let config = try AWSConfig.fromEnvironment([
-            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_STS": sts.url, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/irsa",
+            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_STS": sts.url,
+            "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/irsa",
             "AWS_WEB_IDENTITY_TOKEN_FILE": dir + "/token", "AWS_ROLE_SESSION_NAME": "pod-1",
         ])
         #expect(config.credentialSource == "web identity")
@@ -296,13 +347,16 @@ struct CredentialSourceTests {
         try write("eyJhbGciOiJSUzI1NiJ9.token", to: dir + "/token")
         // moto rejects unsigned calls (HTTP 500) when it checks signatures, so this one is signed.
         let signer = STSClient(client: try LocalStack.client())
-        let provider = WebIdentityCredentials(roleARN: "arn:aws:iam::123456789012:role/esteira-irsa", tokenFile: dir + "/token",
-                                              sessionName: "irsa-test", sts: signer, signRequests: true).provider()
+        let provider = WebIdentityCredentials(
+            roleARN: "arn:aws:iam::123456789012:role/esteira-irsa", tokenFile: dir + "/token",
+            sessionName: "irsa-test", sts: signer, signRequests: true
+        ).provider()
         let creds = try await provider.credentials()
         #expect(creds.sessionToken != nil)
         var config = signer.client.config
         config.credentials = provider
-        let identity = try await STSClient(client: AWSClient(config: config, logger: LocalStack.quietLogger)).getCallerIdentity()
+        let identity = try await STSClient(client: AWSClient(config: config, logger: LocalStack.quietLogger))
+            .getCallerIdentity()
         #expect(identity.arn == "arn:aws:sts::123456789012:assumed-role/esteira-irsa/irsa-test")
     }
 
@@ -310,7 +364,8 @@ struct CredentialSourceTests {
     func assumeRoleProfile() async throws {
         let (id, secret) = try Self.motoKeys()
         let dir = try temporaryDirectory()
-        try write("""
+        try write(
+            """
             [profile deploy]
             role_arn = arn:aws:iam::123456789012:role/esteira-deploy
             source_profile = base
@@ -324,7 +379,8 @@ struct CredentialSourceTests {
         env["AWS_SHARED_CREDENTIALS_FILE"] = dir + "/credentials"
         let config = try AWSConfig.fromEnvironment(env)
         #expect(config.credentialSource == "profile 'deploy'")
-        let identity = try await STSClient(client: AWSClient(config: config, logger: LocalStack.quietLogger)).getCallerIdentity()
+        let identity = try await STSClient(client: AWSClient(config: config, logger: LocalStack.quietLogger))
+            .getCallerIdentity()
         #expect(identity.arn == "arn:aws:sts::123456789012:assumed-role/esteira-deploy/deploy-session")
     }
 }

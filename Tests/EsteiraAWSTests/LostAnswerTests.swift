@@ -1,10 +1,12 @@
-import Foundation
 import EsteiraSync
-import Testing
 import EsteiraTestSupport
+import Foundation
+import Testing
+
 @testable import EsteiraAWS
 
-let noSuchUpload = LoopbackHTTPServer.Reply.xml(404, "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>")
+let noSuchUpload = LoopbackHTTPServer.Reply.xml(
+    404, "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>")
 
 /// A call whose answer was lost is retried; the retry must recognise its own earlier success.
 @Suite("Retries after a lost answer")
@@ -64,7 +66,8 @@ struct LostAnswerTests {
     @Test("multipart ETag: the MD5 of the parts' binary MD5s, then -N")
     func multipartETag() throws {
         // Two parts whose MD5s are those of "a" and "b".
-        let a = Digest.hex(try Digest.md5(Array("a".utf8))), b = Digest.hex(try Digest.md5(Array("b".utf8)))
+        let a = Digest.hex(try Digest.md5(Array("a".utf8)))
+        let b = Digest.hex(try Digest.md5(Array("b".utf8)))
         let parts = [S3UploadedPart(partNumber: 2, eTag: "\"\(b)\""), S3UploadedPart(partNumber: 1, eTag: a)]
         let expected = Digest.hex(try Digest.md5(Hex.decode(Array(a.utf8))! + Hex.decode(Array(b.utf8))!)) + "-2"
         #expect(S3UploadedPart.multipartETag(parts) == expected)

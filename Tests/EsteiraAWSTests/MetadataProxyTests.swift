@@ -1,6 +1,7 @@
+import EsteiraTestSupport
 import Foundation
 import Testing
-import EsteiraTestSupport
+
 @testable import EsteiraAWS
 
 /// The instance metadata service and the container credential endpoint are local: a proxy configured for
@@ -21,14 +22,20 @@ struct MetadataProxyTests {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    static let credentialsJSON = #"{"Code":"Success","AccessKeyId":"AKIDLOCAL","SecretAccessKey":"s","Token":"t","Expiration":"2099-01-01T00:00:00Z"}"#
+    static let credentialsJSON =
+        #"{"Code":"Success","AccessKeyId":"AKIDLOCAL","SecretAccessKey":"s","Token":"t","Expiration":"2099-01-01T00:00:00Z"}"#
 
     @Test("the dead proxy really is in the way of ordinary requests (the control)")
     func control() async throws {
@@ -47,7 +54,8 @@ struct MetadataProxyTests {
         let server = try LoopbackHTTPServer { r in
             switch (r.method, r.path) {
             case ("PUT", "/latest/api/token"): return .respond(status: 200, body: Array("tok".utf8))
-            case ("GET", "/latest/meta-data/iam/security-credentials/"): return .respond(status: 200, body: Array("node\n".utf8))
+            case ("GET", "/latest/meta-data/iam/security-credentials/"):
+                return .respond(status: 200, body: Array("node\n".utf8))
             case ("GET", "/latest/meta-data/iam/security-credentials/node"): return .json(200, Self.credentialsJSON)
             default: return .respond(status: 404)
             }
@@ -66,8 +74,10 @@ struct MetadataProxyTests {
         let server = try LoopbackHTTPServer { _ in .json(200, Self.credentialsJSON) }
         defer { server.stop() }
         let credentials = try await withTransport(Self.deadProxyOptions()) { transport in
-            try await ContainerCredentials(url: server.url + "/v1/credentials", authorizationToken: "t",
-                                           transport: transport).fetch()
+            try await ContainerCredentials(
+                url: server.url + "/v1/credentials", authorizationToken: "t",
+                transport: transport
+            ).fetch()
         }
         #expect(credentials.accessKeyID == "AKIDLOCAL")
         #expect(server.requests.count == 1)

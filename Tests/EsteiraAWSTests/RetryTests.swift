@@ -1,7 +1,8 @@
-import Foundation
 import EsteiraSync
-import Testing
 import EsteiraTestSupport
+import Foundation
+import Testing
+
 @testable import EsteiraAWS
 
 /// Answers a scripted fault for each of the first requests, then passes everything to moto.
@@ -13,7 +14,8 @@ func faultProxy(_ faults: [LoopbackHTTPServer.Reply]) throws -> LoopbackHTTPServ
     }
 }
 
-let slowDown = LoopbackHTTPServer.Reply.xml(503, "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>")
+let slowDown = LoopbackHTTPServer.Reply.xml(
+    503, "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>")
 let serverError = LoopbackHTTPServer.Reply.xml(500, "<Error><Code>InternalError</Code><Message>boom</Message></Error>")
 
 @Suite("Standard retry mode through a fault-injecting proxy")
@@ -33,7 +35,7 @@ struct RetryTests {
     @Test("a throttling error of a JSON service is retried")
     func throttling() async throws {
         let proxy = try faultProxy([
-            .json(400, #"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#),
+            .json(400, #"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#)
         ])
         defer { proxy.stop() }
         let dynamo = DynamoDBClient(client: try LocalStack.client(endpoint: proxy.url))
@@ -43,8 +45,11 @@ struct RetryTests {
 
     @Test("Retry-After is honoured")
     func retryAfter() async throws {
-        let proxy = try faultProxy([.json(429, #"{"__type":"TooManyRequestsException","message":"wait"}"#,
-                                          headers: [("retry-after", "1")])])
+        let proxy = try faultProxy([
+            .json(
+                429, #"{"__type":"TooManyRequestsException","message":"wait"}"#,
+                headers: [("retry-after", "1")])
+        ])
         defer { proxy.stop() }
         let sqs = SQSClient(client: try LocalStack.client(endpoint: proxy.url))
         let start = Date()
@@ -98,8 +103,9 @@ struct RetryTests {
         #expect(client.retryQuota.available == 1, "a success without retries adds one token")
     }
 
-    @Test("RequestTimeTooSkewed (or a bare 403 to a HEAD): the clock is corrected from the server's Date and the call retried",
-          arguments: ["GET", "HEAD"])
+    @Test(
+        "RequestTimeTooSkewed (or a bare 403 to a HEAD): the clock is corrected from the server's Date and the call retried",
+        arguments: ["GET", "HEAD"])
     func clockSkew(method: String) async throws {
         let serverClock = Date().addingTimeInterval(3600)
         let proxy = try LoopbackHTTPServer { r in
@@ -110,8 +116,10 @@ struct RetryTests {
             f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
             let signed = f.date(from: amzDate) ?? .distantPast
             if abs(signed.timeIntervalSince(serverClock)) > 300 {
-                return .xml(403, "<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>",
-                            headers: [("date", HTTPDate.format(serverClock))])
+                return .xml(
+                    403,
+                    "<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>",
+                    headers: [("date", HTTPDate.format(serverClock))])
             }
             return .respond(status: 200, headers: [("etag", "\"e\""), ("content-length", "0")])
         }
@@ -172,8 +180,9 @@ struct UploadTests {
         let proxy = try faultProxy([serverError])
         defer { proxy.stop() }
         let s3 = S3Client(client: try LocalStack.client(endpoint: proxy.url))
-        let part = try await s3.uploadPart(bucket: bucket, key: "f.bin", uploadID: id, partNumber: 1,
-                                           upload: .file(path: dir + "/part", offset: 0, length: Int64(data.count)))
+        let part = try await s3.uploadPart(
+            bucket: bucket, key: "f.bin", uploadID: id, partNumber: 1,
+            upload: .file(path: dir + "/part", offset: 0, length: Int64(data.count)))
         #expect(proxy.requests.count == 2)
         #expect(proxy.requests.last?.body.count == data.count)
         try await direct.completeMultipartUpload(bucket: bucket, key: "f.bin", uploadID: id, parts: [part])
@@ -190,8 +199,9 @@ struct UploadTests {
         let s3 = S3Client(client: try LocalStack.client(endpoint: proxy.url))
         let data = [UInt8](repeating: 7, count: 300_000)
         let error = await #expect(throws: AWSError.self) {
-            try await s3.uploadPart(bucket: bucket, key: "s.bin", uploadID: id, partNumber: 1,
-                                    upload: .stream(HTTPUploadStream(length: Int64(data.count), Self.chunks(data, size: 10_000))))
+            try await s3.uploadPart(
+                bucket: bucket, key: "s.bin", uploadID: id, partNumber: 1,
+                upload: .stream(HTTPUploadStream(length: Int64(data.count), Self.chunks(data, size: 10_000))))
         }
         #expect(error?.retryNote?.contains("one-shot stream") == true)
         #expect(proxy.requests.count == 1)
@@ -204,9 +214,12 @@ struct UploadTests {
         let s3 = S3Client(client: try LocalStack.client())
         let data = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 / 7) }
         let id = try await s3.createMultipartUpload(bucket: bucket, key: "streamed.bin")
-        let part = try await s3.uploadPart(bucket: bucket, key: "streamed.bin", uploadID: id, partNumber: 1,
-                                           upload: .stream(HTTPUploadStream(length: Int64(data.count), highWater: 64 << 10,
-                                                                            Self.chunks(data, size: 50_000))))
+        let part = try await s3.uploadPart(
+            bucket: bucket, key: "streamed.bin", uploadID: id, partNumber: 1,
+            upload: .stream(
+                HTTPUploadStream(
+                    length: Int64(data.count), highWater: 64 << 10,
+                    Self.chunks(data, size: 50_000))))
         try await s3.completeMultipartUpload(bucket: bucket, key: "streamed.bin", uploadID: id, parts: [part])
         #expect(try await s3.getObject(bucket: bucket, key: "streamed.bin") == data)
     }
@@ -216,17 +229,22 @@ struct UploadTests {
         let server = try LoopbackHTTPServer { _ in .respond(status: 200) }
         defer { server.stop() }
         let stream = HTTPUploadStream(length: 100, Self.chunks([UInt8](repeating: 1, count: 60), size: 30))
-        await #expect { _ = try await HTTPTransport.shared.send(HTTPRequest(method: "PUT", url: server.url + "/x", upload: .stream(stream))) }
-            throws: { "\($0)".contains("produced 60 bytes but declared 100") }
+        await #expect {
+            _ = try await HTTPTransport.shared.send(
+                HTTPRequest(method: "PUT", url: server.url + "/x", upload: .stream(stream)))
+        } throws: { "\($0)".contains("produced 60 bytes but declared 100") }
     }
 
     @Test("a missing upload file is named in the error")
     func missingFile() async throws {
         let server = try LoopbackHTTPServer { _ in .respond(status: 200) }
         defer { server.stop() }
-        await #expect { _ = try await HTTPTransport.shared.send(HTTPRequest(method: "PUT", url: server.url + "/x",
-                                                                            upload: .file(path: "/nonexistent/part", offset: 0, length: 5))) }
-            throws: { "\($0)".contains("cannot open upload file /nonexistent/part") }
+        await #expect {
+            _ = try await HTTPTransport.shared.send(
+                HTTPRequest(
+                    method: "PUT", url: server.url + "/x",
+                    upload: .file(path: "/nonexistent/part", offset: 0, length: 5)))
+        } throws: { "\($0)".contains("cannot open upload file /nonexistent/part") }
     }
 }
 
@@ -254,8 +272,10 @@ struct TransportSettingsTests {
         defer { server.stop() }
         try await withTransport(options) { transport in
             await #expect(throws: TransportError.self) {
-                _ = try await transport.send(HTTPRequest(method: "GET", url: "https://127.0.0.1:\(server.port)/",
-                                                         timeout: .seconds(5)))
+                _ = try await transport.send(
+                    HTTPRequest(
+                        method: "GET", url: "https://127.0.0.1:\(server.port)/",
+                        timeout: .seconds(5)))
             }
         }
     }

@@ -1,12 +1,15 @@
 import Foundation
 import Testing
+
 @testable import EsteiraAWS
 
 /// S3 keys are opaque strings: `.`, `..` and empty segments are real key characters that the HTTP layer
 /// must send as they are (curl would otherwise remove dot segments and merge the request with another key).
 @Suite("S3 keys with dot and empty segments")
 struct S3KeyPathTests {
-    static let keys = ["t/data/./x.csv", "t/data/../y.csv", "a//b.csv", "./lead.csv", "../up.csv", "t/.", "t/..", "t/data/x.csv"]
+    static let keys = [
+        "t/data/./x.csv", "t/data/../y.csv", "a//b.csv", "./lead.csv", "../up.csv", "t/.", "t/..", "t/data/x.csv",
+    ]
 
     @Test("put, head, get, list and delete each key exactly, against moto with signatures checked")
     func dotSegmentsRoundTrip() async throws {

@@ -1,6 +1,7 @@
+import EsteiraTestSupport
 import Foundation
 import Testing
-import EsteiraTestSupport
+
 @testable import EsteiraAWS
 
 /// Every call against moto with its signature checked.
@@ -16,7 +17,9 @@ struct S3CallTests {
     @Test("head, list with pagination, delete")
     func headListDelete() async throws {
         let (s3, bucket) = try await Self.s3()
-        for i in 0..<5 { try await s3.putObject(bucket: bucket, key: "in/f\(i) +=%.csv", body: Array("row \(i)\n".utf8)) }
+        for i in 0..<5 {
+            try await s3.putObject(bucket: bucket, key: "in/f\(i) +=%.csv", body: Array("row \(i)\n".utf8))
+        }
         try await s3.putObject(bucket: bucket, key: "other/x.csv", body: [1])
         let head = try await s3.headObject(bucket: bucket, key: "in/f2 +=%.csv")
         #expect(head.size == 6)
@@ -28,7 +31,9 @@ struct S3CallTests {
         #expect(all.map(\.key) == (0..<5).map { "in/f\($0) +=%.csv" })
         #expect(all.allSatisfy { $0.size == 6 && $0.lastModified != nil })
         try await s3.deleteObject(bucket: bucket, key: "in/f0 +=%.csv")
-        let missing = await #expect(throws: AWSError.self) { try await s3.headObject(bucket: bucket, key: "in/f0 +=%.csv") }
+        let missing = await #expect(throws: AWSError.self) {
+            try await s3.headObject(bucket: bucket, key: "in/f0 +=%.csv")
+        }
         #expect(missing?.status == 404)
         #expect(try await s3.listObjects(bucket: bucket, prefix: "in/").count == 4)
     }
@@ -83,7 +88,10 @@ struct RangeResumeTests {
         let dir = try temporaryDirectory()
         let size = 100 << 20
         var data = [UInt8](repeating: 0, count: size)
-        for i in stride(from: 0, to: size, by: 8) { data[i] = UInt8(truncatingIfNeeded: i >> 3); data[i + 3] = UInt8(truncatingIfNeeded: i >> 11) }
+        for i in stride(from: 0, to: size, by: 8) {
+            data[i] = UInt8(truncatingIfNeeded: i >> 3)
+            data[i + 3] = UInt8(truncatingIfNeeded: i >> 11)
+        }
         try Data(data).write(to: URL(fileURLWithPath: dir + "/object"))
         try await s3.uploadFile(bucket: bucket, key: "big/object.bin", path: dir + "/object", partSize: 32 << 20)
 
@@ -128,19 +136,24 @@ struct SQSCallTests {
     func batches() async throws {
         let sqs = SQSClient(client: try LocalStack.client())
         let url = try await sqs.createQueue(name: LocalStack.uniqueName("batch"))
-        let sent = try await sqs.sendMessageBatch(queueURL: url, messages: (0..<3).map {
-            SQSBatchMessage(id: "m\($0)", body: "body \($0)", attributes: ["reason": "r\($0)"])
-        })
+        let sent = try await sqs.sendMessageBatch(
+            queueURL: url,
+            messages: (0..<3).map {
+                SQSBatchMessage(id: "m\($0)", body: "body \($0)", attributes: ["reason": "r\($0)"])
+            })
         #expect(Set(sent.successful) == ["m0", "m1", "m2"])
         #expect(sent.messageIDs.count == 3)
         let received = try await sqs.receiveMessages(queueURL: url, maxMessages: 10, waitSeconds: 1)
         #expect(received.count == 3)
         #expect(Set(received.compactMap { $0.messageAttributes["reason"] }) == ["r0", "r1", "r2"])
-        let changed = try await sqs.changeMessageVisibilityBatch(queueURL: url, entries: received.enumerated().map {
-            (id: "c\($0.offset)", receiptHandle: $0.element.receiptHandle, timeout: 60)
-        })
+        let changed = try await sqs.changeMessageVisibilityBatch(
+            queueURL: url,
+            entries: received.enumerated().map {
+                (id: "c\($0.offset)", receiptHandle: $0.element.receiptHandle, timeout: 60)
+            })
         #expect(changed.successful.count == 3)
-        let deleted = try await sqs.deleteMessageBatch(queueURL: url,
+        let deleted = try await sqs.deleteMessageBatch(
+            queueURL: url,
             entries: received.enumerated().map { (id: "d\($0.offset)", receiptHandle: $0.element.receiptHandle) }
                 + [(id: "bad", receiptHandle: "not-a-receipt-handle")])
         #expect(deleted.successful.count == 3)
@@ -154,9 +167,11 @@ struct SQSCallTests {
         let sqs = SQSClient(client: try LocalStack.client(maxAttempts: 1))
         let dlq = try await sqs.createQueue(name: LocalStack.uniqueName("dlq"))
         let dlqARN = try #require(try await sqs.getQueueAttributes(queueURL: dlq, names: ["QueueArn"])["QueueArn"])
-        let source = try await sqs.createQueue(name: LocalStack.uniqueName("src"), attributes: [
-            "RedrivePolicy": #"{"deadLetterTargetArn":"\#(dlqARN)","maxReceiveCount":"3"}"#,
-        ])
+        let source = try await sqs.createQueue(
+            name: LocalStack.uniqueName("src"),
+            attributes: [
+                "RedrivePolicy": #"{"deadLetterTargetArn":"\#(dlqARN)","maxReceiveCount":"3"}"#
+            ])
         #expect(try await sqs.listDeadLetterSourceQueues(queueURL: dlq) == [source])
         let error = await #expect(throws: AWSError.self) { try await sqs.startMessageMoveTask(sourceARN: dlqARN) }
         #expect(error?.status == 500)
@@ -169,7 +184,10 @@ struct SQSCallTests {
             case "AmazonSQS.StartMessageMoveTask":
                 return .json(200, #"{"TaskHandle":"handle-1"}"#)
             case "AmazonSQS.ListMessageMoveTasks":
-                return .json(200, #"{"Results":[{"Status":"RUNNING","TaskHandle":"handle-1","SourceArn":"arn:dlq","ApproximateNumberOfMessagesMoved":4,"ApproximateNumberOfMessagesToMove":10}]}"#)
+                return .json(
+                    200,
+                    #"{"Results":[{"Status":"RUNNING","TaskHandle":"handle-1","SourceArn":"arn:dlq","ApproximateNumberOfMessagesMoved":4,"ApproximateNumberOfMessagesToMove":10}]}"#
+                )
             default:
                 return .json(400, #"{"__type":"InvalidAction"}"#)
             }
@@ -195,22 +213,29 @@ struct OtherServiceCallTests {
         let table = LocalStack.uniqueName("query")
         try await dynamo.createTable(name: table, partitionKey: "tenant", sortKey: "file")
         for i in 0..<7 {
-            try await dynamo.putItem(table: table, item: ["tenant": .s("acme"), "file": .s("f\(i)"), "rows": .number(i)])
+            try await dynamo.putItem(
+                table: table, item: ["tenant": .s("acme"), "file": .s("f\(i)"), "rows": .number(i)])
         }
         try await dynamo.putItem(table: table, item: ["tenant": .s("other"), "file": .s("x")])
-        let page = try await dynamo.queryPage(table: table, keyCondition: DynamoExpression("#t = :t", names: ["#t": "tenant"],
-                                                                                           values: [":t": .s("acme")]), limit: 3)
+        let page = try await dynamo.queryPage(
+            table: table,
+            keyCondition: DynamoExpression(
+                "#t = :t", names: ["#t": "tenant"],
+                values: [":t": .s("acme")]), limit: 3)
         #expect(page.items.count == 3)
         #expect(page.lastEvaluatedKey != nil)
-        let items = try await dynamo.query(table: table, keyCondition: DynamoExpression(
-            "tenant = :t AND begins_with(#f, :p)", names: ["#f": "file"], values: [":t": .s("acme"), ":p": .s("f")]),
-                                           consistent: true, pageSize: 3)
+        let items = try await dynamo.query(
+            table: table,
+            keyCondition: DynamoExpression(
+                "tenant = :t AND begins_with(#f, :p)", names: ["#f": "file"], values: [":t": .s("acme"), ":p": .s("f")]),
+            consistent: true, pageSize: 3)
         #expect(items.compactMap { $0["file"]?.string } == (0..<7).map { "f\($0)" })
         let described = try #require(try await dynamo.describeTableDetails(name: table))
         #expect(described.status == "ACTIVE")
         #expect(described.keySchema == ["tenant", "file"])
         #expect(try await dynamo.describeTableDetails(name: LocalStack.uniqueName("none")) == nil)
-        #expect(try await dynamo.getItem(table: table, key: ["tenant": .s("acme"), "file": .s("f6")])?["rows"]?.int == 6)
+        #expect(
+            try await dynamo.getItem(table: table, key: ["tenant": .s("acme"), "file": .s("f6")])?["rows"]?.int == 6)
         try await dynamo.updateTimeToLive(table: table, attribute: "expires")
     }
 
@@ -232,12 +257,15 @@ struct OtherServiceCallTests {
         let client = try LocalStack.client()
         let sts = STSClient(client: client)
         #expect(try await sts.getCallerIdentity().account == "123456789012")
-        let creds = try await sts.assumeRole(roleARN: "arn:aws:iam::123456789012:role/esteira-worker",
-                                             sessionName: "sts-test", durationSeconds: 900)
+        let creds = try await sts.assumeRole(
+            roleARN: "arn:aws:iam::123456789012:role/esteira-worker",
+            sessionName: "sts-test", durationSeconds: 900)
         #expect(creds.expiration.map { $0 > Date() } == true)
         var config = client.config
         config.credentials = StaticCredentials(creds)
         let assumed = STSClient(client: AWSClient(config: config, logger: LocalStack.quietLogger))
-        #expect(try await assumed.getCallerIdentity().arn == "arn:aws:sts::123456789012:assumed-role/esteira-worker/sts-test")
+        #expect(
+            try await assumed.getCallerIdentity().arn
+                == "arn:aws:sts::123456789012:assumed-role/esteira-worker/sts-test")
     }
 }

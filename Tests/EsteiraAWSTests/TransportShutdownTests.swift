@@ -1,7 +1,8 @@
-import Foundation
-import Testing
 import EsteiraSync
 import EsteiraTestSupport
+import Foundation
+import Testing
+
 @testable import EsteiraAWS
 
 @Suite("HTTP transport shutdown")
@@ -25,18 +26,20 @@ struct TransportShutdownTests {
         #expect(first.status == 200)
         let tid = transport.loopThreadID
         #if os(Linux)
-        #expect(tid > 0)
-        #expect(Self.threadExists(tid))
+            #expect(tid > 0)
+            #expect(Self.threadExists(tid))
         #endif
         #expect(!transport.isShutDown)
 
         await transport.shutdown()
         #expect(transport.isShutDown)
         #if os(Linux)
-        // The loop returns right after waking us; give the thread a moment to leave the kernel's list.
-        let deadline = ContinuousClock.now + .seconds(5)
-        while Self.threadExists(tid), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(!Self.threadExists(tid), "the esteira-http thread \(tid) is still running")
+            // The loop returns right after waking us; give the thread a moment to leave the kernel's list.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while Self.threadExists(tid), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(!Self.threadExists(tid), "the esteira-http thread \(tid) is still running")
         #endif
 
         let started = ContinuousClock.now

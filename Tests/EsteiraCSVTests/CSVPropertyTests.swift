@@ -26,7 +26,8 @@ struct CSVPropertyTests {
         var out = ""
         for record in records {
             let fields = record.map { field -> String in
-                let needsQuotes = field.isEmpty && record.count == 1  // else the line would be blank
+                let needsQuotes =
+                    field.isEmpty && record.count == 1  // else the line would be blank
                     || field.contains(delimiter) || field.contains("\"") || field.contains("\r") || field.contains("\n")
                 return needsQuotes ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
             }
@@ -42,8 +43,9 @@ struct CSVPropertyTests {
         for round in 0..<300 {
             let records = (0..<Int.random(in: 1...6, using: &random)).map { _ in
                 (0..<Int.random(in: 1...5, using: &random)).map { _ in
-                    (0..<Int.random(in: 0...6, using: &random)).map { _ in Self.alphabet.randomElement(using: &random)! }
-                        .joined()
+                    (0..<Int.random(in: 0...6, using: &random)).map { _ in Self.alphabet.randomElement(using: &random)!
+                    }
+                    .joined()
                 }
             }
             let lineEnd = ["\n", "\r\n", "\r"].randomElement(using: &random)!
@@ -52,7 +54,8 @@ struct CSVPropertyTests {
             let cuts = (0..<3).map { _ in Int.random(in: 0...bytes.count, using: &random) }.sorted()
             let result = parse(bytes, dialect: dialect, cuts: cuts)
             #expect(result.refused.isEmpty, "round \(round)")
-            #expect(result.fields == records, "round \(round): \(String(decoding: bytes, as: UTF8.self).debugDescription)")
+            #expect(
+                result.fields == records, "round \(round): \(String(decoding: bytes, as: UTF8.self).debugDescription)")
             if result.fields != records { return }
         }
     }

@@ -17,7 +17,7 @@ struct CSVSpectrumTests {
     /// Mistakes in the fixture itself, not in parsers, applied only while the fixture still has them.
     /// Upstream (max-mapper/csv-spectrum) fixed this expectation later, with the CSV changed to match.
     static let errata: [(name: String, column: String, wrong: String, right: String)] = [
-        ("location_coordinates", "Contact Phone Number", "1234567890", "2095257564"),
+        ("location_coordinates", "Contact Phone Number", "1234567890", "2095257564")
     ]
 
     /// The spectrum keeps a bare quote as text (`37°36'37.8"N`), which the default dialect refuses.
@@ -25,8 +25,9 @@ struct CSVSpectrumTests {
 
     @Test("the folder is there and every case has its expected JSON")
     func folderIsComplete() throws {
-        try #require(FileManager.default.fileExists(atPath: Self.folder.path),
-                     "csv-spectrum not found at \(Self.folder.path); set ESTEIRA_TESTDATA")
+        try #require(
+            FileManager.default.fileExists(atPath: Self.folder.path),
+            "csv-spectrum not found at \(Self.folder.path); set ESTEIRA_TESTDATA")
         #expect(Self.caseNames.count >= 12)
         for name in Self.caseNames {
             let json = Self.folder.appendingPathComponent("json/\(name).json")

@@ -1,5 +1,6 @@
-@testable import EsteiraCSV
 import Testing
+
+@testable import EsteiraCSV
 
 /// The parser finds delimiters, quotes and line breaks 64 bytes at a time (`StopMask`) except within 64
 /// bytes of a chunk's end, where it goes byte by byte. These tests put every kind of field at every
@@ -17,8 +18,10 @@ struct CSVStopScanTests {
     func maskMatchesByteLoop() {
         var random = SplitMix(seed: 7)
         // Stops, bytes one off them (a borrow or carry would show there), and high bytes.
-        let alphabet: [UInt8] = [0x2C, 0x22, 0x0A, 0x0D, 0x5C, 0x2B, 0x2D, 0x21, 0x23, 0x09, 0x0B, 0x0C, 0x0E, 0x00, 0x01,
-                                 0x7F, 0x80, 0xAC, 0xA2, 0x8A, 0x8D, 0xFF, 0x41, 0x30]
+        let alphabet: [UInt8] = [
+            0x2C, 0x22, 0x0A, 0x0D, 0x5C, 0x2B, 0x2D, 0x21, 0x23, 0x09, 0x0B, 0x0C, 0x0E, 0x00, 0x01,
+            0x7F, 0x80, 0xAC, 0xA2, 0x8A, 0x8D, 0xFF, 0x41, 0x30,
+        ]
         let mask = StopMask(0x2C, 0x22, 0x5C, 0x0D, 0x0A)
         let stops: Set<UInt8> = [0x2C, 0x22, 0x5C, 0x0D, 0x0A]
         for _ in 0..<200 {
@@ -50,14 +53,19 @@ struct CSVStopScanTests {
                 let at = quotedBody.index(quotedBody.startIndex, offsetBy: random.below(length - 2))
                 quotedBody.insert(contentsOf: ["\"\"", "\(delimiter)", "\n", "é"][random.below(4)], at: at)
             }
-            text += "\(length)\(delimiter)\(plain)\(delimiter)\"\(quotedBody)\"\(delimiter)\(plain.prefix(length % 7))" + ends[length % 3]
+            text +=
+                "\(length)\(delimiter)\(plain)\(delimiter)\"\(quotedBody)\"\(delimiter)\(plain.prefix(length % 7))"
+                + ends[length % 3]
         }
         return Array(text.utf8)
     }
 
-    @Test("long scans and byte-by-byte scans give the same records, whatever the chunking",
-          arguments: [CSVDialect.rfc4180, CSVDialect(delimiter: .semicolon),
-                      CSVDialect(escape: .backslash), CSVDialect(bareQuote: .keepAsText)])
+    @Test(
+        "long scans and byte-by-byte scans give the same records, whatever the chunking",
+        arguments: [
+            CSVDialect.rfc4180, CSVDialect(delimiter: .semicolon),
+            CSVDialect(escape: .backslash), CSVDialect(bareQuote: .keepAsText),
+        ])
     func chunkingDoesNotChangeRecords(dialect: CSVDialect) {
         let bytes = Self.sample(delimiter: Character(Unicode.Scalar(dialect.delimiter)))
         let whole = parse(bytes, dialect: dialect)

@@ -54,16 +54,20 @@ struct ParseResult: Equatable {
 }
 
 /// Parses `input` cut into chunks at `cuts` (ascending offsets), the whole input at once by default.
-func parse(_ input: [UInt8], dialect: CSVDialect = .rfc4180, limits: CSVLimits = CSVLimits(),
-           cuts: [Int] = []) -> ParseResult {
+func parse(
+    _ input: [UInt8], dialect: CSVDialect = .rfc4180, limits: CSVLimits = CSVLimits(),
+    cuts: [Int] = []
+) -> ParseResult {
     var result = ParseResult()
     var parser = CSVParser(dialect: dialect, limits: limits)
     let collect = { (event: CSVEvent) in
         switch event {
         case .record(let record):
-            result.events.append(.row(ParsedRow(
-                line: record.line, endLine: record.endLine, fields: record.strings,
-                quoted: record.indices.map(record.isQuoted), raw: String(decoding: record.raw, as: UTF8.self))))
+            result.events.append(
+                .row(
+                    ParsedRow(
+                        line: record.line, endLine: record.endLine, fields: record.strings,
+                        quoted: record.indices.map(record.isQuoted), raw: String(decoding: record.raw, as: UTF8.self))))
         case .malformed(let refused):
             result.events.append(.refused(refused))
         }

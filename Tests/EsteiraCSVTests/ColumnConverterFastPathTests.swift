@@ -1,5 +1,6 @@
-@testable import EsteiraCSV
 import Testing
+
+@testable import EsteiraCSV
 
 /// `FastConversion.convert` settles common values without building messages. It must never disagree
 /// with `ColumnConverter.convert`: for every value it either answers `.slow` having written nothing, or
@@ -14,7 +15,9 @@ struct ColumnConverterFastPathTests {
     }
 
     static let brazil: @Sendable (inout CSVContract) -> Void = {
-        $0.decimalSeparator = ","; $0.dateFormats = ["dd/MM/yyyy"]; $0.datetimeFormats = ["dd/MM/yyyy HH:mm:ss", "iso"]
+        $0.decimalSeparator = ","
+        $0.dateFormats = ["dd/MM/yyyy"]
+        $0.datetimeFormats = ["dd/MM/yyyy HH:mm:ss", "iso"]
     }
 
     static let columns: [Column] = [
@@ -25,7 +28,12 @@ struct ColumnConverterFastPathTests {
         Column(type: "text"), Column(type: "varchar(5)"), Column(type: "enum"),
         Column(type: "text", configure: { $0.nullTokens = ["", "-", "N/A", "a long null token!"] }),
         Column(type: "int", configure: { $0.trim = false }),
-        Column(type: "boolean", configure: { $0.trueValues = ["ja", "JAWOHL", "verdadeiramente"]; $0.falseValues = ["nein"] }),
+        Column(
+            type: "boolean",
+            configure: {
+                $0.trueValues = ["ja", "JAWOHL", "verdadeiramente"]
+                $0.falseValues = ["nein"]
+            }),
     ]
 
     /// Hand-picked edge cases for every type, plus generated ones.
@@ -40,7 +48,8 @@ struct ColumnConverterFastPathTests {
             "2026-13-01", "2026-00-10", "0000-01-01", "9999-12-31", "2026-1-02", "2026/11/02", "02/11/2026",
             "2026-11-02T13:04:05", "2026-11-02T13:04:05Z", "2026-11-02t13:04:05z", "2026-11-02 13:04:05",
             "2026-11-02T23:30:00-03:00", "2026-11-02T01:30:00+03:00", "2026-12-31T23:59:59-18:00",
-            "2026-01-01T00:00:00+18:59", "2026-01-01T00:00:00+19:00", "2026-01-01T00:00:00+05:60", "2026-11-02T24:00:00",
+            "2026-01-01T00:00:00+18:59", "2026-01-01T00:00:00+19:00", "2026-01-01T00:00:00+05:60",
+            "2026-11-02T24:00:00",
             "2026-11-02T13:60:00", "2026-11-02T13:04:60", "2026-11-02T13:04:05.123", "2026-11-02T13:04:05.123Z",
             "2026-11-02T13:04:05+0300", "2026-11-02T13:04:05+03", "2026-11-02T13:04", "2026-11-02X13:04:05Z",
             "2026-11-02T13:04:05*03:00", "2026-11-02T13:04:05-03-00", "02/11/2026 13:04:05", "new", "paid", "shipped",
@@ -69,13 +78,19 @@ struct ColumnConverterFastPathTests {
 
     @Test("agrees with the full conversion on every value", arguments: columns)
     func agreesWithFullConversion(column: Column) throws {
-        var contract = CSVContract(columns: [ColumnContract(
-            name: "c", type: column.type, values: column.type == "enum" ? ["new", "paid", "shipped", "cancelled", "açãoé"] : nil)])
+        var contract = CSVContract(columns: [
+            ColumnContract(
+                name: "c", type: column.type,
+                values: column.type == "enum" ? ["new", "paid", "shipped", "cancelled", "açãoé"] : nil)
+        ])
         column.configure(&contract)
         let converter = try CompiledContract(contract).converters[0]
         var fastOut = RowBytes(capacity: 64)
         var fullOut = RowBytes(capacity: 64)
-        defer { fastOut.deallocate(); fullOut.deallocate() }
+        defer {
+            fastOut.deallocate()
+            fullOut.deallocate()
+        }
         var settled = 0
         for value in Self.values() {
             for quoted in [false, true] {
@@ -83,7 +98,10 @@ struct ColumnConverterFastPathTests {
                 fastOut.removeAll()
                 fullOut.removeAll()
                 let (fast, full) = bytes.withUnsafeBytes { raw in
-                    (converter.fast.convert(raw, quoted: quoted, into: &fastOut), converter.convert(raw, quoted: quoted, into: &fullOut))
+                    (
+                        converter.fast.convert(raw, quoted: quoted, into: &fastOut),
+                        converter.convert(raw, quoted: quoted, into: &fullOut)
+                    )
                 }
                 let fastBytes = Array(UnsafeRawBufferPointer(start: fastOut.base, count: fastOut.count))
                 let fullBytes = Array(UnsafeRawBufferPointer(start: fullOut.base, count: fullOut.count))
@@ -96,7 +114,8 @@ struct ColumnConverterFastPathTests {
                 case (.null, .null):
                     settled += 1
                 default:
-                    Issue.record("\(column.type) \(value.debugDescription) quoted=\(quoted): fast \(fast), full \(full)")
+                    Issue.record(
+                        "\(column.type) \(value.debugDescription) quoted=\(quoted): fast \(fast), full \(full)")
                 }
             }
         }
@@ -111,7 +130,11 @@ struct ColumnConverterFastPathTests {
             let words = bytes.withUnsafeBytes { PackedTokens.pack16($0.baseAddress!, n) }
             var expected: (UInt64, UInt64) = (0, 0)
             for (i, b) in bytes.enumerated() {
-                if i < 8 { expected.0 |= UInt64(b) << UInt64(8 * i) } else { expected.1 |= UInt64(b) << UInt64(8 * (i - 8)) }
+                if i < 8 {
+                    expected.0 |= UInt64(b) << UInt64(8 * i)
+                } else {
+                    expected.1 |= UInt64(b) << UInt64(8 * (i - 8))
+                }
             }
             #expect(words == expected, "\(n) bytes")
         }

@@ -1,5 +1,6 @@
-@testable import EsteiraCSV
 import Testing
+
+@testable import EsteiraCSV
 
 /// Datetime shapes real exports write (SQL Server's `datetime2` has seven fraction digits), through
 /// every stage that reads them: the full conversion, the fast path, and inference and sniffing (which
@@ -12,7 +13,9 @@ struct DatetimeShapesTests {
         var expected: String?
         var refused = false
         var type = "datetime"
-        var testDescription: String { "\(type) \(input.debugDescription) → \(refused ? "refused: " : "")\(expected ?? "NULL")" }
+        var testDescription: String {
+            "\(type) \(input.debugDescription) → \(refused ? "refused: " : "")\(expected ?? "NULL")"
+        }
 
         static func ok(_ input: String, _ expected: String?, type: String = "datetime") -> Shape {
             Shape(input: input, expected: expected, type: type)
@@ -70,7 +73,8 @@ struct DatetimeShapesTests {
     @Test("the full conversion keeps or refuses each shape with its reason", arguments: shapes)
     func fullConversion(_ shape: Shape) throws {
         // An empty line is a blank line, not a row: the empty value goes in quotes.
-        let result = try typed(shape.input, ColumnContract(name: "quando", type: shape.type), quoted: shape.input.isEmpty)
+        let result = try typed(
+            shape.input, ColumnContract(name: "quando", type: shape.type), quoted: shape.input.isEmpty)
         if shape.refused {
             guard case .refused(let reason) = result else {
                 Issue.record("\(shape.input.debugDescription) was kept as \(result)")
@@ -88,9 +92,15 @@ struct DatetimeShapesTests {
         let converter = try CompiledContract(contract).converters[0]
         var fastOut = RowBytes(capacity: 64)
         var fullOut = RowBytes(capacity: 64)
-        defer { fastOut.deallocate(); fullOut.deallocate() }
+        defer {
+            fastOut.deallocate()
+            fullOut.deallocate()
+        }
         let (fast, full) = Array(shape.input.utf8).withUnsafeBytes { raw in
-            (converter.fast.convert(raw, quoted: false, into: &fastOut), converter.convert(raw, quoted: false, into: &fullOut))
+            (
+                converter.fast.convert(raw, quoted: false, into: &fastOut),
+                converter.convert(raw, quoted: false, into: &fullOut)
+            )
         }
         let fastBytes = Array(UnsafeRawBufferPointer(start: fastOut.base, count: fastOut.count))
         let fullBytes = Array(UnsafeRawBufferPointer(start: fullOut.base, count: fullOut.count))
@@ -117,7 +127,8 @@ struct DatetimeShapesTests {
 
     @Test("a SQL Server export with datetime2 values reads through the default options (issue 13's crash)")
     func sqlServerExport() throws {
-        let text = "day,name,at,n,x\n2024-01-02,\"ag\",2023-12-29 16:00:00.0000000,0,6704.974958506101\n"
+        let text =
+            "day,name,at,n,x\n2024-01-02,\"ag\",2023-12-29 16:00:00.0000000,0,6704.974958506101\n"
             + "2024-01-03,\"bg\",2023-12-30 16:00:00.1234567,1,1.5\n"
         let result = try read(text)
         #expect(result.rows.count == 2)
@@ -127,9 +138,13 @@ struct DatetimeShapesTests {
     @Test("inference proposes datetime for SQL Server's zero-padded datetime2, text when digits would be lost")
     func inferenceOfDatetime2() throws {
         let zeros = "at\n2023-12-29 16:00:00.0000000\n2023-12-30 17:00:00.1230000\n2023-12-31 18:00:00.0000000\n"
-        #expect(try SchemaInference.infer(Array(zeros.utf8), options: SchemaInferenceOptions(table: "t")).columns[0].type == .datetime)
+        #expect(
+            try SchemaInference.infer(Array(zeros.utf8), options: SchemaInferenceOptions(table: "t")).columns[0].type
+                == .datetime)
         let precise = "at\n2023-12-29 16:00:00.1234567\n2023-12-30 17:00:00.0000001\n2023-12-31 18:00:00.0000000\n"
-        #expect(try SchemaInference.infer(Array(precise.utf8), options: SchemaInferenceOptions(table: "t")).columns[0].type != .datetime)
+        #expect(
+            try SchemaInference.infer(Array(precise.utf8), options: SchemaInferenceOptions(table: "t")).columns[0].type
+                != .datetime)
     }
 
     @Test("a column declared datetime(3) refuses digits it would drop, and accepts zeros past them")
@@ -166,7 +181,8 @@ struct OptionTotalityTests {
     @Test("an impossible dialect is refused with its reason, not a trap in the parser")
     func impossibleDialect() {
         var options = CSVReadOptions()
-        options.dialect = DialectOverrides(delimiter: UInt8(ascii: ","), quote: .some(UInt8(ascii: ",")), escape: .some(nil), header: true)
+        options.dialect = DialectOverrides(
+            delimiter: UInt8(ascii: ","), quote: .some(UInt8(ascii: ",")), escape: .some(nil), header: true)
         #expect(throws: CSVReadError.self) { _ = try CSVReader(options: options) }
         options.dialect = DialectOverrides(comment: .some(UInt8(ascii: "\n")))
         #expect(throws: CSVReadError.self) { _ = try CSVReader(options: options) }
@@ -175,7 +191,8 @@ struct OptionTotalityTests {
     @Test("inference with a sample size of zero or less reads nothing instead of trapping")
     func emptySample() {
         #expect(throws: CSVReadError.self) {
-            _ = try SchemaInference.infer(Array("a,b\n1,2\n".utf8), options: SchemaInferenceOptions(table: "t", sampleBytes: -5))
+            _ = try SchemaInference.infer(
+                Array("a,b\n1,2\n".utf8), options: SchemaInferenceOptions(table: "t", sampleBytes: -5))
         }
     }
 

@@ -5,7 +5,8 @@ import Testing
 struct DecodingTests {
     static let csv = "id,nome,valor\n1,Ação,10.5\n2,\"Zoë, 😀\",20\n"
 
-    @Test("gzip is detected by its magic bytes and streamed, whatever the chunk size", arguments: [1, 7, 4096, Int.max])
+    @Test(
+        "gzip is detected by its magic bytes and streamed, whatever the chunk size", arguments: [1, 7, 4096, Int.max])
     func gzipStreams(chunk: Int) throws {
         let packed = try gzip(Array(Self.csv.utf8))
         let result = try read(packed, chunkSize: chunk == Int.max ? nil : chunk)
@@ -15,7 +16,8 @@ struct DecodingTests {
 
     @Test("concatenated gzip members (pigz, cat a.gz b.gz) are one file")
     func gzipMembers() throws {
-        let a = try gzip(Array("id,v\n1,a\n".utf8)), b = try gzip(Array("2,b\n".utf8))
+        let a = try gzip(Array("id,v\n1,a\n".utf8))
+        let b = try gzip(Array("2,b\n".utf8))
         let result = try read(a + b, chunkSize: 5)
         #expect(result.rows == [["1", "a"], ["2", "b"]])
     }
@@ -30,10 +32,18 @@ struct DecodingTests {
         }
     }
 
-    @Test("a decompression bomb is refused as TooLarge on ratio and on size, naming the limit", arguments: [
-        (DecompressionLimits(maxOutputBytes: 1 << 40, maxRatio: 100, ratioGraceBytes: 1 << 20), "inflates more than 100×"),
-        (DecompressionLimits(maxOutputBytes: 2 << 20, maxRatio: 10_000, ratioGraceBytes: 0), "more than 2097152 bytes"),
-    ])
+    @Test(
+        "a decompression bomb is refused as TooLarge on ratio and on size, naming the limit",
+        arguments: [
+            (
+                DecompressionLimits(maxOutputBytes: 1 << 40, maxRatio: 100, ratioGraceBytes: 1 << 20),
+                "inflates more than 100×"
+            ),
+            (
+                DecompressionLimits(maxOutputBytes: 2 << 20, maxRatio: 10_000, ratioGraceBytes: 0),
+                "more than 2097152 bytes"
+            ),
+        ])
     func bomb(limits: DecompressionLimits, message: String) throws {
         // 8 MiB of one byte: gzip makes about 8 KiB of it (1000×).
         let bomb = try gzip([UInt8](repeating: UInt8(ascii: "a"), count: 8 << 20))
@@ -118,9 +128,12 @@ struct DecodingTests {
         #expect(whole.rows == [["é😀", "日本"], ["x", "ção"]])
     }
 
-    @Test("charset names are read in their usual spellings", arguments: [
-        ("UTF8", CSVCharset.utf8), ("latin1", .iso88591), ("CP1252", .windows1252), ("ansi", .windows1252), ("windows-1252", .windows1252),
-    ])
+    @Test(
+        "charset names are read in their usual spellings",
+        arguments: [
+            ("UTF8", CSVCharset.utf8), ("latin1", .iso88591), ("CP1252", .windows1252), ("ansi", .windows1252),
+            ("windows-1252", .windows1252),
+        ])
     func charsetNames(name: String, charset: CSVCharset) {
         #expect(CSVCharset(name: name) == charset)
     }

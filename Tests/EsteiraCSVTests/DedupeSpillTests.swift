@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EsteiraCSV
 
 /// Dedupe in bounded memory: the per-file seed (no hash flooding) and the spill to temporary runs.
@@ -26,9 +27,11 @@ struct DedupeSpillTests {
 
     @Test("two files' deduplicators hash the same key differently")
     func seedsDiffer() {
-        let a = KeyDeduplicator(settings: DedupeSettings()), b = KeyDeduplicator(settings: DedupeSettings())
+        let a = KeyDeduplicator(settings: DedupeSettings())
+        let b = KeyDeduplicator(settings: DedupeSettings())
         #expect(a.seed != b.seed)
-        let ha = Self.hash("order-42", a), hb = Self.hash("order-42", b)
+        let ha = Self.hash("order-42", a)
+        let hb = Self.hash("order-42", b)
         #expect(ha != hb)
         // Within one file the hash is stable, so duplicates are still found.
         #expect(Self.hash("order-42", a) == ha)
@@ -67,7 +70,8 @@ struct DedupeSpillTests {
         #expect(d.spills >= 5, "spills: \(d.spills)")
         // Merging keeps the runs few (logarithmic in the number of spills).
         #expect(d.runCount <= 5, "runs: \(d.runCount)")
-        var again = 0, fresh = 0
+        var again = 0
+        var fresh = 0
         // Old keys (spilled long ago, recently, or still in memory) interleaved with new ones.
         for i in stride(from: 0, to: n, by: 3) {
             if d.insert(Self.hash("key-\(i)", d)) == .duplicate { again += 1 }
@@ -86,7 +90,8 @@ struct DedupeSpillTests {
     func diskCap() throws {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let d = KeyDeduplicator(settings: DedupeSettings(maxMemoryBytes: 1 << 20, maxDiskBytes: 100_000, tempDirectory: dir))
+        let d = KeyDeduplicator(
+            settings: DedupeSettings(maxMemoryBytes: 1 << 20, maxDiskBytes: 100_000, tempDirectory: dir))
         var full = false
         for i in 0..<50_000 where d.insert(Self.hash("key-\(i)", d)) == .full {
             full = true
@@ -101,7 +106,8 @@ struct DedupeSpillTests {
     func throughReader() throws {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var contract = CSVContract(columns: [ColumnContract(name: "id", type: "int"), ColumnContract(name: "v", type: "text")], key: ["id"])
+        var contract = CSVContract(
+            columns: [ColumnContract(name: "id", type: "int"), ColumnContract(name: "v", type: "text")], key: ["id"])
         contract.dedupe = DedupeSettings(maxMemoryBytes: 1 << 20, tempDirectory: dir)
         var csv = "id,v\n"
         for i in 0..<40_000 { csv += "\(i),a\n" }

@@ -5,7 +5,8 @@ import Testing
 /// before a row is sent, and says how to fix it.
 @Suite("file columns against the table")
 struct DestinationColumnsTests {
-    static let acme = DestinationColumns(table: "acme_orders", columns: ["order_id", "customer", "amount", "ordered_at", "notes"])
+    static let acme = DestinationColumns(
+        table: "acme_orders", columns: ["order_id", "customer", "amount", "ordered_at", "notes"])
     static let csv = "order_id,customer,amount,order_date\n1,Ana,10.50,2026-11-01\n"
 
     @Test("a header column the table lacks refuses the file as BadHeader, in words")
@@ -17,7 +18,10 @@ struct DestinationColumnsTests {
             Issue.record("read a file whose column the table lacks")
         } catch let e as CSVReadError {
             #expect(e.code == .badHeader)
-            #expect(e.message == "the file's column 'order_date' is not in table acme_orders (its columns: order_id, customer, amount, ordered_at, notes): add it to the table, map it with `source:` in the contract, or set `extra_columns: ignore`. columns compared with table acme_orders: added (in the file, not the table) 'order_date'; missing (in the table, not the file) 'ordered_at', 'notes'")
+            #expect(
+                e.message
+                    == "the file's column 'order_date' is not in table acme_orders (its columns: order_id, customer, amount, ordered_at, notes): add it to the table, map it with `source:` in the contract, or set `extra_columns: ignore`. columns compared with table acme_orders: added (in the file, not the table) 'order_date'; missing (in the table, not the file) 'ordered_at', 'notes'"
+            )
         }
     }
 
@@ -60,30 +64,37 @@ struct DestinationColumnsTests {
     func contractColumn() throws {
         var options = CSVReadOptions()
         options.destination = Self.acme
-        options.contract = CSVContract(columns: [ColumnContract(name: "order_id", type: "bigint"), ColumnContract(name: "order_date", type: "date")])
+        options.contract = CSVContract(columns: [
+            ColumnContract(name: "order_id", type: "bigint"), ColumnContract(name: "order_date", type: "date"),
+        ])
         do {
-            _ = try read(Self.csv.replacingOccurrences(of: "customer,amount,", with: "").replacingOccurrences(of: "Ana,10.50,", with: ""), options)
+            _ = try read(
+                Self.csv.replacingOccurrences(of: "customer,amount,", with: "").replacingOccurrences(
+                    of: "Ana,10.50,", with: ""), options)
             Issue.record("read a file whose contract column the table lacks")
         } catch let e as CSVReadError {
             #expect(e.code == .badHeader)
-            #expect(e.message.hasPrefix("the contract's column 'order_date' is not in table acme_orders"), "\(e.message)")
+            #expect(
+                e.message.hasPrefix("the contract's column 'order_date' is not in table acme_orders"), "\(e.message)")
         }
     }
 }
 
 @Suite("table names from file names")
 struct ProposedTableNameTests {
-    @Test("dates, numbers, folders and extensions go; the rest becomes an identifier", arguments: [
-        ("orders-2026-11-01.csv", "orders"),
-        ("orders-2026-11-01.csv.gz", "orders"),
-        ("/tmp/x/Relatório Vendas 2026-11.CSV", "relatorio_vendas"),
-        ("acme/data/20261101_pedidos_v2.txt", "pedidos_v2"),
-        ("customers.csv", "customers"),
-        ("2026-11-01.csv", "imported"),
-        ("заказы.csv", "imported"),
-        (".csv", "imported"),
-        (String(repeating: "a", count: 100) + ".csv", String(repeating: "a", count: 64)),
-    ])
+    @Test(
+        "dates, numbers, folders and extensions go; the rest becomes an identifier",
+        arguments: [
+            ("orders-2026-11-01.csv", "orders"),
+            ("orders-2026-11-01.csv.gz", "orders"),
+            ("/tmp/x/Relatório Vendas 2026-11.CSV", "relatorio_vendas"),
+            ("acme/data/20261101_pedidos_v2.txt", "pedidos_v2"),
+            ("customers.csv", "customers"),
+            ("2026-11-01.csv", "imported"),
+            ("заказы.csv", "imported"),
+            (".csv", "imported"),
+            (String(repeating: "a", count: 100) + ".csv", String(repeating: "a", count: 64)),
+        ])
     func names(_ file: String, _ table: String) {
         #expect(SchemaInference.proposedTableName(forFile: file) == table)
     }

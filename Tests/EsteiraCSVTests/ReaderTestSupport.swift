@@ -37,7 +37,9 @@ func read(_ text: String, _ options: CSVReadOptions = CSVReadOptions(), chunkSiz
 
 /// Text in Windows-1252, as Excel on a Brazilian Windows machine saves it.
 func windows1252(_ text: String) -> [UInt8] {
-    let high: [Unicode.Scalar: UInt8] = ["€": 0x80, "‚": 0x82, "„": 0x84, "…": 0x85, "‘": 0x91, "’": 0x92, "“": 0x93, "”": 0x94, "–": 0x96, "—": 0x97]
+    let high: [Unicode.Scalar: UInt8] = [
+        "€": 0x80, "‚": 0x82, "„": 0x84, "…": 0x85, "‘": 0x91, "’": 0x92, "“": 0x93, "”": 0x94, "–": 0x96, "—": 0x97,
+    ]
     return text.unicodeScalars.map { scalar in
         if let b = high[scalar] { return b }
         precondition(scalar.value < 0x100, "\(scalar) is not in Windows-1252")
@@ -50,7 +52,8 @@ func gzip(_ bytes: [UInt8], arguments: [String] = ["-c"]) throws -> [UInt8] {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["gzip"] + arguments
-    let input = Pipe(), output = Pipe()
+    let input = Pipe()
+    let output = Pipe()
     process.standardInput = input
     process.standardOutput = output
     try process.run()

@@ -20,7 +20,8 @@ struct RealExportShapesTests {
 
     @Test("`#` preamble lines are sniffed as comments when that is unambiguous")
     func commentSniffed() throws {
-        let text = "# Relatório de pedidos\n# gerado em 02/11/2026\nid;nome;valor\n1;ana;2,50\n2;bia;3,00\n3;caio;4,00\n"
+        let text =
+            "# Relatório de pedidos\n# gerado em 02/11/2026\nid;nome;valor\n1;ana;2,50\n2;bia;3,00\n3;caio;4,00\n"
         let result = try read(text)
         #expect(result.columns == ["id", "nome", "valor"])
         #expect(result.rows.count == 3)
@@ -98,7 +99,9 @@ struct RealExportShapesTests {
         #expect(result.rejected.isEmpty)
         // A NUL inside a line is data, and typing says so.
         var options = CSVReadOptions()
-        options.contract = CSVContract(columns: [ColumnContract(name: "id", type: "int"), ColumnContract(name: "nome", type: "text")])
+        options.contract = CSVContract(columns: [
+            ColumnContract(name: "id", type: "int"), ColumnContract(name: "nome", type: "text"),
+        ])
         let inside = try read("id,nome\n1\0,ana\n", options)
         #expect(inside.rejected.count == 1)
     }
@@ -108,7 +111,10 @@ struct RealExportShapesTests {
         let text = "id,nome,obs\r\n1,ana,\"a\r\nb\"\n2,bia,\"c\rd\"\r3,caio,x\r\n4,duda,\"e\nf\"\r"
         let result = try read(Array(text.utf8), chunkSize: chunkSize)
         #expect(result.columns == ["id", "nome", "obs"])
-        #expect(result.rows == [["1", "ana", "a\r\nb"], ["2", "bia", "c\rd"], ["3", "caio", "x"], ["4", "duda", "e\nf"]])
+        #expect(
+            result.rows == [
+                ["1", "ana", "a\r\nb"], ["2", "bia", "c\rd"], ["3", "caio", "x"], ["4", "duda", "e\nf"],
+            ])
         #expect(result.rejected.isEmpty)
     }
 }

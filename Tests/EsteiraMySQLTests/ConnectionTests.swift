@@ -1,6 +1,6 @@
+import EsteiraMySQL
 import Foundation
 import Testing
-import EsteiraMySQL
 
 @Suite("MySQLConnection against MariaDB", .tags(.mysql))
 struct ConnectionTests {
@@ -87,7 +87,7 @@ struct ConnectionTests {
         #expect(a1 != b1, "each connection has its own thread")
         #expect(a1 != CurrentThread.identity())
         #if os(Linux)
-        #expect(try await a.run { _ in CurrentThread.osName() } == "esteira-mysql")
+            #expect(try await a.run { _ in CurrentThread.osName() } == "esteira-mysql")
         #endif
         await a.close()
         await b.close()
@@ -132,7 +132,8 @@ struct ConnectionTests {
             let count = try await connection.run { session in
                 try session.execute("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10) NULL)")
                 for id in 0..<100 {
-                    try session.execute("INSERT INTO t VALUES (\(id), \(session.literal(id.isMultiple(of: 2) ? nil : "v\(id)")))")
+                    try session.execute(
+                        "INSERT INTO t VALUES (\(id), \(session.literal(id.isMultiple(of: 2) ? nil : "v\(id)")))")
                 }
                 return try session.query("SELECT COUNT(*), COUNT(v) FROM t").rows
             }

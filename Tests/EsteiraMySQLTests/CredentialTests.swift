@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+
 @testable import EsteiraMySQL
 
 @Suite("Credentials: RDS secrets, rotation, connection reuse")
 struct CredentialTests {
-    static let secret = #"{"username":"app","password":"S3cr3t-Hunter2","host":"db.abc.eu-west-1.rds.amazonaws.com","port":3306,"dbname":"sales","engine":"mysql","dbInstanceIdentifier":"db"}"#
+    static let secret =
+        #"{"username":"app","password":"S3cr3t-Hunter2","host":"db.abc.eu-west-1.rds.amazonaws.com","port":3306,"dbname":"sales","engine":"mysql","dbInstanceIdentifier":"db"}"#
 
     @Test func parsesAnRDSSecretWithVerifiedTLSAndHidesThePassword() throws {
         let config = try MySQLConfig(rdsSecret: Self.secret, tlsCAFile: "/etc/ssl/rds-global-bundle.pem")
@@ -65,8 +67,10 @@ struct CredentialTests {
     }
 
     static func secretJSON(for config: MySQLConfig, password: String) -> String {
-        let object: [String: Any] = ["username": config.user, "password": password, "host": config.host,
-                                     "port": config.port, "dbname": config.database ?? "", "engine": "mariadb"]
+        let object: [String: Any] = [
+            "username": config.user, "password": password, "host": config.host,
+            "port": config.port, "dbname": config.database ?? "", "engine": "mariadb",
+        ]
         let data = try! JSONSerialization.data(withJSONObject: object)
         return String(decoding: data, as: UTF8.self)
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import EsteiraMySQL
 
 /// Strings whose bytes must come back exactly: every code point below 256 and multi-byte UTF-8 of every
@@ -39,11 +40,12 @@ struct EscapingRoundTripTests {
             #expect(result.rows.count == 258)
             for row in result.rows {
                 let id = Int(row[0] ?? "") ?? -1
-                let expected: [UInt8] = switch id {
-                case 0...255: [UInt8(id)]
-                case 256: (0...255).map { UInt8($0) }
-                default: (0...255).reversed().map { UInt8($0) }
-                }
+                let expected: [UInt8] =
+                    switch id {
+                    case 0...255: [UInt8(id)]
+                    case 256: (0...255).map { UInt8($0) }
+                    default: (0...255).reversed().map { UInt8($0) }
+                    }
                 #expect(row[1] == hex(expected), "value \(id) came back as \(row[1] ?? "NULL")")
             }
             await connection.close()
@@ -63,7 +65,8 @@ struct EscapingRoundTripTests {
             #expect(result.rows.count == roundTripStrings.count)
             for (row, expected) in zip(result.rows, roundTripStrings) {
                 #expect(Array((row[0] ?? "").utf8) == Array(expected.utf8), "\(expected.debugDescription)")
-                #expect(row[1] == hex(Array(expected.utf8)), "server stored other bytes for \(expected.debugDescription)")
+                #expect(
+                    row[1] == hex(Array(expected.utf8)), "server stored other bytes for \(expected.debugDescription)")
             }
             await connection.close()
         }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import EsteiraMySQL
 
 @Suite("Escaping and batched INSERT statements (pure)")
@@ -27,8 +28,9 @@ struct EscapingTests {
     }
 
     private func builder(limit: Int, columns: [String] = ["a", "b"]) throws -> InsertStatementBuilder {
-        InsertStatementBuilder(table: try SQLIdentifier("t"), columns: try columns.map { try SQLIdentifier($0) },
-                               maxStatementBytes: limit)
+        InsertStatementBuilder(
+            table: try SQLIdentifier("t"), columns: try columns.map { try SQLIdentifier($0) },
+            maxStatementBytes: limit)
     }
 
     @Test func buildsOneStatementWhenItFits() throws {

@@ -1,6 +1,6 @@
+import EsteiraMySQL
 import Foundation
 import Testing
-import EsteiraMySQL
 
 @Suite("FileLoad: one transaction, exactly once per object version", .tags(.mysql))
 struct FileLoadTests {
@@ -41,8 +41,9 @@ struct FileLoadTests {
         try await withOrders { config, connection in
             let observer = try await MySQLConnection.connect(config)
             // A small statement limit forces several INSERTs per batch.
-            let load = try await connection.beginFileLoad(table: "orders", columns: Self.columns,
-                                                          ledger: Self.record(), maxStatementBytes: 4096)
+            let load = try await connection.beginFileLoad(
+                table: "orders", columns: Self.columns,
+                ledger: Self.record(), maxStatementBytes: 4096)
             #expect(load.alreadyLoaded == nil)
             for start in stride(from: 0, to: 1000, by: 250) {
                 try await load.append(Self.rows(start..<start + 250))
@@ -54,11 +55,15 @@ struct FileLoadTests {
             let outcome = try await load.commit(rowsRejected: 3, checksum: "sha256:abc")
             #expect(outcome == .loaded(rows: 1000))
             #expect(try await observer.count("orders") == 1000)
-            let ledger = try await observer.query("""
+            let ledger = try await observer.query(
+                """
                 SELECT source_id = SHA2(CONCAT(bucket, '\\n', object_key, '\\n', version), 256), bucket, object_key,
                   version, fencing_token, target_table, rows_loaded, rows_rejected, checksum FROM esteira_ledger
                 """)
-            #expect(ledger.rows == [["1", "landing", "acme/data/orders 2024-01.csv", "v1", "7", "orders", "1000", "3", "sha256:abc"]])
+            #expect(
+                ledger.rows == [
+                    ["1", "landing", "acme/data/orders 2024-01.csv", "v1", "7", "orders", "1000", "3", "sha256:abc"]
+                ])
 
             let stored = try await observer.query("SELECT order_no, amount, note FROM orders ORDER BY id")
             #expect(stored.rows == Self.rows(0..<1000).map { [$0[0], $0[1], $0[2]] })
@@ -68,8 +73,9 @@ struct FileLoadTests {
 
     @Test func multiByteTextRoundTripsThroughALoad() async throws {
         try await withOrders { _, connection in
-            let load = try await connection.beginFileLoad(table: "orders", columns: ["order_no", "note"],
-                                                          ledger: Self.record())
+            let load = try await connection.beginFileLoad(
+                table: "orders", columns: ["order_no", "note"],
+                ledger: Self.record())
             try await load.append(roundTripStrings.enumerated().map { ["\($0.offset)", $0.element] })
             #expect(try await load.commit() == .loaded(rows: roundTripStrings.count))
             let result = try await connection.query("SELECT note FROM orders ORDER BY id")
@@ -79,11 +85,13 @@ struct FileLoadTests {
 
     @Test func aSecondLoadOfTheSameVersionIsAlreadyLoaded() async throws {
         try await withOrders { _, connection in
-            let first = try await connection.beginFileLoad(table: "orders", columns: Self.columns, ledger: Self.record(token: 1))
+            let first = try await connection.beginFileLoad(
+                table: "orders", columns: Self.columns, ledger: Self.record(token: 1))
             try await first.append(Self.rows(0..<10))
             #expect(try await first.commit(checksum: "c1") == .loaded(rows: 10))
 
-            let second = try await connection.beginFileLoad(table: "orders", columns: Self.columns, ledger: Self.record(token: 2))
+            let second = try await connection.beginFileLoad(
+                table: "orders", columns: Self.columns, ledger: Self.record(token: 2))
             let previous = try #require(second.alreadyLoaded, "known before any row is appended")
             #expect(previous.record.fencingToken == 1)
             #expect(previous.record.rowsLoaded == 10)
@@ -95,7 +103,8 @@ struct FileLoadTests {
             #expect(try await connection.count("orders") == 10)
 
             // Another version of the same key is a different file.
-            let newer = try await connection.beginFileLoad(table: "orders", columns: Self.columns, ledger: Self.record(version: "v2"))
+            let newer = try await connection.beginFileLoad(
+                table: "orders", columns: Self.columns, ledger: Self.record(version: "v2"))
             try await newer.append(Self.rows(10..<15))
             #expect(try await newer.commit() == .loaded(rows: 5))
             #expect(try await connection.count("orders") == 15)
@@ -108,7 +117,8 @@ struct FileLoadTests {
             let a = try await MySQLConnection.connect(config)
             let b = try await MySQLConnection.connect(config)
             @Sendable func load(_ connection: MySQLConnection) async throws -> LoadOutcome {
-                let load = try await connection.beginFileLoad(table: "orders", columns: Self.columns, ledger: Self.record())
+                let load = try await connection.beginFileLoad(
+                    table: "orders", columns: Self.columns, ledger: Self.record())
                 for start in stride(from: 0, to: 500, by: 100) {
                     try await load.append(Self.rows(start..<start + 100))
                     try await Task.sleep(for: .milliseconds(50))  // keep the transaction open a while
@@ -139,7 +149,8 @@ struct FileLoadTests {
                 try await load.append(Self.rows(0..<1))
             } throws: { ($0 as? MySQLError)?.code == .loadNotOpen }
 
-            let again = try await connection.beginFileLoad(table: "orders", columns: Self.columns, ledger: Self.record())
+            let again = try await connection.beginFileLoad(
+                table: "orders", columns: Self.columns, ledger: Self.record())
             try await again.append(Self.rows(0..<3))
             #expect(try await again.commit() == .loaded(rows: 3))
         }
@@ -148,13 +159,15 @@ struct FileLoadTests {
     @Test func droppingAnOpenLoadRollsItBack() async throws {
         try await withOrders { _, connection in
             do {
-                let load = try await connection.beginFileLoad(table: "orders", columns: Self.columns, ledger: Self.record())
+                let load = try await connection.beginFileLoad(
+                    table: "orders", columns: Self.columns, ledger: Self.record())
                 try await load.append(Self.rows(0..<100))
             }
             // The dropped load's rollback is queued before this query, on the same thread.
             #expect(try await connection.count("orders") == 0)
             #expect(try await connection.count("esteira_ledger") == 0)
-            let again = try await connection.beginFileLoad(table: "orders", columns: Self.columns, ledger: Self.record())
+            let again = try await connection.beginFileLoad(
+                table: "orders", columns: Self.columns, ledger: Self.record())
             #expect(try await again.commit() == .loaded(rows: 0))
         }
     }
@@ -299,9 +312,11 @@ struct FileLoadTests {
 
     @Test func oneLoadAtATimePerConnection() async throws {
         try await withOrders { _, connection in
-            let first = try await connection.beginFileLoad(table: "orders", columns: Self.columns, ledger: Self.record())
+            let first = try await connection.beginFileLoad(
+                table: "orders", columns: Self.columns, ledger: Self.record())
             await #expect {
-                _ = try await connection.beginFileLoad(table: "orders", columns: Self.columns, ledger: Self.record(version: "v2"))
+                _ = try await connection.beginFileLoad(
+                    table: "orders", columns: Self.columns, ledger: Self.record(version: "v2"))
             } throws: { ($0 as? MySQLError)?.code == .loadNotOpen }
             try await first.append(Self.rows(0..<2))
             #expect(try await first.commit() == .loaded(rows: 2))

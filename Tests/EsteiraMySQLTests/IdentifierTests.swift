@@ -1,4 +1,5 @@
 import Testing
+
 @testable import EsteiraMySQL
 
 /// Names that must never reach SQL.
@@ -23,7 +24,9 @@ let hostileIdentifiers = [
 
 @Suite("SQL identifiers")
 struct IdentifierTests {
-    @Test("valid names are backquoted", arguments: ["orders", "Orders_2024", "_x", "9lives", String(repeating: "a", count: 64)])
+    @Test(
+        "valid names are backquoted",
+        arguments: ["orders", "Orders_2024", "_x", "9lives", String(repeating: "a", count: 64)])
     func valid(name: String) throws {
         let id = try SQLIdentifier(name)
         #expect(id.quoted == "`\(name)`")

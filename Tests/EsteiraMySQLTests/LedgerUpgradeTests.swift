@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EsteiraMySQL
 
 /// The ledger of an older release gains `generation` and `state` when a worker first meets it, even when
@@ -45,7 +46,8 @@ struct LedgerUpgradeTests {
                         let connection = try await MySQLConnection.connect(config)
                         let load = try await connection.beginFileLoad(
                             table: "stock_lines", columns: LoadModeTests.columns,
-                            ledger: LedgerRecord(bucket: "landing", key: "other-\(n).csv", version: "v1", fencingToken: 1))
+                            ledger: LedgerRecord(
+                                bucket: "landing", key: "other-\(n).csv", version: "v1", fencingToken: 1))
                         try await load.append([["S\(n)", "1", nil]])
                         _ = try await load.commit()
                         await connection.close()
@@ -53,7 +55,8 @@ struct LedgerUpgradeTests {
                 }
                 try await group.waitForAll()
             }
-            let attempts = try await admin.loadAttempts(bucket: "landing", key: "acme/data/stock.csv", table: "stock_lines")
+            let attempts = try await admin.loadAttempts(
+                bucket: "landing", key: "acme/data/stock.csv", table: "stock_lines")
             #expect(attempts.map { "\($0.generation) \($0.state)" } == ["1 loaded"])
             #expect(try await admin.count("stock_lines") == 4)
             await admin.close()
@@ -66,35 +69,47 @@ struct LedgerUpgradeTests {
             let connection = try await MySQLConnection.connect(config)
             try await connection.execute(LoadModeTests.createLines)
             await #expect {
-                _ = try await connection.beginFileLoad(table: "stock_lines", columns: LoadModeTests.columns,
-                                                       ledger: Self.record, reload: true)
+                _ = try await connection.beginFileLoad(
+                    table: "stock_lines", columns: LoadModeTests.columns,
+                    ledger: Self.record, reload: true)
             } throws: { error in
                 (error as? MySQLError)?.message.contains("needs load mode replace-by-file") ?? false
             }
             let mode = LoadMode.replaceByFile(sourceColumn: "loaded_by")
             for (n, rows) in [[["A", "1", nil], ["B", "2", nil]], [["A", "1", nil]], [["C", "3", nil]]].enumerated() {
-                let load = try await connection.beginFileLoad(table: "stock_lines", columns: LoadModeTests.columns,
-                                                              ledger: Self.record, mode: mode, reload: n > 0)
+                let load = try await connection.beginFileLoad(
+                    table: "stock_lines", columns: LoadModeTests.columns,
+                    ledger: Self.record, mode: mode, reload: n > 0)
                 #expect(load.alreadyLoaded == nil)
                 #expect(load.rowsReplaced == (n == 0 ? 0 : n == 1 ? 2 : 1))
                 try await load.append(rows)
                 _ = try await load.commit()
             }
             // Without reload, the version is already loaded.
-            let plain = try await connection.beginFileLoad(table: "stock_lines", columns: LoadModeTests.columns,
-                                                           ledger: Self.record, mode: mode)
+            let plain = try await connection.beginFileLoad(
+                table: "stock_lines", columns: LoadModeTests.columns,
+                ledger: Self.record, mode: mode)
             #expect(plain.alreadyLoaded?.record.rowsLoaded == 1)
             await plain.rollback()
-            let attempts = try await connection.loadAttempts(bucket: "landing", key: "acme/data/stock.csv", table: "stock_lines")
-            #expect(attempts.map { "\($0.generation) \($0.state) \($0.rowsLoaded)" } == ["1 superseded 2", "2 superseded 1", "3 loaded 1"])
+            let attempts = try await connection.loadAttempts(
+                bucket: "landing", key: "acme/data/stock.csv", table: "stock_lines")
+            #expect(
+                attempts.map { "\($0.generation) \($0.state) \($0.rowsLoaded)" } == [
+                    "1 superseded 2", "2 superseded 1", "3 loaded 1",
+                ])
             #expect(try await connection.query("SELECT sku FROM stock_lines").rows == [["C"]])
 
             let last = try #require(attempts.last)
-            #expect(try await connection.countRows(table: "stock_lines", sourceColumn: "loaded_by", ledgerIDs: [last.ledgerID]) == 1)
-            #expect(try await connection.unloadFile(table: "stock_lines", sourceColumn: "loaded_by", ledgerID: last.ledgerID) == 1)
+            #expect(
+                try await connection.countRows(
+                    table: "stock_lines", sourceColumn: "loaded_by", ledgerIDs: [last.ledgerID]) == 1)
+            #expect(
+                try await connection.unloadFile(
+                    table: "stock_lines", sourceColumn: "loaded_by", ledgerID: last.ledgerID) == 1)
             #expect(try await connection.count("stock_lines") == 0)
             await #expect {
-                _ = try await connection.unloadFile(table: "stock_lines", sourceColumn: "loaded_by", ledgerID: last.ledgerID)
+                _ = try await connection.unloadFile(
+                    table: "stock_lines", sourceColumn: "loaded_by", ledgerID: last.ledgerID)
             } throws: { error in
                 (error as? MySQLError)?.message.contains("is unloaded, not loaded") ?? false
             }

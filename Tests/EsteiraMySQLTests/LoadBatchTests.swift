@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EsteiraMySQL
 
 /// Appends `values` (raw bytes, nil for NULL) as one row through the byte API.
@@ -24,10 +25,13 @@ private func statements(_ batch: LoadBatch) throws -> [(String, Int)] {
     return out
 }
 
-private func layout(limit: Int = 1 << 20, constant: [(String, String)] = [], suffix: String = "") throws -> InsertLayout {
-    InsertStatementBuilder(table: try SQLIdentifier("t"), columns: [try SQLIdentifier("a"), try SQLIdentifier("b")],
-                           maxStatementBytes: limit,
-                           constantColumns: try constant.map { (try SQLIdentifier($0.0), $0.1) }, suffix: suffix).layout
+private func layout(limit: Int = 1 << 20, constant: [(String, String)] = [], suffix: String = "") throws -> InsertLayout
+{
+    InsertStatementBuilder(
+        table: try SQLIdentifier("t"), columns: [try SQLIdentifier("a"), try SQLIdentifier("b")],
+        maxStatementBytes: limit,
+        constantColumns: try constant.map { (try SQLIdentifier($0.0), $0.1) }, suffix: suffix
+    ).layout
 }
 
 @Suite("LoadBatch: rows escaped from bytes straight into statements (pure)")
@@ -92,8 +96,10 @@ struct LoadBatchTests {
     func rowView() throws {
         let storage: [UInt8] = Array("x\ty".utf8)
         try storage.withUnsafeBytes { raw in
-            let row: [UnsafeRawBufferPointer?] = [UnsafeRawBufferPointer(rebasing: raw[0..<1]), nil,
-                                                  UnsafeRawBufferPointer(rebasing: raw[0..<3])]
+            let row: [UnsafeRawBufferPointer?] = [
+                UnsafeRawBufferPointer(rebasing: raw[0..<1]), nil,
+                UnsafeRawBufferPointer(rebasing: raw[0..<3]),
+            ]
             var batch = LoadBatch(columnCount: 3)
             try batch.append(row: row)
             #expect(text(batch) == Array("x\t\\N\tx\\ty\n".utf8))
@@ -103,10 +109,13 @@ struct LoadBatchTests {
     @Test("LOAD DATA text converts to exactly the INSERTs the rows would have made (mid-load fallback)")
     func conversionIsExact() throws {
         var fields: [[UInt8]?] = (0...255).map { [UInt8($0)] }
-        fields += [(0...255).map { UInt8($0) }, [], nil, Array("\\N".utf8), Array("N".utf8), Array("\\".utf8),
-                   Array("a\\\tb\\n".utf8), Array("日本😀".utf8)]
+        fields += [
+            (0...255).map { UInt8($0) }, [], nil, Array("\\N".utf8), Array("N".utf8), Array("\\".utf8),
+            Array("a\\\tb\\n".utf8), Array("日本😀".utf8),
+        ]
         for limit in [1 << 20, 1000] {
-            let layout = try layout(limit: limit, constant: [("src", "42")], suffix: "ON DUPLICATE KEY UPDATE `a` = `a`")
+            let layout = try layout(
+                limit: limit, constant: [("src", "42")], suffix: "ON DUPLICATE KEY UPDATE `a` = `a`")
             var text = LoadBatch(columnCount: 2)
             var direct = LoadBatch(columnCount: 2, insert: layout, firstRowNumber: 0, capacity: 0)
             for (index, field) in fields.enumerated() {
@@ -128,7 +137,8 @@ struct LoadBatchTests {
 
     @Test("statements split under the limit carry every row once, in order, with the constant and the suffix")
     func splitsUnderTheLimit() throws {
-        let layout = try layout(limit: 500, constant: [("src", "7")], suffix: "ON DUPLICATE KEY UPDATE `b` = VALUES(`b`)")
+        let layout = try layout(
+            limit: 500, constant: [("src", "7")], suffix: "ON DUPLICATE KEY UPDATE `b` = VALUES(`b`)")
         var batch = LoadBatch(columnCount: 2, insert: layout, firstRowNumber: 0, capacity: 0)
         for i in 0..<300 { try batch.append(["\(i)", String(repeating: "'", count: i % 20)]) }
         let got = try statements(batch)
@@ -142,7 +152,9 @@ struct LoadBatchTests {
             let tuples = statement.components(separatedBy: ",7),(")
             #expect(tuples.count == rows)
             ids += tuples.map { tuple in
-                let values = tuple.hasPrefix("INSERT") ? String(tuple.dropFirst("INSERT INTO `t` (`a`,`b`,`src`) VALUES (".count)) : tuple
+                let values =
+                    tuple.hasPrefix("INSERT")
+                    ? String(tuple.dropFirst("INSERT INTO `t` (`a`,`b`,`src`) VALUES (".count)) : tuple
                 return values.dropFirst().components(separatedBy: "'").first!
             }
         }
@@ -171,7 +183,10 @@ struct LoadBatchTests {
             if insert == nil {
                 #expect(text(batch) == Array("1\tone\n3\t\\N\n".utf8))
             } else {
-                #expect(try statements(batch).map(\.0) == ["INSERT INTO `t` (`a`,`b`) VALUES ('1','one'),('3',NULL) ON DUPLICATE KEY UPDATE `a` = `a`"])
+                #expect(
+                    try statements(batch).map(\.0) == [
+                        "INSERT INTO `t` (`a`,`b`) VALUES ('1','one'),('3',NULL) ON DUPLICATE KEY UPDATE `a` = `a`"
+                    ])
             }
         }
     }
@@ -201,7 +216,8 @@ struct LoadBatchTests {
 
 @Suite("LoadBatch against MariaDB: both paths, the conversion, byte-exact", .tags(.mysql))
 struct LoadBatchMySQLTests {
-    static let createTable = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL) ENGINE=InnoDB"
+    static let createTable =
+        "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL) ENGINE=InnoDB"
 
     /// Every code point below 256, multi-byte UTF-8, NULL, empty, and strings that look like escapes.
     static let values: [String?] = roundTripStrings.map { $0 } + [nil, "", "\\N", "N", "tab\there", "\\\t\\n"]
@@ -212,13 +228,16 @@ struct LoadBatchMySQLTests {
 
     /// Loads `values` as (index, value) rows through the byte API: a first batch made before the load
     /// (LOAD DATA text), then batches from `makeBatch()` of `perBatch` rows, and checks what is stored.
-    static func loadAndCheck(_ connection: MySQLConnection, path: LoadPath = .loadDataLocalInfile,
-                             maxStatementBytes: Int = FileLoad.defaultMaxStatementBytes,
-                             perBatch: Int = 50) async throws -> FileLoad {
+    static func loadAndCheck(
+        _ connection: MySQLConnection, path: LoadPath = .loadDataLocalInfile,
+        maxStatementBytes: Int = FileLoad.defaultMaxStatementBytes,
+        perBatch: Int = 50
+    ) async throws -> FileLoad {
         var early = LoadBatch(columnCount: 2)
         try appendBytes([Array("0".utf8), values[0].map { Array($0.utf8) }], to: &early)
-        let load = try await connection.beginFileLoad(table: "t", columns: ["id", "v"], ledger: record(), path: path,
-                                                      maxStatementBytes: maxStatementBytes)
+        let load = try await connection.beginFileLoad(
+            table: "t", columns: ["id", "v"], ledger: record(), path: path,
+            maxStatementBytes: maxStatementBytes)
         try await load.append(early)
         var batch = load.makeBatch()
         for (index, value) in values.enumerated().dropFirst() {
@@ -274,7 +293,10 @@ struct LoadBatchMySQLTests {
         try await withTestDatabase(on: try TestServer.noInfileConfig()) { config in
             let connection = try await MySQLConnection.connect(config)
             try await connection.execute(Self.createTable)
-            try await connection.run { session in _ = try session.maxAllowedPacket(); session.cachedLocalInfile = true }
+            try await connection.run { session in
+                _ = try session.maxAllowedPacket()
+                session.cachedLocalInfile = true
+            }
             let load = try await connection.beginFileLoad(table: "t", columns: ["id", "v"], ledger: Self.record())
             #expect(load.path == .loadDataLocalInfile)
             var first = load.makeBatch()
@@ -299,8 +321,9 @@ struct LoadBatchMySQLTests {
             let connection = try await MySQLConnection.connect(config)
             try await connection.execute(Self.createTable)
             try await connection.execute("CREATE TABLE u (id INT NOT NULL PRIMARY KEY, v TEXT NULL) ENGINE=InnoDB")
-            let load = try await connection.beginFileLoad(table: "t", columns: ["id", "v"], ledger: Self.record(),
-                                                          path: .batchedInsert)
+            let load = try await connection.beginFileLoad(
+                table: "t", columns: ["id", "v"], ledger: Self.record(),
+                path: .batchedInsert)
             try await load.append([["1", "one"]])
             var wrong = LoadBatch(columnCount: 3)
             try wrong.append(["2", "two", "three"])
@@ -339,8 +362,9 @@ struct LoadDataStreamTests {
             let connection = try await MySQLConnection.connect(config)
             try await connection.execute(LoadBatchMySQLTests.createTable)
             let observer = try await MySQLConnection.connect(config)
-            let load = try await connection.beginFileLoad(table: "t", columns: ["id", "v"],
-                                                          ledger: LoadBatchMySQLTests.record())
+            let load = try await connection.beginFileLoad(
+                table: "t", columns: ["id", "v"],
+                ledger: LoadBatchMySQLTests.record())
             var batch = load.makeBatch()
             try batch.append(["1", "one"])
             try await load.append(batch)
@@ -354,7 +378,10 @@ struct LoadDataStreamTests {
             try batch.append(["3", nil])
             try await load.append(batch)
             #expect(try await load.commit() == .loaded(rows: 3))
-            #expect(try await observer.query("SELECT id, v FROM t ORDER BY id").rows == [["1", "one"], ["2", "two"], ["3", nil]])
+            #expect(
+                try await observer.query("SELECT id, v FROM t ORDER BY id").rows == [
+                    ["1", "one"], ["2", "two"], ["3", nil],
+                ])
             #expect(try await observer.query("SELECT rows_loaded FROM esteira_ledger").scalar == "3")
             await observer.close()
             await connection.close()
@@ -366,8 +393,9 @@ struct LoadDataStreamTests {
         try await withTestDatabase { config in
             let connection = try await MySQLConnection.connect(config)
             try await connection.execute("CREATE TABLE n (id INT NOT NULL PRIMARY KEY, q INT NOT NULL) ENGINE=InnoDB")
-            let load = try await connection.beginFileLoad(table: "n", columns: ["id", "q"],
-                                                          ledger: LoadBatchMySQLTests.record())
+            let load = try await connection.beginFileLoad(
+                table: "n", columns: ["id", "q"],
+                ledger: LoadBatchMySQLTests.record())
             for start in stride(from: 0, to: 300, by: 100) {
                 var batch = load.makeBatch()
                 for i in start..<start + 100 { try batch.append(["\(i)", i == 150 ? "seven" : "\(i)"]) }

@@ -1,5 +1,5 @@
-import Testing
 import EsteiraMySQL
+import Testing
 
 /// Feeds bytes to LOAD DATA in chunks of at most `chunk` bytes, like a producer would.
 final class ByteSource {
@@ -33,7 +33,8 @@ struct LoadDataLocalInfileTests {
         #expect(String(decoding: out, as: UTF8.self) == "a\\tb\t\\N\t\tc\\\\N\tl1\\nl2\\r\tnul\\0\n")
     }
 
-    static let table = "CREATE TABLE t (id INT NOT NULL, v TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL) ENGINE=InnoDB"
+    static let table =
+        "CREATE TABLE t (id INT NOT NULL, v TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL) ENGINE=InnoDB"
 
     @Test(.tags(.mysql)) func streamsRowsExactly() async throws {
         try await withTestDatabase { config in
@@ -65,8 +66,10 @@ struct LoadDataLocalInfileTests {
             try await connection.execute(Self.table)
             await #expect {
                 try await connection.run { session in
-                    try session.loadDataLocalInfile("LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t",
-                                                    streamName: "esteira-stream-1") { _ in 0 }
+                    try session.loadDataLocalInfile(
+                        "LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t",
+                        streamName: "esteira-stream-1"
+                    ) { _ in 0 }
                 }
             } throws: { error in
                 (error as? MySQLError)?.message.contains("refused for '/etc/passwd'") ?? false

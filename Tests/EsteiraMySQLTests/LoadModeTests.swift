@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EsteiraMySQL
 
 /// Every load mode, on both paths, against the real server: the bulk path (LOAD DATA LOCAL INFILE) and
@@ -43,10 +44,13 @@ struct LoadModeTests {
     }
 
     /// Loads `rows` in batches of two (so a file spans several statements); returns the commit's outcome or error.
-    func load(_ connection: MySQLConnection, _ rows: [[String?]], mode: LoadMode, path: LoadPath,
-              record: LedgerRecord = LoadModeTests.record()) async throws -> (FileLoad, Result<LoadOutcome, MySQLError>) {
-        let load = try await connection.beginFileLoad(table: "items", columns: Self.columns, ledger: record,
-                                                      mode: mode, path: path)
+    func load(
+        _ connection: MySQLConnection, _ rows: [[String?]], mode: LoadMode, path: LoadPath,
+        record: LedgerRecord = LoadModeTests.record()
+    ) async throws -> (FileLoad, Result<LoadOutcome, MySQLError>) {
+        let load = try await connection.beginFileLoad(
+            table: "items", columns: Self.columns, ledger: record,
+            mode: mode, path: path)
         #expect(load.path == path)
         do {
             for start in stride(from: 0, to: rows.count, by: 2) {
@@ -62,7 +66,8 @@ struct LoadModeTests {
     @Test(arguments: paths)
     func appendRefusesADuplicateKeyWithMySQLsMessage(path: LoadPath) async throws {
         try await withItems { connection in
-            let (_, outcome) = try await load(connection, [["B", "2", "b"], ["A", "3", "dup"]], mode: .append, path: path)
+            let (_, outcome) = try await load(
+                connection, [["B", "2", "b"], ["A", "3", "dup"]], mode: .append, path: path)
             guard case .failure(let error) = outcome else {
                 Issue.record("a duplicate key was accepted in append mode: \(outcome)")
                 return
@@ -81,7 +86,8 @@ struct LoadModeTests {
             let rows: [[String?]] = [["A", "9", "new"], ["B", "2", "b"], ["B", "3", "b again"], ["C", "4", nil]]
             let (_, outcome) = try await load(connection, rows, mode: .insertIgnore, path: path)
             #expect(try outcome.get() == .loaded(rows: 4))
-            #expect(try await items(connection) == [["A", "1", "old", "5"], ["B", "2", "b", "0"], ["C", "4", nil, "0"]])
+            #expect(
+                try await items(connection) == [["A", "1", "old", "5"], ["B", "2", "b", "0"], ["C", "4", nil, "0"]])
         }
     }
 
@@ -89,9 +95,10 @@ struct LoadModeTests {
     func insertIgnoreStillRefusesBadValues(path: LoadPath) async throws {
         try await withItems { connection in
             // A duplicate (tolerated) and a bad integer (not) in the same statement.
-            let (_, outcome) = try await load(connection, [["A", "7", "dup"], ["D", "seven", nil]],
-                                              mode: .insertIgnore, path: path,
-                                              record: Self.record(version: "bad"))
+            let (_, outcome) = try await load(
+                connection, [["A", "7", "dup"], ["D", "seven", nil]],
+                mode: .insertIgnore, path: path,
+                record: Self.record(version: "bad"))
             guard case .failure(let error) = outcome else {
                 Issue.record("a bad value was accepted in insert-ignore mode: \(outcome)")
                 return
@@ -109,12 +116,16 @@ struct LoadModeTests {
             let (_, outcome) = try await load(connection, rows, mode: .upsert, path: path)
             #expect(try outcome.get() == .loaded(rows: 4))
             // `touched` is not loaded: A keeps its 5.
-            #expect(try await items(connection) == [["A", "4", "ação 😀", "5"], ["B", "3", "b", "0"], ["C", "5", nil, "0"]])
+            #expect(
+                try await items(connection) == [
+                    ["A", "4", "ação 😀", "5"], ["B", "3", "b", "0"], ["C", "5", nil, "0"],
+                ])
             // The staging table is gone; the connection is ready for the next load.
             let stage = try await connection.query("SHOW TABLES LIKE 'esteira_stage'")
             #expect(stage.rows.isEmpty)
-            let (_, again) = try await load(connection, [["B", "30", "b2"]], mode: .upsert, path: path,
-                                            record: Self.record(version: "v2"))
+            let (_, again) = try await load(
+                connection, [["B", "30", "b2"]], mode: .upsert, path: path,
+                record: Self.record(version: "v2"))
             #expect(try again.get() == .loaded(rows: 1))
             #expect(try await connection.query("SELECT qty FROM items WHERE sku = 'B'").scalar == "30")
         }
@@ -123,8 +134,9 @@ struct LoadModeTests {
     @Test(arguments: paths)
     func upsertRefusesBadValuesAndLeavesTheTableAlone(path: LoadPath) async throws {
         try await withItems { connection in
-            let (_, outcome) = try await load(connection, [["A", "2", "ok"], ["B", nil, "null qty"]],
-                                              mode: .upsert, path: path)
+            let (_, outcome) = try await load(
+                connection, [["A", "2", "ok"], ["B", nil, "null qty"]],
+                mode: .upsert, path: path)
             guard case .failure(let error) = outcome else {
                 Issue.record("NULL went into a NOT NULL column: \(outcome)")
                 return
@@ -141,8 +153,9 @@ struct LoadModeTests {
             try await connection.execute("CREATE TABLE loose (sku VARCHAR(32), qty INT, label TEXT) ENGINE=InnoDB")
             for mode in [LoadMode.upsert, .insertIgnore] {
                 await #expect {
-                    _ = try await connection.beginFileLoad(table: "loose", columns: Self.columns,
-                                                           ledger: Self.record(), mode: mode)
+                    _ = try await connection.beginFileLoad(
+                        table: "loose", columns: Self.columns,
+                        ledger: Self.record(), mode: mode)
                 } throws: { error in
                     let error = try #require(error as? MySQLError)
                     return error.code == .invalidConfiguration && error.message.contains("no primary or unique key")
@@ -166,8 +179,10 @@ struct LoadModeTests {
         ) ENGINE=InnoDB
         """
 
-    func replace(_ connection: MySQLConnection, key: String, version: String, _ rows: [[String?]],
-                 path: LoadPath, commit: Bool = true) async throws -> FileLoad {
+    func replace(
+        _ connection: MySQLConnection, key: String, version: String, _ rows: [[String?]],
+        path: LoadPath, commit: Bool = true
+    ) async throws -> FileLoad {
         let load = try await connection.beginFileLoad(
             table: "stock_lines", columns: Self.columns, ledger: Self.record(key, version: version),
             mode: .replaceByFile(sourceColumn: "loaded_by"), path: path)
@@ -181,19 +196,25 @@ struct LoadModeTests {
         try await withTestDatabase { config in
             let connection = try await MySQLConnection.connect(config)
             try await connection.execute(Self.createLines)
-            let v1 = try await replace(connection, key: "a/data/stock.csv", version: "v1",
-                                       [["A", "1", "v1"], ["B", "2", "v1"]], path: path)
-            _ = try await replace(connection, key: "a/data/other.csv", version: "v1", [["X", "9", "other"]], path: path)
+            let v1 = try await replace(
+                connection, key: "a/data/stock.csv", version: "v1",
+                [["A", "1", "v1"], ["B", "2", "v1"]], path: path)
+            _ = try await replace(
+                connection, key: "a/data/other.csv", version: "v1", [["X", "9", "other"]], path: path)
             #expect(v1.rowsReplaced == 0)
 
-            let v2 = try await replace(connection, key: "a/data/stock.csv", version: "v2", [["A", "10", "v2"]], path: path)
+            let v2 = try await replace(
+                connection, key: "a/data/stock.csv", version: "v2", [["A", "10", "v2"]], path: path)
             #expect(v2.rowsReplaced == 2)
-            let rows = try await connection.query("SELECT sku, qty, label, loaded_by FROM stock_lines ORDER BY sku").rows
-            #expect(rows == [["A", "10", "v2", v2.ledgerID.map(String.init)], ["X", "9", "other", rows.last?[3] ?? nil]])
+            let rows = try await connection.query("SELECT sku, qty, label, loaded_by FROM stock_lines ORDER BY sku")
+                .rows
+            #expect(
+                rows == [["A", "10", "v2", v2.ledgerID.map(String.init)], ["X", "9", "other", rows.last?[3] ?? nil]])
 
             // A version that fails (here: rolled back) leaves the previous one in place.
-            let v3 = try await replace(connection, key: "a/data/stock.csv", version: "v3", [["Z", "0", "v3"]],
-                                       path: path, commit: false)
+            let v3 = try await replace(
+                connection, key: "a/data/stock.csv", version: "v3", [["Z", "0", "v3"]],
+                path: path, commit: false)
             #expect(v3.rowsReplaced == 1)
             #expect(try await connection.query("SELECT sku FROM stock_lines ORDER BY sku").rows == [["A"], ["X"]])
             // The lock is free again: the next version goes through.
@@ -215,8 +236,9 @@ struct LoadModeTests {
             ]
             for (mode, text) in attempts {
                 await #expect {
-                    _ = try await connection.beginFileLoad(table: "stock_lines", columns: Self.columns,
-                                                           ledger: Self.record(), mode: mode)
+                    _ = try await connection.beginFileLoad(
+                        table: "stock_lines", columns: Self.columns,
+                        ledger: Self.record(), mode: mode)
                 } throws: { error in
                     (error as? MySQLError)?.message.contains(text) ?? false
                 }
@@ -230,7 +252,9 @@ struct LoadModeTests {
         #expect(try LoadMode(name: "append") == .append)
         #expect(try LoadMode(name: "INSERT_IGNORE") == .insertIgnore)
         #expect(try LoadMode(name: "upsert") == .upsert)
-        #expect(try LoadMode(name: "replace-by-file", sourceColumn: "loaded_by") == .replaceByFile(sourceColumn: "loaded_by"))
+        #expect(
+            try LoadMode(name: "replace-by-file", sourceColumn: "loaded_by")
+                == .replaceByFile(sourceColumn: "loaded_by"))
         #expect(throws: MySQLError.self) { try LoadMode(name: "replace-by-file") }
         #expect(throws: MySQLError.self) { try LoadMode(name: "merge") }
     }
@@ -239,17 +263,19 @@ struct LoadModeTests {
 /// The bulk path's promise: MySQL never silently changes a value.
 @Suite("LOAD DATA warnings fail the load", .tags(.mysql))
 struct LoadDataWarningTests {
-    @Test(arguments: [
-        (["A", "1", String(repeating: "x", count: 17)], "label"),  // too long for VARCHAR(16): truncated
-        (["A", nil, "x"], "qty"),                                   // NULL into NOT NULL: set to 0
-        (["A", "99999999999", "x"], "qty"),                         // out of range: clipped
-    ] as [([String?], String)])
+    @Test(
+        arguments: [
+            (["A", "1", String(repeating: "x", count: 17)], "label"),  // too long for VARCHAR(16): truncated
+            (["A", nil, "x"], "qty"),  // NULL into NOT NULL: set to 0
+            (["A", "99999999999", "x"], "qty"),  // out of range: clipped
+        ] as [([String?], String)])
     func aChangedValueFailsWithMySQLsWarning(row: [String?], column: String) async throws {
         try await withTestDatabase { config in
             let connection = try await MySQLConnection.connect(config)
             try await connection.execute(LoadModeTests.createItems)
-            let load = try await connection.beginFileLoad(table: "items", columns: LoadModeTests.columns,
-                                                          ledger: LoadModeTests.record())
+            let load = try await connection.beginFileLoad(
+                table: "items", columns: LoadModeTests.columns,
+                ledger: LoadModeTests.record())
             #expect(load.path == .loadDataLocalInfile)
             try await load.append([row])
             await #expect {
@@ -278,8 +304,11 @@ struct FallbackTests {
         let server = try TestServer.noInfileConfig()
         try await withTestDatabase(on: server) { config in
             let connection = try await MySQLConnection.connect(config)
-            #expect(try await connection.query("SELECT @@local_infile").scalar == "0", "this server must refuse LOCAL INFILE")
-            try await connection.execute("""
+            #expect(
+                try await connection.query("SELECT @@local_infile").scalar == "0",
+                "this server must refuse LOCAL INFILE")
+            try await connection.execute(
+                """
                 CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL) ENGINE=InnoDB
                 """)
             var values: [String?] = roundTripStrings.map { $0 }
@@ -321,9 +350,13 @@ struct FallbackTests {
             let connection = try await MySQLConnection.connect(config)
             try await connection.execute("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v TEXT NULL) ENGINE=InnoDB")
             // Pretend this connection saw local_infile ON when it asked.
-            try await connection.run { session in _ = try session.maxAllowedPacket(); session.cachedLocalInfile = true }
+            try await connection.run { session in
+                _ = try session.maxAllowedPacket()
+                session.cachedLocalInfile = true
+            }
             let load = try await connection.beginFileLoad(
-                table: "t", columns: ["id", "v"], ledger: LedgerRecord(bucket: "b", key: "k.csv", version: "v1", fencingToken: 1))
+                table: "t", columns: ["id", "v"],
+                ledger: LedgerRecord(bucket: "b", key: "k.csv", version: "v1", fencingToken: 1))
             #expect(load.path == .loadDataLocalInfile)
             try await load.append([["1", "one"], ["2", "two"]])
             try await load.append([["3", "three"]])

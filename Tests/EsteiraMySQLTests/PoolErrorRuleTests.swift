@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EsteiraMySQL
 
 /// One rule for a connection after an error, in the pool itself: a connection whose closure threw is

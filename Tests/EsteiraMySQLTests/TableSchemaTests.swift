@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EsteiraMySQL
 
 @Suite("TableSchema: create when absent, check when present")
@@ -78,7 +79,8 @@ struct TableSchemaTests {
     @Test(.tags(.mysql)) func aWiderTableIsCompatible() async throws {
         try await withTestDatabase { config in
             let connection = try await MySQLConnection.connect(config)
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 CREATE TABLE orders (
                   id BIGINT NOT NULL AUTO_INCREMENT, order_no VARCHAR(64) NOT NULL, amount DECIMAL(14,4) NULL,
                   placed_at DATETIME(6) NOT NULL, qty BIGINT NULL, note LONGTEXT NULL, loaded_by BIGINT UNSIGNED NULL,
@@ -93,7 +95,8 @@ struct TableSchemaTests {
     @Test(.tags(.mysql)) func anIncompatibleTableFailsWithEveryDifference() async throws {
         try await withTestDatabase { config in
             let connection = try await MySQLConnection.connect(config)
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 CREATE TABLE orders (
                   id INT NOT NULL PRIMARY KEY, order_no VARCHAR(16) NOT NULL, amount DECIMAL(12,1) NULL,
                   placed_at DATE NOT NULL, qty INT UNSIGNED NOT NULL, note TEXT CHARACTER SET latin1 NULL,
@@ -128,8 +131,9 @@ struct TableSchemaTests {
 
     @Test func typeRules() {
         func info(_ dataType: String, _ columnType: String, charset: String? = nil) -> TableColumnInfo {
-            TableColumnInfo(name: "c", dataType: dataType, columnType: columnType, isNullable: true, charset: charset,
-                            collation: nil, defaultValue: nil, extra: "", ordinal: 1)
+            TableColumnInfo(
+                name: "c", dataType: dataType, columnType: columnType, isNullable: true, charset: charset,
+                collation: nil, defaultValue: nil, extra: "", ordinal: 1)
         }
         #expect(TableCheck.typeProblem(.int, info("bigint", "bigint(20)")) == nil)
         #expect(TableCheck.typeProblem(.bigint, info("int", "int(11)")) != nil)

@@ -1,5 +1,6 @@
-import Testing
 import EsteiraMySQL
+import Testing
+
 @testable import EsteiraPipeline
 
 @Suite("create_table on a route")
@@ -29,10 +30,11 @@ struct CreateTableRouteTests {
         #expect(route.createTable == true)
         let schema = try #require(try route.managedTableSchema(fileColumns: ["ignored"]))
         #expect(schema.name == "vendas")
-        #expect(schema.columns.map { "\($0.name) \($0.type.sql)\($0.nullable ? "" : " NOT NULL")" } == [
-            "pedido BIGINT NOT NULL", "cliente VARCHAR(60) NOT NULL", "valor DECIMAL(12,2)", "quando DATETIME(6)",
-            "status VARCHAR(9)", "obs MEDIUMTEXT", "loaded_by BIGINT UNSIGNED",
-        ])
+        #expect(
+            schema.columns.map { "\($0.name) \($0.type.sql)\($0.nullable ? "" : " NOT NULL")" } == [
+                "pedido BIGINT NOT NULL", "cliente VARCHAR(60) NOT NULL", "valor DECIMAL(12,2)", "quando DATETIME(6)",
+                "status VARCHAR(9)", "obs MEDIUMTEXT", "loaded_by BIGINT UNSIGNED",
+            ])
         #expect(schema.primaryKey == ["pedido"])
         #expect(schema.indexes == [["loaded_by"]])
     }
@@ -48,20 +50,32 @@ struct CreateTableRouteTests {
 
     @Test("a nullable key column makes a unique key, not a primary key")
     func nullableKey() throws {
-        let yaml = Self.yaml.replacingOccurrences(of: "{name: pedido, type: bigint, required: true}", with: "{name: pedido, type: bigint}")
+        let yaml = Self.yaml.replacingOccurrences(
+            of: "{name: pedido, type: bigint, required: true}", with: "{name: pedido, type: bigint}")
         let route = try #require(try RouteTable.parse(yaml: yaml).routes.first)
         let schema = try #require(try route.managedTableSchema(fileColumns: []))
         #expect(schema.primaryKey.isEmpty)
         #expect(schema.uniqueKeys == [["pedido"]])
     }
 
-    @Test("routes check points at the route of every create_table mistake", arguments: [
-        ("create_table: sometimes", "create_table"),
-        ("create_table: true\n    load_mode: upsert", "needs a unique key"),
-        ("create_table: true\n    load_mode: replace-by-file\n    source_column: a\n    contract:\n      columns: [{name: a, type: int}]", "also a column of the file"),
-        ("create_table: true\n    contract:\n      key: [a]\n      columns: [{name: a, type: text, required: true}]", "text without a length"),
-        ("create_table: true\n    contract:\n      key: [a, b]\n      columns: [{name: a, type: \"varchar(500)\"}, {name: b, type: \"varchar(500)\"}]", "longer than MySQL can index"),
-    ])
+    @Test(
+        "routes check points at the route of every create_table mistake",
+        arguments: [
+            ("create_table: sometimes", "create_table"),
+            ("create_table: true\n    load_mode: upsert", "needs a unique key"),
+            (
+                "create_table: true\n    load_mode: replace-by-file\n    source_column: a\n    contract:\n      columns: [{name: a, type: int}]",
+                "also a column of the file"
+            ),
+            (
+                "create_table: true\n    contract:\n      key: [a]\n      columns: [{name: a, type: text, required: true}]",
+                "text without a length"
+            ),
+            (
+                "create_table: true\n    contract:\n      key: [a, b]\n      columns: [{name: a, type: \"varchar(500)\"}, {name: b, type: \"varchar(500)\"}]",
+                "longer than MySQL can index"
+            ),
+        ])
     func linter(settings: String, message: String) {
         let yaml = """
             routes:

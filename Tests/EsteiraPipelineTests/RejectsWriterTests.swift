@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EsteiraPipeline
 
 @Suite("Rejects file")
@@ -21,7 +22,8 @@ struct RejectsWriterTests {
         #expect(r.count == 2)
         #expect(try await r.finish() == path)
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text == "line,reason,raw\r\n3,\"row has 2 fields, the header has 3\",\"a,\"\"b\"\"\"\r\n9,\"x\",\"y\"\r\n")
+        #expect(
+            text == "line,reason,raw\r\n3,\"row has 2 fields, the header has 3\",\"a,\"\"b\"\"\"\r\n9,\"x\",\"y\"\r\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["f.csv.rejects.csv"])
     }
 
@@ -48,7 +50,10 @@ struct RejectsWriterTests {
         #expect(lines.last == "\(rows + 1),\"reason \(rows - 1)\",\"\(raw)\"")
 
         let abandoned = RejectsWriter(destination: .localFile(path: dir + "/gone.csv.rejects.csv"), partBytes: 5 << 20)
-        for i in 0..<rows { abandoned.add(line: i, reason: "r", raw: raw); try await abandoned.flushIfFull() }
+        for i in 0..<rows {
+            abandoned.add(line: i, reason: "r", raw: raw)
+            try await abandoned.flushIfFull()
+        }
         await abandoned.abandon()
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["big.csv.rejects.csv"])
     }

@@ -1,6 +1,7 @@
+import EsteiraCSV
 import Foundation
 import Testing
-import EsteiraCSV
+
 @testable import EsteiraPipeline
 
 @Suite("Routes with contracts")
@@ -65,17 +66,19 @@ struct RouteContractTests {
         #expect(table.routes.contains { $0.contract != nil })
     }
 
-    @Test("bad settings fail at start-up with the route's name and a way out", arguments: [
-        ("encoding: klingon", "encoding 'klingon' is not known"),
-        ("reject_threshold: 5", "between 0 and 1"),
-        ("dialect: {delimiter: ';;'}", "one ASCII character"),
-        ("dialect: {delimiter: ',', quote: ','}", "both byte 0x2c"),
-        ("contract: {columns: [{name: v, type: money}]}", "unknown type 'money'"),
-        ("contract: {key: [nope], columns: [{name: v, type: int}]}", "key column 'nope'"),
-        ("contract: {timezone: America/Sao_Paulo, columns: [{name: v, type: datetime}]}", "fixed UTC offset"),
-        ("load_mode: merge", "unknown load mode"),
-        ("load_mode: replace-by-file", "needs a source column"),
-    ])
+    @Test(
+        "bad settings fail at start-up with the route's name and a way out",
+        arguments: [
+            ("encoding: klingon", "encoding 'klingon' is not known"),
+            ("reject_threshold: 5", "between 0 and 1"),
+            ("dialect: {delimiter: ';;'}", "one ASCII character"),
+            ("dialect: {delimiter: ',', quote: ','}", "both byte 0x2c"),
+            ("contract: {columns: [{name: v, type: money}]}", "unknown type 'money'"),
+            ("contract: {key: [nope], columns: [{name: v, type: int}]}", "key column 'nope'"),
+            ("contract: {timezone: America/Sao_Paulo, columns: [{name: v, type: datetime}]}", "fixed UTC offset"),
+            ("load_mode: merge", "unknown load mode"),
+            ("load_mode: replace-by-file", "needs a source column"),
+        ])
     func refused(extra: String, message: String) {
         let yaml = "routes:\n  - name: r1\n    tenant: t\n    table: t\n    \(extra)\n"
         #expect {
@@ -100,7 +103,12 @@ struct RouteContractTests {
                 switch event {
                 case .row(let values): rows.append(values.strings)
                 case .rejected(let row): rejected.append(row)
-                case .columns(let names): #expect(names == ["pedido", "loja", "cliente", "valor_total", "data_venda", "emitida_em", "pago", "observacao"])
+                case .columns(let names):
+                    #expect(
+                        names == [
+                            "pedido", "loja", "cliente", "valor_total", "data_venda", "emitida_em", "pago",
+                            "observacao",
+                        ])
                 }
             }
             try reader.consume([UInt8](bytes), sink)
@@ -109,7 +117,11 @@ struct RouteContractTests {
             #expect(summary.compression == (name.hasSuffix(".gz") ? .gzip : CSVCompression.none))
         }
         #expect(rows.map { $0[0] } == ["50001", "50002", "50005", "50101", "50102"])
-        #expect(rows[0] == ["50001", "São Paulo - Paulista", "José da Conceição", "1234.56", "2026-11-03", "2026-11-03 12:15:00", "1", "entregar após 18h; portão azul"])
+        #expect(
+            rows[0] == [
+                "50001", "São Paulo - Paulista", "José da Conceição", "1234.56", "2026-11-03", "2026-11-03 12:15:00",
+                "1", "entregar após 18h; portão azul",
+            ])
         #expect(rows[2][7] == "“VIP” – cliente antigo")
         #expect(rows[4][7] == "observação com\r\nduas linhas")
         #expect(rejected.map(\.line) == [4, 5, 5], "the quoted line break puts 50103 on line 5")

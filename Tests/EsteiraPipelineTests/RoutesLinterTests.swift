@@ -1,4 +1,5 @@
 import Testing
+
 @testable import EsteiraPipeline
 
 @Suite("routes check")
@@ -38,25 +39,31 @@ struct RoutesLinterTests {
         let bad = "routes:\n  - name: a\n    tenant: acme\n    table: t\n    extra_columns: maybe\n"
         let problems = RoutesLinter.check(yaml: bad)
         #expect(problems.map(\.line) == [2])
-        #expect(problems.first?.message.contains("extra_columns must be refuse, ignore or add, not 'maybe'") == true, "\(problems)")
-        let add = "routes:\n  - name: a\n    tenant: acme\n    table: t\n    create_table: true\n    extra_columns: add\n"
+        #expect(
+            problems.first?.message.contains("extra_columns must be refuse, ignore or add, not 'maybe'") == true,
+            "\(problems)")
+        let add =
+            "routes:\n  - name: a\n    tenant: acme\n    table: t\n    create_table: true\n    extra_columns: add\n"
         #expect(RoutesLinter.check(yaml: add).isEmpty)
     }
 
     @Test("a table shared by two tenants is pointed at")
     func sharedTable() {
-        let yaml = "routes:\n  - name: a\n    tenant: acme\n    table: t\n  - name: b\n    tenant: globex\n    table: t\n"
+        let yaml =
+            "routes:\n  - name: a\n    tenant: acme\n    table: t\n  - name: b\n    tenant: globex\n    table: t\n"
         let problems = RoutesLinter.check(yaml: yaml)
         #expect(problems.map(\.line) == [5])
         #expect(problems.first?.message.contains("already belongs to tenant 'acme'") == true)
     }
 
-    @Test("broken YAML and wrong shapes point at a line", arguments: [
-        ("routes:\n  - name: a\n   tenant: [x\n", 3),
-        ("hello: world\n", 1),
-        ("routes: 5\n", 1),
-        ("routes: []\n", 1),
-    ])
+    @Test(
+        "broken YAML and wrong shapes point at a line",
+        arguments: [
+            ("routes:\n  - name: a\n   tenant: [x\n", 3),
+            ("hello: world\n", 1),
+            ("routes: 5\n", 1),
+            ("routes: []\n", 1),
+        ])
     func shapes(yaml: String, line: Int) {
         let problems = RoutesLinter.check(yaml: yaml)
         #expect(problems.first?.line == line, "\(problems)")

@@ -1,9 +1,12 @@
 import Testing
+
 @testable import EsteiraPipeline
 
 @Suite("test-only fault switch")
 struct TestFaultsTests {
-    @Test("the abort marker is found wherever the chunks cut it, and only when it is there", arguments: [1, 2, 3, 5, 7, 64])
+    @Test(
+        "the abort marker is found wherever the chunks cut it, and only when it is there",
+        arguments: [1, 2, 3, 5, 7, 64])
     func markerAcrossChunks(chunk: Int) {
         let text = Array("id,name\n1,ok\n2,BOOM-MARKER-9\n3,ok\n".utf8)
         var scan = TestFaults.MarkerScan(marker: Array("BOOM-MARKER-9".utf8))

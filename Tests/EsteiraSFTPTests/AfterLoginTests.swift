@@ -9,13 +9,19 @@ import Testing
 struct AfterLoginTests {
     static let script = Tools.root.appendingPathComponent("Tests/EsteiraSFTPTests/Support/paramiko_after_login.py").path
 
-    static func paramiko(_ mode: String, port: Int, user: String, key: String, _ extra: [String] = [],
-                         timeout: Duration = .seconds(90)) async throws -> Tools.Result {
-        try await Tools.run(try Tools.python(), [script, mode, "127.0.0.1", String(port), user, key] + extra, timeout: timeout)
+    static func paramiko(
+        _ mode: String, port: Int, user: String, key: String, _ extra: [String] = [],
+        timeout: Duration = .seconds(90)
+    ) async throws -> Tools.Result {
+        try await Tools.run(
+            try Tools.python(), [script, mode, "127.0.0.1", String(port), user, key] + extra, timeout: timeout)
     }
 
-    static func startParamiko(_ mode: String, port: Int, user: String, key: String, _ extra: [String] = []) throws -> Tools.Running {
-        try Tools.start(try Tools.python(), [script, mode, "127.0.0.1", String(port), user, key] + extra, environment: [:])
+    static func startParamiko(_ mode: String, port: Int, user: String, key: String, _ extra: [String] = []) throws
+        -> Tools.Running
+    {
+        try Tools.start(
+            try Tools.python(), [script, mode, "127.0.0.1", String(port), user, key] + extra, environment: [:])
     }
 
     /// Waits until a started client printed `line`.
@@ -23,20 +29,27 @@ struct AfterLoginTests {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             if p.output().contains(line) { return }
-            guard p.process.isRunning else { throw MissingTool(description: "the client exited before '\(line)':\n\(p.output())") }
+            guard p.process.isRunning else {
+                throw MissingTool(description: "the client exited before '\(line)':\n\(p.output())")
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw MissingTool(description: "the client did not print '\(line)' within \(seconds) s:\n\(p.output())")
     }
 
     /// OpenSSH's sftp in batch mode with extra options (e.g. `-B`), as acme.
-    static func sftp(_ h: GatewayHarness, _ commands: [String], options: [String], timeout: Duration = .seconds(180)) async throws -> Tools.Result {
+    static func sftp(_ h: GatewayHarness, _ commands: [String], options: [String], timeout: Duration = .seconds(180))
+        async throws -> Tools.Result
+    {
         let batch = h.dir + "/batch-\(UUID().uuidString)"
         try (commands.joined(separator: "\n") + "\n").write(toFile: batch, atomically: true, encoding: .utf8)
-        return try await Tools.run(try Tools.require("sftp"), ["-b", batch] + options + [
-            "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-P", String(h.gateway.port), "acme@127.0.0.1",
-        ], timeout: timeout)
+        return try await Tools.run(
+            try Tools.require("sftp"),
+            ["-b", batch] + options + [
+                "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR", "-P", String(h.gateway.port), "acme@127.0.0.1",
+            ], timeout: timeout)
     }
 
     // MARK: 6. rename
@@ -58,7 +71,9 @@ struct AfterLoginTests {
 
     // MARK: 4. paths split on scalars
 
-    @Test("a / followed by a combining mark is still a /: ../\u{301}b climbs and is refused, through OpenSSH and paramiko")
+    @Test(
+        "a / followed by a combining mark is still a /: ../\u{301}b climbs and is refused, through OpenSSH and paramiko"
+    )
     func combiningMarkAfterSlash() async throws {
         try await GatewayHarness.with { h in
             let local = try h.makeFile("u.csv", size: 50)
@@ -71,7 +86,8 @@ struct AfterLoginTests {
             #expect(p.status == 0 && p.output.contains("unicode ok"), "\(p.output)")
             // Nothing landed anywhere but the one legitimate name, inside acme's home.
             let keys = try await h.keys(under: "")
-            #expect(keys.map { Array($0.unicodeScalars) } == [Array("acme/data/\u{301}ok.csv".unicodeScalars)], "\(keys)")
+            #expect(
+                keys.map { Array($0.unicodeScalars) } == [Array("acme/data/\u{301}ok.csv".unicodeScalars)], "\(keys)")
         }
     }
 
@@ -81,8 +97,9 @@ struct AfterLoginTests {
     func bigReads() async throws {
         try await GatewayHarness.with { h in
             let local = try h.makeFile("big-read.bin", size: 3 << 20, seed: 9)
-            _ = try await h.s3.putObject(bucket: h.bucket, key: "acme/data/big-read.bin",
-                                         body: Array(try Data(contentsOf: URL(fileURLWithPath: local))))
+            _ = try await h.s3.putObject(
+                bucket: h.bucket, key: "acme/data/big-read.bin",
+                body: Array(try Data(contentsOf: URL(fileURLWithPath: local))))
             let r = try await Self.sftp(h, ["get big-read.bin \(h.dir)/back.bin"], options: ["-B", "262144"])
             #expect(r.status == 0, "\(r.output)")
             #expect(!r.output.contains("too long"), "\(r.output)")
@@ -96,17 +113,22 @@ struct AfterLoginTests {
             let count = 20_000
             // Long names make a page of 1,000 entries about 450 KiB: over OpenSSH's 256 KiB message limit.
             let stem = String(repeating: "n", count: 180)
-            let made = try await Tools.run(try Tools.python(), ["-c", """
-                import boto3, sys
-                from concurrent.futures import ThreadPoolExecutor
-                bucket, count, stem = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-                s3 = boto3.client("s3")
-                def put(i):
-                    s3.put_object(Bucket=bucket, Key=f"acme/data/many/{i:05d}-{stem}.csv", Body=b"x")
-                with ThreadPoolExecutor(16) as pool:
-                    list(pool.map(put, range(count)))
-                print("made", count)
-                """, h.bucket, String(count), stem], timeout: .seconds(600))
+            let made = try await Tools.run(
+                try Tools.python(),
+                [
+                    "-c",
+                    """
+                    import boto3, sys
+                    from concurrent.futures import ThreadPoolExecutor
+                    bucket, count, stem = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+                    s3 = boto3.client("s3")
+                    def put(i):
+                        s3.put_object(Bucket=bucket, Key=f"acme/data/many/{i:05d}-{stem}.csv", Body=b"x")
+                    with ThreadPoolExecutor(16) as pool:
+                        list(pool.map(put, range(count)))
+                    print("made", count)
+                    """, h.bucket, String(count), stem,
+                ], timeout: .seconds(600))
             #expect(made.output.contains("made \(count)"), "\(made.output)")
             let r = try await Self.sftp(h, ["ls -1 many"], options: [], timeout: .seconds(300))
             #expect(r.status == 0, "\(String(r.output.suffix(2000)))")
@@ -139,7 +161,8 @@ struct AfterLoginTests {
     @Test("a logged-in connection with no session open is closed after the idle timeout")
     func idleConnectionWithoutSession() async throws {
         try await GatewayHarness.with { h in
-            let r = try await Self.paramiko("idle", port: h.gateway.port, user: "acme", key: h.acmeKey, ["20"], timeout: .seconds(60))
+            let r = try await Self.paramiko(
+                "idle", port: h.gateway.port, user: "acme", key: h.acmeKey, ["20"], timeout: .seconds(60))
             #expect(r.status == 0 && r.output.contains("closed by the gateway"), "\(r.output)")
         } configure: { s in
             s.idleTimeout = .seconds(2)
@@ -151,8 +174,11 @@ struct AfterLoginTests {
         try await GatewayHarness.with { h in
             let r = try await Self.paramiko("budget", port: h.gateway.port, user: "acme", key: h.acmeKey)
             #expect(r.status == 0 && r.output.contains("budget ok"), "\(r.output)")
-            #expect(r.output.contains("the server is receiving as many files at once as its upload memory allows"), "\(r.output)")
-            #expect(try await h.keys(under: "").sorted() == ["acme/data/b1.csv", "acme/data/b2.csv", "acme/data/b3.csv"])
+            #expect(
+                r.output.contains("the server is receiving as many files at once as its upload memory allows"),
+                "\(r.output)")
+            #expect(
+                try await h.keys(under: "").sorted() == ["acme/data/b1.csv", "acme/data/b2.csv", "acme/data/b3.csv"])
             #expect(h.metric(#"esteira_sftp_sessions_refused_total{reason="upload_memory"}"#) == 1)
             #expect(h.gateway.uploadMemoryInUse == 0)
         } configure: { s in
@@ -179,17 +205,21 @@ struct AfterLoginTests {
 
     // MARK: 2. revocation
 
-    @Test("SIGHUP: a removed user's open connection is closed at once; a user whose login key was removed too; one who only gained a key keeps theirs")
+    @Test(
+        "SIGHUP: a removed user's open connection is closed at once; a user whose login key was removed too; one who only gained a key keeps theirs"
+    )
     func revocationClosesOpenConnections() async throws {
         try await GatewayHarness.with { h in
             let file = h.dir + "/revoke-users.yaml"
             let pub = { (name: String) throws -> String in
-                try String(contentsOfFile: h.dir + "/\(name).pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                try String(contentsOfFile: h.dir + "/\(name).pub", encoding: .utf8).trimmingCharacters(
+                    in: .whitespacesAndNewlines)
             }
             func write(_ entries: [(String, [String])]) throws {
                 var text = "users:\n"
                 for (name, keys) in entries {
-                    text += "  - {name: \(name), home: \(name)/data, keys: [\(try keys.map { "\"\(try pub($0))\"" }.joined(separator: ", "))]}\n"
+                    text +=
+                        "  - {name: \(name), home: \(name)/data, keys: [\(try keys.map { "\"\(try pub($0))\"" }.joined(separator: ", "))]}\n"
                 }
                 try text.write(toFile: file, atomically: true, encoding: .utf8)
             }
@@ -207,7 +237,9 @@ struct AfterLoginTests {
             kill(gateway.process.processIdentifier, SIGHUP)
             try await UsersReloadTests.waitForLog(gateway, "users reloaded", count: 1)
             try await Task.sleep(for: .seconds(2))
-            #expect(acme.process.isRunning, "a key added to acme closed its connection:\n\(acme.output())\n\(gateway.output())")
+            #expect(
+                acme.process.isRunning,
+                "a key added to acme closed its connection:\n\(acme.output())\n\(gateway.output())")
 
             // acme's login key is replaced by another: the open connection was made with a key no longer accepted.
             try write([("acme", ["stranger_key"]), ("globex", ["globex_key"])])
@@ -266,25 +298,35 @@ struct AfterLoginTests {
         try await GatewayHarness.with { h in
             let file = h.dir + "/health-users.yaml"
             try UsersReloadTests.users(h, ["acme"]).write(toFile: file, atomically: true, encoding: .utf8)
-            let gateway = try Tools.start(try Tools.esteira(), [
-                "sftp", "--users", file, "--host-key-dir", h.dir + "/proc-host", "--host", "127.0.0.1", "--port", "0",
-                "--http-port", "0", "--bucket", h.bucket, "--health-s3-interval", "1", "--health-s3-timeout", "3",
-            ], environment: ["ESTEIRA_LOG_FORMAT": "text"])
+            let gateway = try Tools.start(
+                try Tools.esteira(),
+                [
+                    "sftp", "--users", file, "--host-key-dir", h.dir + "/proc-host", "--host", "127.0.0.1", "--port",
+                    "0",
+                    "--http-port", "0", "--bucket", h.bucket, "--health-s3-interval", "1", "--health-s3-timeout", "3",
+                ], environment: ["ESTEIRA_LOG_FORMAT": "text"])
             defer { if gateway.process.isRunning { gateway.process.terminate() } }
             _ = try await GatewayProcessTests.listeningPort(gateway)
-            let line = try #require(gateway.output().split(separator: "\n").first { $0.contains("sftp gateway listening") })
+            let line = try #require(
+                gateway.output().split(separator: "\n").first { $0.contains("sftp gateway listening") })
             let range = try #require(line.range(of: #"http_port=(\d+)"#, options: .regularExpression))
             let httpPort = try #require(Int(line[range].dropFirst("http_port=".count)))
 
             func health() async throws -> String {
-                try await Tools.run(try Tools.python(), ["-c", """
-                    import sys, urllib.request, urllib.error
-                    try:
-                        r = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=5)
-                        print(r.status, r.read().decode())
-                    except urllib.error.HTTPError as e:
-                        print(e.code, e.read().decode())
-                    """, String(httpPort)], timeout: .seconds(30)).output
+                try await Tools.run(
+                    try Tools.python(),
+                    [
+                        "-c",
+                        """
+                        import sys, urllib.request, urllib.error
+                        try:
+                            r = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=5)
+                            print(r.status, r.read().decode())
+                        except urllib.error.HTTPError as e:
+                            print(e.code, e.read().decode())
+                        """, String(httpPort),
+                    ], timeout: .seconds(30)
+                ).output
             }
             func waitFor(_ prefix: String) async throws -> String {
                 let deadline = ContinuousClock.now + .seconds(30)
@@ -301,8 +343,13 @@ struct AfterLoginTests {
 
             // The bucket disappears (as unreachable as it gets, and what a wrong policy looks like too).
             let bucketCall = { (call: String) async throws -> String in
-                try await Tools.run(try Tools.python(), ["-c", "import boto3, sys; boto3.client('s3').\(call)(Bucket=sys.argv[1]); print('done')",
-                                                         h.bucket]).output
+                try await Tools.run(
+                    try Tools.python(),
+                    [
+                        "-c", "import boto3, sys; boto3.client('s3').\(call)(Bucket=sys.argv[1]); print('done')",
+                        h.bucket,
+                    ]
+                ).output
             }
             #expect(try await bucketCall("delete_bucket").contains("done"))
             let down = try await waitFor("503")

@@ -13,12 +13,17 @@ struct GatewayProcessTests {
             let size = 200_000_000
             let local = try h.makeFile("200mb.bin", size: size, seed: 2024)
             let users = h.dir + "/users.yaml"
-            let pub = try String(contentsOfFile: h.acmeKey + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            try "users:\n  - {name: acme, home: acme/data, keys: [\"\(pub)\"]}\n".write(toFile: users, atomically: true, encoding: .utf8)
-            let gateway = try Tools.start(try Tools.esteira(), [
-                "sftp", "--users", users, "--host-key-dir", h.dir + "/proc-host", "--host", "127.0.0.1", "--port", "0",
-                "--no-http", "--bucket", h.bucket,
-            ], environment: ["ESTEIRA_LOG_FORMAT": "text"])
+            let pub = try String(contentsOfFile: h.acmeKey + ".pub", encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines)
+            try "users:\n  - {name: acme, home: acme/data, keys: [\"\(pub)\"]}\n".write(
+                toFile: users, atomically: true, encoding: .utf8)
+            let gateway = try Tools.start(
+                try Tools.esteira(),
+                [
+                    "sftp", "--users", users, "--host-key-dir", h.dir + "/proc-host", "--host", "127.0.0.1", "--port",
+                    "0",
+                    "--no-http", "--bucket", h.bucket,
+                ], environment: ["ESTEIRA_LOG_FORMAT": "text"])
             defer { if gateway.process.isRunning { gateway.process.terminate() } }
             let port = try await Self.listeningPort(gateway)
             let pid = gateway.process.processIdentifier
@@ -29,14 +34,18 @@ struct GatewayProcessTests {
             let batch = h.dir + "/big.batch"
             try "put \(local) 200mb.bin\n".write(toFile: batch, atomically: true, encoding: .utf8)
             let started = ContinuousClock.now
-            let r = try await Tools.run(try Tools.require("sftp"), [
-                "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null", "-P", String(port), "acme@127.0.0.1",
-            ], timeout: .seconds(180))
+            let r = try await Tools.run(
+                try Tools.require("sftp"),
+                [
+                    "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+                    "-o", "UserKnownHostsFile=/dev/null", "-P", String(port), "acme@127.0.0.1",
+                ], timeout: .seconds(180))
             let took = ContinuousClock.now - started
             r.expectSuccess()
             let peak = try Self.kilobytes("VmHWM", pid: pid)
-            print("200 MB upload through `esteira sftp`: \(took), gateway RSS at rest \(atRest / 1024) MiB, peak \(peak / 1024) MiB")
+            print(
+                "200 MB upload through `esteira sftp`: \(took), gateway RSS at rest \(atRest / 1024) MiB, peak \(peak / 1024) MiB"
+            )
 
             // Byte-identical: hash what S3 holds, streamed, against the local file.
             let (info, body) = try await h.s3.getObjectStream(bucket: h.bucket, key: "acme/data/200mb.bin")
@@ -63,7 +72,8 @@ struct GatewayProcessTests {
         while ContinuousClock.now < deadline {
             let log = p.output()
             if let line = log.split(separator: "\n").first(where: { $0.contains("sftp gateway listening") }),
-               let range = line.range(of: #"(?<![a-z_])port=(\d+)"#, options: .regularExpression) {
+                let range = line.range(of: #"(?<![a-z_])port=(\d+)"#, options: .regularExpression)
+            {
                 return Int(line[range].dropFirst("port=".count))!
             }
             guard p.process.isRunning else { throw MissingTool(description: "esteira sftp exited:\n\(log)") }
@@ -75,7 +85,8 @@ struct GatewayProcessTests {
     static func kilobytes(_ field: String, pid: Int32) throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
-              let kb = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) else {
+            let kb = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1])
+        else {
             throw MissingTool(description: "no \(field) in /proc/\(pid)/status")
         }
         return kb
@@ -88,8 +99,9 @@ struct ParamikoTests {
     func paramiko() async throws {
         try await GatewayHarness.with { h in
             let script = Tools.root.appendingPathComponent("Tests/EsteiraSFTPTests/Support/paramiko_client.py").path
-            let r = try await Tools.run(try Tools.python(), [script, "127.0.0.1", String(h.gateway.port), "acme", h.acmeKey, h.dir],
-                                        timeout: .seconds(120))
+            let r = try await Tools.run(
+                try Tools.python(), [script, "127.0.0.1", String(h.gateway.port), "acme", h.acmeKey, h.dir],
+                timeout: .seconds(120))
             #expect(r.status == 0, "\(r.output)")
             #expect(r.output.contains("paramiko ok"), "\(r.output)")
             #expect(try await h.keys(under: "").isEmpty)

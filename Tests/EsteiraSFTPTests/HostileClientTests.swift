@@ -9,23 +9,32 @@ import Testing
 struct HostileClientTests {
     static let script = Tools.root.appendingPathComponent("Tests/EsteiraSFTPTests/Support/hostile_client.py").path
 
-    @Test("paramiko's retries (a new ssh-userauth request per attempt): wrong key then right key, wrong key then password")
+    @Test(
+        "paramiko's retries (a new ssh-userauth request per attempt): wrong key then right key, wrong key then password"
+    )
     func paramikoRetries() async throws {
         try await GatewayHarness.with { h in
-            let r = try await Tools.run(try Tools.python(), [
-                Self.script, "retry", "127.0.0.1", String(h.gateway.port), "acme", h.strangerKey, h.acmeKey, h.password,
-            ], timeout: .seconds(60))
+            let r = try await Tools.run(
+                try Tools.python(),
+                [
+                    Self.script, "retry", "127.0.0.1", String(h.gateway.port), "acme", h.strangerKey, h.acmeKey,
+                    h.password,
+                ], timeout: .seconds(60))
             #expect(r.status == 0, "\(r.output)")
             #expect(r.output.contains("retry ok"), "\(r.output)")
         }
     }
 
-    @Test("a client that keeps offering wrong keys (a new service request each time) is disconnected at its 6th failure, as by sshd")
+    @Test(
+        "a client that keeps offering wrong keys (a new service request each time) is disconnected at its 6th failure, as by sshd"
+    )
     func sixFailuresDisconnect() async throws {
         try await GatewayHarness.with { h in
-            let r = try await Tools.run(try Tools.python(), [
-                Self.script, "exhaust", "127.0.0.1", String(h.gateway.port), "acme", h.strangerKey, "10",
-            ], timeout: .seconds(90))
+            let r = try await Tools.run(
+                try Tools.python(),
+                [
+                    Self.script, "exhaust", "127.0.0.1", String(h.gateway.port), "acme", h.strangerKey, "10",
+                ], timeout: .seconds(90))
             #expect(r.status == 0, "\(r.output)")
             let answer = try #require(Self.json(r.output), "\(r.output)")
             #expect(answer["closed"] as? Bool == true, "\(r.output)")
@@ -38,9 +47,11 @@ struct HostileClientTests {
     @Test("ten password requests pipelined on one connection: at most 6 are tried, then the connection is closed")
     func pipelinedAttemptsDisconnect() async throws {
         try await GatewayHarness.with { h in
-            let r = try await Tools.run(try Tools.python(), [
-                Self.script, "pipeline", "127.0.0.1", String(h.gateway.port), "127.0.0.1", "acme", "10",
-            ], timeout: .seconds(60))
+            let r = try await Tools.run(
+                try Tools.python(),
+                [
+                    Self.script, "pipeline", "127.0.0.1", String(h.gateway.port), "127.0.0.1", "acme", "10",
+                ], timeout: .seconds(60))
             #expect(r.status == 0, "\(r.output)")
             let answer = try #require(Self.json(r.output), "\(r.output)")
             #expect(answer["closed"] as? Bool == true, "\(r.output)")
@@ -66,23 +77,30 @@ struct HostileClientTests {
     }
 
     /// The gateway as its own process with its default limits, so its CPU time can be read on its own.
-    @Test("300 idle connections and 50 connections pipelining passwords: a real login and a 10 MB upload still take under 5 s, on under one core")
+    @Test(
+        "300 idle connections and 50 connections pipelining passwords: a real login and a 10 MB upload still take under 5 s, on under one core"
+    )
     func underAttack() async throws {
         try await GatewayHarness.with { h in
             let users = h.dir + "/attack-users.yaml"
-            let acme = try String(contentsOfFile: h.acmeKey + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            let globex = try String(contentsOfFile: h.globexKey + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let acme = try String(contentsOfFile: h.acmeKey + ".pub", encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines)
+            let globex = try String(contentsOfFile: h.globexKey + ".pub", encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines)
             // acme has a password at the default cost, so guesses at it are real KDF work; globex has none.
             let hash = try PasswordHash.make(password: h.password)
             try """
-                users:
-                  - {name: acme, home: acme/data, keys: ["\(acme)"], password: "\(hash)"}
-                  - {name: globex, home: globex/data, keys: ["\(globex)"]}
-                """.write(toFile: users, atomically: true, encoding: .utf8)
-            let gateway = try Tools.start(try Tools.esteira(), [
-                "sftp", "--users", users, "--host-key-dir", h.dir + "/attack-host", "--host", "127.0.0.1", "--port", "0",
-                "--no-http", "--bucket", h.bucket,
-            ], environment: ["ESTEIRA_LOG_FORMAT": "text"])
+            users:
+              - {name: acme, home: acme/data, keys: ["\(acme)"], password: "\(hash)"}
+              - {name: globex, home: globex/data, keys: ["\(globex)"]}
+            """.write(toFile: users, atomically: true, encoding: .utf8)
+            let gateway = try Tools.start(
+                try Tools.esteira(),
+                [
+                    "sftp", "--users", users, "--host-key-dir", h.dir + "/attack-host", "--host", "127.0.0.1", "--port",
+                    "0",
+                    "--no-http", "--bucket", h.bucket,
+                ], environment: ["ESTEIRA_LOG_FORMAT": "text"])
             defer { if gateway.process.isRunning { gateway.process.terminate() } }
             let port = try await GatewayProcessTests.listeningPort(gateway)
             let pid = gateway.process.processIdentifier
@@ -90,9 +108,11 @@ struct HostileClientTests {
 
             // Two attacking addresses (127.0.0.2 holds connections, 127.0.0.3 pipelines passwords); the
             // partner logs in from 127.0.0.1. Everything is loopback.
-            let attack = try Tools.start(try Tools.python(), [
-                Self.script, "attack", "127.0.0.1", String(port), "14", "127.0.0.2", "300", "127.0.0.3", "50",
-            ], environment: [:])
+            let attack = try Tools.start(
+                try Tools.python(),
+                [
+                    Self.script, "attack", "127.0.0.1", String(port), "14", "127.0.0.2", "300", "127.0.0.3", "50",
+                ], environment: [:])
             defer { if attack.process.isRunning { attack.process.terminate() } }
             try await Task.sleep(for: .seconds(3))
             let cpuBefore = try Self.cpuSeconds(pid: pid)
@@ -101,11 +121,13 @@ struct HostileClientTests {
             let batch = h.dir + "/attack.batch"
             try "put \(local) 10mb.bin\n".write(toFile: batch, atomically: true, encoding: .utf8)
             let started = ContinuousClock.now
-            let login = try await Tools.run(try Tools.require("sftp"), [
-                "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null", "-o", "BindAddress=127.0.0.1", "-o", "ConnectTimeout=10",
-                "-P", String(port), "acme@127.0.0.1",
-            ], timeout: .seconds(60))
+            let login = try await Tools.run(
+                try Tools.require("sftp"),
+                [
+                    "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+                    "-o", "UserKnownHostsFile=/dev/null", "-o", "BindAddress=127.0.0.1", "-o", "ConnectTimeout=10",
+                    "-P", String(port), "acme@127.0.0.1",
+                ], timeout: .seconds(60))
             let took = ContinuousClock.now - started
             login.expectSuccess()
             #expect(took < .seconds(5), "the login and 10 MB upload took \(took) under attack")
@@ -114,7 +136,9 @@ struct HostileClientTests {
             let cpuAfter = try Self.cpuSeconds(pid: pid)
             let wall = (ContinuousClock.now - wallBefore) / .seconds(1)
             let cores = (cpuAfter - cpuBefore) / wall
-            print("under attack: login + 10 MB upload \(took), gateway CPU \(cpuAfter - cpuBefore) s in \(wall) s = \(cores) cores; \(summary.output)")
+            print(
+                "under attack: login + 10 MB upload \(took), gateway CPU \(cpuAfter - cpuBefore) s in \(wall) s = \(cores) cores; \(summary.output)"
+            )
             #expect(cores < 1.0, "the gateway used \(cores) cores during the attack")
             #expect(try await h.s3.statObject(bucket: h.bucket, key: "acme/data/10mb.bin")?.size == 10_000_000)
 
@@ -145,7 +169,9 @@ struct HostileClientTests {
     /// User plus system CPU time of a process, from /proc/PID/stat (fields 14 and 15, in clock ticks).
     static func cpuSeconds(pid: Int32) throws -> Double {
         let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-        guard let close = stat.lastIndex(of: ")") else { throw MissingTool(description: "unreadable /proc/\(pid)/stat") }
+        guard let close = stat.lastIndex(of: ")") else {
+            throw MissingTool(description: "unreadable /proc/\(pid)/stat")
+        }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // After the command name: state is field 3, so utime (14) and stime (15) are at offsets 11 and 12.
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else {

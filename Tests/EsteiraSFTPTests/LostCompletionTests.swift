@@ -7,7 +7,8 @@ import Testing
 struct LostCompletionTests {
     @Test("the client is told the upload succeeded, and the object is there once, whole")
     func completionAnswerLost() async throws {
-        guard let moto = URLComponents(string: ProcessInfo.processInfo.environment["AWS_ENDPOINT_URL"] ?? "")?.port else {
+        guard let moto = URLComponents(string: ProcessInfo.processInfo.environment["AWS_ENDPOINT_URL"] ?? "")?.port
+        else {
             _ = try GatewayHarness.requireStack()
             return
         }
@@ -18,7 +19,9 @@ struct LostCompletionTests {
             guard r.method == "POST", r.target.contains("uploadId=") else { return .forward(port: moto) }
             return completions.next() == 1
                 ? .forward(port: moto, cutAfter: 0)
-                : .xml(404, "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>")
+                : .xml(
+                    404,
+                    "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>")
         }
         defer { proxy.stop() }
         try await GatewayHarness.with(gatewayEndpoint: proxy.url) { h in
@@ -37,6 +40,11 @@ struct LostCompletionTests {
 
 final class LockedCount: Sendable {
     private let count = Mutex(0)
-    func next() -> Int { count.withLock { $0 += 1; return $0 } }
+    func next() -> Int {
+        count.withLock {
+            $0 += 1
+            return $0
+        }
+    }
     var value: Int { count.withLock { $0 } }
 }

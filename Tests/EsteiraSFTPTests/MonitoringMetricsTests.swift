@@ -21,10 +21,14 @@ struct SFTPMonitoringMetricsTests {
             #expect(refused.status != 0)
             var exported: Set<String> = []
             for line in h.metrics.exposition().split(separator: "\n") where !line.hasPrefix("#") {
-                if let end = line.firstIndex(where: { $0 == "{" || $0 == " " }) { exported.insert(String(line[..<end])) }
+                if let end = line.firstIndex(where: { $0 == "{" || $0 == " " }) {
+                    exported.insert(String(line[..<end]))
+                }
             }
-            #expect(wanted.subtracting(exported).isEmpty,
-                    "named by the chart but not exported: \(wanted.subtracting(exported).sorted())\n\(h.metrics.exposition())")
+            #expect(
+                wanted.subtracting(exported).isEmpty,
+                "named by the chart but not exported: \(wanted.subtracting(exported).sorted())\n\(h.metrics.exposition())"
+            )
         }
     }
 }

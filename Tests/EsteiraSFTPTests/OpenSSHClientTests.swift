@@ -12,7 +12,8 @@ struct OpenSSHClientTests {
             let local = try h.makeFile("orders.csv", size: 70_000)
             let r = try await h.sftp([
                 "pwd", "mkdir in", "put \(local) in/orders.csv", "ls -l in", "rename in/orders.csv in/orders-2024.csv",
-                "get in/orders-2024.csv \(h.dir)/back.csv", "mkdir empty", "ls", "rmdir empty", "rm in/orders-2024.csv", "ls -l in",
+                "get in/orders-2024.csv \(h.dir)/back.csv", "mkdir empty", "ls", "rmdir empty", "rm in/orders-2024.csv",
+                "ls -l in",
             ])
             #expect(r.status == 0, "\(r.output)")
             #expect(r.output.contains("Remote working directory: /"))
@@ -114,8 +115,9 @@ struct OpenSSHClientTests {
             // Looking around clamps like a chroot (ls ../acme/data shows globex's own /acme/data), but opening
             // through a climbing path is refused even where the clamped path exists.
             let look = try await asGlobex(["ls ../acme/data", "get ../acme/data/planted.csv \(h.dir)/stolen.csv"])
-            #expect(look.status != 0 && look.output.contains("planted.csv") && look.output.contains("Permission denied"),
-                    "\(look.output)")
+            #expect(
+                look.status != 0 && look.output.contains("planted.csv") && look.output.contains("Permission denied"),
+                "\(look.output)")
             #expect(!FileManager.default.fileExists(atPath: h.dir + "/stolen.csv"))
 
             // cd .. at the top stays at the top (REALPATH stops at /, like a chroot); what follows is home.
@@ -143,13 +145,17 @@ struct OpenSSHClientTests {
             let local = try h.makeFile("cut.bin", size: 160 << 20)
             let batch = h.dir + "/cut.batch"
             try "put \(local) cut.bin\n".write(toFile: batch, atomically: true, encoding: .utf8)
-            let client = try Tools.start(try Tools.require("sftp"), [
-                "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null", "-P", String(h.gateway.port), "acme@127.0.0.1",
-            ], environment: [:])
+            let client = try Tools.start(
+                try Tools.require("sftp"),
+                [
+                    "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+                    "-o", "UserKnownHostsFile=/dev/null", "-P", String(h.gateway.port), "acme@127.0.0.1",
+                ], environment: [:])
             // Cut it once at least two parts went to S3, so a multipart upload really exists.
             let deadline = ContinuousClock.now + .seconds(60)
-            while h.metric("esteira_sftp_bytes_uploaded_total") < Double(24 << 20), ContinuousClock.now < deadline, client.process.isRunning {
+            while h.metric("esteira_sftp_bytes_uploaded_total") < Double(24 << 20), ContinuousClock.now < deadline,
+                client.process.isRunning
+            {
                 try await Task.sleep(for: .milliseconds(5))
             }
             #expect(client.process.isRunning, "the upload finished before it could be cut: \(client.output())")
@@ -160,11 +166,16 @@ struct OpenSSHClientTests {
             #expect(h.metric("esteira_sftp_uploads_aborted_total") == 1)
             #expect(h.metric("esteira_sftp_uploads_total") == 0)
             #expect(try await h.object("acme/data/cut.bin") == nil)
-            let pending = try await Tools.run(try Tools.python(), ["-c", """
-                import boto3, sys
-                r = boto3.client("s3").list_multipart_uploads(Bucket=sys.argv[1])
-                print("uploads:", len(r.get("Uploads", [])))
-                """, h.bucket])
+            let pending = try await Tools.run(
+                try Tools.python(),
+                [
+                    "-c",
+                    """
+                    import boto3, sys
+                    r = boto3.client("s3").list_multipart_uploads(Bucket=sys.argv[1])
+                    print("uploads:", len(r.get("Uploads", [])))
+                    """, h.bucket,
+                ])
             #expect(pending.output.contains("uploads: 0"), "\(pending.output)")
         }
     }
@@ -201,14 +212,18 @@ struct OpenSSHClientTests {
             // A batch file that is a FIFO nobody writes to keeps the first session open and idle.
             let fifo = h.dir + "/hold.fifo"
             #expect(mkfifo(fifo, 0o600) == 0)
-            let holder = try Tools.start(try Tools.require("sftp"), [
-                "-b", fifo, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null", "-P", String(h.gateway.port), "acme@127.0.0.1",
-            ], environment: [:])
-            let fd = open(fifo, O_WRONLY) // sftp opens the FIFO at start; this unblocks both sides
+            let holder = try Tools.start(
+                try Tools.require("sftp"),
+                [
+                    "-b", fifo, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+                    "-o", "UserKnownHostsFile=/dev/null", "-P", String(h.gateway.port), "acme@127.0.0.1",
+                ], environment: [:])
+            let fd = open(fifo, O_WRONLY)  // sftp opens the FIFO at start; this unblocks both sides
             defer { close(fd) }
             let deadline = ContinuousClock.now + .seconds(20)
-            while h.gateway.activeSessions < 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            while h.gateway.activeSessions < 1, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             #expect(h.gateway.activeSessions == 1)
 
             let second = try await h.sftp(["ls"])
@@ -217,7 +232,9 @@ struct OpenSSHClientTests {
 
             // The idle one is closed by the gateway after its timeout (2 s here), not by the client.
             let idleDeadline = ContinuousClock.now + .seconds(15)
-            while h.gateway.activeSessions > 0, ContinuousClock.now < idleDeadline { try await Task.sleep(for: .milliseconds(50)) }
+            while h.gateway.activeSessions > 0, ContinuousClock.now < idleDeadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             #expect(h.gateway.activeSessions == 0)
             // sftp notices only when it next reads a command: give it one, which must now fail.
             _ = "ls\n".withCString { write(fd, $0, 3) }
@@ -233,10 +250,13 @@ struct OpenSSHClientTests {
     @Test("shell and exec are refused: this server offers SFTP only")
     func noShell() async throws {
         try await GatewayHarness.with { h in
-            let r = try await Tools.run(try Tools.require("ssh"), [
-                "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                "-o", "BatchMode=yes", "-p", String(h.gateway.port), "acme@127.0.0.1", "cat /etc/passwd",
-            ], timeout: .seconds(30))
+            let r = try await Tools.run(
+                try Tools.require("ssh"),
+                [
+                    "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                    "UserKnownHostsFile=/dev/null",
+                    "-o", "BatchMode=yes", "-p", String(h.gateway.port), "acme@127.0.0.1", "cat /etc/passwd",
+                ], timeout: .seconds(30))
             #expect(r.status != 0)
             #expect(r.output.contains("SFTP only"), "\(r.output)")
         }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import EsteiraSFTP
 
 @Suite("The home is a logical root")
@@ -35,8 +36,9 @@ struct PathJailTests {
         ("in/../../x", "/x"),
     ]
 
-    @Test("a .. above the home is refused with the reason; cd and ls (REALPATH, STAT, OPENDIR) stop at / like a chroot",
-          arguments: escapes)
+    @Test(
+        "a .. above the home is refused with the reason; cd and ls (REALPATH, STAT, OPENDIR) stop at / like a chroot",
+        arguments: escapes)
     func climbingOutIsRefused(_ c: (raw: String, realpath: String)) throws {
         let error = try #require(throws: SFTPStatusError.self) { try VirtualPath(resolving: c.raw) }
         #expect(error.code == .permissionDenied)
@@ -44,11 +46,13 @@ struct PathJailTests {
         #expect(try VirtualPath(navigating: c.raw).description == c.realpath)
     }
 
-    @Test("odd names are refused with a reason", arguments: [
-        ("a\u{0}b", "control"), ("line\nbreak.csv", "control"), ("bell\u{7}", "control"),
-        ("dir\\file.csv", "backslash"), ("bad\u{FFFD}.csv", "UTF-8"),
-        (String(repeating: "x", count: 256), "longer than 255"),
-    ])
+    @Test(
+        "odd names are refused with a reason",
+        arguments: [
+            ("a\u{0}b", "control"), ("line\nbreak.csv", "control"), ("bell\u{7}", "control"),
+            ("dir\\file.csv", "backslash"), ("bad\u{FFFD}.csv", "UTF-8"),
+            (String(repeating: "x", count: 256), "longer than 255"),
+        ])
     func oddNames(_ raw: String, _ reason: String) throws {
         let error = try #require(throws: SFTPStatusError.self) { try VirtualPath(resolving: raw) }
         #expect(error.message.contains(reason))
@@ -57,7 +61,8 @@ struct PathJailTests {
 
     @Test("a key longer than S3 allows is refused")
     func tooLong() throws {
-        let path = try VirtualPath(resolving: Array(repeating: String(repeating: "d", count: 200), count: 6).joined(separator: "/"))
+        let path = try VirtualPath(
+            resolving: Array(repeating: String(repeating: "d", count: 200), count: 6).joined(separator: "/"))
         #expect(throws: SFTPStatusError.self) { try path.key(home: "acme/data/") }
     }
 
@@ -72,9 +77,11 @@ struct PathJailTests {
 /// is still a `/` (and the `..` before it still climbs).
 @Suite("Paths split on scalars")
 struct ScalarPathTests {
-    @Test("a combining mark after / does not hide a separator, so the .. before it climbs", arguments: [
-        "../\u{301}b", "/../\u{301}b", "in/../../\u{301}x.csv", "x/../../\u{301}",
-    ])
+    @Test(
+        "a combining mark after / does not hide a separator, so the .. before it climbs",
+        arguments: [
+            "../\u{301}b", "/../\u{301}b", "in/../../\u{301}x.csv", "x/../../\u{301}",
+        ])
     func combiningMarksDoNotHideClimbs(_ raw: String) throws {
         let error = try #require(throws: SFTPStatusError.self) { try VirtualPath(resolving: raw) }
         #expect(error.code == .permissionDenied)
@@ -93,20 +100,26 @@ struct ScalarPathTests {
         #expect(path.components[0].unicodeScalars.elementsEqual("..\u{301}".unicodeScalars))
     }
 
-    @Test("components are split at every / scalar", arguments: [
-        ("a/\u{301}b/c", ["a", "\u{301}b", "c"]),
-        ("in/\u{301}/x.csv", ["in", "\u{301}", "x.csv"]),
-        ("./\u{301}.csv", ["\u{301}.csv"]),
-    ])
+    @Test(
+        "components are split at every / scalar",
+        arguments: [
+            ("a/\u{301}b/c", ["a", "\u{301}b", "c"]),
+            ("in/\u{301}/x.csv", ["in", "\u{301}", "x.csv"]),
+            ("./\u{301}.csv", ["\u{301}.csv"]),
+        ])
     func splitOnScalars(_ raw: String, _ expected: [String]) throws {
         let path = try VirtualPath(resolving: raw)
         #expect(path.components.map { Array($0.unicodeScalars) } == expected.map { Array($0.unicodeScalars) })
-        #expect(try path.key(home: "acme/data/").unicodeScalars.elementsEqual(("acme/data/" + expected.joined(separator: "/")).unicodeScalars))
+        #expect(
+            try path.key(home: "acme/data/").unicodeScalars.elementsEqual(
+                ("acme/data/" + expected.joined(separator: "/")).unicodeScalars))
     }
 
-    @Test("backslash and U+FFFD are refused even when a combining mark follows them", arguments: [
-        ("dir\\\u{301}file.csv", "backslash"), ("bad\u{FFFD}\u{301}.csv", "UTF-8"), ("x\u{7F}\u{301}", "control"),
-    ])
+    @Test(
+        "backslash and U+FFFD are refused even when a combining mark follows them",
+        arguments: [
+            ("dir\\\u{301}file.csv", "backslash"), ("bad\u{FFFD}\u{301}.csv", "UTF-8"), ("x\u{7F}\u{301}", "control"),
+        ])
     func perScalarChecks(_ raw: String, _ reason: String) throws {
         let error = try #require(throws: SFTPStatusError.self) { try VirtualPath(resolving: raw) }
         #expect(error.message.contains(reason))

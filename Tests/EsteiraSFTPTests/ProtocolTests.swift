@@ -1,11 +1,13 @@
 import NIOCore
 import Testing
+
 @testable import EsteiraSFTP
 
 @Suite("SFTP v3 packets")
 struct ProtocolTests {
-    static let attributes = SFTPAttributes(size: 1 << 40, uid: 1000, gid: 1000, permissions: 0o100644,
-                                           accessTime: 1_700_000_000, modificationTime: 1_700_000_123)
+    static let attributes = SFTPAttributes(
+        size: 1 << 40, uid: 1000, gid: 1000, permissions: 0o100644,
+        accessTime: 1_700_000_000, modificationTime: 1_700_000_123)
 
     static let requests: [SFTPRequest] = [
         .initialize(version: 3),
@@ -18,7 +20,8 @@ struct ProtocolTests {
         .setstat(id: 9, path: "x", attributes: attributes), .fsetstat(id: 10, handle: "h", attributes: .empty),
         .opendir(id: 11, path: "/"), .readdir(id: 12, handle: "d"), .remove(id: 13, path: "x"),
         .mkdir(id: 14, path: "d", attributes: .empty), .rmdir(id: 15, path: "d"), .realpath(id: 16, path: "."),
-        .rename(id: 17, from: "a", to: "b"), .readlink(id: 18, path: "l"), .symlink(id: 19, linkPath: "l", targetPath: "t"),
+        .rename(id: 17, from: "a", to: "b"), .readlink(id: 18, path: "l"),
+        .symlink(id: 19, linkPath: "l", targetPath: "t"),
         .extended(id: 20, name: "statvfs@openssh.com"), .unknown(type: 99, id: 21),
     ]
 
@@ -35,8 +38,12 @@ struct ProtocolTests {
         .status(id: 1, code: .noSuchFile, message: "/x: no such file or directory"),
         .handle(id: 2, handle: "42"),
         .data(id: 3, data: ByteBuffer(bytes: Array(repeating: 7, count: 32768))),
-        .name(id: 4, entries: [SFTPNameEntry(filename: "a.csv", longname: "-rw-r--r-- a.csv", attributes: attributes),
-                               SFTPNameEntry(filename: "d", longname: "d", attributes: SFTPAttributes(permissions: 0o040755))]),
+        .name(
+            id: 4,
+            entries: [
+                SFTPNameEntry(filename: "a.csv", longname: "-rw-r--r-- a.csv", attributes: attributes),
+                SFTPNameEntry(filename: "d", longname: "d", attributes: SFTPAttributes(permissions: 0o040755)),
+            ]),
         .attributes(id: 5, attributes: attributes),
     ]
 
@@ -71,8 +78,9 @@ struct ProtocolTests {
         var b = ByteBuffer()
         b.writeInteger(SFTPPacketType.read.rawValue)
         b.writeInteger(UInt32(77))
-        b.writeInteger(UInt32(1)); b.writeString("h")
-        b.writeInteger(UInt32(0)) // half of the 64-bit offset
+        b.writeInteger(UInt32(1))
+        b.writeString("h")
+        b.writeInteger(UInt32(0))  // half of the 64-bit offset
         let error = try #require(throws: SFTPProtocolError.self) { try SFTPCodec.decodeRequest(b) }
         #expect(error.id == 77)
         #expect(error.message.contains("truncated"))
@@ -83,17 +91,24 @@ struct ProtocolTests {
         var b = ByteBuffer()
         b.writeInteger(SFTPPacketType.stat.rawValue)
         b.writeInteger(UInt32(5))
-        b.writeInteger(UInt32(3)); b.writeBytes([0x61, 0xFF, 0x62])
-        guard case .stat(_, let path) = try SFTPCodec.decodeRequest(b) else { Issue.record("not a STAT"); return }
+        b.writeInteger(UInt32(3))
+        b.writeBytes([0x61, 0xFF, 0x62])
+        guard case .stat(_, let path) = try SFTPCodec.decodeRequest(b) else {
+            Issue.record("not a STAT")
+            return
+        }
         let error = try #require(throws: SFTPStatusError.self) { try VirtualPath(resolving: path) }
         #expect(error.message.contains("not valid UTF-8"))
     }
 
     @Test("ls -l lines look like OpenSSH's")
     func longName() {
-        let file = SFTPLongName.format(name: "orders.csv", attributes: SFTPAttributes(size: 1234, permissions: 0o100644,
-                                                                                      modificationTime: 1_700_000_000),
-                                       owner: "acme")
+        let file = SFTPLongName.format(
+            name: "orders.csv",
+            attributes: SFTPAttributes(
+                size: 1234, permissions: 0o100644,
+                modificationTime: 1_700_000_000),
+            owner: "acme")
         #expect(file.hasPrefix("-rw-r--r--    1 acme     acme         1234 Nov 14 "))
         #expect(file.hasSuffix(" orders.csv"))
         let dir = SFTPLongName.format(name: "in", attributes: SFTPAttributes(permissions: 0o040755), owner: "acme")
@@ -111,12 +126,15 @@ struct ReplySizeTests {
             SFTPNameEntry(filename: String(repeating: "ação", count: 60), longname: "x", attributes: .empty),
         ]
         let whole = SFTPCodec.encode(.name(id: 1, entries: entries))
-        #expect(whole.readableBytes == 4 + SFTPCodec.nameReplyOverhead + entries.map(SFTPCodec.encodedLength(of:)).reduce(0, +))
+        #expect(
+            whole.readableBytes == 4 + SFTPCodec.nameReplyOverhead
+                + entries.map(SFTPCodec.encodedLength(of:)).reduce(0, +))
     }
 
     @Test("the largest DATA reply fits OpenSSH's 256 KiB message limit")
     func dataReply() {
-        let reply = SFTPCodec.encode(.data(id: 1, data: ByteBuffer(bytes: [UInt8](repeating: 1, count: SFTPCodec.maximumReadLength))))
+        let reply = SFTPCodec.encode(
+            .data(id: 1, data: ByteBuffer(bytes: [UInt8](repeating: 1, count: SFTPCodec.maximumReadLength))))
         #expect(reply.readableBytes - 4 <= SFTPCodec.maximumReplyLength)
     }
 }

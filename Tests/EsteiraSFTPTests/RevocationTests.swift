@@ -1,4 +1,5 @@
 import Testing
+
 @testable import EsteiraSFTP
 
 /// Which logged-in connections a users reload ends: a table of what changed, with the decision.
@@ -28,8 +29,9 @@ struct RevocationTests {
         ("home: acme/data, permissions: [read], keys: [\"\(k1)\"], password: \"\(hash1)\"", "permissions"),
     ]
 
-    @Test("removed, a credential taken away or changed, a new home or permissions end it; a key gained does not",
-          arguments: cases)
+    @Test(
+        "removed, a credential taken away or changed, a new home or permissions end it; a key gained does not",
+        arguments: cases)
     func decision(_ c: (now: String?, ends: String?)) throws {
         let before = try #require(try Self.user(Self.atLogin))
         let now = try c.now.flatMap { try Self.user($0) }

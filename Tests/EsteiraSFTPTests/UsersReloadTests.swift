@@ -63,7 +63,9 @@ struct UsersReloadTests {
             try await Self.putSecretValue(name, try Self.users(h, ["globex", "acme"]))
             kill(gateway.process.processIdentifier, SIGHUP)
             try await Self.waitForLog(gateway, "users not reloaded", count: 1)
-            #expect(gateway.output().contains("user 'acme' is in both the users file \(file) and secret \(name)"), "\(gateway.output())")
+            #expect(
+                gateway.output().contains("user 'acme' is in both the users file \(file) and secret \(name)"),
+                "\(gateway.output())")
             try await Self.sftp(h, port, "acme", h.acmeKey, ["ls"]).expectSuccess()
             gateway.process.terminate()
             _ = try await Tools.wait(gateway, timeout: .seconds(30))
@@ -112,7 +114,9 @@ struct UsersReloadTests {
 
             // An RSA key (which the gateway cannot check) makes the file wrong: refused with the reason, and
             // the users stay as they were.
-            try (Self.users(h, ["globex"]) + "  - {name: acme, home: acme/data, keys: [\"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 x\"]}\n")
+            try
+                (Self.users(h, ["globex"])
+                + "  - {name: acme, home: acme/data, keys: [\"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 x\"]}\n")
                 .write(toFile: file, atomically: true, encoding: .utf8)
             kill(gateway.process.processIdentifier, SIGHUP)
             try await Self.waitForLog(gateway, "users not reloaded", count: 1)
@@ -132,7 +136,8 @@ struct UsersReloadTests {
     static func users(_ h: GatewayHarness, _ names: [String]) throws -> String {
         var text = "users:\n"
         for name in names {
-            let pub = try String(contentsOfFile: h.dir + "/\(name)_key.pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let pub = try String(contentsOfFile: h.dir + "/\(name)_key.pub", encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines)
             text += "  - {name: \(name), home: \(name)/data, keys: [\"\(pub)\"]}\n"
         }
         return text
@@ -140,30 +145,43 @@ struct UsersReloadTests {
 
     /// `esteira sftp` as its own process on a free port, over the harness's bucket.
     static func start(_ h: GatewayHarness, _ usersArguments: [String]) throws -> Tools.Running {
-        try Tools.start(try Tools.esteira(), ["sftp"] + usersArguments + [
-            "--host-key-dir", h.dir + "/proc-host", "--host", "127.0.0.1", "--port", "0", "--no-http",
-            "--bucket", h.bucket, "--failed-login-delay", "0.2",
-        ], environment: ["ESTEIRA_LOG_FORMAT": "text"])
+        try Tools.start(
+            try Tools.esteira(),
+            ["sftp"] + usersArguments + [
+                "--host-key-dir", h.dir + "/proc-host", "--host", "127.0.0.1", "--port", "0", "--no-http",
+                "--bucket", h.bucket, "--failed-login-delay", "0.2",
+            ], environment: ["ESTEIRA_LOG_FORMAT": "text"])
     }
 
-    static func sftp(_ h: GatewayHarness, _ port: Int, _ user: String, _ key: String, _ commands: [String]) async throws -> Tools.Result {
+    static func sftp(_ h: GatewayHarness, _ port: Int, _ user: String, _ key: String, _ commands: [String]) async throws
+        -> Tools.Result
+    {
         let batch = h.dir + "/batch-\(UUID().uuidString)"
         try (commands.joined(separator: "\n") + "\n").write(toFile: batch, atomically: true, encoding: .utf8)
-        return try await Tools.run(try Tools.require("sftp"), [
-            "-b", batch, "-i", key, "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-            "-o", "ConnectTimeout=10", "-P", String(port), "\(user)@127.0.0.1",
-        ], timeout: .seconds(60))
+        return try await Tools.run(
+            try Tools.require("sftp"),
+            [
+                "-b", batch, "-i", key, "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                "-o", "ConnectTimeout=10", "-P", String(port), "\(user)@127.0.0.1",
+            ], timeout: .seconds(60))
     }
 
     /// Sets a secret's value with boto3 (the AWS layer here only reads secrets, as the gateway does).
     static func putSecretValue(_ name: String, _ text: String) async throws {
-        let r = try await Tools.run(try Tools.python(), ["-c", """
-            import boto3, sys
-            boto3.client("secretsmanager").put_secret_value(SecretId=sys.argv[1], SecretString=sys.argv[2])
-            print("put ok")
-            """, name, text])
-        guard r.output.contains("put ok") else { throw MissingTool(description: "put_secret_value failed:\n\(r.output)") }
+        let r = try await Tools.run(
+            try Tools.python(),
+            [
+                "-c",
+                """
+                import boto3, sys
+                boto3.client("secretsmanager").put_secret_value(SecretId=sys.argv[1], SecretString=sys.argv[2])
+                print("put ok")
+                """, name, text,
+            ])
+        guard r.output.contains("put ok") else {
+            throw MissingTool(description: "put_secret_value failed:\n\(r.output)")
+        }
     }
 
     /// Waits until the gateway has logged `line` at least `count` times (SIGHUP is handled asynchronously).

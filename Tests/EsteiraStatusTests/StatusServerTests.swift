@@ -1,6 +1,6 @@
+import EsteiraStatus
 import Foundation
 import Testing
-import EsteiraStatus
 
 /// A raw TCP client on loopback, blocking with timeouts: the tests need byte-level control of the request.
 final class RawClient: @unchecked Sendable {
@@ -16,16 +16,22 @@ final class RawClient: @unchecked Sendable {
         addr.sin_port = UInt16(port).bigEndian
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard rc == 0 else { close(fd); throw POSIXError(.ECONNREFUSED) }
+        guard rc == 0 else {
+            close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
     }
 
     /// False once the server has closed the connection.
     @discardableResult
     func send(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
-        return bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+        return bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            == bytes.count
     }
 
     /// Everything until the server closes, or what came before the read timeout.
@@ -53,8 +59,10 @@ final class RawClient: @unchecked Sendable {
 @Suite("Status server (worker and gateway)")
 struct StatusServerTests {
     static func server(deadline: Duration = .seconds(3), maxConnections: Int = 64) async throws -> StatusServer {
-        try await StatusServer.start(host: "127.0.0.1", port: 0,
-                                     limits: .init(requestDeadline: deadline, maxConnections: maxConnections)) { path in
+        try await StatusServer.start(
+            host: "127.0.0.1", port: 0,
+            limits: .init(requestDeadline: deadline, maxConnections: maxConnections)
+        ) { path in
             switch path {
             case "/healthz": (200, "text/plain", "ok\n")
             case "/metrics": (200, "text/plain; version=0.0.4", "esteira_files_total 3\n")

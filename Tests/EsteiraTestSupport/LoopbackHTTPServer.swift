@@ -1,5 +1,6 @@
-import Foundation
 import EsteiraSync
+import Foundation
+
 @testable import EsteiraAWS
 
 /// A small HTTP/1.1 server on 127.0.0.1 for tests: POSIX sockets, one thread to accept and one per
@@ -31,8 +32,9 @@ public final class LoopbackHTTPServer: Sendable {
         case forwardThenStall(port: Int, after: Int, hold: Double)
 
         public static func json(_ status: Int, _ text: String, headers: [(String, String)] = []) -> Reply {
-            .respond(status: status, headers: [("content-type", "application/x-amz-json-1.0")] + headers,
-                     body: Array(text.utf8))
+            .respond(
+                status: status, headers: [("content-type", "application/x-amz-json-1.0")] + headers,
+                body: Array(text.utf8))
         }
 
         public static func xml(_ status: Int, _ text: String, headers: [(String, String)] = []) -> Reply {
@@ -59,7 +61,9 @@ public final class LoopbackHTTPServer: Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(fd, 64) == 0 else {
             close(fd)
@@ -163,15 +167,18 @@ public final class LoopbackHTTPServer: Sendable {
             if n <= 0 { return nil }
             body += chunk[0..<n]
         }
-        let request = Request(method: String(requestLine[0]), target: String(requestLine[1]), headers: headers, body: body)
+        let request = Request(
+            method: String(requestLine[0]), target: String(requestLine[1]), headers: headers, body: body)
         var raw = "\(requestLine[0]) \(requestLine[1]) HTTP/1.1\r\n"
         for (name, value) in headers where name != "connection" { raw += "\(name): \(value)\r\n" }
         raw += "connection: close\r\n\r\n"
         return (request, Array(raw.utf8) + body)
     }
 
-    private func forward(_ raw: [UInt8], to port: Int, client: Int32, cutAfter: Int?, stall: Bool = false,
-                         beforeCut: (() -> Void)?) {
+    private func forward(
+        _ raw: [UInt8], to port: Int, client: Int32, cutAfter: Int?, stall: Bool = false,
+        beforeCut: (() -> Void)?
+    ) {
         let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(upstream) }
         var address = sockaddr_in()
@@ -179,7 +186,9 @@ public final class LoopbackHTTPServer: Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0, writeAll(upstream, raw) else { return }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)

@@ -1,6 +1,6 @@
+import EsteiraWorker
 import Foundation
 import Synchronization
-import EsteiraWorker
 
 /// The jobs table in memory, with the same conditions as `JobLedger` on DynamoDB: one holder at a time,
 /// every change to a claimed job conditional on holding it, and the attempt counters.
@@ -21,8 +21,10 @@ public final class InMemoryJobTracker: JobTracker {
         public var alreadyLoaded = false
         public var rejectsURI: String?
 
-        public init(status: String = "RECEIVED", owner: String? = nil, attempt: Int64 = 0, leaseExpiresAt: Date? = nil,
-                    runsStarted: Int = 0, runsEnded: Int = 0, stage: String? = nil) {
+        public init(
+            status: String = "RECEIVED", owner: String? = nil, attempt: Int64 = 0, leaseExpiresAt: Date? = nil,
+            runsStarted: Int = 0, runsEnded: Int = 0, stage: String? = nil
+        ) {
             self.status = status
             self.owner = owner
             self.attempt = attempt
@@ -87,8 +89,10 @@ public final class InMemoryJobTracker: JobTracker {
     }
 
     /// Runs `change` on the job when `owner` holds attempt `token`, else throws `LeaseLost`.
-    private func held<R>(_ o: ObjectCreated, owner: String, token: Int64,
-                         _ change: (inout Job, inout State) -> R) throws -> R {
+    private func held<R>(
+        _ o: ObjectCreated, owner: String, token: Int64,
+        _ change: (inout Job, inout State) -> R
+    ) throws -> R {
         try state.withLock { s in
             let id = JobLedger.jobID(o)
             guard var job = s.jobs[id], job.owner == owner, job.attempt == token, job.status == "RUNNING" else {
@@ -130,8 +134,10 @@ public final class InMemoryJobTracker: JobTracker {
         }
     }
 
-    public func markSucceeded(_ o: ObjectCreated, owner: String, fencingToken: Int64, rowsLoaded: Int, rowsRejected: Int,
-                              duplicate: Bool, rejectsURI: String?) async throws {
+    public func markSucceeded(
+        _ o: ObjectCreated, owner: String, fencingToken: Int64, rowsLoaded: Int, rowsRejected: Int,
+        duplicate: Bool, rejectsURI: String?
+    ) async throws {
         try held(o, owner: owner, token: fencingToken) { job, s in
             job.status = "SUCCEEDED"
             job.rowsLoaded = rowsLoaded

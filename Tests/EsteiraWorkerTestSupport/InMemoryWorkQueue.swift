@@ -1,7 +1,8 @@
+import EsteiraWorker
 import Foundation
 import Synchronization
+
 @testable import EsteiraAWS  // SQSMessage has no public init
-import EsteiraWorker
 
 /// A queue and its dead-letter queue in memory, recording every call the worker makes, in order.
 ///
@@ -45,8 +46,10 @@ public final class InMemoryWorkQueue: WorkQueue {
             s.next += 1
             let id = "m\(s.next)"
             s.receiveCounts[id] = receivedBefore
-            s.waiting.append(SQSMessage(messageID: id, receiptHandle: "rh-\(id)", body: body, attributes: [:],
-                                        messageAttributes: messageAttributes))
+            s.waiting.append(
+                SQSMessage(
+                    messageID: id, receiptHandle: "rh-\(id)", body: body, attributes: [:],
+                    messageAttributes: messageAttributes))
             return id
         }
     }
@@ -80,8 +83,9 @@ public final class InMemoryWorkQueue: WorkQueue {
             let taken: [SQSMessage]? = try state.withLock { s in
                 if s.failingReceives > 0 {
                     s.failingReceives -= 1
-                    throw AWSError(service: "sqs", operation: "ReceiveMessage", code: .init(rawValue: "ServiceUnavailable"),
-                                   message: "injected", status: 503, isTransient: true)
+                    throw AWSError(
+                        service: "sqs", operation: "ReceiveMessage", code: .init(rawValue: "ServiceUnavailable"),
+                        message: "injected", status: 503, isTransient: true)
                 }
                 guard !s.waiting.isEmpty else { return nil }
                 let n = Swift.min(Swift.max(1, max), 10, s.waiting.count)
@@ -130,8 +134,9 @@ public final class InMemoryWorkQueue: WorkQueue {
     public func sendToDeadLetter(body: String, attributes: DeadLetterAttributes) async throws {
         try state.withLock { s in
             if s.failingDeadLetters {
-                throw AWSError(service: "sqs", operation: "SendMessage", code: .init(rawValue: "InvalidMessageContents"),
-                               message: "injected", status: 400, isTransient: false)
+                throw AWSError(
+                    service: "sqs", operation: "SendMessage", code: .init(rawValue: "InvalidMessageContents"),
+                    message: "injected", status: 400, isTransient: false)
             }
             s.events.append(.deadLettered(body: body))
             s.deadLetters.append(DeadLetter(body: body, attributes: attributes))

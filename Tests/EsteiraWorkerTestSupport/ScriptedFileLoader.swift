@@ -1,7 +1,8 @@
+import EsteiraWorker
 import Foundation
 import Synchronization
+
 @testable import EsteiraPipeline  // FileOutcome has no public init yet
-import EsteiraWorker
 
 /// A pipeline whose loads do what the test scripted, key by key, with no S3 and no MySQL.
 ///
@@ -53,16 +54,22 @@ public final class ScriptedFileLoader: FileLoading {
         return route
     }
 
-    public func load(_ source: SourceObject, route: Route, fencingToken: Int64,
-                     beforeCommit: @Sendable () async throws -> Void) async throws(PipelineError) -> FileOutcome {
+    public func load(
+        _ source: SourceObject, route: Route, fencingToken: Int64,
+        beforeCommit: @Sendable () async throws -> Void
+    ) async throws(PipelineError) -> FileOutcome {
         let key = source.key
         let step: Step = state.withLock { s in
             s.started.append(key)
             guard var steps = s.scripts[key], let first = steps.first else { return .load(rows: 1) }
-            if steps.count > 1 { steps.removeFirst(); s.scripts[key] = steps }
+            if steps.count > 1 {
+                steps.removeFirst()
+                s.scripts[key] = steps
+            }
             return first
         }
-        var rows = 1, rejected = 0
+        var rows = 1
+        var rejected = 0
         switch step {
         case .alreadyLoaded:
             return FileOutcome(table: route.table, rowsLoaded: 0, rowsRejected: 0, bytesRead: 10, alreadyLoaded: true)
@@ -90,7 +97,8 @@ public final class ScriptedFileLoader: FileLoading {
             throw PipelineError(.storage, "\(error)", transient: true)
         }
         state.withLock { $0.committed.append(key) }
-        return FileOutcome(table: route.table, rowsLoaded: rows, rowsRejected: rejected, bytesRead: Int64(rows * 10),
-                           alreadyLoaded: false)
+        return FileOutcome(
+            table: route.table, rowsLoaded: rows, rowsRejected: rejected, bytesRead: Int64(rows * 10),
+            alreadyLoaded: false)
     }
 }

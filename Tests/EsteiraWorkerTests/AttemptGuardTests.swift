@@ -1,21 +1,25 @@
+import EsteiraPipeline
 import Foundation
 import Synchronization
 import Testing
-import EsteiraPipeline
+
 @testable import EsteiraWorker
 
 @Suite("crashed and stalled files")
 struct AttemptGuardTests {
-    @Test("attempts that never recorded an end are counted as deaths; past the limit the file is Crashed", arguments: [
-        (started: 1, ended: 0, crashed: false),   // our own claim, nothing before it
-        (started: 3, ended: 2, crashed: false),   // two transient failures, given back properly
-        (started: 3, ended: 0, crashed: false),   // two deaths
-        (started: 4, ended: 0, crashed: true),    // three deaths
-        (started: 6, ended: 2, crashed: true),    // three deaths among transient failures
-        (started: 0, ended: 0, crashed: false),   // no counters (an item from before they existed)
-    ])
+    @Test(
+        "attempts that never recorded an end are counted as deaths; past the limit the file is Crashed",
+        arguments: [
+            (started: 1, ended: 0, crashed: false),  // our own claim, nothing before it
+            (started: 3, ended: 2, crashed: false),  // two transient failures, given back properly
+            (started: 3, ended: 0, crashed: false),  // two deaths
+            (started: 4, ended: 0, crashed: true),  // three deaths
+            (started: 6, ended: 2, crashed: true),  // three deaths among transient failures
+            (started: 0, ended: 0, crashed: false),  // no counters (an item from before they existed)
+        ])
     func crashVerdict(started: Int, ended: Int, crashed: Bool) {
-        let verdict = AttemptGuard.verdict(AttemptHistory(started: started, ended: ended, lastStage: "read"), maxCrashes: 3)
+        let verdict = AttemptGuard.verdict(
+            AttemptHistory(started: started, ended: ended, lastStage: "read"), maxCrashes: 3)
         #expect((verdict != nil) == crashed)
         if let verdict {
             #expect(verdict.code == .crashed)

@@ -1,16 +1,19 @@
 import Foundation
 import Testing
+
 @testable import EsteiraWorker
 
 /// The small decisions behind `esteira backfill`, without servers.
 @Suite("backfill decisions")
 struct BackfillDecisionTests {
-    @Test("ETags as listings give them become ETags as S3 events carry them", arguments: [
-        ("\"9b2cf535f27731c974343645a3985328\"", "9b2cf535f27731c974343645a3985328"),
-        ("&quot;9b2cf535f27731c974343645a3985328&quot;", "9b2cf535f27731c974343645a3985328"),
-        ("9b2cf535f27731c974343645a3985328-3", "9b2cf535f27731c974343645a3985328-3"),
-        ("", ""),
-    ])
+    @Test(
+        "ETags as listings give them become ETags as S3 events carry them",
+        arguments: [
+            ("\"9b2cf535f27731c974343645a3985328\"", "9b2cf535f27731c974343645a3985328"),
+            ("&quot;9b2cf535f27731c974343645a3985328&quot;", "9b2cf535f27731c974343645a3985328"),
+            ("9b2cf535f27731c974343645a3985328-3", "9b2cf535f27731c974343645a3985328-3"),
+            ("", ""),
+        ])
     func bareETag(listed: String, event: String) {
         #expect(BackfillScanner.bareETag(listed) == event)
     }
@@ -44,8 +47,9 @@ struct BackfillDecisionTests {
 
     @Test("the event backfill sends is what S3 sends, and decodes back to the same object")
     func eventRoundTrip() throws {
-        let o = ObjectCreated(bucket: "esteira-landing", key: "acme/data/orders 2026+11.csv", size: 12, eTag: "abc",
-                              versionID: "v1")
+        let o = ObjectCreated(
+            bucket: "esteira-landing", key: "acme/data/orders 2026+11.csv", size: 12, eTag: "abc",
+            versionID: "v1")
         let body = o.notificationBody
         #expect(body.contains("\"key\":\"acme/data/orders+2026%2B11.csv\""), "\(body)")
         #expect(try S3EventDecoder.decode(body) == .objectsCreated([o]))
@@ -55,6 +59,10 @@ struct BackfillDecisionTests {
 actor BackfillWidthCounter {
     var now = 0
     var peak = 0
-    func enter() -> Int { now += 1; peak = max(peak, now); return now }
+    func enter() -> Int {
+        now += 1
+        peak = max(peak, now)
+        return now
+    }
     func leave() { now -= 1 }
 }

@@ -1,16 +1,18 @@
+import EsteiraPipeline
 import Foundation
 import Testing
-import EsteiraPipeline
+
 @testable import EsteiraWorker
 
 @Suite("Notification payload, signature and targets")
 struct NotificationPayloadTests {
     static func failed(reason: String = "more than 10 rows refused") -> FileNotification {
-        FileNotification(event: .failed, bucket: "landing", key: "acme/data/orders \"1\".csv", version: "v1",
-                         route: "acme-orders", tenant: "acme", table: "orders", code: "TooManyRejects", reason: reason,
-                         rowsLoaded: nil, rowsRejected: nil, rejectsURI: "s3://landing/acme/rejects/orders.csv",
-                         jobID: "s3://landing/acme/data/orders.csv#v1", worker: "w-1",
-                         at: Date(timeIntervalSince1970: 1_700_000_000.25))
+        FileNotification(
+            event: .failed, bucket: "landing", key: "acme/data/orders \"1\".csv", version: "v1",
+            route: "acme-orders", tenant: "acme", table: "orders", code: "TooManyRejects", reason: reason,
+            rowsLoaded: nil, rowsRejected: nil, rejectsURI: "s3://landing/acme/rejects/orders.csv",
+            jobID: "s3://landing/acme/data/orders.csv#v1", worker: "w-1",
+            at: Date(timeIntervalSince1970: 1_700_000_000.25))
     }
 
     @Test("every documented key is present, in order, with null for what does not apply")
@@ -18,8 +20,10 @@ struct NotificationPayloadTests {
         let body = Self.failed().json()
         let text = String(decoding: body, as: UTF8.self)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
-        let documented = ["event", "bucket", "key", "version", "route", "tenant", "table", "code", "reason", "rows_loaded",
-                          "rows_rejected", "rejects_uri", "job_id", "worker", "at"]
+        let documented = [
+            "event", "bucket", "key", "version", "route", "tenant", "table", "code", "reason", "rows_loaded",
+            "rows_rejected", "rejects_uri", "job_id", "worker", "at",
+        ]
         #expect(Set(object.keys) == Set(documented))
         let positions = documented.map { text.range(of: "\"\($0)\":")!.lowerBound }
         #expect(positions == positions.sorted())
@@ -32,9 +36,10 @@ struct NotificationPayloadTests {
 
     @Test("success carries the row counts and no code")
     func succeeded() throws {
-        let n = FileNotification(event: .succeeded, bucket: "b", key: "k", version: nil, route: "r", tenant: "t",
-                                 table: "orders", code: nil, reason: nil, rowsLoaded: 1_000_000, rowsRejected: 2,
-                                 rejectsURI: nil, jobID: "j", worker: "w")
+        let n = FileNotification(
+            event: .succeeded, bucket: "b", key: "k", version: nil, route: "r", tenant: "t",
+            table: "orders", code: nil, reason: nil, rowsLoaded: 1_000_000, rowsRejected: 2,
+            rejectsURI: nil, jobID: "j", worker: "w")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(n.json())) as? [String: Any])
         #expect(object["rows_loaded"] as? Int == 1_000_000)
         #expect(object["rows_rejected"] as? Int == 2)
@@ -55,13 +60,15 @@ struct NotificationPayloadTests {
 
     @Test("the signature is HMAC-SHA256 of \"t.body\" (the value Python's hmac module gives)")
     func signature() {
-        let value = WebhookSignature.value(body: Array("{\"a\":1}".utf8), secret: Array("topsecret".utf8), timestamp: 1_700_000_000)
+        let value = WebhookSignature.value(
+            body: Array("{\"a\":1}".utf8), secret: Array("topsecret".utf8), timestamp: 1_700_000_000)
         #expect(value == "t=1700000000,v1=6a939b0c71853d606167625a15168ee9188c6a511c773ef4f42d307f3849e50f")
     }
 
     @Test("verification takes the right signature and refuses a changed body, another secret or an old timestamp")
     func verify() {
-        let body = Self.failed().json(), secret = Array("s3cr3t".utf8)
+        let body = Self.failed().json()
+        let secret = Array("s3cr3t".utf8)
         let header = WebhookSignature.value(body: body, secret: secret, timestamp: 1_000)
         #expect(WebhookSignature.verify(header, body: body, secret: secret, now: 1_010))
         #expect(!WebhookSignature.verify(header, body: body + [0x20], secret: secret, now: 1_010))
@@ -70,18 +77,20 @@ struct NotificationPayloadTests {
         #expect(!WebhookSignature.verify("t=1000", body: body, secret: secret, now: 1_000))
     }
 
-    @Test("a webhook URL must be https, or http to a loopback address", arguments: [
-        ("https://hooks.example.com/esteira", true),
-        ("http://127.0.0.1:8080/hook", true),
-        ("http://[::1]:8080/hook", true),
-        ("http://localhost/hook", true),
-        ("http://hooks.example.com/esteira", false),
-        ("http://127.example.com/hook", false),
-        ("http://127.1/hook", false),
-        ("ftp://hooks.example.com/x", false),
-        ("https://user:pw@hooks.example.com/x", false),
-        ("not a url", false),
-    ])
+    @Test(
+        "a webhook URL must be https, or http to a loopback address",
+        arguments: [
+            ("https://hooks.example.com/esteira", true),
+            ("http://127.0.0.1:8080/hook", true),
+            ("http://[::1]:8080/hook", true),
+            ("http://localhost/hook", true),
+            ("http://hooks.example.com/esteira", false),
+            ("http://127.example.com/hook", false),
+            ("http://127.1/hook", false),
+            ("ftp://hooks.example.com/x", false),
+            ("https://user:pw@hooks.example.com/x", false),
+            ("not a url", false),
+        ])
     func webhookURL(url: String, accepted: Bool) {
         #expect(((try? WebhookURL(url)) != nil) == accepted)
     }
@@ -129,12 +138,14 @@ struct NotificationPayloadTests {
         #expect(targets.events == [.failed, .succeeded])
     }
 
-    @Test("the routes file refuses a bad notify: block at load, and `routes check` names it with its line", arguments: [
-        ("{webhook: \"http://hooks.example.com/x\"}", "must use https"),
-        ("{sns_topic: partner-files}", "is not a topic ARN"),
-        ("{webhook: \"https://h.example.com/x\", on: [failed, sometimes]}", "'sometimes' is not an event"),
-        ("{on: [failed]}", "names neither sns_topic nor webhook"),
-    ])
+    @Test(
+        "the routes file refuses a bad notify: block at load, and `routes check` names it with its line",
+        arguments: [
+            ("{webhook: \"http://hooks.example.com/x\"}", "must use https"),
+            ("{sns_topic: partner-files}", "is not a topic ARN"),
+            ("{webhook: \"https://h.example.com/x\", on: [failed, sometimes]}", "'sometimes' is not an event"),
+            ("{on: [failed]}", "names neither sns_topic nor webhook"),
+        ])
     func badBlock(line: String, message: String) throws {
         let yaml = """
             routes:

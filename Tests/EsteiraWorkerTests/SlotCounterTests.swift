@@ -1,4 +1,5 @@
 import Testing
+
 @testable import EsteiraWorker
 
 @Suite("Job slots")

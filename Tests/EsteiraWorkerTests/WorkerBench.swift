@@ -1,9 +1,10 @@
-import Foundation
-import Logging
-import Testing
 import EsteiraAWS
 import EsteiraPipeline
 import EsteiraWorkerTestSupport
+import Foundation
+import Logging
+import Testing
+
 @testable import EsteiraWorker
 
 /// One worker on an in-memory queue, jobs table and scripted loader, with settings short enough that a
@@ -17,8 +18,9 @@ struct WorkerBench {
     static let quiet = Logger(label: "esteira.test") { _ in SwiftLogNoOpLogHandler() }
 
     init(notifier: Notifier? = nil, _ configure: (inout WorkerSettings) -> Void = { _ in }) throws {
-        var s = WorkerSettings(queueName: "q", deadLetterQueueName: "q-dlq", jobsTable: "jobs",
-                               landingBuckets: try LandingBuckets(["landing"]), concurrency: 2, workerID: "w1")
+        var s = WorkerSettings(
+            queueName: "q", deadLetterQueueName: "q-dlq", jobsTable: "jobs",
+            landingBuckets: try LandingBuckets(["landing"]), concurrency: 2, workerID: "w1")
         s.receiveWait = .milliseconds(20)
         // Heartbeat every 100 ms.
         s.visibilityTimeout = .milliseconds(200)
@@ -38,7 +40,9 @@ struct WorkerBench {
     }
 
     /// Puts the object's S3 event on the queue and receives it, as the receive loop would.
-    func deliver(_ o: ObjectCreated, receivedBefore: Int = 0, attributes: [String: String] = [:]) async throws -> SQSMessage {
+    func deliver(_ o: ObjectCreated, receivedBefore: Int = 0, attributes: [String: String] = [:]) async throws
+        -> SQSMessage
+    {
         try await deliver(body: o.notificationBody, receivedBefore: receivedBefore, attributes: attributes)
     }
 

@@ -1,8 +1,9 @@
-import Foundation
-import Testing
 import EsteiraAWS
 import EsteiraPipeline
 import EsteiraWorkerTestSupport
+import Foundation
+import Testing
+
 @testable import EsteiraWorker
 
 /// What the worker does with one message, told as the calls it makes on the queue and the jobs table.
@@ -52,7 +53,8 @@ struct WorkerDispositionTests {
         #expect(bench.worker.summary == WorkerSummary(duplicates: 1))
     }
 
-    @Test("permanent failure: job FAILED, a dead letter with the esteira.* attributes, then deleted from the main queue")
+    @Test(
+        "permanent failure: job FAILED, a dead letter with the esteira.* attributes, then deleted from the main queue")
     func permanentFailure() async throws {
         let bench = try WorkerBench()
         let o = bench.object("orders-bad.csv")
@@ -72,7 +74,10 @@ struct WorkerDispositionTests {
         #expect(a[DeadLetterAttributes.sourceMessageID] == m.messageID)
         // Sent to the DLQ before the message is deleted: a crash in between leaves it in the main queue.
         #expect(bench.queue.events.suffix(2) == [.deadLettered(body: m.body), .deleted(id: m.messageID)])
-        #expect(bench.jobs.events(o) == [.claimed(token: 1), .failed(token: 1, reason: "BadCSV: line 3: unterminated quote")])
+        #expect(
+            bench.jobs.events(o) == [
+                .claimed(token: 1), .failed(token: 1, reason: "BadCSV: line 3: unterminated quote"),
+            ])
         #expect(bench.jobs.job(o)?.status == "FAILED")
         #expect(bench.worker.summary == WorkerSummary(failed: 1))
     }
@@ -86,11 +91,12 @@ struct WorkerDispositionTests {
 
         #expect(bench.loader.started == [o.key, o.key, o.key])
         let reason = lostConnection.description
-        #expect(bench.jobs.events(o) == [
-            .claimed(token: 1), .released(token: 1, reason: reason),
-            .claimed(token: 2), .released(token: 2, reason: reason),
-            .claimed(token: 3), .released(token: 3, reason: reason),
-        ])
+        #expect(
+            bench.jobs.events(o) == [
+                .claimed(token: 1), .released(token: 1, reason: reason),
+                .claimed(token: 2), .released(token: 2, reason: reason),
+                .claimed(token: 3), .released(token: 3, reason: reason),
+            ])
         #expect(bench.jobs.job(o)?.status == "RECEIVED")
         #expect(bench.queue.events(for: m.messageID) == [.visibility(id: m.messageID, .seconds(20))])
         #expect(bench.queue.deadLetters.isEmpty)
@@ -109,10 +115,12 @@ struct WorkerDispositionTests {
         #expect(bench.loader.committed == [o.key])
     }
 
-    @Test("the give-back delay grows with each receive and stops at the cap", arguments: [
-        (receivedBefore: 0, seconds: 20), (receivedBefore: 1, seconds: 40), (receivedBefore: 3, seconds: 160),
-        (receivedBefore: 5, seconds: 640), (receivedBefore: 6, seconds: 900), (receivedBefore: 50, seconds: 900),
-    ])
+    @Test(
+        "the give-back delay grows with each receive and stops at the cap",
+        arguments: [
+            (receivedBefore: 0, seconds: 20), (receivedBefore: 1, seconds: 40), (receivedBefore: 3, seconds: 160),
+            (receivedBefore: 5, seconds: 640), (receivedBefore: 6, seconds: 900), (receivedBefore: 50, seconds: 900),
+        ])
     func giveBackDelayGrows(receivedBefore: Int, seconds: Int) async throws {
         let bench = try WorkerBench { $0.attempts = 1 }
         let o = bench.object("orders-again.csv")
@@ -143,7 +151,9 @@ struct WorkerDispositionTests {
         #expect(bench.loader.committed == [o.key])
     }
 
-    @Test("lease lost: the heartbeat finds another holder, the load is cancelled before commit and the message given back")
+    @Test(
+        "lease lost: the heartbeat finds another holder, the load is cancelled before commit and the message given back"
+    )
     func leaseLostToHeartbeat() async throws {
         let bench = try WorkerBench { $0.attempts = 1 }
         let o = bench.object("orders-stolen.csv")
@@ -167,7 +177,11 @@ struct WorkerDispositionTests {
     @Test("lease lost at the last check before COMMIT: rolled back, nothing committed")
     func leaseLostBeforeCommit() async throws {
         // A heartbeat far away: only the check before COMMIT can notice.
-        let bench = try WorkerBench { $0.attempts = 1; $0.lease = .seconds(60); $0.visibilityTimeout = .seconds(60) }
+        let bench = try WorkerBench {
+            $0.attempts = 1
+            $0.lease = .seconds(60)
+            $0.visibilityTimeout = .seconds(60)
+        }
         let o = bench.object("orders-late.csv")
         bench.loader.script(o.key, .hang)
         let m = try await bench.deliver(o)
@@ -244,12 +258,17 @@ struct WorkerDispositionTests {
     func crashed() async throws {
         let bench = try WorkerBench { $0.maxCrashes = 3 }
         let o = bench.object("orders-boom.csv")
-        bench.jobs.seed(o, .init(status: "RUNNING", owner: "dead-pod", attempt: 3, leaseExpiresAt: Date(timeIntervalSinceNow: -1),
-                                 runsStarted: 3, runsEnded: 0, stage: "read"))
+        bench.jobs.seed(
+            o,
+            .init(
+                status: "RUNNING", owner: "dead-pod", attempt: 3, leaseExpiresAt: Date(timeIntervalSinceNow: -1),
+                runsStarted: 3, runsEnded: 0, stage: "read"))
         let m = try await bench.handle(o)
         let letter = try bench.deadLetter()
         #expect(letter.attributes.errorCode == "Crashed")
-        #expect(letter.attributes.reason.contains("died 3 times") && letter.attributes.reason.contains("last stage reached: read"))
+        #expect(
+            letter.attributes.reason.contains("died 3 times")
+                && letter.attributes.reason.contains("last stage reached: read"))
         #expect(letter.attributes[DeadLetterAttributes.attempt] == "4")
         #expect(bench.loader.started.isEmpty)
         let job = try #require(bench.jobs.job(o))
@@ -312,8 +331,12 @@ struct WorkerDispositionTests {
     func replayCountCarried() async throws {
         let bench = try WorkerBench()
         let o = bench.object("noroute-again.csv")
-        let m = try await bench.deliver(o, attributes: [DeadLetterAttributes.replayCount: "2", DeadLetterAttributes.replayOf: "old-id",
-                                                        "esteira.error-code": "NoRoute"])
+        let m = try await bench.deliver(
+            o,
+            attributes: [
+                DeadLetterAttributes.replayCount: "2", DeadLetterAttributes.replayOf: "old-id",
+                "esteira.error-code": "NoRoute",
+            ])
         await bench.worker.handle(m)
         let a = try bench.deadLetter().attributes
         #expect(a.replays == 2)
@@ -324,7 +347,9 @@ struct WorkerDispositionTests {
     @Test("a message with two records that end differently: the loaded one stays done, the other is requeued alone")
     func splitMessage() async throws {
         let bench = try WorkerBench { $0.attempts = 1 }
-        let ok = bench.object("orders-a.csv"), flaky = bench.object("orders-b.csv"), bad = bench.object("noroute-c.csv")
+        let ok = bench.object("orders-a.csv")
+        let flaky = bench.object("orders-b.csv")
+        let bad = bench.object("noroute-c.csv")
         bench.loader.script(flaky.key, .fail(lostConnection))
         let m = try await bench.deliver(body: try Self.records(ok, flaky, bad))
         await bench.worker.handle(m)

@@ -1,9 +1,10 @@
-import Foundation
-import Testing
-import ServiceLifecycle
 import EsteiraAWS
 import EsteiraPipeline
 import EsteiraWorkerTestSupport
+import Foundation
+import ServiceLifecycle
+import Testing
+
 @testable import EsteiraWorker
 
 /// The receive loop and graceful shutdown, driven the way swift-service-lifecycle's own tests drive a
@@ -54,11 +55,16 @@ struct WorkerLifecycleTests {
     @Test("SIGTERM: receiving stops at once, a file that finishes within the grace period is loaded and acknowledged")
     func shutdownFinishesWithinGrace() async throws {
         // One slot, busy: the loop waits for it, so SIGTERM finds it between receives.
-        let bench = try WorkerBench { $0.untilIdle = false; $0.shutdownGrace = .seconds(5); $0.concurrency = 1 }
+        let bench = try WorkerBench {
+            $0.untilIdle = false
+            $0.shutdownGrace = .seconds(5)
+            $0.concurrency = 1
+        }
         let o = bench.object("orders-finishing.csv")
         bench.loader.script(o.key, .hang)
         let id = bench.queue.put(body: o.notificationBody)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: bench.worker)], logger: WorkerBench.quiet))
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: bench.worker)], logger: WorkerBench.quiet))
         let running = Task { try await group.run() }
         try await eventually("the load started") { bench.loader.started == [o.key] }
 
@@ -77,13 +83,19 @@ struct WorkerLifecycleTests {
         #expect(bench.loader.started == [o.key])
     }
 
-    @Test("SIGTERM: a file still loading when the grace period ends is cancelled and given back (visible at once, lease released)")
+    @Test(
+        "SIGTERM: a file still loading when the grace period ends is cancelled and given back (visible at once, lease released)"
+    )
     func shutdownGivesBack() async throws {
-        let bench = try WorkerBench { $0.untilIdle = false; $0.shutdownGrace = .milliseconds(100) }
+        let bench = try WorkerBench {
+            $0.untilIdle = false
+            $0.shutdownGrace = .milliseconds(100)
+        }
         let o = bench.object("orders-unfinished.csv")
         bench.loader.script(o.key, .hang)
         let id = bench.queue.put(body: o.notificationBody)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: bench.worker)], logger: WorkerBench.quiet))
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: bench.worker)], logger: WorkerBench.quiet))
         let running = Task { try await group.run() }
         try await eventually("the load started") { bench.loader.started == [o.key] }
 
@@ -109,9 +121,12 @@ struct WorkerLifecycleTests {
         #expect(!bench.worker.isLive(stuckAfter: .milliseconds(10)))
     }
 
-    @Test("backoff: full jitter under a ceiling that doubles up to the cap", arguments: [
-        (attempt: 1, ceilingMs: 500), (attempt: 2, ceilingMs: 1000), (attempt: 4, ceilingMs: 4000), (attempt: 40, ceilingMs: 20000),
-    ])
+    @Test(
+        "backoff: full jitter under a ceiling that doubles up to the cap",
+        arguments: [
+            (attempt: 1, ceilingMs: 500), (attempt: 2, ceilingMs: 1000), (attempt: 4, ceilingMs: 4000),
+            (attempt: 40, ceilingMs: 20000),
+        ])
     func backoff(attempt: Int, ceilingMs: Int) {
         let b = RetryBackoff(base: .milliseconds(500), cap: .seconds(20))
         #expect(b.delay(afterAttempt: attempt, random: 1) == .milliseconds(ceilingMs))
@@ -121,10 +136,12 @@ struct WorkerLifecycleTests {
 
 @Suite("Durations from flags and routes")
 struct SettingsDurationTests {
-    @Test("seconds become a Duration, clamped so an absurd text cannot trap", arguments: [
-        (600.0, Duration.seconds(600)), (0.25, .milliseconds(250)), (1e300, .seconds(1_000_000_000)), (-5, .zero),
-        (Double.infinity, .zero), (Double.nan, .zero),
-    ])
+    @Test(
+        "seconds become a Duration, clamped so an absurd text cannot trap",
+        arguments: [
+            (600.0, Duration.seconds(600)), (0.25, .milliseconds(250)), (1e300, .seconds(1_000_000_000)), (-5, .zero),
+            (Double.infinity, .zero), (Double.nan, .zero),
+        ])
     func clamped(seconds: Double, expected: Duration) {
         #expect(WorkerSettings.duration(seconds: seconds) == expected)
     }

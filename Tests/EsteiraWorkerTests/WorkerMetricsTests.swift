@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EsteiraAWS
 @testable import EsteiraWorker
 
@@ -9,8 +10,9 @@ struct WorkerMetricsTests {
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     static func message(sent: String?) -> SQSMessage {
-        SQSMessage(messageID: "m", receiptHandle: "rh", body: "{}",
-                   attributes: sent.map { ["SentTimestamp": $0] } ?? [:], messageAttributes: [:])
+        SQSMessage(
+            messageID: "m", receiptHandle: "rh", body: "{}",
+            attributes: sent.map { ["SentTimestamp": $0] } ?? [:], messageAttributes: [:])
     }
 
     static func sample(_ metrics: WorkerMetrics, _ prefix: String) -> String? {
@@ -20,16 +22,20 @@ struct WorkerMetricsTests {
 
     static let oldest = "esteira_queue_oldest_received_age_seconds"
     /// SentTimestamp (epoch milliseconds) of a message sent `secondsAgo` before `now`.
-    static func millis(_ secondsAgo: Double) -> String { String(Int64((now.timeIntervalSince1970 - secondsAgo) * 1000)) }
+    static func millis(_ secondsAgo: Double) -> String {
+        String(Int64((now.timeIntervalSince1970 - secondsAgo) * 1000))
+    }
 
-    @Test("the oldest-received gauge is the longest wait of one receive", arguments: [
-        ([millis(10), millis(120), millis(30)], "120.0"),
-        ([millis(10), nil], "10.0"),                       // a message without SentTimestamp is skipped
-        ([String?](), "0.0"),                               // an empty poll: nothing waits (as far as this worker sees)
-        (["not a number", "1e400"], "0.0"),                // hostile attributes count as nothing
-        ([millis(-3600)], "0.0"),                           // sent "in the future" (clock skew): no negative age
-        (["0"], "1000000000.0"),                            // 1970: capped, never infinite
-    ] as [([String?], String)])
+    @Test(
+        "the oldest-received gauge is the longest wait of one receive",
+        arguments: [
+            ([millis(10), millis(120), millis(30)], "120.0"),
+            ([millis(10), nil], "10.0"),  // a message without SentTimestamp is skipped
+            ([String?](), "0.0"),  // an empty poll: nothing waits (as far as this worker sees)
+            (["not a number", "1e400"], "0.0"),  // hostile attributes count as nothing
+            ([millis(-3600)], "0.0"),  // sent "in the future" (clock skew): no negative age
+            (["0"], "1000000000.0"),  // 1970: capped, never infinite
+        ] as [([String?], String)])
     func oldestReceived(sent: [String?], gauge: String) {
         let metrics = WorkerMetrics()
         metrics.received([Self.message(sent: Self.millis(999))], now: Self.now)
@@ -44,8 +50,9 @@ struct WorkerMetricsTests {
         let inFlight = #"esteira_queue_messages{queue="main",state="in_flight"}"#
         let dead = #"esteira_queue_messages{queue="dead_letter",state="visible"}"#
         #expect([visible, inFlight, dead].map { Self.sample(metrics, $0) } == ["-1.0", "-1.0", "-1.0"])
-        metrics.queueDepth(main: ["ApproximateNumberOfMessages": "42", "ApproximateNumberOfMessagesNotVisible": "3"],
-                           deadLetter: ["ApproximateNumberOfMessages": "7"])
+        metrics.queueDepth(
+            main: ["ApproximateNumberOfMessages": "42", "ApproximateNumberOfMessagesNotVisible": "3"],
+            deadLetter: ["ApproximateNumberOfMessages": "7"])
         #expect([visible, inFlight, dead].map { Self.sample(metrics, $0) } == ["42.0", "3.0", "7.0"])
         metrics.queueDepth(main: ["ApproximateNumberOfMessages": "lots"], deadLetter: [:])
         #expect([visible, inFlight, dead].map { Self.sample(metrics, $0) } == ["42.0", "3.0", "7.0"])

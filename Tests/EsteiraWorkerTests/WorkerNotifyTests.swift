@@ -1,8 +1,9 @@
+import EsteiraPipeline
+import EsteiraWorkerTestSupport
 import Foundation
 import Synchronization
 import Testing
-import EsteiraPipeline
-import EsteiraWorkerTestSupport
+
 @testable import EsteiraWorker
 
 /// Which outcomes the worker announces: only a file's final one (loaded, or dead-lettered), never a
@@ -15,9 +16,11 @@ struct WorkerNotifyTests {
     }
 
     static func bench(_ seen: Seen) throws -> WorkerBench {
-        var settings = Notifier.Settings(global: NotifyTargets(webhook: try WebhookURL("https://127.0.0.1:1/hook"),
-                                                               events: [.failed, .succeeded]),
-                                         webhookSecret: Array("0123456789abcdef".utf8))
+        var settings = Notifier.Settings(
+            global: NotifyTargets(
+                webhook: try WebhookURL("https://127.0.0.1:1/hook"),
+                events: [.failed, .succeeded]),
+            webhookSecret: Array("0123456789abcdef".utf8))
         settings.attempts = 1
         let notifier = Notifier(settings: settings, sns: nil, logger: WorkerBench.quiet) { n, targets in
             if targets > 0 { seen.list.withLock { $0.append(n) } }

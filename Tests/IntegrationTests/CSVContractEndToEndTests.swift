@@ -1,10 +1,10 @@
-import Foundation
-import Testing
 import EsteiraAWS
 import EsteiraCSV
 import EsteiraMySQL
 import EsteiraPipeline
 import EsteiraWorker
+import Foundation
+import Testing
 
 /// Real partner files on the real local stack: a gzip of a Windows-1252, ';'-separated, decimal-comma
 /// export goes through S3 → SQS → worker and lands typed in MariaDB, its refused rows in S3 beside it.
@@ -28,8 +28,11 @@ struct CSVContractEndToEndTests {
             ],
             key: ["pedido"], nullTokens: ["", "-"], decimalSeparator: ",", dateFormats: ["dd/MM/yyyy"],
             datetimeFormats: ["dd/MM/yyyy HH:mm:ss"], timezone: "-03:00")
-        return try RouteTable(routes: [Route(name: "lojas-vendas", tenant: "lojas", pattern: "vendas*.csv", table: "vendas",
-                                             contract: contract, rejectThreshold: threshold)])
+        return try RouteTable(routes: [
+            Route(
+                name: "lojas-vendas", tenant: "lojas", pattern: "vendas*.csv", table: "vendas",
+                contract: contract, rejectThreshold: threshold)
+        ])
     }
 
     static func windows1252(_ text: String) -> [UInt8] {
@@ -41,7 +44,8 @@ struct CSVContractEndToEndTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["gzip", "-c"]
-        let input = Pipe(), output = Pipe()
+        let input = Pipe()
+        let output = Pipe()
         process.standardInput = input
         process.standardOutput = output
         try process.run()
@@ -54,12 +58,12 @@ struct CSVContractEndToEndTests {
 
     static let export = windows1252(
         "Nº Pedido;Cliente;Valor (R$);Data;Emitida em;Pago;Observação\r\n"
-        + "7001;José da Conceição;1.234,56;03/11/2026;03/11/2026 22:30:00;Sim;\"após 18h; “frágil”\"\r\n"
-        + "7002;Ana Lúcia;89,90;03/11/2026;-;Não;\r\n"
-        + "7003;Érico;12,345;03/11/2026;;Sim;três casas decimais\r\n"
-        + "7001;José da Conceição;1.234,56;03/11/2026;;Sim;repetida\r\n"
-        + "7004;Zé;10,00;31/11/2026;;S;data impossível\r\n"
-        + ";;;;;;\r\n")
+            + "7001;José da Conceição;1.234,56;03/11/2026;03/11/2026 22:30:00;Sim;\"após 18h; “frágil”\"\r\n"
+            + "7002;Ana Lúcia;89,90;03/11/2026;-;Não;\r\n"
+            + "7003;Érico;12,345;03/11/2026;;Sim;três casas decimais\r\n"
+            + "7001;José da Conceição;1.234,56;03/11/2026;;Sim;repetida\r\n"
+            + "7004;Zé;10,00;31/11/2026;;S;data impossível\r\n"
+            + ";;;;;;\r\n")
 
     @Test("a gzip of a Windows-1252 ';' export lands typed, with its rejects beside it")
     func brazilianGzip() async throws {
@@ -73,14 +77,24 @@ struct CSVContractEndToEndTests {
             #expect(summary.succeeded == 1)
             #expect(summary.rowsLoaded == 2)
             #expect(summary.rowsRejected == 2)
-            let rows = try await stack.sql("SELECT pedido, cliente, valor, data_venda, emitida_em, pago, obs FROM vendas ORDER BY pedido")
+            let rows = try await stack.sql(
+                "SELECT pedido, cliente, valor, data_venda, emitida_em, pago, obs FROM vendas ORDER BY pedido")
             #expect(rows.rows.count == 2)
-            #expect(rows.rows.first == ["7001", "José da Conceição", "1234.56", "2026-11-03", "2026-11-04 01:30:00.000000", "1", "após 18h; “frágil”"])
+            #expect(
+                rows.rows.first == [
+                    "7001", "José da Conceição", "1234.56", "2026-11-03", "2026-11-04 01:30:00.000000", "1",
+                    "após 18h; “frágil”",
+                ])
             #expect(rows.rows.last == ["7002", "Ana Lúcia", "89.90", "2026-11-03", nil, "0", nil])
 
-            let rejects = String(decoding: try await stack.s3.getObject(bucket: stack.bucket, key: "esteira-rejects/\(key).rejects.csv"), as: UTF8.self)
+            let rejects = String(
+                decoding: try await stack.s3.getObject(bucket: stack.bucket, key: "esteira-rejects/\(key).rejects.csv"),
+                as: UTF8.self)
             #expect(rejects.contains("4,\"column 'valor' (field 3): '12,345' has more than 2 decimal places"))
-            #expect(rejects.contains("6,\"column 'data_venda' (field 4): '31/11/2026' is not a date in dd/MM/yyyy\",\"7004;Zé;10,00;31/11/2026;;S;data impossível\""))
+            #expect(
+                rejects.contains(
+                    "6,\"column 'data_venda' (field 4): '31/11/2026' is not a date in dd/MM/yyyy\",\"7004;Zé;10,00;31/11/2026;;S;data impossível\""
+                ))
             #expect(try await stack.deadLetters().isEmpty)
         }
     }
@@ -97,7 +111,8 @@ struct CSVContractEndToEndTests {
             #expect(try await stack.count("vendas") == 0)
             let letter = try #require(try await stack.deadLetters().first)
             #expect(letter.messageAttributes["esteira.error-code"] == "TooManyRejects")
-            #expect(letter.messageAttributes["esteira.error-message"]?.contains("2 of 4 rows (50.0%) were refused") == true)
+            #expect(
+                letter.messageAttributes["esteira.error-message"]?.contains("2 of 4 rows (50.0%) were refused") == true)
             // The partner still gets the reasons.
             let rejects = try await stack.s3.getObject(bucket: stack.bucket, key: "esteira-rejects/\(key).rejects.csv")
             #expect(!rejects.isEmpty)

@@ -1,9 +1,9 @@
-import Foundation
-import Testing
 import EsteiraAWS
 import EsteiraPipeline
 import EsteiraTestSupport
 import EsteiraWorker
+import Foundation
+import Testing
 
 /// Files that kill or stall their worker: refused for good after a few tries, and the others still load.
 @Suite("Crashed and stalled files on the real stack", .serialized)
@@ -16,7 +16,8 @@ struct CrashAndStallTests {
             _ = try await stack.sql(EndToEndTests.ordersTable)
             let routes = try writeRoutes()
             for (i, from) in [0, 100].enumerated() {
-                try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-ok-\(i).csv", body: ordersCSV(from: from, count: 50))
+                try await stack.s3.putObject(
+                    bucket: stack.bucket, key: "acme/data/orders-ok-\(i).csv", body: ordersCSV(from: from, count: 50))
             }
             var boom = ordersCSV(from: 1000, count: 20)
             boom += Array("1020,\(Self.marker),1.00,x\n".utf8)
@@ -24,13 +25,17 @@ struct CrashAndStallTests {
             let object = ObjectCreated(bucket: stack.bucket, key: "acme/data/orders-boom.csv", eTag: put.eTag)
 
             // Like pods restarted after each crash: run the real binary again until the file is dead-lettered.
-            var runs = 0, aborted = 0
+            var runs = 0
+            var aborted = 0
             var letters: [SQSMessage] = []
             while runs < 8 {
                 runs += 1
-                let w = try WorkerProcess(["worker", "--until-idle", "--concurrency", "1", "--visibility-timeout", "12",
-                                           "--lease", "10", "--no-http"], stack: stack, routes: routes,
-                                          extraEnv: ["ESTEIRA_TEST_ABORT_ON_MARKER": Self.marker])
+                let w = try WorkerProcess(
+                    [
+                        "worker", "--until-idle", "--concurrency", "1", "--visibility-timeout", "12",
+                        "--lease", "10", "--no-http",
+                    ], stack: stack, routes: routes,
+                    extraEnv: ["ESTEIRA_TEST_ABORT_ON_MARKER": Self.marker])
                 let status = await w.wait(timeout: 90)
                 #expect(status != nil, "worker run \(runs) did not end:\n\(w.log.suffix(1500))")
                 if w.process.terminationReason == .uncaughtSignal { aborted += 1 }
@@ -62,8 +67,10 @@ struct CrashAndStallTests {
         try await TestStack.with { stack in
             _ = try await stack.sql(EndToEndTests.ordersTable)
             let routes = try writeRoutes()
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-ok.csv", body: ordersCSV(from: 0, count: 50))
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-stuck.csv", body: ordersCSV(from: 1000, count: 5000))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-ok.csv", body: ordersCSV(from: 0, count: 50))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-stuck.csv", body: ordersCSV(from: 1000, count: 5000))
             // S3 through a proxy that lets the head and a few KB of orders-stuck.csv through, then goes quiet.
             let moto = try #require(URLComponents(string: try requireEnv("AWS_ENDPOINT_URL"))?.port)
             let proxy = try LoopbackHTTPServer { request in
@@ -74,9 +81,12 @@ struct CrashAndStallTests {
             }
             defer { proxy.stop() }
             let started = Date()
-            let w = try WorkerProcess(["worker", "--until-idle", "--concurrency", "2", "--stall-timeout", "3",
-                                       "--visibility-timeout", "10", "--lease", "10", "--no-http"],
-                                      stack: stack, routes: routes, extraEnv: ["AWS_ENDPOINT_URL_S3": proxy.url])
+            let w = try WorkerProcess(
+                [
+                    "worker", "--until-idle", "--concurrency", "2", "--stall-timeout", "3",
+                    "--visibility-timeout", "10", "--lease", "10", "--no-http",
+                ],
+                stack: stack, routes: routes, extraEnv: ["AWS_ENDPOINT_URL_S3": proxy.url])
             let status = await w.wait(timeout: 90)
             #expect(status == 0, "log:\n\(w.log.suffix(2000))")
             // Well before curl's own 60 s low-speed limit would have ended the transfer.
@@ -99,16 +109,18 @@ struct CrashAndStallTests {
             _ = try await stack.sql(EndToEndTests.ordersTable)
             let path = NSTemporaryDirectory() + "esteira-routes-\(UInt32.random(in: 0...UInt32.max)).yaml"
             try """
-                routes:
-                  - name: acme-orders
-                    tenant: acme
-                    pattern: "orders*.csv"
-                    table: orders
-                    max_duration: 2s
-                """.write(toFile: path, atomically: true, encoding: .utf8)
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-slow.csv", body: ordersCSV(from: 0, count: 40_000))
-            let w = try WorkerProcess(["worker", "--until-idle", "--visibility-timeout", "10", "--lease", "10", "--no-http"],
-                                      stack: stack, routes: path, extraEnv: ["ESTEIRA_TEST_BATCH_DELAY_MS": "300"])
+            routes:
+              - name: acme-orders
+                tenant: acme
+                pattern: "orders*.csv"
+                table: orders
+                max_duration: 2s
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-slow.csv", body: ordersCSV(from: 0, count: 40_000))
+            let w = try WorkerProcess(
+                ["worker", "--until-idle", "--visibility-timeout", "10", "--lease", "10", "--no-http"],
+                stack: stack, routes: path, extraEnv: ["ESTEIRA_TEST_BATCH_DELAY_MS": "300"])
             #expect(await w.wait(timeout: 90) == 0, "log:\n\(w.log.suffix(2000))")
             let letter = try #require(try await stack.deadLetters().first)
             #expect(letter.messageAttributes["esteira.error-code"] == "Stalled")

@@ -1,9 +1,9 @@
-import Foundation
-import Testing
 import EsteiraAWS
 import EsteiraCSV
 import EsteiraPipeline
 import EsteiraWorker
+import Foundation
+import Testing
 
 /// A keyed file with more distinct keys than the dedupe memory holds: spilled to disk, loaded exactly.
 @Suite("End to end: dedupe past its memory budget")
@@ -15,16 +15,20 @@ struct DedupeSpillEndToEndTests {
             let dir = NSTemporaryDirectory() + "esteira-dedupe-e2e-\(UInt32.random(in: 0...UInt32.max))"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            var contract = CSVContract(columns: [
-                ColumnContract(name: "order_id", type: "bigint", required: true),
-                ColumnContract(name: "customer", type: "varchar(200)", required: true),
-                ColumnContract(name: "amount", type: "decimal(12,2)", required: true),
-                ColumnContract(name: "notes", type: "text"),
-            ], key: ["order_id"])
+            var contract = CSVContract(
+                columns: [
+                    ColumnContract(name: "order_id", type: "bigint", required: true),
+                    ColumnContract(name: "customer", type: "varchar(200)", required: true),
+                    ColumnContract(name: "amount", type: "decimal(12,2)", required: true),
+                    ColumnContract(name: "notes", type: "text"),
+                ], key: ["order_id"])
             // 1 MiB: the table holds 4,096 keys before it spills, so 60,000 keys spill many times.
             contract.dedupe = DedupeSettings(maxMemoryBytes: 1 << 20, tempDirectory: dir)
-            let routes = try RouteTable(routes: [Route(name: "acme-orders", tenant: "acme", pattern: "orders*.csv",
-                                                      table: "orders", contract: contract)])
+            let routes = try RouteTable(routes: [
+                Route(
+                    name: "acme-orders", tenant: "acme", pattern: "orders*.csv",
+                    table: "orders", contract: contract)
+            ])
             let distinct = 60_000
             var body = ordersCSV(from: 0, count: distinct)
             // Repeats of keys spilled long ago and of recent ones, with other values: the first row wins.

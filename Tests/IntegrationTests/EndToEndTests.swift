@@ -1,9 +1,9 @@
-import Foundation
-import Testing
 import EsteiraAWS
 import EsteiraMySQL
 import EsteiraPipeline
 import EsteiraWorker
+import Foundation
+import Testing
 
 /// The whole path on the real local stack: moto (signatures checked) and MariaDB.
 @Suite("End to end: S3 → SQS → worker → MariaDB")
@@ -23,7 +23,8 @@ struct EndToEndTests {
             _ = try await stack.sql(Self.ordersTable)
             // A key with a space, '+', '%', '=' and non-ASCII: S3 notifications form-encode it.
             let key = "acme/data/orders ação+1%=.csv"
-            let csv = "order_id,customer,amount,notes\r\n1,Ana,10.50,\r\n2,\"Bruno, Lima\",20.00,\"two\nlines\"\r\n3,Carla,30.00,x\r\n"
+            let csv =
+                "order_id,customer,amount,notes\r\n1,Ana,10.50,\r\n2,\"Bruno, Lima\",20.00,\"two\nlines\"\r\n3,Carla,30.00,x\r\n"
             let put = try await stack.s3.putObject(bucket: stack.bucket, key: key, body: Array(csv.utf8))
 
             let first = try await stack.drain(routes: try Self.routes())
@@ -40,7 +41,8 @@ struct EndToEndTests {
             #expect(job?["rows_loaded"]?.int == 3)
 
             // S3 and SQS both deliver at least once: the same event again must not double the rows.
-            try await stack.sqs.sendMessage(queueURL: stack.provisioned.queueURL, body: stack.event(key: key, eTag: put.eTag))
+            try await stack.sqs.sendMessage(
+                queueURL: stack.provisioned.queueURL, body: stack.event(key: key, eTag: put.eTag))
             let second = try await stack.drain(routes: try Self.routes())
             #expect(second.duplicates == 1)
             #expect(second.succeeded == 0)
@@ -55,14 +57,17 @@ struct EndToEndTests {
         try await TestStack.with { stack in
             _ = try await stack.sql(Self.ordersTable)
             let key = "acme/data/orders-1.csv"
-            let put = try await stack.s3.putObject(bucket: stack.bucket, key: key, body: Array("order_id,customer,amount,notes\n7,Gil,1.00,\n".utf8))
+            let put = try await stack.s3.putObject(
+                bucket: stack.bucket, key: key, body: Array("order_id,customer,amount,notes\n7,Gil,1.00,\n".utf8))
             try await stack.drain(routes: try Self.routes())
             #expect(try await stack.count("orders") == 1)
 
             // Lose the DynamoDB item: only the MySQL ledger now knows the file was loaded.
-            try await stack.dynamo.deleteItem(table: stack.jobsTable,
-                                              key: ["pk": .s(JobLedger.jobID(ObjectCreated(bucket: stack.bucket, key: key, eTag: put.eTag)))])
-            try await stack.sqs.sendMessage(queueURL: stack.provisioned.queueURL, body: stack.event(key: key, eTag: put.eTag))
+            try await stack.dynamo.deleteItem(
+                table: stack.jobsTable,
+                key: ["pk": .s(JobLedger.jobID(ObjectCreated(bucket: stack.bucket, key: key, eTag: put.eTag)))])
+            try await stack.sqs.sendMessage(
+                queueURL: stack.provisioned.queueURL, body: stack.event(key: key, eTag: put.eTag))
             let again = try await stack.drain(routes: try Self.routes())
             #expect(again.duplicates == 1)
             #expect(try await stack.count("orders") == 1)
@@ -77,10 +82,13 @@ struct EndToEndTests {
             try await stack.sqs.sendMessage(queueURL: url, body: "this is not json")
             try await stack.sqs.sendMessage(queueURL: url, body: #"{"hello":"world"}"#)
             // A file no route takes, a file whose object is gone, and a file whose header the table lacks.
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/invoices.csv", body: Array("a\n1\n".utf8))
-            try await stack.sqs.sendMessage(queueURL: url, body: stack.event(key: "acme/data/orders-gone.csv", eTag: "abc"))
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-bad.csv",
-                                         body: Array("order_id,customer,phone\n1,A,555\n".utf8))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/invoices.csv", body: Array("a\n1\n".utf8))
+            try await stack.sqs.sendMessage(
+                queueURL: url, body: stack.event(key: "acme/data/orders-gone.csv", eTag: "abc"))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-bad.csv",
+                body: Array("order_id,customer,phone\n1,A,555\n".utf8))
 
             let summary = try await stack.drain(routes: try Self.routes())
             #expect(summary.failed == 3)
@@ -91,7 +99,9 @@ struct EndToEndTests {
             #expect(byCode["ObjectMissing"]?.first?.messageAttributes["esteira.key"] == "acme/data/orders-gone.csv")
             // Named before the load, not MySQL's "Unknown column" from the middle of it.
             let bad = try #require(byCode["BadHeader"]?.first)
-            #expect(bad.messageAttributes["esteira.error-message"]?.contains("the file's column 'phone' is not in table orders") == true)
+            #expect(
+                bad.messageAttributes["esteira.error-message"]?.contains(
+                    "the file's column 'phone' is not in table orders") == true)
             #expect(bad.messageAttributes["esteira.route"] == "acme-orders")
             #expect(try await stack.depth(url) == 0, "nothing is left cycling in the main queue")
             #expect(try await stack.count("orders") == 0)
@@ -138,10 +148,13 @@ struct SizeLimitTests {
     func tooLarge() async throws {
         try await TestStack.with { stack in
             _ = try await stack.sql(EndToEndTests.ordersTable)
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-big.csv", body: ordersCSV(from: 0, count: 2000))
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-small.csv", body: ordersCSV(from: 5000, count: 2))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-big.csv", body: ordersCSV(from: 0, count: 2000))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-small.csv", body: ordersCSV(from: 5000, count: 2))
             let routes = try writeRoutes()
-            let p = try WorkerProcess(["worker", "--until-idle", "--no-http", "--max-file-size", "10KB"], stack: stack, routes: routes)
+            let p = try WorkerProcess(
+                ["worker", "--until-idle", "--no-http", "--max-file-size", "10KB"], stack: stack, routes: routes)
             #expect(await p.wait(timeout: 60) == 0, "\(p.log.suffix(1500))")
             let letters = try await stack.deadLetters()
             #expect(letters.count == 1)
@@ -159,11 +172,15 @@ struct SecretTargetTests {
         try await TestStack.with { stack in
             _ = try await stack.sql(EndToEndTests.ordersTable)
             let url = URLComponents(string: stack.mysqlURL)!
-            let secret = #"{"username":"\#(url.user!)","password":"\#(url.password!)","host":"\#(url.host!)","port":\#(url.port!),"dbname":"\#(url.path.dropFirst())"}"#
-            let arn = try await SecretsManagerClient(client: stack.aws).createSecret(name: "esteira-t-\(stack.queue)", string: secret)
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-s.csv", body: ordersCSV(from: 0, count: 4))
-            let p = try WorkerProcess(["worker", "--until-idle", "--no-http"], stack: stack, routes: try writeRoutes(),
-                                      extraEnv: ["ESTEIRA_MYSQL_SECRET_ARN": arn, "ESTEIRA_MYSQL_URL": ""])
+            let secret =
+                #"{"username":"\#(url.user!)","password":"\#(url.password!)","host":"\#(url.host!)","port":\#(url.port!),"dbname":"\#(url.path.dropFirst())"}"#
+            let arn = try await SecretsManagerClient(client: stack.aws).createSecret(
+                name: "esteira-t-\(stack.queue)", string: secret)
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-s.csv", body: ordersCSV(from: 0, count: 4))
+            let p = try WorkerProcess(
+                ["worker", "--until-idle", "--no-http"], stack: stack, routes: try writeRoutes(),
+                extraEnv: ["ESTEIRA_MYSQL_SECRET_ARN": arn, "ESTEIRA_MYSQL_URL": ""])
             #expect(await p.wait(timeout: 60) == 0, "\(p.log.suffix(1500))")
             #expect(try await stack.count("orders") == 4)
         }

@@ -1,6 +1,6 @@
+import EsteiraPipeline
 import Foundation
 import Testing
-import EsteiraPipeline
 
 /// A header column the table lacks, on the real stack: named before the load, dead-lettered as BadHeader.
 @Suite("file columns against the table, on the real stack", .serialized)
@@ -27,13 +27,17 @@ struct FileTableMismatchTests {
     func deadLettered() async throws {
         try await TestStack.with { stack in
             _ = try await stack.sql(Self.table)
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-2026-11-01.csv", body: Array(Self.csv.utf8))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-2026-11-01.csv", body: Array(Self.csv.utf8))
             let summary = try await stack.drain(routes: try Self.routes())
             #expect(summary.failed == 1)
             let letter = try #require(try await stack.deadLetters().first)
             #expect(letter.messageAttributes["esteira.error-code"] == "BadHeader")
             let message = letter.messageAttributes["esteira.error-message"] ?? ""
-            #expect(message.contains("the file's column 'order_date' is not in table acme_orders (its columns: order_id, customer, amount, ordered_at, notes): add it to the table, map it with `source:` in the contract, or set `extra_columns: ignore`"), "\(message)")
+            #expect(
+                message.contains(
+                    "the file's column 'order_date' is not in table acme_orders (its columns: order_id, customer, amount, ordered_at, notes): add it to the table, map it with `source:` in the contract, or set `extra_columns: ignore`"
+                ), "\(message)")
             #expect(!message.contains("1054"), "\(message)")
             #expect(try await stack.count("acme_orders") == 0)
         }
@@ -46,14 +50,25 @@ struct FileTableMismatchTests {
             let file = NSTemporaryDirectory() + "orders-\(UInt32.random(in: 0...UInt32.max)).csv"
             try Data(Self.csv.utf8).write(to: URL(fileURLWithPath: file))
             defer { try? FileManager.default.removeItem(atPath: file) }
-            let refused = try Self.writeRoutes(yaml: "routes:\n  - name: acme-orders\n    tenant: acme\n    pattern: \"orders*.csv\"\n    table: acme_orders\n")
-            let (status, text) = try await LoadCommandTests.run(["load", file, "--route", "acme-orders"], stack, routes: refused)
+            let refused = try Self.writeRoutes(
+                yaml:
+                    "routes:\n  - name: acme-orders\n    tenant: acme\n    pattern: \"orders*.csv\"\n    table: acme_orders\n"
+            )
+            let (status, text) = try await LoadCommandTests.run(
+                ["load", file, "--route", "acme-orders"], stack, routes: refused)
             #expect(status == 1)
             #expect(text.contains("BadHeader"), "\(text)")
-            #expect(text.contains("the file's column 'order_date' is not in table acme_orders (its columns: order_id, customer, amount, ordered_at, notes)"), "\(text)")
+            #expect(
+                text.contains(
+                    "the file's column 'order_date' is not in table acme_orders (its columns: order_id, customer, amount, ordered_at, notes)"
+                ), "\(text)")
 
-            let ignoring = try Self.writeRoutes(yaml: "routes:\n  - name: acme-orders\n    tenant: acme\n    pattern: \"orders*.csv\"\n    table: acme_orders\n    extra_columns: ignore\n")
-            let (loaded, loadedText) = try await LoadCommandTests.run(["load", file, "--route", "acme-orders"], stack, routes: ignoring)
+            let ignoring = try Self.writeRoutes(
+                yaml:
+                    "routes:\n  - name: acme-orders\n    tenant: acme\n    pattern: \"orders*.csv\"\n    table: acme_orders\n    extra_columns: ignore\n"
+            )
+            let (loaded, loadedText) = try await LoadCommandTests.run(
+                ["load", file, "--route", "acme-orders"], stack, routes: ignoring)
             #expect(loaded == 0, "\(loadedText)")
             #expect(try await stack.count("acme_orders") == 2)
         }

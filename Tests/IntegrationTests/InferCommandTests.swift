@@ -26,8 +26,10 @@ func repositoryFile(_ path: String) -> String {
 struct InferCommandTests {
     @Test("a Windows-1252 ';' export gives a route with its encoding, dialect and decimal comma, and DDL")
     func brazilianExport() throws {
-        let (status, text) = try runEsteira(["infer", repositoryFile("examples/files/lojas/data/vendas-2026-11-03.csv"),
-                                             "--table", "lojas_vendas", "--tenant", "lojas"])
+        let (status, text) = try runEsteira([
+            "infer", repositoryFile("examples/files/lojas/data/vendas-2026-11-03.csv"),
+            "--table", "lojas_vendas", "--tenant", "lojas",
+        ])
         #expect(status == 0, "\(text)")
         #expect(text.contains("encoding: windows-1252"))
         #expect(text.contains("delimiter: \";\""))
@@ -60,8 +62,10 @@ struct LoadDryRunTests {
     func dryRun() throws {
         // A dry run of a local file never calls AWS: an endpoint nobody answers proves it.
         let (status, text) = try runEsteira(
-            ["load", repositoryFile("examples/files/lojas/data/vendas-2026-11-03.csv"), "--route", "lojas-vendas",
-             "--dry-run", "--routes", repositoryFile("examples/routes.yaml")],
+            [
+                "load", repositoryFile("examples/files/lojas/data/vendas-2026-11-03.csv"), "--route", "lojas-vendas",
+                "--dry-run", "--routes", repositoryFile("examples/routes.yaml"),
+            ],
             environment: ["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])
         #expect(status == 0, "\(text)")
         #expect(text.contains("charset windows-1252"))
@@ -74,12 +78,16 @@ struct LoadDryRunTests {
 
 @Suite("esteira --help")
 struct HelpTests {
-    @Test("every command's help shows an example, and none prints a password",
-          arguments: [["setup"], ["worker"], ["dlq", "list"], ["dlq", "show"], ["dlq", "replay"], ["dlq", "purge"],
-                      ["jobs"], ["jobs", "show"], ["routes", "check"], ["infer"], ["load"], ["sftp"]])
+    @Test(
+        "every command's help shows an example, and none prints a password",
+        arguments: [
+            ["setup"], ["worker"], ["dlq", "list"], ["dlq", "show"], ["dlq", "replay"], ["dlq", "purge"],
+            ["jobs"], ["jobs", "show"], ["routes", "check"], ["infer"], ["load"], ["sftp"],
+        ])
     func example(_ command: [String]) throws {
-        let (status, text) = try runEsteira(command + ["--help"],
-                                            environment: ["ESTEIRA_MYSQL_URL": "mysql://u:s3cr3t-pw@127.0.0.1/db"])
+        let (status, text) = try runEsteira(
+            command + ["--help"],
+            environment: ["ESTEIRA_MYSQL_URL": "mysql://u:s3cr3t-pw@127.0.0.1/db"])
         #expect(status == 0, "\(text)")
         #expect(text.contains("Example"), "esteira \(command.joined(separator: " ")) --help has no example")
         #expect(!text.contains("s3cr3t-pw"))

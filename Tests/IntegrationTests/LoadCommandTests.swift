@@ -1,6 +1,6 @@
+import EsteiraAWS
 import Foundation
 import Testing
-import EsteiraAWS
 
 /// `esteira load` and `esteira infer` as an operator runs them, against the real stack.
 @Suite("esteira load and infer on the real stack", .serialized)
@@ -30,7 +30,8 @@ struct LoadCommandTests {
             csv += Array("999,too few fields\n".utf8)
             try Data(csv).write(to: URL(fileURLWithPath: file))
 
-            let (status, text) = try await Self.run(["load", file, "--route", "acme-orders", "--json"], stack, routes: routes)
+            let (status, text) = try await Self.run(
+                ["load", file, "--route", "acme-orders", "--json"], stack, routes: routes)
             #expect(status == 0, "\(text)")
             let first = try Self.json(text)
             #expect(first["rows_loaded"] as? Int == 50)
@@ -49,14 +50,16 @@ struct LoadCommandTests {
             #expect(ledger.rows.first?[2]?.hasPrefix("sha256:") == true)
 
             // Again: already loaded, nothing doubled.
-            let (again, againText) = try await Self.run(["load", file, "--route", "acme-orders"], stack, routes: routes)
+            let (again, againText) = try await Self.run(
+                ["load", file, "--route", "acme-orders"], stack, routes: routes)
             #expect(again == 0, "\(againText)")
             #expect(againText.contains("loaded before; nothing written"))
             #expect(try await stack.count("orders") == 50)
 
             // New content at the same path is a new version.
             try Data(ordersCSV(from: 100, count: 5)).write(to: URL(fileURLWithPath: file))
-            let (changed, changedText) = try await Self.run(["load", file, "--route", "acme-orders"], stack, routes: routes)
+            let (changed, changedText) = try await Self.run(
+                ["load", file, "--route", "acme-orders"], stack, routes: routes)
             #expect(changed == 0, "\(changedText)")
             #expect(changedText.contains("5 row(s) into orders"))
             #expect(try await stack.count("orders") == 55)
@@ -67,7 +70,8 @@ struct LoadCommandTests {
     func failures() async throws {
         try await TestStack.with { stack in
             let routes = try writeRoutes()
-            let (missing, missingText) = try await Self.run(["load", "/nonexistent/orders.csv", "--route", "acme-orders"], stack, routes: routes)
+            let (missing, missingText) = try await Self.run(
+                ["load", "/nonexistent/orders.csv", "--route", "acme-orders"], stack, routes: routes)
             #expect(missing == 1)
             #expect(missingText.contains("cannot open /nonexistent/orders.csv"), "\(missingText)")
 
@@ -78,7 +82,9 @@ struct LoadCommandTests {
             let (status, text) = try await Self.run(["load", file, "--route", "acme-orders"], stack, routes: routes)
             #expect(status == 1)
             #expect(text.contains("doesn't exist"), "\(text)")
-            let ledgers = try await stack.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'esteira_ledger'")
+            let ledgers = try await stack.sql(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'esteira_ledger'"
+            )
             if ledgers.scalar == "1" { #expect(try await stack.count("esteira_ledger") == 0) }
         }
     }
@@ -94,15 +100,18 @@ struct LoadCommandTests {
             _ = try await stack.s3.putObject(bucket: stack.bucket, key: key, body: csv)
             let uri = "s3://\(stack.bucket)/\(key)"
 
-            let (status, text) = try await Self.run(["load", uri, "--route", "acme-orders", "--json"], stack, routes: routes)
+            let (status, text) = try await Self.run(
+                ["load", uri, "--route", "acme-orders", "--json"], stack, routes: routes)
             #expect(status == 0, "\(text)")
             let outcome = try Self.json(text)
             #expect(outcome["rows_loaded"] as? Int == 20)
             #expect(outcome["rows_rejected"] as? Int == 1)
             #expect(outcome["rejects"] as? String == "s3://\(stack.bucket)/esteira-rejects/\(key).rejects.csv")
-            #expect(try await stack.sql("SELECT rejects_uri FROM esteira_ledger").scalar
-                        == "s3://\(stack.bucket)/esteira-rejects/\(key).rejects.csv")
-            let (_, rejectsBody) = try await stack.s3.getObjectStream(bucket: stack.bucket, key: "esteira-rejects/\(key).rejects.csv")
+            #expect(
+                try await stack.sql("SELECT rejects_uri FROM esteira_ledger").scalar
+                    == "s3://\(stack.bucket)/esteira-rejects/\(key).rejects.csv")
+            let (_, rejectsBody) = try await stack.s3.getObjectStream(
+                bucket: stack.bucket, key: "esteira-rejects/\(key).rejects.csv")
             var rejects: [UInt8] = []
             for try await chunk in rejectsBody { rejects += chunk }
             #expect(String(decoding: rejects, as: UTF8.self).contains("21,too few fields"))
@@ -113,7 +122,8 @@ struct LoadCommandTests {
             #expect(againText.contains("loaded before; nothing written"), "\(againText)")
             #expect(try await stack.count("orders") == 20)
 
-            let (dry, dryText) = try await Self.run(["load", uri, "--route", "acme-orders", "--dry-run", "--json"], stack, routes: routes)
+            let (dry, dryText) = try await Self.run(
+                ["load", uri, "--route", "acme-orders", "--dry-run", "--json"], stack, routes: routes)
             #expect(dry == 0, "\(dryText)")
             let preview = try Self.json(dryText)
             #expect(preview["rows"] as? Int == 20)
@@ -128,8 +138,9 @@ struct LoadCommandTests {
             let routes = try writeRoutes()
             let key = "acme/data/orders-infer.csv"
             _ = try await stack.s3.putObject(bucket: stack.bucket, key: key, body: ordersCSV(from: 1, count: 200))
-            let (status, text) = try await Self.run(["infer", "s3://\(stack.bucket)/\(key)", "--table", "acme_orders", "--json"],
-                                                    stack, routes: routes)
+            let (status, text) = try await Self.run(
+                ["infer", "s3://\(stack.bucket)/\(key)", "--table", "acme_orders", "--json"],
+                stack, routes: routes)
             #expect(status == 0, "\(text)")
             let schema = try Self.json(text)
             #expect(schema["sampled_rows"] as? Int == 200)
@@ -142,8 +153,9 @@ struct LoadCommandTests {
             _ = try await stack.sql(ddl)
             #expect(try await stack.count("acme_orders") == 0)
 
-            let (missing, missingText) = try await Self.run(["infer", "s3://\(stack.bucket)/acme/data/none.csv", "--table", "t"],
-                                                            stack, routes: routes)
+            let (missing, missingText) = try await Self.run(
+                ["infer", "s3://\(stack.bucket)/acme/data/none.csv", "--table", "t"],
+                stack, routes: routes)
             #expect(missing == 1)
             #expect(missingText.contains("NoSuchKey") || missingText.contains("does not exist"), "\(missingText)")
         }

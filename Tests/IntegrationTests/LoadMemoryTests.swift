@@ -1,6 +1,6 @@
+import EsteiraAWS
 import Foundation
 import Testing
-import EsteiraAWS
 
 /// Memory follows bytes, not rows: `esteira load` run as a child process, its peak RSS read from the kernel
 /// (VmHWM, sampled while it runs). Outcome assertions, not timings.
@@ -40,11 +40,13 @@ struct LoadMemoryTests {
     @Test("100 rows of 3 MiB load under 128 MB peak RSS")
     func wideRows() async throws {
         try await TestStack.with { stack in
-            _ = try await stack.sql("""
+            _ = try await stack.sql(
+                """
                 CREATE TABLE wide (id INT NOT NULL PRIMARY KEY, a MEDIUMTEXT, b MEDIUMTEXT, c MEDIUMTEXT, d MEDIUMTEXT)
                 ENGINE=InnoDB CHARACTER SET utf8mb4
                 """)
-            let routes = try Self.routes("""
+            let routes = try Self.routes(
+                """
                 routes:
                   - name: acme-wide
                     tenant: acme
@@ -73,13 +75,15 @@ struct LoadMemoryTests {
                 return row
             }
 
-            let run = try await MeasuredProcess.run(["load", file, "--route", "acme-wide", "--json"], stack: stack,
-                                                    routes: routes, timeout: 900)
+            let run = try await MeasuredProcess.run(
+                ["load", file, "--route", "acme-wide", "--json"], stack: stack,
+                routes: routes, timeout: 900)
             print("esteira load, \(rows) rows of 3 MiB: peak RSS \(run.peakRSSKB / 1024) MB")
             #expect(run.status == 0, "\(run.output.suffix(2000))")
             #expect(try LoadCommandTests.json(run.output)["rows_loaded"] as? Int == rows, "\(run.output.suffix(2000))")
             #expect(run.peakRSSKB < Self.peakLimitKB, "peak RSS \(run.peakRSSKB / 1024) MB for \(rows) rows of 3 MiB")
-            let stored = try await stack.sql("SELECT COUNT(*), SUM(LENGTH(a) + LENGTH(b) + LENGTH(c) + LENGTH(d)) FROM wide")
+            let stored = try await stack.sql(
+                "SELECT COUNT(*), SUM(LENGTH(a) + LENGTH(b) + LENGTH(c) + LENGTH(d)) FROM wide")
             #expect(stored.rows == [["\(rows)", "\(rows * 4 * field)"]])
         }
     }
@@ -102,11 +106,13 @@ struct LoadMemoryTests {
             let goodRows = (0..<(refused + refused / 99)).filter { $0 % 100 == 99 }.count
             let badRows = refused + refused / 99 - goodRows
 
-            let run = try await MeasuredProcess.run(["load", file, "--route", "acme-orders", "--json"], stack: stack,
-                                                    routes: routes, timeout: 900)
+            let run = try await MeasuredProcess.run(
+                ["load", file, "--route", "acme-orders", "--json"], stack: stack,
+                routes: routes, timeout: 900)
             print("esteira load, \(badRows) refused rows: peak RSS \(run.peakRSSKB / 1024) MB")
             #expect(run.status == 0, "\(run.output.suffix(2000))")
-            #expect(try LoadCommandTests.json(run.output)["rows_rejected"] as? Int == badRows, "\(run.output.suffix(2000))")
+            #expect(
+                try LoadCommandTests.json(run.output)["rows_rejected"] as? Int == badRows, "\(run.output.suffix(2000))")
             #expect(run.peakRSSKB < Self.peakLimitKB, "peak RSS \(run.peakRSSKB / 1024) MB for \(badRows) refused rows")
             #expect(try await stack.count("orders") == goodRows)
 
@@ -123,7 +129,10 @@ struct LoadMemoryTests {
                 while let nl = carry[start...].firstIndex(of: UInt8(ascii: "\n")) {
                     let line = String(decoding: carry[start..<nl], as: UTF8.self)
                     start = nl + 1
-                    if header == nil { header = line; continue }
+                    if header == nil {
+                        header = line
+                        continue
+                    }
                     // line,"reason","raw"
                     let fields = line.split(separator: ",", maxSplits: 1)
                     guard fields.count == 2, let number = Int(fields[0]), number >= 2 else {
@@ -157,18 +166,23 @@ struct LoadMemoryTests {
             csv += Array("70000,customer,2.00,ok\n".utf8)
             _ = try await stack.s3.putObject(bucket: stack.bucket, key: key, body: csv)
 
-            let run = try await MeasuredProcess.run(["load", "s3://\(stack.bucket)/\(key)", "--route", "acme-orders", "--json"],
-                                                    stack: stack, routes: routes, timeout: 600)
+            let run = try await MeasuredProcess.run(
+                ["load", "s3://\(stack.bucket)/\(key)", "--route", "acme-orders", "--json"],
+                stack: stack, routes: routes, timeout: 600)
             #expect(run.status == 0, "\(run.output.suffix(2000))")
-            #expect(try LoadCommandTests.json(run.output)["rows_rejected"] as? Int == 70_000, "\(run.output.suffix(2000))")
+            #expect(
+                try LoadCommandTests.json(run.output)["rows_rejected"] as? Int == 70_000, "\(run.output.suffix(2000))")
             #expect(try await stack.count("orders") == 1)
-            let (_, body) = try await stack.s3.getObjectStream(bucket: stack.bucket, key: "esteira-rejects/\(key).rejects.csv")
+            let (_, body) = try await stack.s3.getObjectStream(
+                bucket: stack.bucket, key: "esteira-rejects/\(key).rejects.csv")
             var text: [UInt8] = []
             for try await chunk in body { text += chunk }
             let lines = String(decoding: text, as: UTF8.self).split(separator: "\r\n")
             #expect(lines.count == 70_001)
             #expect(lines.first == "line,reason,raw")
-            let numbers = lines.dropFirst().compactMap { $0.split(separator: ",", maxSplits: 1).first.flatMap { Int($0) } }
+            let numbers = lines.dropFirst().compactMap {
+                $0.split(separator: ",", maxSplits: 1).first.flatMap { Int($0) }
+            }
             #expect(numbers == Array(2...70_001))
         }
     }
@@ -177,7 +191,8 @@ struct LoadMemoryTests {
 /// VmHWM (peak resident set) of a running process, in kB, from /proc.
 private func highWaterMarkKB(_ pid: pid_t) -> Int? {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+    else { return nil }
     return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
 }
 

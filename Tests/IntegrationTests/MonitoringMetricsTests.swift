@@ -1,6 +1,6 @@
+import EsteiraAWS
 import Foundation
 import Testing
-import EsteiraAWS
 
 /// The chart's alerts and dashboard name only metrics a running worker really serves at `/metrics`.
 @Suite("Monitoring: the chart's metric names exist", .serialized)
@@ -13,26 +13,37 @@ struct MonitoringMetricsTests {
             _ = try await stack.sql(EndToEndTests.ordersTable)
             let routes = try writeRoutes()
             // One file loaded with a refused row, one dead-lettered: every counter family has a sample.
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-ok.csv",
-                                         body: Array("order_id,customer,amount,notes\n1,Ana,10.50,\n2,Bruno\n".utf8))
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-bad.csv",
-                                         body: Array("order_id,customer,phone\n1,A,555\n".utf8))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-ok.csv",
+                body: Array("order_id,customer,amount,notes\n1,Ana,10.50,\n2,Bruno\n".utf8))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-bad.csv",
+                body: Array("order_id,customer,phone\n1,A,555\n".utf8))
             let port = freePort()
-            let worker = try WorkerProcess(["worker", "--concurrency", "2", "--http-port", "\(port)"], stack: stack, routes: routes)
+            let worker = try WorkerProcess(
+                ["worker", "--concurrency", "2", "--http-port", "\(port)"], stack: stack, routes: routes)
             defer { if worker.process.isRunning { worker.signal(SIGTERM) } }
-            var exported: Set<String> = [], metrics = ""
+            var exported: Set<String> = []
+            var metrics = ""
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline {
-                if let r = try? await HTTPTransport.shared.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics")) {
+                if let r = try? await HTTPTransport.shared.send(
+                    HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics"))
+                {
                     metrics = r.bodyText
                     exported = ChartMetricNames.exported(metrics)
                     if wanted.isSubset(of: exported), metrics.contains("esteira_files_succeeded_total 1"),
-                       !metrics.contains(#"esteira_queue_messages{queue="dead_letter",state="visible"} -1"#) { break }
+                        !metrics.contains(#"esteira_queue_messages{queue="dead_letter",state="visible"} -1"#)
+                    {
+                        break
+                    }
                 }
                 try await Task.sleep(nanoseconds: 300_000_000)
             }
-            #expect(wanted.subtracting(exported).isEmpty,
-                    "named by the chart but not exported: \(wanted.subtracting(exported).sorted())\n\(metrics)\nlog:\n\(worker.log.suffix(1500))")
+            #expect(
+                wanted.subtracting(exported).isEmpty,
+                "named by the chart but not exported: \(wanted.subtracting(exported).sorted())\n\(metrics)\nlog:\n\(worker.log.suffix(1500))"
+            )
             // The values behind the alerts are real: the refused row by route, the failure by reason, both queues sampled.
             #expect(metrics.contains(#"esteira_rows_rejected_total{route="acme-orders"} 1"#), "\(metrics)")
             #expect(metrics.contains(#"esteira_files_failed_total{reason="BadHeader"} 1"#), "\(metrics)")
@@ -57,7 +68,9 @@ struct MonitoringMetricsTests {
             var metrics = ""
             let deadline = Date().addingTimeInterval(30)
             while Date() < deadline, !metrics.contains(want) {
-                if let r = try? await HTTPTransport.shared.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics")) {
+                if let r = try? await HTTPTransport.shared.send(
+                    HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics"))
+                {
                     metrics = r.bodyText
                 }
                 try await Task.sleep(nanoseconds: 300_000_000)

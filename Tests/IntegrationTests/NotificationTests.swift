@@ -1,25 +1,29 @@
-import Foundation
-import Testing
 import EsteiraAWS
 import EsteiraCSV
 import EsteiraPipeline
 import EsteiraTestSupport
 import EsteiraWorker
+import Foundation
+import Testing
 
 /// Notifications from the real worker on the real local stack: moto's SNS delivering to a subscribed
 /// SQS queue, and a loopback HTTP server standing in for a partner's webhook.
 @Suite("Notifications: SNS and signed webhooks")
 struct NotificationTests {
-    static let table = "CREATE TABLE pedidos (id BIGINT PRIMARY KEY, valor DECIMAL(10,2) NOT NULL) CHARACTER SET utf8mb4"
+    static let table =
+        "CREATE TABLE pedidos (id BIGINT PRIMARY KEY, valor DECIMAL(10,2) NOT NULL) CHARACTER SET utf8mb4"
     static let good = "id,valor\r\n1,10.50\r\n2,20.00\r\n"
     /// Two of three rows refused, above the route's 30 % threshold: TooManyRejects, with a rejects file.
     static let bad = "id,valor\r\n1,10.50\r\n2,dez\r\n3,onze\r\n"
 
     static func route(notify: RouteNotify? = nil) -> Route {
-        let contract = CSVContract(columns: [ColumnContract(name: "id", type: "bigint", required: true),
-                                             ColumnContract(name: "valor", type: "decimal(10,2)", required: true)])
-        var route = Route(name: "loja-pedidos", tenant: "loja", pattern: "pedidos*.csv", table: "pedidos",
-                          contract: contract, rejectThreshold: 0.3)
+        let contract = CSVContract(columns: [
+            ColumnContract(name: "id", type: "bigint", required: true),
+            ColumnContract(name: "valor", type: "decimal(10,2)", required: true),
+        ])
+        var route = Route(
+            name: "loja-pedidos", tenant: "loja", pattern: "pedidos*.csv", table: "pedidos",
+            contract: contract, rejectThreshold: 0.3)
         route.notify = notify
         return route
     }
@@ -40,14 +44,21 @@ struct NotificationTests {
             let id = String(UInt64.random(in: 0...UInt64.max), radix: 36)
             let topic = try await sns.createTopic(name: "esteira-t-\(id)")
             let inboxURL = try await stack.sqs.createQueue(name: "esteira-t-\(id)-inbox")
-            let inboxARN = try #require(try await stack.sqs.getQueueAttributes(queueURL: inboxURL, names: ["QueueArn"])["QueueArn"])
-            try await sns.subscribe(topicARN: topic, protocol: "sqs", endpoint: inboxARN,
-                                    attributes: ["RawMessageDelivery": "true"])
+            let inboxARN = try #require(
+                try await stack.sqs.getQueueAttributes(queueURL: inboxURL, names: ["QueueArn"])["QueueArn"])
+            try await sns.subscribe(
+                topicARN: topic, protocol: "sqs", endpoint: inboxARN,
+                attributes: ["RawMessageDelivery": "true"])
 
-            try await stack.s3.putObject(bucket: stack.bucket, key: "loja/data/pedidos-ok.csv", body: Array(Self.good.utf8))
-            try await stack.s3.putObject(bucket: stack.bucket, key: "loja/data/pedidos-ruim.csv", body: Array(Self.bad.utf8))
-            let notifier = Notifier(settings: Self.fastSettings(NotifyTargets()), sns: sns, logger: TestStack.quietLogger)
-            let routes = try RouteTable(routes: [Self.route(notify: RouteNotify(snsTopic: topic, on: ["failed", "succeeded"]))])
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "loja/data/pedidos-ok.csv", body: Array(Self.good.utf8))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "loja/data/pedidos-ruim.csv", body: Array(Self.bad.utf8))
+            let notifier = Notifier(
+                settings: Self.fastSettings(NotifyTargets()), sns: sns, logger: TestStack.quietLogger)
+            let routes = try RouteTable(routes: [
+                Self.route(notify: RouteNotify(snsTopic: topic, on: ["failed", "succeeded"]))
+            ])
             let summary = try await stack.drain(routes: routes, notifier: notifier)
             #expect(summary.succeeded == 1)
             #expect(summary.failed == 1)
@@ -57,10 +68,12 @@ struct NotificationTests {
             var bodies: [[String: Any]] = []
             for _ in 0..<5 where bodies.count < 2 {
                 for m in try await stack.sqs.receiveMessages(queueURL: inboxURL, maxMessages: 10, waitSeconds: 1) {
-                    var object = try #require(try JSONSerialization.jsonObject(with: Data(m.body.utf8)) as? [String: Any])
+                    var object = try #require(
+                        try JSONSerialization.jsonObject(with: Data(m.body.utf8)) as? [String: Any])
                     // Without raw delivery, SNS wraps the payload in an envelope: unwrap it.
                     if let inner = object["Message"] as? String {
-                        object = try #require(try JSONSerialization.jsonObject(with: Data(inner.utf8)) as? [String: Any])
+                        object = try #require(
+                            try JSONSerialization.jsonObject(with: Data(inner.utf8)) as? [String: Any])
                     }
                     bodies.append(object)
                 }
@@ -80,7 +93,8 @@ struct NotificationTests {
             #expect(succeeded["rows_loaded"] as? Int == 2)
             #expect(succeeded["rows_rejected"] as? Int == 0)
             #expect(succeeded["code"] is NSNull)
-            #expect((succeeded["job_id"] as? String)?.hasPrefix("s3://\(stack.bucket)/loja/data/pedidos-ok.csv#") == true)
+            #expect(
+                (succeeded["job_id"] as? String)?.hasPrefix("s3://\(stack.bucket)/loja/data/pedidos-ok.csv#") == true)
             _ = try? await sns.deleteTopic(topicARN: topic)
         }
     }
@@ -94,7 +108,8 @@ struct NotificationTests {
         defer { server.stop() }
         try await TestStack.with { stack in
             _ = try await stack.sql(Self.table)
-            try await stack.s3.putObject(bucket: stack.bucket, key: "loja/data/pedidos-ruim.csv", body: Array(Self.bad.utf8))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "loja/data/pedidos-ruim.csv", body: Array(Self.bad.utf8))
             var settings = Self.fastSettings(NotifyTargets(webhook: try WebhookURL(server.url + "/hook")))
             // Slow retries: the drain must finish long before the third try is due.
             settings.backoff = RetryBackoff(base: .seconds(2), cap: .seconds(2))
@@ -114,10 +129,14 @@ struct NotificationTests {
             #expect(last.header("content-type") == "application/json")
             #expect(last.header("x-esteira-event") == "FAILED")
             let signature = try #require(last.header("x-esteira-signature"))
-            #expect(WebhookSignature.verify(signature, body: last.body, secret: Array("s3cr3t".utf8),
-                                            now: Int64(Date().timeIntervalSince1970)))
-            #expect(!WebhookSignature.verify(signature, body: last.body, secret: Array("wrong".utf8),
-                                             now: Int64(Date().timeIntervalSince1970)))
+            #expect(
+                WebhookSignature.verify(
+                    signature, body: last.body, secret: Array("s3cr3t".utf8),
+                    now: Int64(Date().timeIntervalSince1970)))
+            #expect(
+                !WebhookSignature.verify(
+                    signature, body: last.body, secret: Array("wrong".utf8),
+                    now: Int64(Date().timeIntervalSince1970)))
             // Every retry is the same delivery: one id a receiver can deduplicate on.
             #expect(Set(requests.compactMap { $0.header("x-esteira-delivery") }).count == 1)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(last.body)) as? [String: Any])
@@ -132,7 +151,8 @@ struct NotificationTests {
         defer { server.stop() }
         try await TestStack.with { stack in
             _ = try await stack.sql(Self.table)
-            try await stack.s3.putObject(bucket: stack.bucket, key: "loja/data/pedidos-ruim.csv", body: Array(Self.bad.utf8))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "loja/data/pedidos-ruim.csv", body: Array(Self.bad.utf8))
             var settings = Self.fastSettings(NotifyTargets(webhook: try WebhookURL(server.url + "/hook")))
             settings.backoff = RetryBackoff(base: .seconds(30), cap: .seconds(30))
             let notifier = Notifier(settings: settings, sns: nil, logger: TestStack.quietLogger)
@@ -156,10 +176,14 @@ struct NotificationTests {
         let url = "http://127.0.0.1:1/hook"
         try await TestStack.with { stack in
             _ = try await stack.sql(Self.table)
-            try await stack.s3.putObject(bucket: stack.bucket, key: "loja/data/pedidos-ok.csv", body: Array(Self.good.utf8))
-            let notifier = Notifier(settings: Self.fastSettings(NotifyTargets(webhook: try WebhookURL(url),
-                                                                              events: [.failed, .succeeded])),
-                                    sns: nil, logger: TestStack.quietLogger)
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "loja/data/pedidos-ok.csv", body: Array(Self.good.utf8))
+            let notifier = Notifier(
+                settings: Self.fastSettings(
+                    NotifyTargets(
+                        webhook: try WebhookURL(url),
+                        events: [.failed, .succeeded])),
+                sns: nil, logger: TestStack.quietLogger)
             let summary = try await stack.drain(routes: try RouteTable(routes: [Self.route()]), notifier: notifier)
             #expect(summary.succeeded == 1)
             #expect(summary.failed == 0)
@@ -183,9 +207,11 @@ struct NotificationTests {
         // Generous deadlines (met at once when it works): the whole suite shares two cores.
         settings.webhookTimeout = .seconds(20)
         let notifier = Notifier(settings: settings, sns: nil, logger: TestStack.quietLogger)
-        notifier.enqueue(FileNotification(event: .failed, bucket: "b", key: "loja/data/x.csv", version: nil, route: nil,
-                                          tenant: nil, table: nil, code: "BadCSV", reason: "r", rowsLoaded: nil,
-                                          rowsRejected: nil, rejectsURI: nil, jobID: "j", worker: "w"), route: nil)
+        notifier.enqueue(
+            FileNotification(
+                event: .failed, bucket: "b", key: "loja/data/x.csv", version: nil, route: nil,
+                tenant: nil, table: nil, code: "BadCSV", reason: "r", rowsLoaded: nil,
+                rowsRejected: nil, rejectsURI: nil, jobID: "j", worker: "w"), route: nil)
         await notifier.finish(grace: .seconds(45))
         #expect(notifier.stats.sent == 1)
         #expect(notifier.stats.retries == 0)
@@ -200,9 +226,10 @@ struct NotificationTests {
         settings.parallel = 1
         settings.backoff = RetryBackoff(base: .seconds(30), cap: .seconds(30))
         let notifier = Notifier(settings: settings, sns: nil, logger: TestStack.quietLogger)
-        let n = FileNotification(event: .failed, bucket: "b", key: "loja/data/x.csv", version: nil, route: nil, tenant: nil,
-                                 table: nil, code: "BadCSV", reason: "r", rowsLoaded: nil, rowsRejected: nil, rejectsURI: nil,
-                                 jobID: "j", worker: "w")
+        let n = FileNotification(
+            event: .failed, bucket: "b", key: "loja/data/x.csv", version: nil, route: nil, tenant: nil,
+            table: nil, code: "BadCSV", reason: "r", rowsLoaded: nil, rowsRejected: nil, rejectsURI: nil,
+            jobID: "j", worker: "w")
         let started = ContinuousClock.now
         for _ in 0..<50 { notifier.enqueue(n, route: nil) }
         #expect(ContinuousClock.now - started < .seconds(1))
@@ -222,19 +249,26 @@ final class Counter: Sendable {
 final class LockedCount: @unchecked Sendable {
     private var n = 0
     private let lock = NSLock()
-    func increment() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+    func increment() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        n += 1
+        return n
+    }
 }
 
 extension TestStack {
     /// Runs one worker with `notifier` until the queue is drained.
     func drain(routes: RouteTable, notifier: Notifier) async throws -> WorkerSummary {
-        var settings = WorkerSettings(queueName: queue, deadLetterQueueName: deadLetterQueue, jobsTable: jobsTable,
-                                      landingBuckets: try LandingBuckets([bucket]), concurrency: 2)
+        var settings = WorkerSettings(
+            queueName: queue, deadLetterQueueName: deadLetterQueue, jobsTable: jobsTable,
+            landingBuckets: try LandingBuckets([bucket]), concurrency: 2)
         settings.untilIdle = true
         settings.idlePolls = 2
         let pipeline = FilePipeline(s3: s3, mysql: mysql, routes: routes, logger: TestStack.quietLogger)
-        let worker = try await Worker.connect(settings: settings, sqs: sqs, dynamo: dynamo, pipeline: pipeline,
-                                              notifier: notifier, logger: TestStack.quietLogger)
+        let worker = try await Worker.connect(
+            settings: settings, sqs: sqs, dynamo: dynamo, pipeline: pipeline,
+            notifier: notifier, logger: TestStack.quietLogger)
         try await worker.run()
         return worker.summary
     }

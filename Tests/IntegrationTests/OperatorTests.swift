@@ -1,8 +1,8 @@
+import EsteiraAWS
+import EsteiraTestSupport
+import EsteiraWorker
 import Foundation
 import Testing
-import EsteiraAWS
-import EsteiraWorker
-import EsteiraTestSupport
 
 /// The on-call commands against the real stack: the DLQ, a file's history, replays that lose nothing.
 @Suite("Operator commands on the real stack", .serialized)
@@ -10,7 +10,8 @@ struct OperatorTests {
     /// Files whose table does not exist yet fail permanently and land in the DLQ.
     static func deadLetterFiles(_ stack: TestStack, count: Int) async throws {
         for f in 0..<count {
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-\(f).csv", body: ordersCSV(from: f * 10, count: 10))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-\(f).csv", body: ordersCSV(from: f * 10, count: 10))
         }
         let summary = try await stack.drain(routes: try EndToEndTests.routes())
         #expect(summary.failed == count)
@@ -32,7 +33,10 @@ struct OperatorTests {
             #expect(status == 0, "\(listed)")
             let json = try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]] ?? []
             #expect(json.count == 3)
-            #expect(json.allSatisfy { ($0["code"] as? String) == "Database" && ($0["reason"] as? String ?? "").contains("doesn't exist") })
+            #expect(
+                json.allSatisfy {
+                    ($0["code"] as? String) == "Database" && ($0["reason"] as? String ?? "").contains("doesn't exist")
+                })
             let id = try #require(json.first?["id"] as? String)
 
             let (showStatus, shown) = try await Self.run(["dlq", "show", id], stack, routes: routes)
@@ -40,7 +44,8 @@ struct OperatorTests {
             #expect(shown.contains("esteira.error-code = Database"))
             #expect(shown.contains("\"Records\""))
 
-            let (historyStatus, history) = try await Self.run(["jobs", "show", "s3://\(stack.bucket)/acme/data/orders-0.csv"], stack, routes: routes)
+            let (historyStatus, history) = try await Self.run(
+                ["jobs", "show", "s3://\(stack.bucket)/acme/data/orders-0.csv"], stack, routes: routes)
             #expect(historyStatus == 0)
             #expect(history.contains("FAILED"))
             #expect(history.contains("in the dead-letter queue: \(id)") || history.contains("(Database)"))
@@ -52,14 +57,16 @@ struct OperatorTests {
             #expect(dry.contains("would replay 3"))
             #expect(try await stack.deadLetters().count == 3, "a dry run changes nothing")
 
-            let (replayStatus, replayed) = try await Self.run(["dlq", "replay", "--filter", "tenant=acme"], stack, routes: routes)
+            let (replayStatus, replayed) = try await Self.run(
+                ["dlq", "replay", "--filter", "tenant=acme"], stack, routes: routes)
             #expect(replayStatus == 0, "\(replayed)")
             #expect(replayed.contains("replayed 3"))
             #expect(try await stack.deadLetters().isEmpty)
             try await stack.drain(routes: try EndToEndTests.routes())
             #expect(try await stack.count("orders") == 30)
 
-            let (jobsStatus, jobs) = try await Self.run(["jobs", "--tenant", "acme", "--status", "succeeded", "--json"], stack, routes: routes)
+            let (jobsStatus, jobs) = try await Self.run(
+                ["jobs", "--tenant", "acme", "--status", "succeeded", "--json"], stack, routes: routes)
             #expect(jobsStatus == 0)
             let jobList = try JSONSerialization.jsonObject(with: Data(jobs.utf8)) as? [[String: Any]] ?? []
             #expect(jobList.count == 3)
@@ -92,8 +99,9 @@ struct OperatorTests {
             var replayOf: [String] = []
             var seen = Set<String>()
             for _ in 0..<10 {
-                for m in try await stack.sqs.receiveMessages(queueURL: stack.provisioned.queueURL, maxMessages: 10,
-                                                             waitSeconds: 1, visibilityTimeout: 30)
+                for m in try await stack.sqs.receiveMessages(
+                    queueURL: stack.provisioned.queueURL, maxMessages: 10,
+                    waitSeconds: 1, visibilityTimeout: 30)
                 where seen.insert(m.messageID).inserted {
                     replayOf.append(m.messageAttributes["esteira.replay-of"] ?? "?")
                     #expect(m.messageAttributes["esteira.replay-count"] == "1")
@@ -104,7 +112,9 @@ struct OperatorTests {
         }
     }
 
-    @Test("dlq purge needs --yes and empties the DLQ; routes check names lines; setup --print creates nothing, setup creates")
+    @Test(
+        "dlq purge needs --yes and empties the DLQ; routes check names lines; setup --print creates nothing, setup creates"
+    )
     func purgeRoutesSetup() async throws {
         try await TestStack.with { stack in
             let routes = try writeRoutes()
@@ -127,7 +137,10 @@ struct OperatorTests {
             let report = try JSONSerialization.jsonObject(with: Data(badText.utf8)) as? [String: Any] ?? [:]
             let problems = report["problems"] as? [[String: Any]] ?? []
             #expect(report["ok"] as? Bool == false)
-            #expect(problems.contains { $0["line"] as? Int == 2 && ($0["message"] as? String ?? "").contains("table 'a b'") }, "\(badText)")
+            #expect(
+                problems.contains {
+                    $0["line"] as? Int == 2 && ($0["message"] as? String ?? "").contains("table 'a b'")
+                }, "\(badText)")
             let (checkGood, goodText) = try await Self.run(["routes", "check", routes], stack, routes: routes)
             #expect(checkGood == 0)
             #expect(goodText.contains("ok, 1 route(s)"))
@@ -169,7 +182,8 @@ struct OperatorTests {
                 proxy.requests.filter { $0.header("x-amz-target") == "AmazonSQS.StartMessageMoveTask" }
             }
 
-            let all = try WorkerProcess(["dlq", "replay", "--all", "--rate", "7", "--json"], stack: stack, routes: routes, extraEnv: viaProxy)
+            let all = try WorkerProcess(
+                ["dlq", "replay", "--all", "--rate", "7", "--json"], stack: stack, routes: routes, extraEnv: viaProxy)
             #expect(await all.wait(timeout: 120) == 0, "\(all.log)")
             #expect(all.log.contains("\"move_task\" : true"), "\(all.log)")
             let request = try #require(moveRequests().first)
@@ -178,8 +192,9 @@ struct OperatorTests {
             #expect(body["DestinationArn"] as? String == stack.provisioned.queueARN)
             #expect(body["MaxNumberOfMessagesPerSecond"] as? Int == 7)
 
-            let filtered = try WorkerProcess(["dlq", "replay", "--all", "--filter", "tenant=acme"], stack: stack, routes: routes,
-                                             extraEnv: viaProxy)
+            let filtered = try WorkerProcess(
+                ["dlq", "replay", "--all", "--filter", "tenant=acme"], stack: stack, routes: routes,
+                extraEnv: viaProxy)
             #expect(await filtered.wait(timeout: 120) == 0, "\(filtered.log)")
             #expect(filtered.log.contains("replayed 2"), "\(filtered.log)")
             #expect(moveRequests().count == 1, "a filtered replay goes message by message")

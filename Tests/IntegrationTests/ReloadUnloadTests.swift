@@ -1,8 +1,8 @@
-import Foundation
-import Testing
 import EsteiraAWS
 import EsteiraMySQL
 import EsteiraPipeline
+import Foundation
+import Testing
 
 /// `esteira reload` and `esteira unload` on the real stack (MariaDB + moto): a version loaded before is
 /// loaded again in one transaction, the ledger keeps every attempt, and no delivery doubles the rows.
@@ -42,17 +42,21 @@ struct ReloadUnloadTests {
         return try await LoadCommandTests.run(args, stack, routes: path)
     }
 
-    @Test("reload after a contract fix: only the new rows, two attempts in the ledger; unload removes them and stays unloaded")
+    @Test(
+        "reload after a contract fix: only the new rows, two attempts in the ledger; unload removes them and stays unloaded"
+    )
     func reloadAndUnload() async throws {
         try await TestStack.with { stack in
             _ = try await stack.sql(Self.table)
             let source = try await MySQLOperationsTests.put(stack, "lojas/data/vendas-1.csv", Self.csv)
             let uri = "s3://\(stack.bucket)/lojas/data/vendas-1.csv"
-            let first = MySQLOperationsTests.pipeline(stack, routes: try RouteTable.parse(yaml: Self.routes(valorType: "int")))
+            let first = MySQLOperationsTests.pipeline(
+                stack, routes: try RouteTable.parse(yaml: Self.routes(valorType: "int")))
             let loaded = try await MySQLOperationsTests.load(first, source)
             #expect(loaded.rowsLoaded == 2 && loaded.rowsRejected == 1)
             // A row someone added by hand under the same load is the earlier load's too.
-            _ = try await stack.sql("INSERT INTO vendas (pedido, valor, loaded_by) SELECT 99, 0, MAX(id) FROM esteira_ledger")
+            _ = try await stack.sql(
+                "INSERT INTO vendas (pedido, valor, loaded_by) SELECT 99, 0, MAX(id) FROM esteira_ledger")
 
             let fixed = Self.routes(valorType: "decimal(12,2)")
             // Without --yes: says what it would do, changes nothing.
@@ -62,7 +66,8 @@ struct ReloadUnloadTests {
             #expect(dryText.contains("add --yes"), "\(dryText)")
             #expect(try await stack.count("vendas") == 3)
 
-            let (status, text) = try await Self.cli(["reload", uri, "--route", "vendas", "--yes", "--json"], stack, routesYAML: fixed)
+            let (status, text) = try await Self.cli(
+                ["reload", uri, "--route", "vendas", "--yes", "--json"], stack, routesYAML: fixed)
             #expect(status == 0, "\(text)")
             let result = try LoadCommandTests.json(text)
             #expect(result["rows_removed"] as? Int == 3, "\(text)")
@@ -82,10 +87,12 @@ struct ReloadUnloadTests {
             #expect(try await stack.count("vendas") == 3)
 
             // Unload: without --yes it only counts; with it the rows go and the ledger row is marked.
-            let (dryUnload, dryUnloadText) = try await Self.cli(["unload", uri, "--route", "vendas"], stack, routesYAML: fixed)
+            let (dryUnload, dryUnloadText) = try await Self.cli(
+                ["unload", uri, "--route", "vendas"], stack, routesYAML: fixed)
             #expect(dryUnload == 1, "\(dryUnloadText)")
             #expect(dryUnloadText.contains("would delete 3 row(s)"), "\(dryUnloadText)")
-            let (unload, unloadText) = try await Self.cli(["unload", uri, "--route", "vendas", "--yes", "--json"], stack, routesYAML: fixed)
+            let (unload, unloadText) = try await Self.cli(
+                ["unload", uri, "--route", "vendas", "--yes", "--json"], stack, routesYAML: fixed)
             #expect(unload == 0, "\(unloadText)")
             #expect(try LoadCommandTests.json(unloadText)["rows_removed"] as? Int == 3, "\(unloadText)")
             #expect(try await stack.count("vendas") == 0)
@@ -94,7 +101,8 @@ struct ReloadUnloadTests {
             // A later delivery of that version stays unloaded; a reload brings it back.
             #expect(try await MySQLOperationsTests.load(fixedPipeline, source).alreadyLoaded)
             #expect(try await stack.count("vendas") == 0)
-            let (back, backText) = try await Self.cli(["reload", uri, "--route", "vendas", "--yes"], stack, routesYAML: fixed)
+            let (back, backText) = try await Self.cli(
+                ["reload", uri, "--route", "vendas", "--yes"], stack, routesYAML: fixed)
             #expect(back == 0, "\(backText)")
             #expect(try await stack.count("vendas") == 3)
             #expect(try await Self.ledger(stack).map { $0[1] } == ["superseded", "superseded", "loaded"])
@@ -130,12 +138,15 @@ struct ReloadUnloadTests {
             let plain = Self.routes(valorType: "decimal(12,2)", replaceByFile: false)
             for command in ["reload", "unload"] {
                 let (status, text) = try await Self.cli(
-                    [command, "s3://\(stack.bucket)/lojas/data/vendas-3.csv", "--route", "vendas", "--yes"], stack, routesYAML: plain)
+                    [command, "s3://\(stack.bucket)/lojas/data/vendas-3.csv", "--route", "vendas", "--yes"], stack,
+                    routesYAML: plain)
                 #expect(status == 1, "\(text)")
                 #expect(text.contains("route 'vendas' cannot reload or unload a file"), "\(text)")
                 #expect(text.contains("load_mode: replace-by-file\n"), "\(text)")
                 #expect(text.contains("source_column: esteira_ledger_id"), "\(text)")
-                #expect(text.contains("ALTER TABLE `vendas` ADD COLUMN `esteira_ledger_id` BIGINT UNSIGNED NULL"), "\(text)")
+                #expect(
+                    text.contains("ALTER TABLE `vendas` ADD COLUMN `esteira_ledger_id` BIGINT UNSIGNED NULL"), "\(text)"
+                )
             }
         }
     }

@@ -1,10 +1,10 @@
-import Foundation
-import Synchronization
-import Testing
 import EsteiraAWS
 import EsteiraPipeline
 import EsteiraTestSupport
 import EsteiraWorker
+import Foundation
+import Synchronization
+import Testing
 
 /// A proxy in front of moto that enforces what real AWS enforces and moto does not: SQS refuses a message
 /// with characters outside XML's set or over 256 KiB in all, S3 refuses a key over 1,024 bytes.
@@ -12,7 +12,8 @@ func awsRulesProxy() throws -> LoopbackHTTPServer {
     let moto = try motoPort()
     return try LoopbackHTTPServer { r in
         if r.header("x-amz-target") == "AmazonSQS.SendMessage",
-           let json = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any] {
+            let json = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+        {
             let body = json["MessageBody"] as? String ?? ""
             var size = body.utf8.count
             var texts = [body]
@@ -22,10 +23,15 @@ func awsRulesProxy() throws -> LoopbackHTTPServer {
                 size += name.utf8.count + (value["DataType"] as? String ?? "").utf8.count + text.utf8.count
             }
             if texts.contains(where: { !$0.unicodeScalars.allSatisfy(DeadLetterAttributes.isAllowed) }) {
-                return .json(400, #"{"__type":"com.amazonaws.sqs#InvalidMessageContents","message":"Invalid characters found."}"#)
+                return .json(
+                    400, #"{"__type":"com.amazonaws.sqs#InvalidMessageContents","message":"Invalid characters found."}"#
+                )
             }
             if size > 262_144 {
-                return .json(400, #"{"__type":"com.amazonaws.sqs#InvalidParameterValue","message":"One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes."}"#)
+                return .json(
+                    400,
+                    #"{"__type":"com.amazonaws.sqs#InvalidParameterValue","message":"One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes."}"#
+                )
             }
         }
         if r.method == "PUT" || r.method == "POST", r.header("x-amz-target") == nil {
@@ -60,15 +66,19 @@ func client(through proxy: LoopbackHTTPServer, maxAttempts: Int = 3) throws -> A
 extension TestStack {
     /// One worker, draining the queue, whose SQS (and, with `s3Too`, S3) calls go through `proxy`.
     @discardableResult
-    func drain(through proxy: LoopbackHTTPServer, routes: RouteTable, s3Too: Bool = false) async throws -> WorkerSummary {
+    func drain(through proxy: LoopbackHTTPServer, routes: RouteTable, s3Too: Bool = false) async throws -> WorkerSummary
+    {
         let aws = try client(through: proxy)
-        var settings = WorkerSettings(queueName: queue, deadLetterQueueName: deadLetterQueue, jobsTable: jobsTable,
-                                      landingBuckets: try LandingBuckets([bucket]), concurrency: 2)
+        var settings = WorkerSettings(
+            queueName: queue, deadLetterQueueName: deadLetterQueue, jobsTable: jobsTable,
+            landingBuckets: try LandingBuckets([bucket]), concurrency: 2)
         settings.untilIdle = true
         settings.idlePolls = 2
-        let pipeline = FilePipeline(s3: s3Too ? S3Client(client: aws) : s3, mysql: mysql, routes: routes, logger: TestStack.quietLogger)
-        let worker = try await Worker.connect(settings: settings, sqs: SQSClient(client: aws), dynamo: dynamo, pipeline: pipeline,
-                                      logger: TestStack.quietLogger)
+        let pipeline = FilePipeline(
+            s3: s3Too ? S3Client(client: aws) : s3, mysql: mysql, routes: routes, logger: TestStack.quietLogger)
+        let worker = try await Worker.connect(
+            settings: settings, sqs: SQSClient(client: aws), dynamo: dynamo, pipeline: pipeline,
+            logger: TestStack.quietLogger)
         try await worker.run()
         return worker.summary
     }
@@ -80,15 +90,19 @@ extension TestStack {
 
 @Suite("Worker under hostile messages and lost answers")
 struct WorkerFaultTests {
-    @Test("an event for another existing bucket, or for a name that is no bucket, is dead-lettered as ForeignBucket and nothing is loaded; dlq replay leaves them")
+    @Test(
+        "an event for another existing bucket, or for a name that is no bucket, is dead-lettered as ForeignBucket and nothing is loaded; dlq replay leaves them"
+    )
     func foreignBucket() async throws {
         try await TestStack.with { stack in
             _ = try await stack.sql(EndToEndTests.ordersTable)
             let other = stack.bucket + "-other"
             try await stack.s3.createBucket(other)
-            try await stack.s3.putObject(bucket: other, key: "acme/data/orders-1.csv", body: ordersCSV(from: 0, count: 3))
+            try await stack.s3.putObject(
+                bucket: other, key: "acme/data/orders-1.csv", body: ordersCSV(from: 0, count: 3))
             for bucket in [other, "Not_A/../Bucket"] {
-                let body = #"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"\#(bucket)"},"object":{"key":"acme/data/orders-1.csv","size":10}}}]}"#
+                let body =
+                    #"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"\#(bucket)"},"object":{"key":"acme/data/orders-1.csv","size":10}}}]}"#
                 try await stack.sqs.sendMessage(queueURL: stack.provisioned.queueURL, body: body)
             }
             let routes = try writeRoutes()
@@ -97,8 +111,14 @@ struct WorkerFaultTests {
             #expect(try await stack.count("orders") == 0)
             let letters = try await stack.letters(code: "ForeignBucket")
             #expect(letters.count == 2, "log:\n\(worker.log.suffix(2000))")
-            #expect(letters.contains { $0.messageAttributes[DeadLetterAttributes.message]?.contains("not a landing bucket") == true })
-            #expect(letters.contains { $0.messageAttributes[DeadLetterAttributes.message]?.contains("not a valid S3 bucket name") == true })
+            #expect(
+                letters.contains {
+                    $0.messageAttributes[DeadLetterAttributes.message]?.contains("not a landing bucket") == true
+                })
+            #expect(
+                letters.contains {
+                    $0.messageAttributes[DeadLetterAttributes.message]?.contains("not a valid S3 bucket name") == true
+                })
             #expect(try await stack.depth(stack.provisioned.queueURL) == 0)
 
             let replay = try WorkerProcess(["dlq", "replay", "--all"], stack: stack, routes: routes)
@@ -115,7 +135,8 @@ struct WorkerFaultTests {
             let proxy = try awsRulesProxy()
             defer { proxy.stop() }
             let url = stack.provisioned.queueURL
-            try await stack.sqs.sendMessage(queueURL: url, body: stack.event(key: "acme/data/invoices\u{1}.csv", eTag: "e1"))
+            try await stack.sqs.sendMessage(
+                queueURL: url, body: stack.event(key: "acme/data/invoices\u{1}.csv", eTag: "e1"))
             let long = "acme/data/" + String(repeating: "ação-", count: 130) + ".csv"
             #expect(long.utf8.count > 900)
             try await stack.sqs.sendMessage(queueURL: url, body: stack.event(key: long, eTag: "e2"))
@@ -125,10 +146,12 @@ struct WorkerFaultTests {
             #expect(try await stack.depth(url) == 0, "nothing may be left cycling in the main queue")
             let noRoute = try await stack.letters(code: "NoRoute")
             #expect(noRoute.count == 2)
-            let control = try #require(noRoute.first { $0.messageAttributes[DeadLetterAttributes.key]?.contains("invoices") == true })
+            let control = try #require(
+                noRoute.first { $0.messageAttributes[DeadLetterAttributes.key]?.contains("invoices") == true })
             #expect(control.messageAttributes[DeadLetterAttributes.key] == "acme/data/invoices\\u{1}.csv")
             #expect(control.messageAttributes[DeadLetterAttributes.message]?.contains("no route") == true)
-            let longLetter = try #require(noRoute.first { $0.messageAttributes[DeadLetterAttributes.key]?.contains("ação") == true })
+            let longLetter = try #require(
+                noRoute.first { $0.messageAttributes[DeadLetterAttributes.key]?.contains("ação") == true })
             #expect(longLetter.messageAttributes[DeadLetterAttributes.key] == long)
             // The reason names the file (over 900 bytes of it), whole and readable.
             let file = String(long.dropFirst("acme/data/".count))
@@ -145,12 +168,14 @@ struct WorkerFaultTests {
         try await TestStack.with { stack in
             _ = try await stack.sql(EndToEndTests.ordersTable)
             // 24 MiB of blank lines: gzip makes about 24 KiB of them (1000×), past the 250× limit.
-            let bomb = try CSVContractEndToEndTests.gzip(Array("order_id,customer,amount,notes\n".utf8) + [UInt8](repeating: 10, count: 24 << 20))
+            let bomb = try CSVContractEndToEndTests.gzip(
+                Array("order_id,customer,amount,notes\n".utf8) + [UInt8](repeating: 10, count: 24 << 20))
             try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-bomb.csv", body: bomb)
             try await stack.drain(routes: try EndToEndTests.routes())
             let all = try await stack.deadLetters()
-            let letter = try #require(all.first { $0.messageAttributes[DeadLetterAttributes.code] == "TooLarge" },
-                                      "letters: \(all.map(\.messageAttributes))")
+            let letter = try #require(
+                all.first { $0.messageAttributes[DeadLetterAttributes.code] == "TooLarge" },
+                "letters: \(all.map(\.messageAttributes))")
             #expect(letter.messageAttributes[DeadLetterAttributes.message]?.contains("250×") == true)
             #expect(try await stack.count("orders") == 0)
         }
@@ -200,11 +225,14 @@ struct WorkerFaultTests {
             let ledger = JobLedger(dynamo: DynamoDBClient(client: try client(through: proxy)), table: stack.jobsTable)
             let claim = try await ledger.claim(object, owner: "worker-a", lease: .seconds(60))
             #expect(claim == .claimed(fencingToken: 1))
-            #expect(proxy.requests.filter { $0.header("x-amz-target") == "DynamoDB_20120810.UpdateItem" }.count == 2,
-                    "the first answer was dropped and the claim retried")
+            #expect(
+                proxy.requests.filter { $0.header("x-amz-target") == "DynamoDB_20120810.UpdateItem" }.count == 2,
+                "the first answer was dropped and the claim retried")
             // The claim is really held: another worker is kept off, and the token fences our own writes.
             let direct = JobLedger(dynamo: stack.dynamo, table: stack.jobsTable)
-            #expect(try await direct.claim(object, owner: "worker-b", lease: .seconds(60)) == .heldByAnother(owner: "worker-a"))
+            #expect(
+                try await direct.claim(object, owner: "worker-b", lease: .seconds(60))
+                    == .heldByAnother(owner: "worker-a"))
             try await direct.extendLease(object, owner: "worker-a", fencingToken: 1, lease: .seconds(60))
         }
     }
@@ -213,5 +241,10 @@ struct WorkerFaultTests {
 /// True exactly once.
 final class LockedFlag: Sendable {
     private let done = Mutex(false)
-    func setOnce() -> Bool { done.withLock { done in defer { done = true }; return !done } }
+    func setOnce() -> Bool {
+        done.withLock { done in
+            defer { done = true }
+            return !done
+        }
+    }
 }

@@ -1,9 +1,9 @@
-import Foundation
-import Synchronization
-import Testing
 import EsteiraAWS
 import EsteiraPipeline
 import EsteiraWorker
+import Foundation
+import Synchronization
+import Testing
 
 /// The worker as a fleet of real processes: at-least-once in, exactly-once out, nothing lost when one dies.
 @Suite("Worker fleet on the real stack", .serialized)
@@ -13,19 +13,22 @@ struct WorkerFleetTests {
         try await TestStack.with { stack in
             _ = try await stack.sql(EndToEndTests.ordersTable)
             let routes = try writeRoutes()
-            let files = 200, rowsPerFile = 5
+            let files = 200
+            let rowsPerFile = 5
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for f in 0..<files {
                     group.addTask {
-                        try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-\(f).csv",
-                                                     body: ordersCSV(from: f * rowsPerFile, count: rowsPerFile))
+                        try await stack.s3.putObject(
+                            bucket: stack.bucket, key: "acme/data/orders-\(f).csv",
+                            body: ordersCSV(from: f * rowsPerFile, count: rowsPerFile))
                     }
                     if f % 16 == 15 { try await group.waitForAll() }
                 }
                 try await group.waitForAll()
             }
             let workers = try (0..<3).map { _ in
-                try WorkerProcess(["worker", "--until-idle", "--concurrency", "4", "--no-http"], stack: stack, routes: routes)
+                try WorkerProcess(
+                    ["worker", "--until-idle", "--concurrency", "4", "--no-http"], stack: stack, routes: routes)
             }
             for w in workers {
                 let status = await w.wait(timeout: 240)
@@ -49,27 +52,33 @@ struct WorkerFleetTests {
             _ = try await stack.sql(EndToEndTests.ordersTable)
             let routes = try writeRoutes()
             let rows = 150_000
-            let put = try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-big.csv",
-                                                   body: ordersCSV(from: 0, count: rows))
+            let put = try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-big.csv",
+                body: ordersCSV(from: 0, count: rows))
             let args = ["worker", "--visibility-timeout", "10", "--lease", "10", "--no-http"]
-            let first = try WorkerProcess(args, stack: stack, routes: routes,
-                                          extraEnv: ["ESTEIRA_TEST_BATCH_DELAY_MS": "40"])
+            let first = try WorkerProcess(
+                args, stack: stack, routes: routes,
+                extraEnv: ["ESTEIRA_TEST_BATCH_DELAY_MS": "40"])
             let jobs = JobLedger(dynamo: stack.dynamo, table: stack.jobsTable)
             let object = ObjectCreated(bucket: stack.bucket, key: "acme/data/orders-big.csv", eTag: put.eTag)
             let claimDeadline = Date().addingTimeInterval(60)
             while try await jobs.item(object)?["status"]?.string != "RUNNING", Date() < claimDeadline {
                 try await Task.sleep(for: .milliseconds(100))
             }
-            #expect(try await jobs.item(object)?["status"]?.string == "RUNNING",
-                    "the first worker never claimed the file:\n\(first.log.suffix(1500))")
+            #expect(
+                try await jobs.item(object)?["status"]?.string == "RUNNING",
+                "the first worker never claimed the file:\n\(first.log.suffix(1500))")
             // Let it write some batches inside its transaction, then kill it without warning.
             try await Task.sleep(for: .seconds(1))
             first.signal(SIGKILL)
             _ = await first.wait(timeout: 10)
             #expect(try await stack.count("orders") == 0, "an uncommitted file must leave no rows")
 
-            let second = try WorkerProcess(["worker", "--until-idle", "--visibility-timeout", "10", "--lease", "10",
-                                            "--no-http"], stack: stack, routes: routes)
+            let second = try WorkerProcess(
+                [
+                    "worker", "--until-idle", "--visibility-timeout", "10", "--lease", "10",
+                    "--no-http",
+                ], stack: stack, routes: routes)
             // The message reappears once the dead worker's visibility runs out, and its lease lapses too.
             let deadline = Date().addingTimeInterval(90)
             while try await stack.count("orders") == 0, Date() < deadline, second.process.isRunning {
@@ -88,12 +97,15 @@ struct WorkerFleetTests {
         try await TestStack.with { stack in
             _ = try await stack.sql(EndToEndTests.ordersTable)
             let routes = try writeRoutes()
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-small.csv", body: ordersCSV(from: 0, count: 3))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-small.csv", body: ordersCSV(from: 0, count: 3))
             let rows = 60_000
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-slow.csv", body: ordersCSV(from: 100, count: rows))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-slow.csv", body: ordersCSV(from: 100, count: rows))
             let port = freePort()
-            let worker = try WorkerProcess(["worker", "--concurrency", "1", "--http-port", "\(port)", "--shutdown-grace", "60"],
-                                           stack: stack, routes: routes, extraEnv: ["ESTEIRA_TEST_BATCH_DELAY_MS": "100"])
+            let worker = try WorkerProcess(
+                ["worker", "--concurrency", "1", "--http-port", "\(port)", "--shutdown-grace", "60"],
+                stack: stack, routes: routes, extraEnv: ["ESTEIRA_TEST_BATCH_DELAY_MS": "100"])
             let http = HTTPTransport.shared
             // Wait until the small file is in and the slow one is being worked on.
             let deadline = Date().addingTimeInterval(60)
@@ -101,11 +113,17 @@ struct WorkerFleetTests {
             while Date() < deadline {
                 if let r = try? await http.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics")) {
                     metrics = r.bodyText
-                    if metrics.contains("esteira_files_succeeded_total 1"), metrics.contains("esteira_files_in_flight 1") { break }
+                    if metrics.contains("esteira_files_succeeded_total 1"),
+                        metrics.contains("esteira_files_in_flight 1")
+                    {
+                        break
+                    }
                 }
                 try await Task.sleep(for: .milliseconds(200))
             }
-            #expect(metrics.contains("esteira_files_succeeded_total 1"), "metrics:\n\(metrics)\nlog:\n\(worker.log.suffix(1500))")
+            #expect(
+                metrics.contains("esteira_files_succeeded_total 1"),
+                "metrics:\n\(metrics)\nlog:\n\(worker.log.suffix(1500))")
             #expect(metrics.contains(#"esteira_rows_loaded_total{route="acme-orders"} 3"#))
             #expect(metrics.contains("esteira_files_in_flight 1"))
             #expect(metrics.contains("esteira_job_duration_seconds_bucket"))
@@ -128,9 +146,11 @@ struct WorkerFleetTests {
         try await TestStack.with { stack in
             _ = try await stack.sql(EndToEndTests.ordersTable)
             let routes = try writeRoutes()
-            let put = try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-slow.csv", body: ordersCSV(from: 0, count: 60_000))
-            let worker = try WorkerProcess(["worker", "--concurrency", "1", "--no-http", "--shutdown-grace", "0"],
-                                           stack: stack, routes: routes, extraEnv: ["ESTEIRA_TEST_BATCH_DELAY_MS": "100"])
+            let put = try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-slow.csv", body: ordersCSV(from: 0, count: 60_000))
+            let worker = try WorkerProcess(
+                ["worker", "--concurrency", "1", "--no-http", "--shutdown-grace", "0"],
+                stack: stack, routes: routes, extraEnv: ["ESTEIRA_TEST_BATCH_DELAY_MS": "100"])
             let ledger = JobLedger(dynamo: stack.dynamo, table: stack.jobsTable)
             let object = ObjectCreated(bucket: stack.bucket, key: "acme/data/orders-slow.csv", eTag: put.eTag)
             let deadline = Date().addingTimeInterval(60)
@@ -142,7 +162,8 @@ struct WorkerFleetTests {
             #expect(await worker.wait(timeout: 30) == 0, "log:\n\(worker.log.suffix(2000))")
             #expect(try await stack.count("orders") == 0)
             #expect(try await ledger.item(object)?["status"]?.string == "RECEIVED", "lease released")
-            let attrs = try await stack.sqs.getQueueAttributes(queueURL: stack.provisioned.queueURL, names: ["ApproximateNumberOfMessages"])
+            let attrs = try await stack.sqs.getQueueAttributes(
+                queueURL: stack.provisioned.queueURL, names: ["ApproximateNumberOfMessages"])
             #expect(attrs["ApproximateNumberOfMessages"] == "1", "the message is visible again at once")
         }
     }
@@ -151,20 +172,28 @@ struct WorkerFleetTests {
     func slowFileIsNotDuplicated() async throws {
         try await TestStack.with { stack in
             _ = try await stack.sql(EndToEndTests.ordersTable)
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-1.csv", body: ordersCSV(from: 0, count: 10))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-1.csv", body: ordersCSV(from: 0, count: 10))
             let routes = try EndToEndTests.routes()
-            let pipeline = CountingSlowPipeline(real: FilePipeline(s3: stack.s3, mysql: stack.mysql, routes: routes,
-                                                                   logger: TestStack.quietLogger), delay: 7)
-            var settings = WorkerSettings(queueName: stack.queue, deadLetterQueueName: stack.deadLetterQueue,
-                                          jobsTable: stack.jobsTable, landingBuckets: try LandingBuckets([stack.bucket]),
-                                          concurrency: 1)
+            let pipeline = CountingSlowPipeline(
+                real: FilePipeline(
+                    s3: stack.s3, mysql: stack.mysql, routes: routes,
+                    logger: TestStack.quietLogger), delay: 7)
+            var settings = WorkerSettings(
+                queueName: stack.queue, deadLetterQueueName: stack.deadLetterQueue,
+                jobsTable: stack.jobsTable, landingBuckets: try LandingBuckets([stack.bucket]),
+                concurrency: 1)
             settings.visibilityTimeout = .seconds(2)
             settings.lease = .seconds(2)
             settings.untilIdle = true
             settings.idlePolls = 3
             // Two workers poll the same queue while the only file takes 3.5× the visibility timeout.
-            let a = try await Worker.connect(settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline, logger: TestStack.quietLogger)
-            let b = try await Worker.connect(settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline, logger: TestStack.quietLogger)
+            let a = try await Worker.connect(
+                settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline,
+                logger: TestStack.quietLogger)
+            let b = try await Worker.connect(
+                settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline,
+                logger: TestStack.quietLogger)
             async let ra: Void = a.run()
             async let rb: Void = b.run()
             _ = try await (ra, rb)
@@ -191,8 +220,10 @@ final class CountingSlowPipeline: FileLoading, @unchecked Sendable {
 
     func isOwnOutput(key: String) -> Bool { real.isOwnOutput(key: key) }
     func route(forKey key: String) throws(RoutingError) -> Route { try real.route(forKey: key) }
-    func load(_ source: SourceObject, route: Route, fencingToken: Int64,
-              beforeCommit: @Sendable () async throws -> Void) async throws(PipelineError) -> FileOutcome {
+    func load(
+        _ source: SourceObject, route: Route, fencingToken: Int64,
+        beforeCommit: @Sendable () async throws -> Void
+    ) async throws(PipelineError) -> FileOutcome {
         count.withLock { $0 += 1 }
         try? await Task.sleep(for: .seconds(delay))
         return try await real.load(source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit)
@@ -209,13 +240,16 @@ final class LeaseThiefPipeline: FileLoading, @unchecked Sendable {
     }
     func isOwnOutput(key: String) -> Bool { real.isOwnOutput(key: key) }
     func route(forKey key: String) throws(RoutingError) -> Route { try real.route(forKey: key) }
-    func load(_ source: SourceObject, route: Route, fencingToken: Int64,
-              beforeCommit: @Sendable () async throws -> Void) async throws(PipelineError) -> FileOutcome {
+    func load(
+        _ source: SourceObject, route: Route, fencingToken: Int64,
+        beforeCommit: @Sendable () async throws -> Void
+    ) async throws(PipelineError) -> FileOutcome {
         let ledger = self.ledger
         let object = ObjectCreated(bucket: source.bucket, key: source.key, eTag: source.eTag)
         return try await real.load(source, route: route, fencingToken: fencingToken) {
             // Another worker's claim after our lease ran out: a later claim time, a higher token.
-            _ = try await ledger.claim(object, owner: "thief", lease: .seconds(60), now: Date().addingTimeInterval(10_000))
+            _ = try await ledger.claim(
+                object, owner: "thief", lease: .seconds(60), now: Date().addingTimeInterval(10_000))
             try await beforeCommit()
         }
     }
@@ -227,18 +261,23 @@ struct FencingTests {
     func staleHolderCannotCommit() async throws {
         try await TestStack.with { stack in
             _ = try await stack.sql(EndToEndTests.ordersTable)
-            try await stack.s3.putObject(bucket: stack.bucket, key: "acme/data/orders-f.csv", body: ordersCSV(from: 0, count: 5))
+            try await stack.s3.putObject(
+                bucket: stack.bucket, key: "acme/data/orders-f.csv", body: ordersCSV(from: 0, count: 5))
             let ledger = JobLedger(dynamo: stack.dynamo, table: stack.jobsTable)
-            let pipeline = LeaseThiefPipeline(real: FilePipeline(s3: stack.s3, mysql: stack.mysql, routes: try EndToEndTests.routes(),
-                                                                 logger: TestStack.quietLogger), ledger: ledger)
-            var settings = WorkerSettings(queueName: stack.queue, deadLetterQueueName: stack.deadLetterQueue,
-                                          jobsTable: stack.jobsTable, landingBuckets: try LandingBuckets([stack.bucket]),
-                                          concurrency: 1)
+            let pipeline = LeaseThiefPipeline(
+                real: FilePipeline(
+                    s3: stack.s3, mysql: stack.mysql, routes: try EndToEndTests.routes(),
+                    logger: TestStack.quietLogger), ledger: ledger)
+            var settings = WorkerSettings(
+                queueName: stack.queue, deadLetterQueueName: stack.deadLetterQueue,
+                jobsTable: stack.jobsTable, landingBuckets: try LandingBuckets([stack.bucket]),
+                concurrency: 1)
             settings.attempts = 1
             settings.untilIdle = true
             settings.idlePolls = 1
-            let worker = try await Worker.connect(settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline,
-                                          logger: TestStack.quietLogger)
+            let worker = try await Worker.connect(
+                settings: settings, sqs: stack.sqs, dynamo: stack.dynamo, pipeline: pipeline,
+                logger: TestStack.quietLogger)
             // The message comes back later (given back); stop after the first attempt.
             let run = Task { try await worker.run() }
             let deadline = Date().addingTimeInterval(30)

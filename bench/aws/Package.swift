@@ -11,9 +11,11 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto"),
         .target(name: "EsteiraSync"),
-        .target(name: "EsteiraAWS", dependencies: [
-            "CCurl", "COpenSSL", "EsteiraSync", .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "EsteiraAWS",
+            dependencies: [
+                "CCurl", "COpenSSL", "EsteiraSync", .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(name: "aws-bench", dependencies: ["EsteiraAWS"]),
     ],
     swiftLanguageModes: [.v6]

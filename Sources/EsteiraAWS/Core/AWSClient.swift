@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraSync
+import Foundation
 import Logging
 
 /// One API call before signing: the logical path and query (not yet percent-encoded).
@@ -34,8 +34,10 @@ public final class AWSClient: Sendable {
     /// Seconds to add to the local clock when signing, learned from a server that said we were skewed.
     private let clockOffset = Locked<TimeInterval>(0)
 
-    public init(config: AWSConfig, transport: HTTPTransport = .shared,
-                logger: Logger = Logger(label: "esteira.aws")) {
+    public init(
+        config: AWSConfig, transport: HTTPTransport = .shared,
+        logger: Logger = Logger(label: "esteira.aws")
+    ) {
         self.config = config
         self.transport = transport
         self.logger = logger
@@ -56,7 +58,8 @@ public final class AWSClient: Sendable {
                 throw Self.transportFailure(e, op)
             }
             if (200..<300).contains(response.status) { return response }
-            throw errorParser.parse(response.head, body: response.body, service: op.service.rawValue, operation: op.name)
+            throw errorParser.parse(
+                response.head, body: response.body, service: op.service.rawValue, operation: op.name)
         }
     }
 
@@ -78,8 +81,9 @@ public final class AWSClient: Sendable {
     }
 
     static func transportFailure(_ e: TransportError, _ op: AWSOperation) -> AWSError {
-        var error = AWSError(service: op.service.rawValue, operation: op.name, code: .transport,
-                             message: "\(e.message) (\(e.url))", status: 0)
+        var error = AWSError(
+            service: op.service.rawValue, operation: op.name, code: .transport,
+            message: "\(e.message) (\(e.url))", status: 0)
         error.isTimeout = e.isTimeout
         // A transport that was shut down will not carry a retry either.
         if e.isShutDown { error.isTransient = false }
@@ -101,15 +105,18 @@ public final class AWSClient: Sendable {
                 error.attempts = n
                 if n < policy.maxAttempts, correctClockSkew(from: error) {
                     // Not the service's fault nor a sign of overload: no backoff, no quota.
-                    logger.info("corrected clock skew from the server's Date header", metadata: [
-                        "operation": "\(op.service.rawValue).\(op.name)", "skew_s": "\(clockSkew)",
-                    ])
+                    logger.info(
+                        "corrected clock skew from the server's Date header",
+                        metadata: [
+                            "operation": "\(op.service.rawValue).\(op.name)", "skew_s": "\(clockSkew)",
+                        ])
                     n += 1
                     continue
                 }
                 guard error.isTransient, n < policy.maxAttempts else { throw error }
                 if let upload = op.upload, !upload.isReplayable {
-                    error.retryNote = "not retried: the request body was a one-shot stream and part of it was already sent"
+                    error.retryNote =
+                        "not retried: the request body was a one-shot stream and part of it was already sent"
                     throw error
                 }
                 let cost = error.isTimeout ? policy.timeoutRetryCost : policy.retryCost
@@ -119,10 +126,12 @@ public final class AWSClient: Sendable {
                 }
                 lastRetryCost = cost
                 let delay = policy.backoff(afterAttempt: n, retryAfter: error.retryAfter)
-                logger.debug("retrying AWS call", metadata: [
-                    "operation": "\(op.service.rawValue).\(op.name)", "attempt": "\(n)",
-                    "error": "\(error.code)", "delay_s": "\(delay.inSeconds)",
-                ])
+                logger.debug(
+                    "retrying AWS call",
+                    metadata: [
+                        "operation": "\(op.service.rawValue).\(op.name)", "attempt": "\(n)",
+                        "error": "\(error.code)", "delay_s": "\(delay.inSeconds)",
+                    ])
                 try await Task.sleep(for: delay)
                 n += 1
             }
@@ -152,8 +161,9 @@ public final class AWSClient: Sendable {
         var url = endpoint.baseURL + SigV4URI.encodePath(op.path, encoding: encoding)
         if !op.query.isEmpty { url += "?" + SigV4URI.encodeQuery(op.query) }
         if op.unsigned {
-            return HTTPRequest(method: op.method, url: url, headers: headers, body: op.body, upload: op.upload,
-                               timeout: op.timeout)
+            return HTTPRequest(
+                method: op.method, url: url, headers: headers, body: op.body, upload: op.upload,
+                timeout: op.timeout)
         }
         headers.append(("host", endpoint.hostHeader))
         // A streamed body cannot be hashed before it is sent; S3 accepts that and TLS guards it on the way.
@@ -167,18 +177,21 @@ public final class AWSClient: Sendable {
         } catch let e as AWSError {
             throw e
         } catch {
-            throw AWSError(service: op.service.rawValue, operation: op.name, code: .credentialsUnavailable,
-                           message: "\(error)", status: 0,
-                           isTransient: (error as? AWSCredentialsError)?.isTransient ?? false)
+            throw AWSError(
+                service: op.service.rawValue, operation: op.name, code: .credentialsUnavailable,
+                message: "\(error)", status: 0,
+                isTransient: (error as? AWSCredentialsError)?.isTransient ?? false)
         }
         let signer = SigV4Signer(credentials: creds, region: config.region, service: op.service.signingName)
         let signingDate = date ?? Date().addingTimeInterval(clockSkew)
-        headers += signer.signedHeaders(method: op.method, path: op.path, query: op.query, headers: headers,
-                                        payloadSHA256Hex: payloadHash, date: signingDate, uriEncoding: encoding)
+        headers += signer.signedHeaders(
+            method: op.method, path: op.path, query: op.query, headers: headers,
+            payloadSHA256Hex: payloadHash, date: signingDate, uriEncoding: encoding)
         // curl derives Host from the URL; sending our own would duplicate it.
         headers.removeAll { $0.0.lowercased() == "host" }
-        return HTTPRequest(method: op.method, url: url, headers: headers, body: op.body, upload: op.upload,
-                           timeout: op.timeout)
+        return HTTPRequest(
+            method: op.method, url: url, headers: headers, body: op.body, upload: op.upload,
+            timeout: op.timeout)
     }
 }
 
@@ -190,7 +203,8 @@ enum ErrorParser: Sendable {
     case json
 
     func parse(_ head: HTTPResponseHead, body: [UInt8], service: String, operation: String) -> AWSError {
-        let requestID = head.header("x-amzn-requestid") ?? head.header("x-amz-request-id")
+        let requestID =
+            head.header("x-amzn-requestid") ?? head.header("x-amz-request-id")
             ?? XMLLite(body).first("RequestId")
         var code = ""
         var message = ""
@@ -221,9 +235,10 @@ enum ErrorParser: Sendable {
             code = head.status == 404 ? "NotFound" : "HTTP\(head.status)"
             if message.isEmpty { message = String(decoding: body.prefix(300), as: UTF8.self) }
         }
-        var error = AWSError(service: service, operation: operation, code: AWSError.Code(parsing: code), message: message,
-                             requestID: requestID, status: head.status,
-                             retryAfter: HTTPDate.retryAfter(head.header("retry-after")))
+        var error = AWSError(
+            service: service, operation: operation, code: AWSError.Code(parsing: code), message: message,
+            requestID: requestID, status: head.status,
+            retryAfter: HTTPDate.retryAfter(head.header("retry-after")))
         if mayBeSkew { error.serverDate = head.header("date").flatMap(HTTPDate.parse) }
         return error
     }

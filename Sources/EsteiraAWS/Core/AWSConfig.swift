@@ -40,7 +40,8 @@ public struct AWSEndpoint: Sendable, Equatable {
 
     public init(url: String) throws {
         guard let c = URLComponents(string: url), let scheme = c.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", let host = c.host, !host.isEmpty else {
+            scheme == "http" || scheme == "https", let host = c.host, !host.isEmpty
+        else {
             throw AWSConfigurationError("endpoint URL '\(url)' is not an http(s) URL such as http://127.0.0.1:4566")
         }
         self.scheme = scheme
@@ -74,9 +75,11 @@ public struct AWSConfig: Sendable {
     /// "web identity", "container", "IMDSv2"), for the startup log line.
     public var credentialSource: String?
 
-    public init(region: String, credentials: any AWSCredentialProvider,
-                endpointOverrides: [AWSService: AWSEndpoint] = [:], s3PathStyle: Bool? = nil,
-                retry: RetryPolicy = .standard) {
+    public init(
+        region: String, credentials: any AWSCredentialProvider,
+        endpointOverrides: [AWSService: AWSEndpoint] = [:], s3PathStyle: Bool? = nil,
+        retry: RetryPolicy = .standard
+    ) {
         self.region = region
         self.credentials = credentials
         self.endpointOverrides = endpointOverrides
@@ -90,8 +93,10 @@ public struct AWSConfig: Sendable {
     ///
     /// Nothing is fetched here: temporary credentials are asked for on the first call, so a wrong
     /// role shows up as that call's error (code `CredentialsUnavailable`).
-    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment,
-                                       transport: HTTPTransport = .shared) throws -> AWSConfig {
+    public static func fromEnvironment(
+        _ env: [String: String] = ProcessInfo.processInfo.environment,
+        transport: HTTPTransport = .shared
+    ) throws -> AWSConfig {
         let files = SharedConfigFiles.load(env)
         guard let region = AWSCredentialChain.region(env: env, files: files) else {
             throw AWSConfigurationError(
@@ -117,10 +122,12 @@ public struct AWSConfig: Sendable {
         if let raw = env["ESTEIRA_S3_PATH_STYLE"], !raw.isEmpty {
             pathStyle = ["1", "true", "yes"].contains(raw.lowercased())
         }
-        let chain = try AWSCredentialChain.resolve(env: env, files: files, region: region,
-                                                   endpointOverrides: overrides, transport: transport)
-        var config = AWSConfig(region: region, credentials: chain.provider, endpointOverrides: overrides,
-                               s3PathStyle: pathStyle, retry: retry)
+        let chain = try AWSCredentialChain.resolve(
+            env: env, files: files, region: region,
+            endpointOverrides: overrides, transport: transport)
+        var config = AWSConfig(
+            region: region, credentials: chain.provider, endpointOverrides: overrides,
+            s3PathStyle: pathStyle, retry: retry)
         config.credentialSource = chain.source
         return config
     }

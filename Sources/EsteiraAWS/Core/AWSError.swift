@@ -75,8 +75,10 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
     /// The transfer timed out rather than failed: the retry quota charges more for it.
     var isTimeout = false
 
-    public init(service: String, operation: String, code: Code, message: String,
-                requestID: String? = nil, status: Int, isTransient: Bool? = nil, retryAfter: Duration? = nil) {
+    public init(
+        service: String, operation: String, code: Code, message: String,
+        requestID: String? = nil, status: Int, isTransient: Bool? = nil, retryAfter: Duration? = nil
+    ) {
         self.service = service
         self.operation = operation
         self.code = code

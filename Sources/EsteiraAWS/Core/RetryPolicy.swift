@@ -34,8 +34,10 @@ public struct RetryPolicy: Sendable {
 
     /// The wait before the next attempt when the server named one: never less than it asked for
     /// (up to `maxRetryAfter`), never less than the jittered backoff.
-    public func backoff(afterAttempt attempt: Int, retryAfter: Duration?,
-                        random: Double = Double.random(in: 0...1)) -> Duration {
+    public func backoff(
+        afterAttempt attempt: Int, retryAfter: Duration?,
+        random: Double = Double.random(in: 0...1)
+    ) -> Duration {
         let backoff = backoff(afterAttempt: attempt, random: random)
         guard let retryAfter, retryAfter > .zero else { return backoff }
         return max(backoff, min(retryAfter, maxRetryAfter))

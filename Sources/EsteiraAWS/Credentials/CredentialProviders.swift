@@ -35,9 +35,11 @@ public struct EnvironmentCredentials: AWSCredentialProvider {
 
     public init(_ env: [String: String] = ProcessInfo.processInfo.environment) throws {
         guard let id = env["AWS_ACCESS_KEY_ID"], !id.isEmpty,
-              let secret = env["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty else {
+            let secret = env["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty
+        else {
             throw AWSConfigurationError(
-                "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the local stack: source .local/env)")
+                "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the local stack: source .local/env)"
+            )
         }
         let token = env["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         value = AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token)
@@ -71,7 +73,8 @@ enum ISO8601 {
         var whole = text
         var fraction = 0.0
         if let dot = text.firstIndex(of: "."),
-           let end = text[dot...].firstIndex(where: { !$0.isNumber && $0 != "." }) {
+            let end = text[dot...].firstIndex(where: { !$0.isNumber && $0 != "." })
+        {
             fraction = Double("0" + text[dot..<end]) ?? 0
             whole = String(text[..<dot]) + String(text[end...])
         }

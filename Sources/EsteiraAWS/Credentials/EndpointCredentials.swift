@@ -21,8 +21,10 @@ public struct ContainerCredentials: Sendable {
         LoopbackAddress.isLoopback(host) || LoopbackAddress.isContainerAgent(host)
     }
 
-    public init(url: String, authorizationToken: String? = nil, authorizationTokenFile: String? = nil,
-                transport: HTTPTransport = .shared) {
+    public init(
+        url: String, authorizationToken: String? = nil, authorizationTokenFile: String? = nil,
+        transport: HTTPTransport = .shared
+    ) {
         self.url = url
         self.authorizationToken = authorizationToken
         self.authorizationTokenFile = authorizationTokenFile
@@ -30,13 +32,16 @@ public struct ContainerCredentials: Sendable {
     }
 
     /// From the container variables, or nil when neither URI variable is set.
-    public static func fromEnvironment(_ env: [String: String], transport: HTTPTransport = .shared) throws -> ContainerCredentials? {
+    public static func fromEnvironment(_ env: [String: String], transport: HTTPTransport = .shared) throws
+        -> ContainerCredentials?
+    {
         let token = env["AWS_CONTAINER_AUTHORIZATION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let tokenFile = env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         if let relative = env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"], !relative.isEmpty {
             let path = relative.hasPrefix("/") ? relative : "/" + relative
-            return ContainerCredentials(url: ecsHost + path, authorizationToken: token,
-                                        authorizationTokenFile: tokenFile, transport: transport)
+            return ContainerCredentials(
+                url: ecsHost + path, authorizationToken: token,
+                authorizationTokenFile: tokenFile, transport: transport)
         }
         guard let full = env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], !full.isEmpty else { return nil }
         guard let c = URLComponents(string: full), let scheme = c.scheme?.lowercased(), let host = c.host else {
@@ -44,10 +49,12 @@ public struct ContainerCredentials: Sendable {
         }
         guard scheme == "https" || (scheme == "http" && allowsPlainHTTP(host: host)) else {
             throw AWSConfigurationError(
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI='\(full)' must be https, or http to loopback or the ECS/EKS agent address")
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI='\(full)' must be https, or http to loopback or the ECS/EKS agent address"
+            )
         }
-        return ContainerCredentials(url: full, authorizationToken: token, authorizationTokenFile: tokenFile,
-                                    transport: transport)
+        return ContainerCredentials(
+            url: full, authorizationToken: token, authorizationTokenFile: tokenFile,
+            transport: transport)
     }
 
     public func fetch() async throws -> AWSCredentials {
@@ -84,27 +91,34 @@ public struct InstanceMetadataCredentials: Sendable {
     }
 
     /// nil when `AWS_EC2_METADATA_DISABLED=true`.
-    public static func fromEnvironment(_ env: [String: String], transport: HTTPTransport = .shared) -> InstanceMetadataCredentials? {
+    public static func fromEnvironment(_ env: [String: String], transport: HTTPTransport = .shared)
+        -> InstanceMetadataCredentials?
+    {
         if env["AWS_EC2_METADATA_DISABLED"]?.lowercased() == "true" { return nil }
         if let e = env["AWS_EC2_METADATA_SERVICE_ENDPOINT"], !e.isEmpty {
             return InstanceMetadataCredentials(endpoint: e, transport: transport)
         }
         let ipv6 = env["AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"]?.lowercased() == "ipv6"
-        return InstanceMetadataCredentials(endpoint: ipv6 ? "http://[fd00:ec2::254]" : "http://169.254.169.254",
-                                           transport: transport)
+        return InstanceMetadataCredentials(
+            endpoint: ipv6 ? "http://[fd00:ec2::254]" : "http://169.254.169.254",
+            transport: transport)
     }
 
     public func fetch() async throws -> AWSCredentials {
         let source = "IMDSv2 at \(endpoint)"
         let token = try await metadataRequest(
-            transport, HTTPRequest(method: "PUT", url: endpoint + "/latest/api/token",
-                                   headers: [("x-aws-ec2-metadata-token-ttl-seconds", "21600")], timeout: .seconds(2)),
-            source: source).bodyText.trimmingCharacters(in: .whitespacesAndNewlines)
+            transport,
+            HTTPRequest(
+                method: "PUT", url: endpoint + "/latest/api/token",
+                headers: [("x-aws-ec2-metadata-token-ttl-seconds", "21600")], timeout: .seconds(2)),
+            source: source
+        ).bodyText.trimmingCharacters(in: .whitespacesAndNewlines)
         let auth = [("x-aws-ec2-metadata-token", token)]
         let base = endpoint + "/latest/meta-data/iam/security-credentials/"
         let roles = try await metadataGET(transport, url: base, headers: auth, source: source).bodyText
         guard let role = roles.split(whereSeparator: \.isNewline).first.map(String.init), !role.isEmpty else {
-            throw AWSCredentialsError(source: source, message: "the instance has no IAM role attached; attach an instance profile")
+            throw AWSCredentialsError(
+                source: source, message: "the instance has no IAM role attached; attach an instance profile")
         }
         let response = try await metadataGET(transport, url: base + role, headers: auth, source: source)
         return try parseRoleCredentials(response.body, source: source)
@@ -115,14 +129,19 @@ public struct InstanceMetadataCredentials: Sendable {
     }
 }
 
-private func metadataGET(_ transport: HTTPTransport, url: String, headers: [(String, String)],
-                         source: String) async throws -> HTTPResponse {
-    try await metadataRequest(transport, HTTPRequest(method: "GET", url: url, headers: headers, timeout: .seconds(2)), source: source)
+private func metadataGET(
+    _ transport: HTTPTransport, url: String, headers: [(String, String)],
+    source: String
+) async throws -> HTTPResponse {
+    try await metadataRequest(
+        transport, HTTPRequest(method: "GET", url: url, headers: headers, timeout: .seconds(2)), source: source)
 }
 
 /// One request to a local credential endpoint, with one quick retry: these endpoints are local and
 /// either answer at once or are not there.
-private func metadataRequest(_ transport: HTTPTransport, _ request: HTTPRequest, source: String) async throws -> HTTPResponse {
+private func metadataRequest(_ transport: HTTPTransport, _ request: HTTPRequest, source: String) async throws
+    -> HTTPResponse
+{
     var request = request
     request.bypassProxy = true
     var attempt = 1
@@ -135,15 +154,18 @@ private func metadataRequest(_ transport: HTTPTransport, _ request: HTTPRequest,
                 attempt += 1
                 continue
             }
-            throw AWSCredentialsError(source: source, message: "\(request.method) \(request.url) answered HTTP \(r.status): \(r.bodyText.prefix(200))",
-                                      isTransient: transient)
+            throw AWSCredentialsError(
+                source: source,
+                message: "\(request.method) \(request.url) answered HTTP \(r.status): \(r.bodyText.prefix(200))",
+                isTransient: transient)
         } catch let e as TransportError {
             if attempt < 2 {
                 attempt += 1
                 continue
             }
-            throw AWSCredentialsError(source: source, message: "\(request.url) did not answer (\(e.message))",
-                                      isTransient: true)
+            throw AWSCredentialsError(
+                source: source, message: "\(request.url) did not answer (\(e.message))",
+                isTransient: true)
         }
     }
 }
@@ -151,15 +173,18 @@ private func metadataRequest(_ transport: HTTPTransport, _ request: HTTPRequest,
 /// The JSON both container and instance endpoints return.
 private func parseRoleCredentials(_ body: [UInt8], source: String) throws -> AWSCredentials {
     guard let json = try? JSONValue.decode(body) else {
-        throw AWSCredentialsError(source: source, message: "the answer is not JSON: \(String(decoding: body.prefix(200), as: UTF8.self))")
+        throw AWSCredentialsError(
+            source: source, message: "the answer is not JSON: \(String(decoding: body.prefix(200), as: UTF8.self))")
     }
     if let code = json["Code"]?.string, code != "Success" {
-        throw AWSCredentialsError(source: source, message: "the endpoint answered \(code): \(json["Message"]?.string ?? "")",
-                                  isTransient: true)
+        throw AWSCredentialsError(
+            source: source, message: "the endpoint answered \(code): \(json["Message"]?.string ?? "")",
+            isTransient: true)
     }
     guard let id = json["AccessKeyId"]?.string, let secret = json["SecretAccessKey"]?.string else {
         throw AWSCredentialsError(source: source, message: "the answer has no AccessKeyId/SecretAccessKey")
     }
-    return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: json["Token"]?.string,
-                          expiration: json["Expiration"]?.string.flatMap(ISO8601.parse))
+    return AWSCredentials(
+        accessKeyID: id, secretAccessKey: secret, sessionToken: json["Token"]?.string,
+        expiration: json["Expiration"]?.string.flatMap(ISO8601.parse))
 }

@@ -23,10 +23,12 @@ public actor RefreshingCredentials: AWSCredentialProvider {
     ///   - refreshBefore: how long before expiry to renew (the SDKs use about five minutes).
     ///   - retryFailedRefreshAfter: after a failed refresh, how long to keep using the old credentials
     ///     before trying again, so a down endpoint is not asked on every call.
-    public init(source: String, refreshBefore: Duration = .seconds(300), retryFailedRefreshAfter: Duration = .seconds(10),
-                now: @escaping @Sendable () -> Date = { Date() },
-                logger: Logger = Logger(label: "esteira.aws.credentials"),
-                fetch: @escaping @Sendable () async throws -> AWSCredentials) {
+    public init(
+        source: String, refreshBefore: Duration = .seconds(300), retryFailedRefreshAfter: Duration = .seconds(10),
+        now: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger = Logger(label: "esteira.aws.credentials"),
+        fetch: @escaping @Sendable () async throws -> AWSCredentials
+    ) {
         self.source = source
         self.fetch = fetch
         self.refreshBefore = refreshBefore
@@ -69,9 +71,11 @@ public actor RefreshingCredentials: AWSCredentialProvider {
                 quietUntil = now().addingTimeInterval(retryFailedRefreshAfter.inSeconds)
             }
             if let c = current, let expiration = c.expiration, expiration > now() {
-                logger.warning("credential refresh failed; using the current credentials until they expire", metadata: [
-                    "source": "\(source)", "expires": "\(expiration)", "error": "\(error)",
-                ])
+                logger.warning(
+                    "credential refresh failed; using the current credentials until they expire",
+                    metadata: [
+                        "source": "\(source)", "expires": "\(expiration)", "error": "\(error)",
+                    ])
                 return c
             }
             throw error

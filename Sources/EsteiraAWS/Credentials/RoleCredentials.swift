@@ -11,8 +11,10 @@ public struct WebIdentityCredentials: Sendable {
     /// Sign the STS call (a local server checking every signature needs it; AWS does not).
     public var signRequests: Bool
 
-    public init(roleARN: String, tokenFile: String, sessionName: String? = nil, sts: STSClient,
-                signRequests: Bool = false) {
+    public init(
+        roleARN: String, tokenFile: String, sessionName: String? = nil, sts: STSClient,
+        signRequests: Bool = false
+    ) {
         self.roleARN = roleARN
         self.tokenFile = tokenFile
         self.sessionName = sessionName ?? defaultSessionName()
@@ -28,10 +30,12 @@ public struct WebIdentityCredentials: Sendable {
             throw AWSCredentialsError(source: source, message: "the token file \(tokenFile) is empty")
         }
         do {
-            return try await sts.assumeRoleWithWebIdentity(roleARN: roleARN, sessionName: sessionName,
-                                                           webIdentityToken: token, signed: signRequests)
+            return try await sts.assumeRoleWithWebIdentity(
+                roleARN: roleARN, sessionName: sessionName,
+                webIdentityToken: token, signed: signRequests)
         } catch let e as AWSError {
-            throw AWSCredentialsError(source: source, message: "STS refused the token: \(e)", isTransient: e.isTransient)
+            throw AWSCredentialsError(
+                source: source, message: "STS refused the token: \(e)", isTransient: e.isTransient)
         }
     }
 
@@ -51,8 +55,10 @@ public struct AssumeRoleCredentials: Sendable {
     /// Signed with the source credentials.
     public var sts: STSClient
 
-    public init(roleARN: String, sessionName: String? = nil, externalID: String? = nil, durationSeconds: Int? = nil,
-                sts: STSClient) {
+    public init(
+        roleARN: String, sessionName: String? = nil, externalID: String? = nil, durationSeconds: Int? = nil,
+        sts: STSClient
+    ) {
         self.roleARN = roleARN
         self.sessionName = sessionName ?? defaultSessionName()
         self.externalID = externalID
@@ -62,8 +68,9 @@ public struct AssumeRoleCredentials: Sendable {
 
     public func fetch() async throws -> AWSCredentials {
         do {
-            return try await sts.assumeRole(roleARN: roleARN, sessionName: sessionName,
-                                            durationSeconds: durationSeconds, externalID: externalID)
+            return try await sts.assumeRole(
+                roleARN: roleARN, sessionName: sessionName,
+                durationSeconds: durationSeconds, externalID: externalID)
         } catch let e as AWSError {
             throw AWSCredentialsError(source: "assume role \(roleARN)", message: "\(e)", isTransient: e.isTransient)
         }

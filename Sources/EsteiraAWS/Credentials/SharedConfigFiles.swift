@@ -17,7 +17,8 @@ public struct SharedConfigFiles: Sendable {
     public static func load(_ env: [String: String]) -> SharedConfigFiles {
         let home = env["HOME"] ?? ""
         let configPath = env["AWS_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.aws/config"
-        let credentialsPath = env["AWS_SHARED_CREDENTIALS_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let credentialsPath =
+            env["AWS_SHARED_CREDENTIALS_FILE"].flatMap { $0.isEmpty ? nil : $0 }
             ?? "\(home)/.aws/credentials"
         var profiles: [String: [String: String]] = [:]
         if let text = try? String(contentsOfFile: configPath, encoding: .utf8) {
@@ -41,13 +42,17 @@ public struct SharedConfigFiles: Sendable {
             if line.first == " " || line.first == "\t" { continue }
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.hasPrefix("[") {
-                guard trimmed.hasSuffix("]") else { current = nil; continue }
+                guard trimmed.hasSuffix("]") else {
+                    current = nil
+                    continue
+                }
                 let name = trimmed.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
                 if name == "default" {
                     current = "default"
                 } else if isConfigFile {
                     let parts = name.split(separator: " ", maxSplits: 1)
-                    current = parts.count == 2 && parts[0] == "profile"
+                    current =
+                        parts.count == 2 && parts[0] == "profile"
                         ? parts[1].trimmingCharacters(in: .whitespaces) : nil
                 } else {
                     current = name

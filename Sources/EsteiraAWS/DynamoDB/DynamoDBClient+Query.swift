@@ -20,11 +20,15 @@ public struct DynamoTableDescription: Sendable {
 
 extension DynamoDBClient {
     /// One page of the items matching `keyCondition` (which must name the partition key), in sort-key order.
-    public func queryPage(table: String, keyCondition: DynamoExpression, filter: DynamoExpression? = nil,
-                          index: String? = nil, consistent: Bool = false, limit: Int? = nil,
-                          startKey: DynamoItem? = nil, ascending: Bool = true) async throws -> DynamoQueryPage {
-        var body: [String: JSONValue] = ["TableName": .string(table), "ConsistentRead": .bool(consistent),
-                                         "ScanIndexForward": .bool(ascending)]
+    public func queryPage(
+        table: String, keyCondition: DynamoExpression, filter: DynamoExpression? = nil,
+        index: String? = nil, consistent: Bool = false, limit: Int? = nil,
+        startKey: DynamoItem? = nil, ascending: Bool = true
+    ) async throws -> DynamoQueryPage {
+        var body: [String: JSONValue] = [
+            "TableName": .string(table), "ConsistentRead": .bool(consistent),
+            "ScanIndexForward": .bool(ascending),
+        ]
         add(keyCondition, as: "KeyConditionExpression", to: &body)
         add(filter, as: "FilterExpression", to: &body)
         if let index { body["IndexName"] = .string(index) }
@@ -37,14 +41,17 @@ extension DynamoDBClient {
     }
 
     /// Every matching item, following LastEvaluatedKey page by page; `limit` caps what is held in memory.
-    public func query(table: String, keyCondition: DynamoExpression, filter: DynamoExpression? = nil,
-                      index: String? = nil, consistent: Bool = false, pageSize: Int? = nil,
-                      limit: Int = 100_000) async throws -> [DynamoItem] {
+    public func query(
+        table: String, keyCondition: DynamoExpression, filter: DynamoExpression? = nil,
+        index: String? = nil, consistent: Bool = false, pageSize: Int? = nil,
+        limit: Int = 100_000
+    ) async throws -> [DynamoItem] {
         var all: [DynamoItem] = []
         var start: DynamoItem?
         repeat {
-            let page = try await queryPage(table: table, keyCondition: keyCondition, filter: filter, index: index,
-                                           consistent: consistent, limit: pageSize, startKey: start)
+            let page = try await queryPage(
+                table: table, keyCondition: keyCondition, filter: filter, index: index,
+                consistent: consistent, limit: pageSize, startKey: start)
             all += page.items
             start = page.lastEvaluatedKey
         } while start != nil && all.count < limit
@@ -62,7 +69,8 @@ extension DynamoDBClient {
         guard let t = r["Table"] else { return nil }
         let schema = (t["KeySchema"]?.array ?? []).sorted { a, _ in a["KeyType"]?.string == "HASH" }
             .compactMap { $0["AttributeName"]?.string }
-        return DynamoTableDescription(name: t["TableName"]?.string ?? name, status: t["TableStatus"]?.string ?? "",
-                                      keySchema: schema, itemCount: t["ItemCount"]?.int, arn: t["TableArn"]?.string)
+        return DynamoTableDescription(
+            name: t["TableName"]?.string ?? name, status: t["TableStatus"]?.string ?? "",
+            keySchema: schema, itemCount: t["ItemCount"]?.int, arn: t["TableArn"]?.string)
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 extension DynamoDBClient {
     /// Every item passing `filter`, page by page. For operator views of small tables (the jobs table,
     /// kept small by its TTL); never on a hot path.
-    public func scan(table: String, filter: DynamoExpression? = nil, limit: Int = 100_000) async throws -> [DynamoItem] {
+    public func scan(table: String, filter: DynamoExpression? = nil, limit: Int = 100_000) async throws -> [DynamoItem]
+    {
         var all: [DynamoItem] = []
         var start: DynamoItem?
         repeat {

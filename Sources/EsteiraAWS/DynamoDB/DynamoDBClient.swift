@@ -27,9 +27,15 @@ public enum DynamoValue: Sendable, Hashable {
     init?(json: JSONValue) {
         guard let o = json.object, let (type, v) = o.first else { return nil }
         switch type {
-        case "S": guard let s = v.string else { return nil }; self = .s(s)
-        case "N": guard let s = v.string else { return nil }; self = .n(s)
-        case "BOOL": guard case .bool(let b) = v else { return nil }; self = .bool(b)
+        case "S":
+            guard let s = v.string else { return nil }
+            self = .s(s)
+        case "N":
+            guard let s = v.string else { return nil }
+            self = .n(s)
+        case "BOOL":
+            guard case .bool(let b) = v else { return nil }
+            self = .bool(b)
         case "NULL": self = .null
         case "M": self = .m((v.object ?? [:]).compactMapValues(DynamoValue.init(json:)))
         case "L": self = .l((v.array ?? []).compactMap(DynamoValue.init(json:)))
@@ -38,8 +44,14 @@ public enum DynamoValue: Sendable, Hashable {
         }
     }
 
-    public var string: String? { if case .s(let s) = self { return s }; return nil }
-    public var int: Int? { if case .n(let n) = self { return Int(n) }; return nil }
+    public var string: String? {
+        if case .s(let s) = self { return s }
+        return nil
+    }
+    public var int: Int? {
+        if case .n(let n) = self { return Int(n) }
+        return nil
+    }
 }
 
 public typealias DynamoItem = [String: DynamoValue]
@@ -72,9 +84,11 @@ public struct DynamoDBClient: Sendable {
 
     @discardableResult
     func call(_ name: String, _ body: [String: JSONValue]) async throws -> JSONValue {
-        let op = AWSOperation(service: .dynamodb, name: name, headers: [
-            ("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "DynamoDB_20120810.\(name)"),
-        ], body: JSONValue.object(body).encoded())
+        let op = AWSOperation(
+            service: .dynamodb, name: name,
+            headers: [
+                ("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "DynamoDB_20120810.\(name)"),
+            ], body: JSONValue.object(body).encoded())
         let r = try await client.send(op, errorParser: .json)
         return r.body.isEmpty ? .object([:]) : try JSONValue.decode(r.body)
     }
@@ -89,12 +103,14 @@ public struct DynamoDBClient: Sendable {
             schema.append(["AttributeName": .string(sortKey), "KeyType": "RANGE"])
         }
         do {
-            try await call("CreateTable", [
-                "TableName": .string(name),
-                "AttributeDefinitions": .array(definitions),
-                "KeySchema": .array(schema),
-                "BillingMode": "PAY_PER_REQUEST",
-            ])
+            try await call(
+                "CreateTable",
+                [
+                    "TableName": .string(name),
+                    "AttributeDefinitions": .array(definitions),
+                    "KeySchema": .array(schema),
+                    "BillingMode": "PAY_PER_REQUEST",
+                ])
         } catch let e as AWSError where e.code == .resourceInUse {
             return
         }
@@ -112,9 +128,14 @@ public struct DynamoDBClient: Sendable {
 
     public func updateTimeToLive(table: String, attribute: String) async throws {
         do {
-            try await call("UpdateTimeToLive", ["TableName": .string(table), "TimeToLiveSpecification": [
-                "AttributeName": .string(attribute), "Enabled": true,
-            ]])
+            try await call(
+                "UpdateTimeToLive",
+                [
+                    "TableName": .string(table),
+                    "TimeToLiveSpecification": [
+                        "AttributeName": .string(attribute), "Enabled": true,
+                    ],
+                ])
         } catch let e as AWSError where e.code == .validation && e.message.contains("already enabled") {
             return
         }
@@ -128,10 +149,14 @@ public struct DynamoDBClient: Sendable {
 
     /// Applies an update expression; returns the item's attributes after the update.
     @discardableResult
-    public func updateItem(table: String, key: DynamoItem, update: DynamoExpression,
-                           condition: DynamoExpression? = nil) async throws -> DynamoItem {
-        var body: [String: JSONValue] = ["TableName": .string(table), "Key": .object(key.mapValues(\.json)),
-                                         "ReturnValues": "ALL_NEW"]
+    public func updateItem(
+        table: String, key: DynamoItem, update: DynamoExpression,
+        condition: DynamoExpression? = nil
+    ) async throws -> DynamoItem {
+        var body: [String: JSONValue] = [
+            "TableName": .string(table), "Key": .object(key.mapValues(\.json)),
+            "ReturnValues": "ALL_NEW",
+        ]
         add(update, as: "UpdateExpression", to: &body)
         add(condition, as: "ConditionExpression", to: &body)
         let r = try await conditional(table, "UpdateItem") { try await call("UpdateItem", body) }
@@ -139,8 +164,12 @@ public struct DynamoDBClient: Sendable {
     }
 
     public func getItem(table: String, key: DynamoItem, consistent: Bool = true) async throws -> DynamoItem? {
-        let r = try await call("GetItem", ["TableName": .string(table), "Key": .object(key.mapValues(\.json)),
-                                           "ConsistentRead": .bool(consistent)])
+        let r = try await call(
+            "GetItem",
+            [
+                "TableName": .string(table), "Key": .object(key.mapValues(\.json)),
+                "ConsistentRead": .bool(consistent),
+            ])
         return r["Item"]?.object.map { $0.compactMapValues(DynamoValue.init(json:)) }
     }
 
@@ -167,7 +196,9 @@ public struct DynamoDBClient: Sendable {
     }
 
     @discardableResult
-    private func conditional(_ table: String, _ op: String, _ body: () async throws -> JSONValue) async throws -> JSONValue {
+    private func conditional(_ table: String, _ op: String, _ body: () async throws -> JSONValue) async throws
+        -> JSONValue
+    {
         do {
             return try await body()
         } catch let e as AWSError where e.code == .conditionalCheckFailed {

@@ -1,6 +1,6 @@
+internal import CCurl
 import Foundation
 import Synchronization
-internal import CCurl
 
 /// HTTP over one libcurl multi handle, driven by a thread of its own.
 ///
@@ -145,13 +145,18 @@ public final class HTTPTransport: @unchecked Sendable {
     private func runLoop() {
         // "/proc/thread-self" links to "<pid>/task/<tid>" on Linux; elsewhere the id stays 0.
         if let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
-           let tid = link.split(separator: "/").last.flatMap({ Int32($0) }) {
+            let tid = link.split(separator: "/").last.flatMap({ Int32($0) })
+        {
             queue.withLock { $0.threadID = tid }
         }
         var running: Int32 = 0
         while true {
             let (adds, cancels, resumes, stopping) = queue.withLock { q in
-                defer { q.pending.removeAll(); q.cancelled.removeAll(); q.unpause.removeAll() }
+                defer {
+                    q.pending.removeAll()
+                    q.cancelled.removeAll()
+                    q.unpause.removeAll()
+                }
                 return (q.pending, q.cancelled, q.unpause, q.stopping)
             }
             if stopping {
@@ -169,7 +174,8 @@ public final class HTTPTransport: @unchecked Sendable {
             var left: Int32 = 0
             while let msg = curl_multi_info_read(multi, &left) {
                 guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle,
-                      let t = active[Int(bitPattern: easy)] else { continue }
+                    let t = active[Int(bitPattern: easy)]
+                else { continue }
                 let code = esteira_curl_message_result(msg)
                 if code == CURLE_OK {
                     finish(t, error: nil)
@@ -254,8 +260,10 @@ public final class HTTPTransport: @unchecked Sendable {
                 let reason = String(cString: strerror(errno))
                 curl_easy_cleanup(easy)
                 t.easy = nil
-                t.complete(error: TransportError(curlCode: -1, message: "cannot open upload file \(path): \(reason)",
-                                                 url: r.url))
+                t.complete(
+                    error: TransportError(
+                        curlCode: -1, message: "cannot open upload file \(path): \(reason)",
+                        url: r.url))
                 return
             }
             t.uploadFD = fd
@@ -400,7 +408,11 @@ final class Transfer: @unchecked Sendable {
                 defer { s.bufferedContinuation = nil }
                 return s.bufferedContinuation
             }
-            if let error { cont?.resume(throwing: error) } else { cont?.resume(returning: HTTPResponse(head: head, body: body)) }
+            if let error {
+                cont?.resume(throwing: error)
+            } else {
+                cont?.resume(returning: HTTPResponse(head: head, body: body))
+            }
             return
         }
         let head = self.head
@@ -509,14 +521,18 @@ public final class HTTPBodyStream: AsyncSequence, @unchecked Sendable {
 
 // MARK: - curl callbacks (C function pointers; the context is the Transfer)
 
-private func curlWrite(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ ctx: UnsafeMutableRawPointer?) -> Int {
+private func curlWrite(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ ctx: UnsafeMutableRawPointer?)
+    -> Int
+{
     guard let ptr, let ctx else { return 0 }
     let t = Unmanaged<Transfer>.fromOpaque(ctx).takeUnretainedValue()
     let n = size * count
     return t.receive(UnsafeRawBufferPointer(start: ptr, count: n)) ? n : Int(esteira_curl_writefunc_pause())
 }
 
-private func curlRead(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ ctx: UnsafeMutableRawPointer?) -> Int {
+private func curlRead(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ ctx: UnsafeMutableRawPointer?)
+    -> Int
+{
     guard let ptr, let ctx else { return Int(esteira_curl_readfunc_abort()) }
     let t = Unmanaged<Transfer>.fromOpaque(ctx).takeUnretainedValue()
     let capacity = size * count
@@ -541,8 +557,10 @@ private func curlRead(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count:
         return got
     case .stream(let stream):
         let transport = t.transport
-        switch stream.read(into: UnsafeMutableRawPointer(ptr), capacity: capacity,
-                           wakeReader: { [weak t] in if let t { transport?.resume(t) } }) {
+        switch stream.read(
+            into: UnsafeMutableRawPointer(ptr), capacity: capacity,
+            wakeReader: { [weak t] in if let t { transport?.resume(t) } })
+        {
         case .bytes(let n): return n
         case .end: return 0
         case .pause: return Int(esteira_curl_readfunc_pause())
@@ -551,7 +569,9 @@ private func curlRead(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count:
     }
 }
 
-private func curlHeader(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ ctx: UnsafeMutableRawPointer?) -> Int {
+private func curlHeader(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ ctx: UnsafeMutableRawPointer?)
+    -> Int
+{
     guard let ptr, let ctx else { return 0 }
     let t = Unmanaged<Transfer>.fromOpaque(ctx).takeUnretainedValue()
     let n = size * count

@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraSync
+import Foundation
 
 /// An HTTP request as the transport sends it: the URL is final (already percent-encoded, exactly as signed).
 public struct HTTPRequest: Sendable {
@@ -15,8 +15,10 @@ public struct HTTPRequest: Sendable {
     /// service and the container credential endpoint are local, and a proxy must never see their tokens.
     public var bypassProxy: Bool = false
 
-    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = [],
-                upload: HTTPUpload? = nil, timeout: Duration? = nil) {
+    public init(
+        method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = [],
+        upload: HTTPUpload? = nil, timeout: Duration? = nil
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -74,8 +76,9 @@ public struct TransportError: Error, CustomStringConvertible, Sendable {
     public var isShutDown: Bool { curlCode == Self.shutDownCode }
 
     static func shutDown(url: String) -> TransportError {
-        TransportError(curlCode: shutDownCode, message: "the HTTP transport is shut down; nothing more is sent through it",
-                       url: url)
+        TransportError(
+            curlCode: shutDownCode, message: "the HTTP transport is shut down; nothing more is sent through it",
+            url: url)
     }
 
     public var description: String { "HTTP transport error \(curlCode) for \(url): \(message)" }
@@ -105,7 +108,9 @@ public struct HTTPTransportOptions: Sendable {
     public init() {}
 
     /// The defaults plus what the AWS SDKs read from the environment: `AWS_CA_BUNDLE`.
-    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> HTTPTransportOptions {
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment)
+        -> HTTPTransportOptions
+    {
         var options = HTTPTransportOptions()
         if let bundle = env["AWS_CA_BUNDLE"], !bundle.isEmpty { options.caBundlePath = bundle }
         return options
@@ -162,7 +167,7 @@ public final class HTTPUploadStream: Sendable {
 
     /// `chunks` must yield exactly `length` bytes in all; fewer or more fails the request.
     public init<Chunks: AsyncSequence & Sendable>(length: Int64, highWater: Int = 1 << 20, _ chunks: Chunks)
-        where Chunks.Element == [UInt8] {
+    where Chunks.Element == [UInt8] {
         self.length = length
         self.highWater = highWater
         self.pump = { stream in
@@ -242,7 +247,9 @@ public final class HTTPUploadStream: Sendable {
     }
 
     /// Transport thread: copies up to `capacity` bytes into `destination`. nil means "none yet, pause".
-    func read(into destination: UnsafeMutableRawPointer, capacity: Int, wakeReader: @escaping @Sendable () -> Void) -> ReadResult {
+    func read(into destination: UnsafeMutableRawPointer, capacity: Int, wakeReader: @escaping @Sendable () -> Void)
+        -> ReadResult
+    {
         let (result, waiter): (ReadResult, CheckedContinuation<Void, Never>?) = state.withLock { s in
             if s.queued > 0 {
                 let n = min(capacity, s.queued)
@@ -263,7 +270,10 @@ public final class HTTPUploadStream: Sendable {
         return result
     }
 
-    enum ReadResult { case bytes(Int), end, pause, failed }
+    enum ReadResult {
+        case bytes(Int)
+        case end, pause, failed
+    }
 
     /// Stops the producer and frees the queue; the stream cannot be sent again.
     func close() {

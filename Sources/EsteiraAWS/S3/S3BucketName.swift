@@ -24,7 +24,9 @@ public enum S3BucketName {
         guard bytes.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }) else {
             return "a bucket name holds only lower-case letters, digits, '.' and '-'"
         }
-        guard isAlnum(bytes.first!), isAlnum(bytes.last!) else { return "a bucket name begins and ends with a letter or digit" }
+        guard isAlnum(bytes.first!), isAlnum(bytes.last!) else {
+            return "a bucket name begins and ends with a letter or digit"
+        }
         guard !name.contains("..") else { return "a bucket name has no two adjacent periods" }
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         if parts.count == 4, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) }) {

@@ -29,11 +29,15 @@ public struct S3UploadedPart: Sendable, Equatable {
 
 extension S3Client {
     /// Starts a multipart upload; returns its upload id.
-    public func createMultipartUpload(bucket: String, key: String,
-                                      contentType: String = "application/octet-stream") async throws -> String {
-        let r = try await client.send(operation("CreateMultipartUpload", method: "POST", bucket: bucket, key: key,
-                                                query: [("uploads", "")], headers: [("content-type", contentType)]),
-                                      errorParser: .xml)
+    public func createMultipartUpload(
+        bucket: String, key: String,
+        contentType: String = "application/octet-stream"
+    ) async throws -> String {
+        let r = try await client.send(
+            operation(
+                "CreateMultipartUpload", method: "POST", bucket: bucket, key: key,
+                query: [("uploads", "")], headers: [("content-type", contentType)]),
+            errorParser: .xml)
         guard let id = XMLLite(r.body).first("UploadId") else {
             throw malformed("CreateMultipartUpload", "no UploadId in the answer")
         }
@@ -41,21 +45,28 @@ extension S3Client {
     }
 
     /// Uploads one part held in memory.
-    public func uploadPart(bucket: String, key: String, uploadID: String, partNumber: Int,
-                           body: [UInt8]) async throws -> S3UploadedPart {
-        var part = try await uploadPart(op: operation("UploadPart", method: "PUT", bucket: bucket, key: key,
-                                                      query: partQuery(uploadID, partNumber), body: body, timeout: .seconds(600)),
-                                        partNumber: partNumber)
+    public func uploadPart(
+        bucket: String, key: String, uploadID: String, partNumber: Int,
+        body: [UInt8]
+    ) async throws -> S3UploadedPart {
+        var part = try await uploadPart(
+            op: operation(
+                "UploadPart", method: "PUT", bucket: bucket, key: key,
+                query: partQuery(uploadID, partNumber), body: body, timeout: .seconds(600)),
+            partNumber: partNumber)
         part.size = Int64(body.count)
         return part
     }
 
     /// Uploads one part read while it is sent: a file range (retried like any call) or a one-shot
     /// stream (not retried once any of it was sent). Parts other than the last must be at least 5 MiB.
-    public func uploadPart(bucket: String, key: String, uploadID: String, partNumber: Int,
-                           upload: HTTPUpload) async throws -> S3UploadedPart {
-        var op = operation("UploadPart", method: "PUT", bucket: bucket, key: key,
-                           query: partQuery(uploadID, partNumber), timeout: nil)
+    public func uploadPart(
+        bucket: String, key: String, uploadID: String, partNumber: Int,
+        upload: HTTPUpload
+    ) async throws -> S3UploadedPart {
+        var op = operation(
+            "UploadPart", method: "PUT", bucket: bucket, key: key,
+            query: partQuery(uploadID, partNumber), timeout: nil)
         op.upload = upload
         var part = try await uploadPart(op: op, partNumber: partNumber)
         if case .file(_, _, let length) = upload { part.size = length }
@@ -74,15 +85,19 @@ extension S3Client {
 
     /// Joins the parts into the object.
     @discardableResult
-    public func completeMultipartUpload(bucket: String, key: String, uploadID: String,
-                                        parts: [S3UploadedPart]) async throws -> S3ObjectInfo {
-        let xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+    public func completeMultipartUpload(
+        bucket: String, key: String, uploadID: String,
+        parts: [S3UploadedPart]
+    ) async throws -> S3ObjectInfo {
+        let xml =
+            "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
             + parts.sorted { $0.partNumber < $1.partNumber }.map {
                 "<Part><PartNumber>\($0.partNumber)</PartNumber><ETag>\(XMLLite.escape($0.eTag))</ETag></Part>"
             }.joined() + "</CompleteMultipartUpload>"
-        let op = operation("CompleteMultipartUpload", method: "POST", bucket: bucket, key: key,
-                           query: [("uploadId", uploadID)], headers: [("content-type", "application/xml")],
-                           body: Array(xml.utf8), timeout: .seconds(600))
+        let op = operation(
+            "CompleteMultipartUpload", method: "POST", bucket: bucket, key: key,
+            query: [("uploadId", uploadID)], headers: [("content-type", "application/xml")],
+            body: Array(xml.utf8), timeout: .seconds(600))
         let r: HTTPResponse
         do {
             r = try await client.send(op, errorParser: .xml)
@@ -97,8 +112,9 @@ extension S3Client {
         if doc.first("Code") != nil, doc.blocks("Error").first != nil {
             throw ErrorParser.xml.parse(r.head, body: r.body, service: "s3", operation: "CompleteMultipartUpload")
         }
-        return S3ObjectInfo(bucket: bucket, key: key, size: nil, eTag: doc.first("ETag"),
-                            versionID: r.header("x-amz-version-id"), contentType: nil)
+        return S3ObjectInfo(
+            bucket: bucket, key: key, size: nil, eTag: doc.first("ETag"),
+            versionID: r.header("x-amz-version-id"), contentType: nil)
     }
 
     /// The object, when it is the one `parts` complete to; nil when it is absent or another object.
@@ -112,15 +128,19 @@ extension S3Client {
         }
         guard head.eTag?.filter({ $0 != "\"" }) == expected else { return nil }
         let sizes = parts.map(\.size)
-        if !sizes.contains(where: { $0 == nil }), let size = head.size, size != sizes.reduce(0) { $0 + $1! } { return nil }
+        if !sizes.contains(where: { $0 == nil }), let size = head.size, size != sizes.reduce(0) { $0 + $1! } {
+            return nil
+        }
         return head
     }
 
     /// Drops an upload and its parts (they are billed until then).
     public func abortMultipartUpload(bucket: String, key: String, uploadID: String) async throws {
         do {
-            _ = try await client.send(operation("AbortMultipartUpload", method: "DELETE", bucket: bucket, key: key,
-                                                query: [("uploadId", uploadID)]), errorParser: .xml)
+            _ = try await client.send(
+                operation(
+                    "AbortMultipartUpload", method: "DELETE", bucket: bucket, key: key,
+                    query: [("uploadId", uploadID)]), errorParser: .xml)
         } catch let e as AWSError where e.code == .noSuchUpload {
             return
         }
@@ -129,8 +149,10 @@ extension S3Client {
     /// Uploads a local file of any size in parts read from disk as they are sent, so memory stays at a
     /// few buffers; on failure the upload is aborted so no orphan parts stay behind.
     @discardableResult
-    public func uploadFile(bucket: String, key: String, path: String, partSize: Int64 = 16 << 20,
-                           contentType: String = "application/octet-stream") async throws -> S3ObjectInfo {
+    public func uploadFile(
+        bucket: String, key: String, path: String, partSize: Int64 = 16 << 20,
+        contentType: String = "application/octet-stream"
+    ) async throws -> S3ObjectInfo {
         precondition(partSize >= 5 << 20, "S3 parts other than the last must be at least 5 MiB")
         let size: Int64
         do {
@@ -144,9 +166,11 @@ extension S3Client {
             var offset: Int64 = 0
             repeat {
                 let length = min(partSize, size - offset)
-                parts.append(try await uploadPart(bucket: bucket, key: key, uploadID: uploadID,
-                                                  partNumber: parts.count + 1,
-                                                  upload: .file(path: path, offset: offset, length: length)))
+                parts.append(
+                    try await uploadPart(
+                        bucket: bucket, key: key, uploadID: uploadID,
+                        partNumber: parts.count + 1,
+                        upload: .file(path: path, offset: offset, length: length)))
                 offset += length
             } while offset < size
             var info = try await completeMultipartUpload(bucket: bucket, key: key, uploadID: uploadID, parts: parts)

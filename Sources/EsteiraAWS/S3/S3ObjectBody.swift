@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraSync
+import Foundation
 
 /// An S3 object's bytes as they arrive, resumed transparently after a dropped connection.
 ///
@@ -54,8 +54,10 @@ public final class S3ObjectBody: AsyncSequence, Sendable {
                 let received = state.withLock { $0.received }
                 if let expectedLength, received < expectedLength {
                     // A clean close before Content-Length is a cut connection too.
-                    try await reopen(after: TransportError(curlCode: 18, message: "the body ended after \(received) of \(expectedLength) bytes",
-                                                           url: "s3://\(resume.bucket)/\(resume.key)"))
+                    try await reopen(
+                        after: TransportError(
+                            curlCode: 18, message: "the body ended after \(received) of \(expectedLength) bytes",
+                            url: "s3://\(resume.bucket)/\(resume.key)"))
                     continue
                 }
                 state.withLock { $0.finished = true }
@@ -70,8 +72,9 @@ public final class S3ObjectBody: AsyncSequence, Sendable {
         let (received, resumes) = state.withLock { ($0.received, $0.resumes) }
         let operation = "GetObject"
         guard resumes < resume.maxResumes else {
-            var e = AWSError(service: "s3", operation: operation, code: .transport,
-                             message: "s3://\(resume.bucket)/\(resume.key): \(error.message)", status: 0)
+            var e = AWSError(
+                service: "s3", operation: operation, code: .transport,
+                message: "s3://\(resume.bucket)/\(resume.key): \(error.message)", status: 0)
             e.retryNote = "gave up after \(resumes) resumes at byte \(resume.start + received)"
             throw e
         }
@@ -85,11 +88,13 @@ public final class S3ObjectBody: AsyncSequence, Sendable {
         let head: HTTPResponseHead
         let body: HTTPBodyStream
         do {
-            (head, body) = try await resume.client.openObject(bucket: resume.bucket, key: resume.key,
-                                                              versionID: resume.versionID, ifMatch: eTag,
-                                                              from: from, through: resume.end)
+            (head, body) = try await resume.client.openObject(
+                bucket: resume.bucket, key: resume.key,
+                versionID: resume.versionID, ifMatch: eTag,
+                from: from, through: resume.end)
         } catch var e as AWSError where e.code == .preconditionFailed || e.status == 412 {
-            e.message = "s3://\(resume.bucket)/\(resume.key) changed while it was read (ETag is no longer \(eTag)); "
+            e.message =
+                "s3://\(resume.bucket)/\(resume.key) changed while it was read (ETag is no longer \(eTag)); "
                 + "refusing to join bytes of two versions. Read it again from the start."
             e.isTransient = false
             throw e
@@ -98,9 +103,11 @@ public final class S3ObjectBody: AsyncSequence, Sendable {
         let contentRange = head.header("content-range") ?? ""
         guard head.status == 206, contentRange.hasPrefix("bytes \(from)-") else {
             body.cancel()
-            throw AWSError(service: "s3", operation: operation, code: .resumeMismatch,
-                           message: "asked for bytes from \(from) but got HTTP \(head.status) with Content-Range '\(contentRange)'",
-                           status: head.status, isTransient: false)
+            throw AWSError(
+                service: "s3", operation: operation, code: .resumeMismatch,
+                message:
+                    "asked for bytes from \(from) but got HTTP \(head.status) with Content-Range '\(contentRange)'",
+                status: head.status, isTransient: false)
         }
         state.withLock { s in
             s.stream = body

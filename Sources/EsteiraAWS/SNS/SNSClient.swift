@@ -13,21 +13,28 @@ public struct SNSClient: Sendable {
         // server that re-encodes the parsed form to check the signature (moto) only agrees on this spelling.
         // A literal "%20" in a value was encoded as "%2520", so only real spaces change.
         let body = SigV4URI.encodeQuery(form).replacingOccurrences(of: "%20", with: "+")
-        let op = AWSOperation(service: .sns, name: action, headers: [
-            ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
-        ], body: Array(body.utf8), timeout: .seconds(30))
+        let op = AWSOperation(
+            service: .sns, name: action,
+            headers: [
+                ("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+            ], body: Array(body.utf8), timeout: .seconds(30))
         return XMLLite(try await client.send(op, errorParser: .xml).body)
     }
 
     /// Publishes `message` (at most 256 KiB, which SNS enforces) to the topic; returns SNS's message id.
     @discardableResult
-    public func publish(topicARN: String, message: String, subject: String? = nil,
-                        attributes: [(name: String, value: String)] = []) async throws -> String {
+    public func publish(
+        topicARN: String, message: String, subject: String? = nil,
+        attributes: [(name: String, value: String)] = []
+    ) async throws -> String {
         var p = [("TopicArn", topicARN), ("Message", message)]
         if let subject { p.append(("Subject", subject)) }
         for (i, a) in attributes.enumerated() {
             let prefix = "MessageAttributes.entry.\(i + 1)"
-            p += [("\(prefix).Name", a.name), ("\(prefix).Value.DataType", "String"), ("\(prefix).Value.StringValue", a.value)]
+            p += [
+                ("\(prefix).Name", a.name), ("\(prefix).Value.DataType", "String"),
+                ("\(prefix).Value.StringValue", a.value),
+            ]
         }
         let doc = try await call("Publish", p)
         guard let id = doc.first("MessageId") else { throw malformed("Publish", "no MessageId") }
@@ -43,9 +50,13 @@ public struct SNSClient: Sendable {
 
     /// Subscribes an endpoint (an SQS queue ARN with `protocol: "sqs"`); returns the subscription ARN.
     @discardableResult
-    public func subscribe(topicARN: String, protocol proto: String, endpoint: String,
-                          attributes: [String: String] = [:]) async throws -> String {
-        var p = [("TopicArn", topicARN), ("Protocol", proto), ("Endpoint", endpoint), ("ReturnSubscriptionArn", "true")]
+    public func subscribe(
+        topicARN: String, protocol proto: String, endpoint: String,
+        attributes: [String: String] = [:]
+    ) async throws -> String {
+        var p = [
+            ("TopicArn", topicARN), ("Protocol", proto), ("Endpoint", endpoint), ("ReturnSubscriptionArn", "true"),
+        ]
         for (i, (k, v)) in attributes.sorted(by: { $0.key < $1.key }).enumerated() {
             p += [("Attributes.entry.\(i + 1).key", k), ("Attributes.entry.\(i + 1).value", v)]
         }
@@ -58,6 +69,7 @@ public struct SNSClient: Sendable {
     }
 
     private func malformed(_ op: String, _ what: String) -> AWSError {
-        AWSError(service: "sns", operation: op, code: .malformedResponse, message: what, status: 200, isTransient: false)
+        AWSError(
+            service: "sns", operation: op, code: .malformedResponse, message: what, status: 200, isTransient: false)
     }
 }

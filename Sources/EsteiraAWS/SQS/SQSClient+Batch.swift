@@ -46,35 +46,63 @@ public struct SQSMessageMoveTask: Sendable {
 
 extension SQSClient {
     /// Deletes up to 10 messages by receipt handle; `entries` pairs an id of your choosing with a handle.
-    public func deleteMessageBatch(queueURL: String, entries: [(id: String, receiptHandle: String)]) async throws -> SQSBatchResult {
-        let r = try await call("DeleteMessageBatch", ["QueueUrl": .string(queueURL), "Entries": .array(entries.map {
-            ["Id": .string($0.id), "ReceiptHandle": .string($0.receiptHandle)]
-        })])
+    public func deleteMessageBatch(queueURL: String, entries: [(id: String, receiptHandle: String)]) async throws
+        -> SQSBatchResult
+    {
+        let r = try await call(
+            "DeleteMessageBatch",
+            [
+                "QueueUrl": .string(queueURL),
+                "Entries": .array(
+                    entries.map {
+                        ["Id": .string($0.id), "ReceiptHandle": .string($0.receiptHandle)]
+                    }),
+            ])
         return batchResult(r)
     }
 
     /// Changes the visibility timeout of up to 10 messages (heartbeats for several files at once).
-    public func changeMessageVisibilityBatch(queueURL: String,
-                                             entries: [(id: String, receiptHandle: String, timeout: Int)]) async throws -> SQSBatchResult {
-        let r = try await call("ChangeMessageVisibilityBatch", ["QueueUrl": .string(queueURL), "Entries": .array(entries.map {
-            ["Id": .string($0.id), "ReceiptHandle": .string($0.receiptHandle), "VisibilityTimeout": .number(Double($0.timeout))]
-        })])
+    public func changeMessageVisibilityBatch(
+        queueURL: String,
+        entries: [(id: String, receiptHandle: String, timeout: Int)]
+    ) async throws -> SQSBatchResult {
+        let r = try await call(
+            "ChangeMessageVisibilityBatch",
+            [
+                "QueueUrl": .string(queueURL),
+                "Entries": .array(
+                    entries.map {
+                        [
+                            "Id": .string($0.id), "ReceiptHandle": .string($0.receiptHandle),
+                            "VisibilityTimeout": .number(Double($0.timeout)),
+                        ]
+                    }),
+            ])
         return batchResult(r)
     }
 
     /// Sends up to 10 messages with string attributes.
     public func sendMessageBatch(queueURL: String, messages: [SQSBatchMessage]) async throws -> SQSBatchResult {
-        let r = try await call("SendMessageBatch", ["QueueUrl": .string(queueURL), "Entries": .array(messages.map { m in
-            var e: [String: JSONValue] = ["Id": .string(m.id), "MessageBody": .string(m.body)]
-            if !m.attributes.isEmpty {
-                e["MessageAttributes"] = .object(m.attributes.mapValues { ["DataType": "String", "StringValue": .string($0)] })
-            }
-            if let d = m.delaySeconds { e["DelaySeconds"] = .number(Double(d)) }
-            return .object(e)
-        })])
+        let r = try await call(
+            "SendMessageBatch",
+            [
+                "QueueUrl": .string(queueURL),
+                "Entries": .array(
+                    messages.map { m in
+                        var e: [String: JSONValue] = ["Id": .string(m.id), "MessageBody": .string(m.body)]
+                        if !m.attributes.isEmpty {
+                            e["MessageAttributes"] = .object(
+                                m.attributes.mapValues { ["DataType": "String", "StringValue": .string($0)] })
+                        }
+                        if let d = m.delaySeconds { e["DelaySeconds"] = .number(Double(d)) }
+                        return .object(e)
+                    }),
+            ])
         var result = batchResult(r)
         for entry in r["Successful"]?.array ?? [] {
-            if let id = entry["Id"]?.string, let messageID = entry["MessageId"]?.string { result.messageIDs[id] = messageID }
+            if let id = entry["Id"]?.string, let messageID = entry["MessageId"]?.string {
+                result.messageIDs[id] = messageID
+            }
         }
         return result
     }
@@ -85,8 +113,9 @@ extension SQSClient {
             failed: (r["Failed"]?.array ?? []).map { f in
                 var sender = false
                 if case .bool(let b) = f["SenderFault"] { sender = b }
-                return SQSBatchFailure(id: f["Id"]?.string ?? "", code: f["Code"]?.string ?? "",
-                                       message: f["Message"]?.string ?? "", senderFault: sender)
+                return SQSBatchFailure(
+                    id: f["Id"]?.string ?? "", code: f["Code"]?.string ?? "",
+                    message: f["Message"]?.string ?? "", senderFault: sender)
             })
     }
 
@@ -107,8 +136,10 @@ extension SQSClient {
     /// Starts moving a dead-letter queue's messages back (to their source queues, or to
     /// `destinationARN`). Not every server has it: moto answers HTTP 500, so use receive/send/delete
     /// there; the error then has status 500 and is transient, like any server error.
-    public func startMessageMoveTask(sourceARN: String, destinationARN: String? = nil,
-                                     maxMessagesPerSecond: Int? = nil) async throws -> String {
+    public func startMessageMoveTask(
+        sourceARN: String, destinationARN: String? = nil,
+        maxMessagesPerSecond: Int? = nil
+    ) async throws -> String {
         var body: [String: JSONValue] = ["SourceArn": .string(sourceARN)]
         if let destinationARN { body["DestinationArn"] = .string(destinationARN) }
         if let maxMessagesPerSecond { body["MaxNumberOfMessagesPerSecond"] = .number(Double(maxMessagesPerSecond)) }
@@ -121,11 +152,12 @@ extension SQSClient {
     public func listMessageMoveTasks(sourceARN: String) async throws -> [SQSMessageMoveTask] {
         let r = try await call("ListMessageMoveTasks", ["SourceArn": .string(sourceARN), "MaxResults": 10])
         return (r["Results"]?.array ?? []).map { t in
-            SQSMessageMoveTask(status: t["Status"]?.string ?? "", taskHandle: t["TaskHandle"]?.string,
-                               sourceARN: t["SourceArn"]?.string ?? sourceARN, destinationARN: t["DestinationArn"]?.string,
-                               messagesMoved: t["ApproximateNumberOfMessagesMoved"]?.int ?? 0,
-                               messagesToMove: t["ApproximateNumberOfMessagesToMove"]?.int,
-                               failureReason: t["FailureReason"]?.string)
+            SQSMessageMoveTask(
+                status: t["Status"]?.string ?? "", taskHandle: t["TaskHandle"]?.string,
+                sourceARN: t["SourceArn"]?.string ?? sourceARN, destinationARN: t["DestinationArn"]?.string,
+                messagesMoved: t["ApproximateNumberOfMessagesMoved"]?.int ?? 0,
+                messagesToMove: t["ApproximateNumberOfMessagesToMove"]?.int,
+                failureReason: t["FailureReason"]?.string)
         }
     }
 }

@@ -21,17 +21,23 @@ public struct SQSClient: Sendable {
 
     @discardableResult
     func call(_ name: String, _ body: JSONValue, timeout: Duration = .seconds(60)) async throws -> JSONValue {
-        let op = AWSOperation(service: .sqs, name: name, headers: [
-            ("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "AmazonSQS.\(name)"),
-        ], body: body.encoded(), timeout: timeout)
+        let op = AWSOperation(
+            service: .sqs, name: name,
+            headers: [
+                ("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "AmazonSQS.\(name)"),
+            ], body: body.encoded(), timeout: timeout)
         let r = try await client.send(op, errorParser: .json)
         return r.body.isEmpty ? .object([:]) : try JSONValue.decode(r.body)
     }
 
     /// Creates the queue, or returns the URL of the existing one with the same attributes.
     public func createQueue(name: String, attributes: [String: String] = [:]) async throws -> String {
-        let r = try await call("CreateQueue", ["QueueName": .string(name),
-                                               "Attributes": .object(attributes.mapValues(JSONValue.string))])
+        let r = try await call(
+            "CreateQueue",
+            [
+                "QueueName": .string(name),
+                "Attributes": .object(attributes.mapValues(JSONValue.string)),
+            ])
         guard let url = r["QueueUrl"]?.string else { throw malformed("CreateQueue", "no QueueUrl") }
         return url
     }
@@ -43,19 +49,29 @@ public struct SQSClient: Sendable {
     }
 
     public func getQueueAttributes(queueURL: String, names: [String] = ["All"]) async throws -> [String: String] {
-        let r = try await call("GetQueueAttributes", ["QueueUrl": .string(queueURL),
-                                                      "AttributeNames": .array(names.map(JSONValue.string))])
+        let r = try await call(
+            "GetQueueAttributes",
+            [
+                "QueueUrl": .string(queueURL),
+                "AttributeNames": .array(names.map(JSONValue.string)),
+            ])
         return (r["Attributes"]?.object ?? [:]).compactMapValues { $0.string }
     }
 
     public func setQueueAttributes(queueURL: String, attributes: [String: String]) async throws {
-        try await call("SetQueueAttributes", ["QueueUrl": .string(queueURL),
-                                              "Attributes": .object(attributes.mapValues(JSONValue.string))])
+        try await call(
+            "SetQueueAttributes",
+            [
+                "QueueUrl": .string(queueURL),
+                "Attributes": .object(attributes.mapValues(JSONValue.string)),
+            ])
     }
 
     /// Long-polls for up to `maxMessages` (1…10) messages.
-    public func receiveMessages(queueURL: String, maxMessages: Int, waitSeconds: Int = 20,
-                                visibilityTimeout: Int? = nil) async throws -> [SQSMessage] {
+    public func receiveMessages(
+        queueURL: String, maxMessages: Int, waitSeconds: Int = 20,
+        visibilityTimeout: Int? = nil
+    ) async throws -> [SQSMessage] {
         var body: [String: JSONValue] = [
             "QueueUrl": .string(queueURL),
             "MaxNumberOfMessages": .number(Double(max(1, min(10, maxMessages)))),
@@ -70,9 +86,12 @@ public struct SQSClient: Sendable {
         return (r["Messages"]?.array ?? []).compactMap { m in
             guard let id = m["MessageId"]?.string, let handle = m["ReceiptHandle"]?.string else { return nil }
             let attributes = (m["Attributes"]?.object ?? [:]).compactMapValues { $0.string }
-            let messageAttributes = (m["MessageAttributes"]?.object ?? [:]).compactMapValues { $0["StringValue"]?.string }
-            return SQSMessage(messageID: id, receiptHandle: handle, body: m["Body"]?.string ?? "",
-                              attributes: attributes, messageAttributes: messageAttributes)
+            let messageAttributes = (m["MessageAttributes"]?.object ?? [:]).compactMapValues {
+                $0["StringValue"]?.string
+            }
+            return SQSMessage(
+                messageID: id, receiptHandle: handle, body: m["Body"]?.string ?? "",
+                attributes: attributes, messageAttributes: messageAttributes)
         }
     }
 
@@ -81,20 +100,27 @@ public struct SQSClient: Sendable {
     }
 
     public func changeMessageVisibility(queueURL: String, receiptHandle: String, timeout: Int) async throws {
-        try await call("ChangeMessageVisibility", ["QueueUrl": .string(queueURL),
-                                                   "ReceiptHandle": .string(receiptHandle),
-                                                   "VisibilityTimeout": .number(Double(timeout))])
+        try await call(
+            "ChangeMessageVisibility",
+            [
+                "QueueUrl": .string(queueURL),
+                "ReceiptHandle": .string(receiptHandle),
+                "VisibilityTimeout": .number(Double(timeout)),
+            ])
     }
 
     /// Sends one message with string attributes; returns its id.
     @discardableResult
-    public func sendMessage(queueURL: String, body: String, attributes: [String: String] = [:],
-                            delaySeconds: Int? = nil) async throws -> String {
+    public func sendMessage(
+        queueURL: String, body: String, attributes: [String: String] = [:],
+        delaySeconds: Int? = nil
+    ) async throws -> String {
         var req: [String: JSONValue] = ["QueueUrl": .string(queueURL), "MessageBody": .string(body)]
         if !attributes.isEmpty {
-            req["MessageAttributes"] = .object(attributes.mapValues {
-                ["DataType": "String", "StringValue": .string($0)]
-            })
+            req["MessageAttributes"] = .object(
+                attributes.mapValues {
+                    ["DataType": "String", "StringValue": .string($0)]
+                })
         }
         if let delaySeconds { req["DelaySeconds"] = .number(Double(delaySeconds)) }
         let r = try await call("SendMessage", .object(req))
@@ -106,6 +132,7 @@ public struct SQSClient: Sendable {
     }
 
     func malformed(_ op: String, _ what: String) -> AWSError {
-        AWSError(service: "sqs", operation: op, code: .malformedResponse, message: what, status: 200, isTransient: false)
+        AWSError(
+            service: "sqs", operation: op, code: .malformedResponse, message: what, status: 200, isTransient: false)
     }
 }

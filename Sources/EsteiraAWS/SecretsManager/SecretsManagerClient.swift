@@ -19,9 +19,11 @@ public struct SecretsManagerClient: Sendable {
 
     @discardableResult
     func call(_ name: String, _ body: [String: JSONValue]) async throws -> JSONValue {
-        let op = AWSOperation(service: .secretsmanager, name: name, headers: [
-            ("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "secretsmanager.\(name)"),
-        ], body: JSONValue.object(body).encoded())
+        let op = AWSOperation(
+            service: .secretsmanager, name: name,
+            headers: [
+                ("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "secretsmanager.\(name)"),
+            ], body: JSONValue.object(body).encoded())
         let r = try await client.send(op, errorParser: .json)
         return r.body.isEmpty ? .object([:]) : try JSONValue.decode(r.body)
     }
@@ -31,9 +33,10 @@ public struct SecretsManagerClient: Sendable {
         var body: [String: JSONValue] = ["SecretId": .string(secretID)]
         if let versionStage { body["VersionStage"] = .string(versionStage) }
         let r = try await call("GetSecretValue", body)
-        return SecretValue(name: r["Name"]?.string ?? secretID, arn: r["ARN"]?.string ?? "",
-                           versionID: r["VersionId"]?.string, string: r["SecretString"]?.string,
-                           binary: r["SecretBinary"]?.string.flatMap { Data(base64Encoded: $0) }.map { Array($0) })
+        return SecretValue(
+            name: r["Name"]?.string ?? secretID, arn: r["ARN"]?.string ?? "",
+            versionID: r["VersionId"]?.string, string: r["SecretString"]?.string,
+            binary: r["SecretBinary"]?.string.flatMap { Data(base64Encoded: $0) }.map { Array($0) })
     }
 
     /// Creates a text secret; returns its ARN. For setting up a stack; the worker only reads.

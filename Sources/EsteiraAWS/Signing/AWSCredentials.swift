@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// An AWS access key, with the session token and expiry of temporary
@@ -39,11 +39,13 @@ extension AWSCredentials: CustomStringConvertible, CustomDebugStringConvertible,
     public var debugDescription: String { description }
 
     public var customMirror: Mirror {
-        Mirror(self, children: [
-            "accessKeyID": accessKeyID,
-            "secretAccessKey": Self.redacted,
-            "sessionToken": sessionToken == nil ? "nil" : Self.redacted,
-            "expiration": expiration as Any,
-        ], displayStyle: .struct)
+        Mirror(
+            self,
+            children: [
+                "accessKeyID": accessKeyID,
+                "secretAccessKey": Self.redacted,
+                "sessionToken": sessionToken == nil ? "nil" : Self.redacted,
+                "expiration": expiration as Any,
+            ], displayStyle: .struct)
     }
 }

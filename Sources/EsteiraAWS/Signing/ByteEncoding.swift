@@ -32,7 +32,12 @@ public enum Hex {
         var high: UInt8?
         for c in text {
             guard let v = value(c) else { return nil }
-            if let h = high { out.append(h << 4 | v); high = nil } else { high = v }
+            if let h = high {
+                out.append(h << 4 | v)
+                high = nil
+            } else {
+                high = v
+            }
         }
         return out
     }

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// AWS Signature Version 4, one function per stage of the specification:
@@ -34,8 +34,10 @@ public enum SigV4 {
     ) -> String {
         // `canonicalHeaders.block` ends with its own `\n`, which with the
         // separator gives the blank line the format requires.
-        [method, canonicalURI, canonicalQueryString, canonicalHeaders.block, canonicalHeaders.signedHeaders,
-         payloadSHA256Hex].joined(separator: "\n")
+        [
+            method, canonicalURI, canonicalQueryString, canonicalHeaders.block, canonicalHeaders.signedHeaders,
+            payloadSHA256Hex,
+        ].joined(separator: "\n")
     }
 
     /// Stage 1 from request parts: `encodedPath` as sent on the wire (see
@@ -89,8 +91,9 @@ public enum SigV4 {
     /// mapping on every header of every request.
     static func lowercasedASCII(_ text: String) -> String {
         if !text.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) { return text }
-        return String(decoding: text.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 },
-                      as: UTF8.self)
+        return String(
+            decoding: text.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 },
+            as: UTF8.self)
     }
 
     private static func appendCanonicalValue(_ value: String, commaFirst: Bool, to output: inout [UInt8]) {

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Signs requests for one service in one region with one set of credentials.
@@ -61,8 +61,10 @@ public struct SigV4Signer: Sendable {
         method: String, path: String, query: [(String, String)], headers: [(String, String)],
         payloadSHA256Hex: String, date: Date, uriEncoding: SigV4URIEncoding
     ) -> [(String, String)] {
-        sign(method: method, encodedPath: uriEncoding.encodedPath(path), query: query, headers: headers,
-             payloadSHA256Hex: payloadSHA256Hex, date: date, uriEncoding: uriEncoding).headersToAdd
+        sign(
+            method: method, encodedPath: uriEncoding.encodedPath(path), query: query, headers: headers,
+            payloadSHA256Hex: payloadSHA256Hex, date: date, uriEncoding: uriEncoding
+        ).headersToAdd
     }
 
     /// As ``signedHeaders(method:path:query:headers:payloadSHA256Hex:date:uriEncoding:)``
@@ -72,8 +74,10 @@ public struct SigV4Signer: Sendable {
         method: String, encodedPath: String, query: [(String, String)], headers: [(String, String)],
         payloadSHA256Hex: String, date: Date, uriEncoding: SigV4URIEncoding
     ) -> [(String, String)] {
-        sign(method: method, encodedPath: encodedPath, query: query, headers: headers,
-             payloadSHA256Hex: payloadSHA256Hex, date: date, uriEncoding: uriEncoding).headersToAdd
+        sign(
+            method: method, encodedPath: encodedPath, query: query, headers: headers,
+            payloadSHA256Hex: payloadSHA256Hex, date: date, uriEncoding: uriEncoding
+        ).headersToAdd
     }
 
     /// Every stage's output for a request, for tests and for diagnosing a
@@ -95,8 +99,9 @@ public struct SigV4Signer: Sendable {
             switch lowercased {
             case "x-amz-date":
                 hasDate = true
-                assert(value == timestamp.dateTime,
-                       "x-amz-date \(value) differs from the signing date \(timestamp.dateTime)")
+                assert(
+                    value == timestamp.dateTime,
+                    "x-amz-date \(value) differs from the signing date \(timestamp.dateTime)")
             case "x-amz-security-token":
                 hasToken = true
             case "x-amz-content-sha256":

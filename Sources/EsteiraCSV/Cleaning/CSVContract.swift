@@ -41,13 +41,15 @@ public struct CSVContract: Sendable, Hashable, Codable {
     public static let defaultTrueValues = ["true", "t", "1", "yes", "y", "sim", "s", "verdadeiro", "v"]
     public static let defaultFalseValues = ["false", "f", "0", "no", "n", "não", "nao", "falso"]
 
-    public init(columns: [ColumnContract], key: [String] = [], nullTokens: [String] = CSVContract.defaultNullTokens,
-                decimalSeparator: String = ".", thousandsSeparator: String? = nil,
-                dateFormats: [String] = ["yyyy-MM-dd"], datetimeFormats: [String] = ["iso"],
-                timezone: String = "+00:00", trueValues: [String] = CSVContract.defaultTrueValues,
-                falseValues: [String] = CSVContract.defaultFalseValues, trim: Bool = true,
-                dropEmptyRows: Bool = true, extraColumns: ExtraColumns = .refuse,
-                dedupe: DedupeSettings = DedupeSettings()) {
+    public init(
+        columns: [ColumnContract], key: [String] = [], nullTokens: [String] = CSVContract.defaultNullTokens,
+        decimalSeparator: String = ".", thousandsSeparator: String? = nil,
+        dateFormats: [String] = ["yyyy-MM-dd"], datetimeFormats: [String] = ["iso"],
+        timezone: String = "+00:00", trueValues: [String] = CSVContract.defaultTrueValues,
+        falseValues: [String] = CSVContract.defaultFalseValues, trim: Bool = true,
+        dropEmptyRows: Bool = true, extraColumns: ExtraColumns = .refuse,
+        dedupe: DedupeSettings = DedupeSettings()
+    ) {
         self.columns = columns
         self.key = key
         self.nullTokens = nullTokens
@@ -65,11 +67,19 @@ public struct CSVContract: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case columns, key, nullTokens = "null_tokens", decimalSeparator = "decimal_separator"
-        case thousandsSeparator = "thousands_separator", dateFormats = "date_formats"
-        case datetimeFormats = "datetime_formats", timezone, trueValues = "true_values"
-        case falseValues = "false_values", trim, dropEmptyRows = "drop_empty_rows"
-        case extraColumns = "extra_columns", dedupe
+        case columns, key
+        case nullTokens = "null_tokens"
+        case decimalSeparator = "decimal_separator"
+        case thousandsSeparator = "thousands_separator"
+        case dateFormats = "date_formats"
+        case datetimeFormats = "datetime_formats"
+        case timezone
+        case trueValues = "true_values"
+        case falseValues = "false_values"
+        case trim
+        case dropEmptyRows = "drop_empty_rows"
+        case extraColumns = "extra_columns"
+        case dedupe
     }
 
     public init(from decoder: any Decoder) throws {
@@ -86,7 +96,8 @@ public struct CSVContract: Sendable, Hashable, Codable {
         decimalSeparator = try c.decodeIfPresent(String.self, forKey: .decimalSeparator) ?? d.decimalSeparator
         thousandsSeparator = try c.decodeIfPresent(String.self, forKey: .thousandsSeparator)
         dateFormats = try c.decodeIfPresent(StringOrList.self, forKey: .dateFormats)?.values ?? d.dateFormats
-        datetimeFormats = try c.decodeIfPresent(StringOrList.self, forKey: .datetimeFormats)?.values ?? d.datetimeFormats
+        datetimeFormats =
+            try c.decodeIfPresent(StringOrList.self, forKey: .datetimeFormats)?.values ?? d.datetimeFormats
         timezone = try c.decodeIfPresent(String.self, forKey: .timezone) ?? d.timezone
         trueValues = try c.decodeIfPresent([String].self, forKey: .trueValues) ?? d.trueValues
         falseValues = try c.decodeIfPresent([String].self, forKey: .falseValues) ?? d.falseValues
@@ -123,9 +134,11 @@ public struct ColumnContract: Sendable, Hashable, Codable {
     /// Replaces the contract's null tokens for this column.
     public var nullTokens: [String]?
 
-    public init(name: String, type: String, required: Bool = false, source: String? = nil, formats: [String]? = nil,
-                maxLength: Int? = nil, values: [String]? = nil, decimalSeparator: String? = nil,
-                thousandsSeparator: String? = nil, trim: Bool? = nil, nullTokens: [String]? = nil) {
+    public init(
+        name: String, type: String, required: Bool = false, source: String? = nil, formats: [String]? = nil,
+        maxLength: Int? = nil, values: [String]? = nil, decimalSeparator: String? = nil,
+        thousandsSeparator: String? = nil, trim: Bool? = nil, nullTokens: [String]? = nil
+    ) {
         self.name = name
         self.type = type
         self.required = required
@@ -140,8 +153,12 @@ public struct ColumnContract: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, type, required, nullable, source, formats, format, maxLength = "max_length", values
-        case decimalSeparator = "decimal_separator", thousandsSeparator = "thousands_separator", trim
+        case name, type, required, nullable, source, formats, format
+        case maxLength = "max_length"
+        case values
+        case decimalSeparator = "decimal_separator"
+        case thousandsSeparator = "thousands_separator"
+        case trim
         case nullTokens = "null_tokens"
     }
 
@@ -155,7 +172,8 @@ public struct ColumnContract: Sendable, Hashable, Codable {
             required = try c.decodeIfPresent(Bool.self, forKey: .required) ?? false
         }
         source = try c.decodeIfPresent(String.self, forKey: .source)
-        formats = try c.decodeIfPresent(StringOrList.self, forKey: .formats)?.values
+        formats =
+            try c.decodeIfPresent(StringOrList.self, forKey: .formats)?.values
             ?? c.decodeIfPresent(StringOrList.self, forKey: .format)?.values
         maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)
         values = try c.decodeIfPresent([String].self, forKey: .values)
@@ -218,9 +236,11 @@ public struct DedupeSettings: Sendable, Hashable, Codable {
     /// Where the runs go; nil: `TMPDIR`, else /tmp.
     public var tempDirectory: String?
 
-    public init(enabled: Bool = true, maxKeys: Int? = nil, whenFull: WhenFull = .fail,
-                maxMemoryBytes: Int = DedupeSettings.defaultMaxMemoryBytes,
-                maxDiskBytes: Int64 = DedupeSettings.defaultMaxDiskBytes, tempDirectory: String? = nil) {
+    public init(
+        enabled: Bool = true, maxKeys: Int? = nil, whenFull: WhenFull = .fail,
+        maxMemoryBytes: Int = DedupeSettings.defaultMaxMemoryBytes,
+        maxDiskBytes: Int64 = DedupeSettings.defaultMaxDiskBytes, tempDirectory: String? = nil
+    ) {
         self.enabled = enabled
         self.maxKeys = maxKeys
         self.whenFull = whenFull
@@ -230,7 +250,11 @@ public struct DedupeSettings: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case enabled, maxKeys = "max_keys", whenFull = "when_full", maxMemoryBytes = "max_memory", maxDiskBytes = "max_disk"
+        case enabled
+        case maxKeys = "max_keys"
+        case whenFull = "when_full"
+        case maxMemoryBytes = "max_memory"
+        case maxDiskBytes = "max_disk"
         case tempDirectory = "temp_directory"
     }
 
@@ -266,17 +290,22 @@ public struct DedupeSettings: Sendable, Hashable, Codable {
         if let n = try? c.decodeIfPresent(Int64.self, forKey: key) { return n }
         guard let text = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
         guard let n = parseBytes(text) else {
-            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "'\(text)' is not a size such as 16MiB or 2GiB")
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: c, debugDescription: "'\(text)' is not a size such as 16MiB or 2GiB")
         }
         return n
     }
 
     static func parseBytes(_ text: String) -> Int64? {
         let s = text.trimmingSpaces.uppercased()
-        let units: [(String, Double)] = [("KIB", 1024), ("MIB", 1_048_576), ("GIB", 1_073_741_824),
-                                         ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("B", 1)]
+        let units: [(String, Double)] = [
+            ("KIB", 1024), ("MIB", 1_048_576), ("GIB", 1_073_741_824),
+            ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("B", 1),
+        ]
         for (suffix, factor) in units where s.hasSuffix(suffix) {
-            guard let n = Double(String(s.dropLast(suffix.count)).trimmingSpaces), n > 0, n * factor < 9e18 else { return nil }
+            guard let n = Double(String(s.dropLast(suffix.count)).trimmingSpaces), n > 0, n * factor < 9e18 else {
+                return nil
+            }
             return Int64(n * factor)
         }
         return Int64(s).flatMap { $0 > 0 ? $0 : nil }

@@ -40,7 +40,9 @@ public enum HeaderNormalizer {
 
     /// Every name of a header row. A trailing empty name (a delimiter at the end of the header line)
     /// is the caller's to drop before this.
-    public static func normalize(_ names: [String], collisions: CollisionPolicy = .rename) throws(CSVReadError) -> [String] {
+    public static func normalize(_ names: [String], collisions: CollisionPolicy = .rename) throws(CSVReadError)
+        -> [String]
+    {
         var seen: [String: Int] = [:]
         var out: [String] = []
         out.reserveCapacity(names.count)
@@ -49,7 +51,10 @@ public enum HeaderNormalizer {
             if let first = seen[id] {
                 switch collisions {
                 case .refuse:
-                    throw CSVReadError(.badHeader, "header columns \(first + 1) and \(position + 1) both become '\(id)' ('\(names[first].prefix(60))' and '\(name.prefix(60))'); rename one in the file, or set header_collisions: rename on the route")
+                    throw CSVReadError(
+                        .badHeader,
+                        "header columns \(first + 1) and \(position + 1) both become '\(id)' ('\(names[first].prefix(60))' and '\(name.prefix(60))'); rename one in the file, or set header_collisions: rename on the route"
+                    )
                 case .rename:
                     var n = 2
                     let base = id

@@ -1,8 +1,9 @@
 import Dispatch
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The set of keys seen so far in a file, as 128-bit hashes, in bounded memory whatever the file's size
@@ -108,7 +109,8 @@ final class KeyDeduplicator {
         var i = Int(truncatingIfNeeded: h.0) & (capacity - 1)
         while true {
             probes &+= 1
-            let a = slots[2 * i], b = slots[2 * i + 1]
+            let a = slots[2 * i]
+            let b = slots[2 * i + 1]
             if a == 0 && b == 0 { return i }
             if a == h.0 && b == h.1 { return -1 }
             i = (i + 1) & (capacity - 1)
@@ -237,9 +239,12 @@ final class SpillWriter: @unchecked Sendable {
     func reserve(bytes: Int64, keysSoFar: Int) -> String? {
         idle.wait()
         let refusal: String? = locked { s in
-            if let failure = s.failure { return "deduplicating its keys needs temporary disk, and writing it failed: \(failure.message)" }
+            if let failure = s.failure {
+                return "deduplicating its keys needs temporary disk, and writing it failed: \(failure.message)"
+            }
             guard s.diskBytes + bytes <= maxDiskBytes else {
-                return "deduplicating its keys needs more than the route's dedupe.max_disk of \(maxDiskBytes) bytes of temporary disk (\(keysSoFar) distinct keys so far, 16 bytes each)"
+                return
+                    "deduplicating its keys needs more than the route's dedupe.max_disk of \(maxDiskBytes) bytes of temporary disk (\(keysSoFar) distinct keys so far, 16 bytes each)"
             }
             s.diskBytes += bytes
             s.peakDiskBytes = max(s.peakDiskBytes, s.diskBytes)
@@ -260,7 +265,10 @@ final class SpillWriter: @unchecked Sendable {
         queue.async { [self] in
             let keys = handed.keys
             let result = keys.withMemoryRebound(to: Key128.self, capacity: count) { k in
-                Result { try SpillRun.write(directory: directory, keys: UnsafeBufferPointer(start: k, count: count), ioBytes: ioBytes) }
+                Result {
+                    try SpillRun.write(
+                        directory: directory, keys: UnsafeBufferPointer(start: k, count: count), ioBytes: ioBytes)
+                }
             }
             locked { s in
                 switch result {
@@ -282,8 +290,11 @@ final class SpillWriter: @unchecked Sendable {
         while true {
             let pair: (SpillRun, SpillRun)? = locked { s in
                 guard s.runs.count >= 2 else { return nil }
-                let newer = s.runs[s.runs.count - 1], older = s.runs[s.runs.count - 2]
-                guard newer.count >= older.count, s.diskBytes + newer.bytes + older.bytes <= maxDiskBytes else { return nil }
+                let newer = s.runs[s.runs.count - 1]
+                let older = s.runs[s.runs.count - 2]
+                guard newer.count >= older.count, s.diskBytes + newer.bytes + older.bytes <= maxDiskBytes else {
+                    return nil
+                }
                 s.diskBytes += newer.bytes + older.bytes
                 s.peakDiskBytes = max(s.peakDiskBytes, s.diskBytes)
                 return (older, newer)
@@ -308,7 +319,8 @@ final class SpillWriter: @unchecked Sendable {
         let found: Bool? = locked { s in
             guard let (keys, n) = s.pending else { return nil }
             return keys.withMemoryRebound(to: Key128.self, capacity: n) { k in
-                var lo = 0, hi = n
+                var lo = 0
+                var hi = n
                 while lo < hi {
                     let mid = (lo + hi) / 2
                     if k[mid] < key { lo = mid + 1 } else { hi = mid }
@@ -463,16 +475,30 @@ final class SpillRun {
 
     /// One run holding the keys of both, in order (they share none: a key is only added when absent).
     static func merge(_ a: SpillRun, _ b: SpillRun, directory: String, ioBytes: Int) throws -> SpillRun {
-        var ra = RunReader(run: a, ioBytes: ioBytes / 2), rb = RunReader(run: b, ioBytes: ioBytes / 2)
+        var ra = RunReader(run: a, ioBytes: ioBytes / 2)
+        var rb = RunReader(run: b, ioBytes: ioBytes / 2)
         let fd = try create(in: directory)
         var writer = RunWriter(fd: fd, ioBytes: ioBytes)
         do {
-            var x = try ra.next(), y = try rb.next()
+            var x = try ra.next()
+            var y = try rb.next()
             while let p = x, let q = y {
-                if p < q { try writer.add(p); x = try ra.next() } else { try writer.add(q); y = try rb.next() }
+                if p < q {
+                    try writer.add(p)
+                    x = try ra.next()
+                } else {
+                    try writer.add(q)
+                    y = try rb.next()
+                }
             }
-            while let p = x { try writer.add(p); x = try ra.next() }
-            while let q = y { try writer.add(q); y = try rb.next() }
+            while let p = x {
+                try writer.add(p)
+                x = try ra.next()
+            }
+            while let q = y {
+                try writer.add(q)
+                y = try rb.next()
+            }
             try writer.flush()
         } catch {
             close(fd)
@@ -485,7 +511,8 @@ final class SpillRun {
     func contains(_ key: Key128) throws -> (Bool, Int) {
         // Blocks whose first key is below `key`'s high word can end with it; those starting with the
         // same high word can hold it too (equal high words are rare but possible).
-        var lo = 0, hi = fences.count
+        var lo = 0
+        var hi = fences.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if fences[mid] < key.high { lo = mid + 1 } else { hi = mid }
@@ -500,7 +527,8 @@ final class SpillRun {
             let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(first) * 16) }
             guard got == want else { throw SpillError.system("cannot read a temporary dedupe file") }
             reads += 1
-            var l = 0, h = n
+            var l = 0
+            var h = n
             while l < h {
                 let m = (l + h) / 2
                 if buffer[m] < key { l = m + 1 } else { h = m }
@@ -602,13 +630,19 @@ struct KeyHasher {
 
     /// One value of the key; its length goes in too, so ("ab","c") and ("a","bc") differ.
     mutating func combine(_ value: String?) {
-        guard var text = value else { word(0xFFFF_FFFF_FFFF_FFFF); return }
+        guard var text = value else {
+            word(0xFFFF_FFFF_FFFF_FFFF)
+            return
+        }
         text.withUTF8 { combine(UnsafeRawBufferPointer($0)) }
     }
 
     /// One value of the key as bytes; nil is NULL.
     mutating func combine(_ value: UnsafeRawBufferPointer?) {
-        guard let bytes = value else { word(0xFFFF_FFFF_FFFF_FFFF); return }
+        guard let bytes = value else {
+            word(0xFFFF_FFFF_FFFF_FFFF)
+            return
+        }
         do {
             word(UInt64(bytes.count))
             var i = 0
@@ -618,7 +652,11 @@ struct KeyHasher {
             }
             var tail: UInt64 = 0
             var shift: UInt64 = 0
-            while i < bytes.count { tail |= UInt64(bytes[i]) << shift; shift += 8; i += 1 }
+            while i < bytes.count {
+                tail |= UInt64(bytes[i]) << shift
+                shift += 8
+                i += 1
+            }
             word(tail)
         }
     }

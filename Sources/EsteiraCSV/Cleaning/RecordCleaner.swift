@@ -82,9 +82,11 @@ public final class RecordCleaner {
     ///   - fieldCount: fields per row (the header's count, or the first row's when there is no header).
     ///   - destination: the table's columns, when known: every column loaded must be one of them.
     ///   - extraColumns: without a contract, `ignore` leaves out header columns `destination` lacks.
-    public init(contract: CSVContract?, header: [String]?, fieldCount: Int,
-                headerCollisions: HeaderNormalizer.CollisionPolicy = .rename, destination: DestinationColumns? = nil,
-                extraColumns: CSVContract.ExtraColumns = .refuse) throws(CSVReadError) {
+    public init(
+        contract: CSVContract?, header: [String]?, fieldCount: Int,
+        headerCollisions: HeaderNormalizer.CollisionPolicy = .rename, destination: DestinationColumns? = nil,
+        extraColumns: CSVContract.ExtraColumns = .refuse
+    ) throws(CSVReadError) {
         // A header that ends with a delimiter has an empty last name and nothing under it.
         var header = header
         var fieldCount = fieldCount
@@ -93,7 +95,9 @@ public final class RecordCleaner {
             fieldCount -= 1
         }
         self.fieldCount = fieldCount
-        let normalised = try header.map { (names) throws(CSVReadError) in try HeaderNormalizer.normalize(names, collisions: headerCollisions) }
+        let normalised = try header.map { (names) throws(CSVReadError) in
+            try HeaderNormalizer.normalize(names, collisions: headerCollisions)
+        }
         let compiled: CompiledContract
         // Without a contract or header: the file field each loaded column comes from.
         var openPositions: [Int] = []
@@ -107,10 +111,16 @@ public final class RecordCleaner {
             if let destination {
                 let absent = names.filter { !destination.contains($0) }
                 if !absent.isEmpty && extraColumns == .refuse || absent.count == names.count {
-                    throw CSVReadError(.badHeader, destination.missing(
-                        absent, what: normalised == nil ? "the file has no header, so its columns are named by position; its" : "the file's",
-                        fix: "add \(absent.count == 1 ? "it" : "them") to the table, map \(absent.count == 1 ? "it" : "them") with `source:` in the contract, or set `extra_columns: ignore`")
-                        + ". " + destination.diff(fileColumns: names, rawHeader: header))
+                    throw CSVReadError(
+                        .badHeader,
+                        destination.missing(
+                            absent,
+                            what: normalised == nil
+                                ? "the file has no header, so its columns are named by position; its" : "the file's",
+                            fix:
+                                "add \(absent.count == 1 ? "it" : "them") to the table, map \(absent.count == 1 ? "it" : "them") with `source:` in the contract, or set `extra_columns: ignore`"
+                        )
+                            + ". " + destination.diff(fileColumns: names, rawHeader: header))
                 }
                 // `extra_columns: ignore`: load the columns the table has, leave out the rest.
                 openPositions = names.indices.filter { destination.contains(names[$0]) }
@@ -133,27 +143,40 @@ public final class RecordCleaner {
             for (i, name) in normalised.enumerated() where fileIndex[name] == nil { fileIndex[name] = i }
             var used = Set<Int>()
             for (c, converter) in compiled.converters.enumerated() {
-                let wanted = contract?.columns[c].source.map { HeaderNormalizer.identifier($0, position: c) } ?? converter.name
+                let wanted =
+                    contract?.columns[c].source.map { HeaderNormalizer.identifier($0, position: c) } ?? converter.name
                 if let i = fileIndex[wanted] ?? fileIndex[converter.name] {
                     converters.append(converter)
                     sources.append(i)
                     used.insert(i)
                 } else if converter.required {
-                    throw CSVReadError(.badHeader, "the file has no column '\(wanted)', which the contract requires (header: \(normalised.prefix(40).joined(separator: ", "))); fix the export or the route's contract")
+                    throw CSVReadError(
+                        .badHeader,
+                        "the file has no column '\(wanted)', which the contract requires (header: \(normalised.prefix(40).joined(separator: ", "))); fix the export or the route's contract"
+                    )
                 }
                 // A missing optional column is not loaded: the table's default fills it.
             }
             let extra = normalised.indices.filter { !used.contains($0) }
             if !extra.isEmpty && compiled.contract.extraColumns == .refuse {
                 let names = extra.prefix(10).map { "'\(normalised[$0])'" }.joined(separator: ", ")
-                throw CSVReadError(.badHeader, "the file has columns the contract does not name: \(names); add them to the contract, or set extra_columns: ignore")
+                throw CSVReadError(
+                    .badHeader,
+                    "the file has columns the contract does not name: \(names); add them to the contract, or set extra_columns: ignore"
+                )
             }
             guard !converters.isEmpty else {
-                throw CSVReadError(.badHeader, "no column of the file matches the contract (header: \(normalised.prefix(20).joined(separator: ", ")))")
+                throw CSVReadError(
+                    .badHeader,
+                    "no column of the file matches the contract (header: \(normalised.prefix(20).joined(separator: ", ")))"
+                )
             }
         } else {
             guard compiled.converters.count <= fieldCount || contract == nil else {
-                throw CSVReadError(.badHeader, "rows have \(fieldCount) fields but the contract lists \(compiled.converters.count) columns, and the file has no header to match them by name")
+                throw CSVReadError(
+                    .badHeader,
+                    "rows have \(fieldCount) fields but the contract lists \(compiled.converters.count) columns, and the file has no header to match them by name"
+                )
             }
             converters = compiled.converters
             sources = contract == nil ? openPositions : Array(converters.indices)
@@ -161,15 +184,26 @@ public final class RecordCleaner {
         if let destination, contract != nil {
             let absent = converters.map(\.name).filter { !destination.contains($0) }
             if !absent.isEmpty {
-                throw CSVReadError(.badHeader, destination.missing(absent, what: "the contract's", fix: "add \(absent.count == 1 ? "it" : "them") to the table, or take \(absent.count == 1 ? "it" : "them") out of the contract"))
+                throw CSVReadError(
+                    .badHeader,
+                    destination.missing(
+                        absent, what: "the contract's",
+                        fix:
+                            "add \(absent.count == 1 ? "it" : "them") to the table, or take \(absent.count == 1 ? "it" : "them") out of the contract"
+                    ))
             }
         }
         self.converters = ContiguousArray(converters)
         self.sources = ContiguousArray(sources)
         columns = converters.map(\.name)
-        keyColumns = compiled.keyIndexes.compactMap { key in converters.firstIndex { $0.name == compiled.converters[key].name } }
+        keyColumns = compiled.keyIndexes.compactMap { key in
+            converters.firstIndex { $0.name == compiled.converters[key].name }
+        }
         if keyColumns.count != compiled.keyIndexes.count {
-            throw CSVReadError(.badHeader, "the file lacks a key column (\(compiled.contract.key.joined(separator: ", "))); rows could not be deduplicated")
+            throw CSVReadError(
+                .badHeader,
+                "the file lacks a key column (\(compiled.contract.key.joined(separator: ", "))); rows could not be deduplicated"
+            )
         }
         dropEmptyRows = compiled.contract.dropEmptyRows
         let dedupe = compiled.contract.dedupe
@@ -254,7 +288,10 @@ public final class RecordCleaner {
             case .full:
                 if whenFull == .fail {
                     let why = deduplicator.fullReason ?? "its keys could not be deduplicated"
-                    throw CSVReadError(.dedupeFull, "\(why); raise the limit on the route's dedupe settings, or set dedupe.when_full: pass and let the table's primary key catch duplicates (load_mode insert-ignore or upsert)")
+                    throw CSVReadError(
+                        .dedupeFull,
+                        "\(why); raise the limit on the route's dedupe settings, or set dedupe.when_full: pass and let the table's primary key catch duplicates (load_mode insert-ignore or upsert)"
+                    )
                 }
             }
         }

@@ -122,8 +122,10 @@ public struct CharsetDecoder {
         }
     }
 
-    private mutating func decodeChunk(_ input: UnsafeRawBufferPointer, isLast: Bool,
-                                      _ sink: (Output) throws -> Void) rethrows {
+    private mutating func decodeChunk(
+        _ input: UnsafeRawBufferPointer, isLast: Bool,
+        _ sink: (Output) throws -> Void
+    ) rethrows {
         guard input.count > 0 else { return }
         if atStart {
             atStart = false
@@ -168,7 +170,8 @@ public struct CharsetDecoder {
     private mutating func decideAndFlush(isLast: Bool, _ sink: (Output) throws -> Void) rethrows {
         let held = autoPending
         autoPending = []
-        var valid = 0, invalid = 0
+        var valid = 0
+        var invalid = 0
         held.withUnsafeBytes { all in
             var i = 0
             while i < all.count {
@@ -187,8 +190,10 @@ public struct CharsetDecoder {
 
     // MARK: UTF-8
 
-    private mutating func decodeUTF8(_ input: UnsafeRawBufferPointer, isLast: Bool,
-                                     _ sink: (Output) throws -> Void) rethrows {
+    private mutating func decodeUTF8(
+        _ input: UnsafeRawBufferPointer, isLast: Bool,
+        _ sink: (Output) throws -> Void
+    ) rethrows {
         var start = 0
         while start < input.count {
             let rest = UnsafeRawBufferPointer(rebasing: input[start...])
@@ -230,25 +235,42 @@ public struct CharsetDecoder {
         while i < n {
             // Skip ASCII runs 32 bytes at a time (one test for four words), then eight.
             while i + 32 <= n {
-                let any = base.loadUnaligned(fromByteOffset: i, as: UInt64.self) | base.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
-                    | base.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self) | base.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self)
+                let any =
+                    base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    | base.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
+                    | base.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self)
+                    | base.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self)
                 if any & 0x8080_8080_8080_8080 != 0 { break }
                 i += 32
             }
-            while i + 8 <= n && base.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 { i += 8 }
+            while i + 8 <= n && base.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                i += 8
+            }
             guard i < n else { break }
             let b = at(i)
-            if b < 0x80 { i += 1; continue }
+            if b < 0x80 {
+                i += 1
+                continue
+            }
             var length = 0
-            var low: UInt8 = 0x80, high: UInt8 = 0xBF
+            var low: UInt8 = 0x80
+            var high: UInt8 = 0xBF
             switch b {
             case 0xC2...0xDF: length = 2
-            case 0xE0: length = 3; low = 0xA0
+            case 0xE0:
+                length = 3
+                low = 0xA0
             case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: length = 3; high = 0x9F
-            case 0xF0: length = 4; low = 0x90
+            case 0xED:
+                length = 3
+                high = 0x9F
+            case 0xF0:
+                length = 4
+                low = 0x90
             case 0xF1...0xF3: length = 4
-            case 0xF4: length = 4; high = 0x8F
+            case 0xF4:
+                length = 4
+                high = 0x8F
             default: return (i, 1)
             }
             // The second byte has the tighter range; the others are plain continuation bytes.
@@ -273,14 +295,18 @@ public struct CharsetDecoder {
         let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 ? 2 : 0
         guard length > tail.count else { return false }
         // Complete it with the smallest continuation that its lead allows and see if it validates.
-        while padded.count < length { padded.append(padded.count == 1 && lead == 0xE0 ? 0xA0 : padded.count == 1 && lead == 0xF0 ? 0x90 : 0x80) }
+        while padded.count < length {
+            padded.append(padded.count == 1 && lead == 0xE0 ? 0xA0 : padded.count == 1 && lead == 0xF0 ? 0x90 : 0x80)
+        }
         return padded.withUnsafeBytes { validUTF8Prefix($0).valid == length }
     }
 
     // MARK: Single-byte charsets
 
-    private mutating func transcodeSingleByte(_ input: UnsafeRawBufferPointer, table: [UInt32]?,
-                                              _ sink: (Output) throws -> Void) rethrows {
+    private mutating func transcodeSingleByte(
+        _ input: UnsafeRawBufferPointer, table: [UInt32]?,
+        _ sink: (Output) throws -> Void
+    ) rethrows {
         var start = 0
         let n = input.count
         while start < n {
@@ -298,7 +324,11 @@ public struct CharsetDecoder {
             while i < n && i - start < 16 << 10 {
                 let b = input[i]
                 if b < 0x80 {
-                    if i + 16 <= n && Self.asciiPrefixLength(UnsafeRawBufferPointer(rebasing: input[i..<(i + 16)])) == 16 { break }
+                    if i + 16 <= n
+                        && Self.asciiPrefixLength(UnsafeRawBufferPointer(rebasing: input[i..<(i + 16)])) == 16
+                    {
+                        break
+                    }
                     output.append(b)
                 } else {
                     let scalar = table.map { $0[Int(b) - 0x80] } ?? UInt32(b)
@@ -334,16 +364,20 @@ public struct CharsetDecoder {
     /// encoding standard (what browsers do) maps them.
     static let windows1252: [UInt32] = {
         let high: [UInt32] = [
-            0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D, 0x017D, 0x8F,
-            0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D, 0x017E, 0x0178,
+            0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D,
+            0x017D, 0x8F,
+            0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,
+            0x017E, 0x0178,
         ]
         return high + (0xA0...0xFF).map { UInt32($0) }
     }()
 
     // MARK: UTF-16
 
-    private mutating func decodeUTF16(_ input: UnsafeRawBufferPointer, bigEndian: Bool,
-                                      _ sink: (Output) throws -> Void) rethrows {
+    private mutating func decodeUTF16(
+        _ input: UnsafeRawBufferPointer, bigEndian: Bool,
+        _ sink: (Output) throws -> Void
+    ) rethrows {
         output.removeAll(keepingCapacity: true)
         var i = 0
         let n = input.count

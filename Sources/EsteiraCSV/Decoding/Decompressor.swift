@@ -61,8 +61,10 @@ public final class Decompressor {
     public private(set) var bytesOut: Int64 = 0
 
     /// `format` must be `.gzip` or `.zlib`.
-    public init(format: CSVCompression, limits: DecompressionLimits = DecompressionLimits(),
-                outputBufferBytes: Int = 256 << 10) {
+    public init(
+        format: CSVCompression, limits: DecompressionLimits = DecompressionLimits(),
+        outputBufferBytes: Int = 256 << 10
+    ) {
         precondition(format != .none, "Decompressor needs a compressed format")
         self.format = format
         self.limits = limits
@@ -81,8 +83,10 @@ public final class Decompressor {
 
     /// Inflates `input`, calling `sink` with each piece of output (valid only during the call).
     /// Throws `DecompressionError` for bad or oversized data, and whatever `sink` throws.
-    public func decompress(_ input: UnsafeRawBufferPointer,
-                           _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+    public func decompress(
+        _ input: UnsafeRawBufferPointer,
+        _ sink: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         guard let base = input.baseAddress, input.count > 0 else { return }
         bytesIn += Int64(input.count)
         var offset = 0
@@ -91,13 +95,18 @@ public final class Decompressor {
                 if memberEnded {
                     // Another gzip member may follow (pigz, `cat a.gz b.gz`); trailing zero padding
                     // from some tape-era tools is skipped rather than refused.
-                    if input[offset] == 0 { offset += 1; continue }
+                    if input[offset] == 0 {
+                        offset += 1
+                        continue
+                    }
                     inflateReset(stream)
                     memberEnded = false
                 } else {
                     // 15 window bits, +32: zlib detects gzip or zlib headers itself.
                     let rc = esteira_inflate_init2(stream, 15 + 32)
-                    guard rc == Z_OK else { throw DecompressionError("zlib could not start (code \(rc)): out of memory?") }
+                    guard rc == Z_OK else {
+                        throw DecompressionError("zlib could not start (code \(rc)): out of memory?")
+                    }
                     initialised = true
                 }
             }
@@ -113,10 +122,14 @@ public final class Decompressor {
     /// Checks that the stream ended where a member ends; a cut download is an error, not a short file.
     public func finish() throws(DecompressionError) {
         guard initialised, !memberEnded else {
-            if !initialised && bytesIn > 0 { throw DecompressionError("the \(format.rawValue) stream is empty or cut before its header") }
+            if !initialised && bytesIn > 0 {
+                throw DecompressionError("the \(format.rawValue) stream is empty or cut before its header")
+            }
             return
         }
-        throw DecompressionError("the \(format.rawValue) stream is cut short after \(bytesIn) compressed bytes (\(bytesOut) inflated): the upload was probably incomplete; upload the file again")
+        throw DecompressionError(
+            "the \(format.rawValue) stream is cut short after \(bytesIn) compressed bytes (\(bytesOut) inflated): the upload was probably incomplete; upload the file again"
+        )
     }
 
     private func inflateAvailable(_ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -140,21 +153,25 @@ public final class Decompressor {
                 return  // needs more input
             default:
                 let message = stream.pointee.msg.map { String(cString: $0) } ?? "code \(rc)"
-                throw DecompressionError("the \(format.rawValue) data is corrupt after \(bytesOut) inflated bytes (zlib: \(message)); check the file with `gzip -t`")
+                throw DecompressionError(
+                    "the \(format.rawValue) data is corrupt after \(bytesOut) inflated bytes (zlib: \(message)); check the file with `gzip -t`"
+                )
             }
         }
     }
 
     private func checkLimits() throws {
         if bytesOut > limits.maxOutputBytes {
-            throw DecompressionError("the file inflates to more than \(limits.maxOutputBytes) bytes, the limit for one file; split it, or raise the limit if it is genuine",
-                                     isLimit: true)
+            throw DecompressionError(
+                "the file inflates to more than \(limits.maxOutputBytes) bytes, the limit for one file; split it, or raise the limit if it is genuine",
+                isLimit: true)
         }
         // A ratio limit so large that the product overflows is no limit.
         let (allowed, overflow) = bytesIn.multipliedReportingOverflow(by: Int64(limits.maxRatio))
         if bytesOut > limits.ratioGraceBytes && !overflow && bytesOut > allowed {
-            throw DecompressionError("the file inflates more than \(limits.maxRatio)× (\(bytesIn) compressed bytes gave \(bytesOut)), the limit on the ratio: refused as a likely decompression bomb; real CSV compresses far less",
-                                     isLimit: true)
+            throw DecompressionError(
+                "the file inflates more than \(limits.maxRatio)× (\(bytesIn) compressed bytes gave \(bytesOut)), the limit on the ratio: refused as a likely decompression bomb; real CSV compresses far less",
+                isLimit: true)
         }
     }
 }

@@ -25,8 +25,10 @@ struct ColumnGuess {
     /// Date layouts in preference order: day-first before month-first, since the partners this was
     /// built for are Brazilian; a column where both fit (every day ≤ 12) takes the first.
     static let datePatterns = ["yyyy-MM-dd", "dd/MM/yyyy", "MM/dd/yyyy", "dd-MM-yyyy", "dd.MM.yyyy", "yyyy/MM/dd"]
-    static let datetimePatterns = ["iso", "dd/MM/yyyy HH:mm:ss", "dd/MM/yyyy HH:mm", "MM/dd/yyyy HH:mm:ss",
-                                   "MM/dd/yyyy HH:mm", "yyyy/MM/dd HH:mm:ss", "dd-MM-yyyy HH:mm:ss"]
+    static let datetimePatterns = [
+        "iso", "dd/MM/yyyy HH:mm:ss", "dd/MM/yyyy HH:mm", "MM/dd/yyyy HH:mm:ss",
+        "MM/dd/yyyy HH:mm", "yyyy/MM/dd HH:mm:ss", "dd-MM-yyyy HH:mm:ss",
+    ]
     static let dateFormats = datePatterns.map { try! DateFormat($0) }
     static let datetimeFormats = datetimePatterns.map { try! DateFormat($0) }
     static let trueWords: [[UInt8]] = ["true", "yes", "sim", "verdadeiro"].map { Array($0.utf8) }
@@ -39,7 +41,10 @@ struct ColumnGuess {
 
     mutating func add(_ raw: UnsafeRawBufferPointer, keepDistinct: Bool = true) {
         let field = ColumnConverter.trimmed(raw)
-        if Self.isNull(field) { nulls += 1; return }
+        if Self.isNull(field) {
+            nulls += 1
+            return
+        }
         values += 1
         maxCharacters = max(maxCharacters, field.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) })
         if keepDistinct && !hasDuplicates && distinct.count < 100_000 {
@@ -56,13 +61,16 @@ struct ColumnGuess {
             c &= ~(Self.bigint | Self.decimalDot | Self.decimalComma | Self.double)
         }
         if c & Self.bigint != 0 {
-            if NumberParsing.integer(field, format: NumberFormat(thousandsSeparator: nil), min: .min, max: .max) == nil {
+            if NumberParsing.integer(field, format: NumberFormat(thousandsSeparator: nil), min: .min, max: .max) == nil
+            {
                 c &= ~Self.bigint
             }
         }
         if c & Self.decimalDot != 0 { if !fitDecimal(field, .international, &dotDigits) { c &= ~Self.decimalDot } }
         if c & Self.decimalComma != 0 { if !fitDecimal(field, .brazilian, &commaDigits) { c &= ~Self.decimalComma } }
-        if c & Self.double != 0 && NumberParsing.canonicalDouble(field, format: NumberFormat(thousandsSeparator: nil)) == nil {
+        if c & Self.double != 0
+            && NumberParsing.canonicalDouble(field, format: NumberFormat(thousandsSeparator: nil)) == nil
+        {
             c &= ~Self.double
         }
         for (k, format) in Self.dateFormats.enumerated() where c & (1 << (Self.dateShift + UInt32(k))) != 0 {
@@ -74,7 +82,9 @@ struct ColumnGuess {
         candidates = c
     }
 
-    private func fitDecimal(_ field: UnsafeRawBufferPointer, _ format: NumberFormat, _ digits: inout (integer: Int, scale: Int)) -> Bool {
+    private func fitDecimal(
+        _ field: UnsafeRawBufferPointer, _ format: NumberFormat, _ digits: inout (integer: Int, scale: Int)
+    ) -> Bool {
         guard let scanned = NumberParsing.scanDecimal(field, format: format, allowExponent: false) else { return false }
         var integer = 0
         var leading = true
@@ -110,8 +120,12 @@ struct ColumnGuess {
             return preferComma ? Self.decimalComma : Self.decimalDot
         }
         for bit in [Self.decimalDot, Self.decimalComma, Self.double] where candidates & bit != 0 { return bit }
-        for k in 0..<UInt32(Self.dateFormats.count) where candidates & (1 << (Self.dateShift + k)) != 0 { return 1 << (Self.dateShift + k) }
-        for k in 0..<UInt32(Self.datetimeFormats.count) where candidates & (1 << (Self.datetimeShift + k)) != 0 { return 1 << (Self.datetimeShift + k) }
+        for k in 0..<UInt32(Self.dateFormats.count) where candidates & (1 << (Self.dateShift + k)) != 0 {
+            return 1 << (Self.dateShift + k)
+        }
+        for k in 0..<UInt32(Self.datetimeFormats.count) where candidates & (1 << (Self.datetimeShift + k)) != 0 {
+            return 1 << (Self.datetimeShift + k)
+        }
         return nil
     }
 
@@ -145,8 +159,12 @@ struct ColumnGuess {
     /// The date or datetime pattern the values fit.
     var format: String? {
         guard let bit = firstCandidate else { return nil }
-        for k in 0..<Self.dateFormats.count where bit == 1 << (Self.dateShift + UInt32(k)) { return Self.datePatterns[k] }
-        for k in 0..<Self.datetimeFormats.count where bit == 1 << (Self.datetimeShift + UInt32(k)) { return Self.datetimePatterns[k] }
+        for k in 0..<Self.dateFormats.count where bit == 1 << (Self.dateShift + UInt32(k)) {
+            return Self.datePatterns[k]
+        }
+        for k in 0..<Self.datetimeFormats.count where bit == 1 << (Self.datetimeShift + UInt32(k)) {
+            return Self.datetimePatterns[k]
+        }
         return nil
     }
 
@@ -154,7 +172,9 @@ struct ColumnGuess {
 
     /// Room above the longest value seen: twice it, rounded up to a round size.
     static func varcharLength(_ longest: Int) -> Int {
-        for size in [16, 32, 64, 128, 255, 512, 1024, 2048, 4096, 8192, 16_383] where size >= longest * 2 { return size }
+        for size in [16, 32, 64, 128, 255, 512, 1024, 2048, 4096, 8192, 16_383] where size >= longest * 2 {
+            return size
+        }
         return max(longest, 16_384)
     }
 }

@@ -11,8 +11,10 @@ public struct SchemaInferenceOptions: Sendable {
     public var encoding: CSVCharset
     public var dialect: DialectOverrides
 
-    public init(table: String, routeName: String? = nil, tenant: String? = nil, pattern: String? = nil,
-                sampleBytes: Int = 4 << 20, encoding: CSVCharset = .auto, dialect: DialectOverrides = DialectOverrides()) {
+    public init(
+        table: String, routeName: String? = nil, tenant: String? = nil, pattern: String? = nil,
+        sampleBytes: Int = 4 << 20, encoding: CSVCharset = .auto, dialect: DialectOverrides = DialectOverrides()
+    ) {
         self.table = table
         self.routeName = routeName
         self.tenant = tenant
@@ -74,7 +76,8 @@ public enum SchemaInference {
     }
 
     /// Infers from a byte stream (an S3 body, a file read in chunks), reading at most `sampleBytes`.
-    public static func infer<Chunks: AsyncSequence>(_ chunks: Chunks, options: SchemaInferenceOptions) async throws -> InferredSchema
+    public static func infer<Chunks: AsyncSequence>(_ chunks: Chunks, options: SchemaInferenceOptions) async throws
+        -> InferredSchema
     where Chunks.Element == [UInt8] {
         var state = try State(options)
         var read = 0
@@ -83,7 +86,10 @@ public enum SchemaInference {
             let take = max(0, min(chunk.count, options.sampleBytes - read))
             try chunk.withUnsafeBytes { try state.consume(UnsafeRawBufferPointer(rebasing: $0[0..<take])) }
             read += take
-            if read >= options.sampleBytes { stoppedEarly = true; break }
+            if read >= options.sampleBytes {
+                stoppedEarly = true
+                break
+            }
         }
         return try state.finish(stoppedEarly: stoppedEarly)
     }
@@ -147,11 +153,14 @@ public enum SchemaInference {
             for (i, name) in columns.enumerated() {
                 var guess = guesses[i]
                 guess.preferComma = preferComma
-                inferred.append(InferredColumn(name: name, type: guess.type, nullable: guess.nulls > 0 || guess.values == 0,
-                                               format: guess.format, decimalSeparator: guess.decimalSeparator))
+                inferred.append(
+                    InferredColumn(
+                        name: name, type: guess.type, nullable: guess.nulls > 0 || guess.values == 0,
+                        format: guess.format, decimalSeparator: guess.decimalSeparator))
             }
             let key = SchemaInference.candidateKey(inferred, guesses, rows: rows)
-            return SchemaInference.render(options: options, columns: inferred, key: key, summary: summary, rows: rows, rejected: rejected)
+            return SchemaInference.render(
+                options: options, columns: inferred, key: key, summary: summary, rows: rows, rejected: rejected)
         }
     }
 
@@ -168,8 +177,11 @@ public enum SchemaInference {
         // Words of letters and digits; the ones without a letter (dates, sequence numbers) go.
         // (`identifier` names a name without letters or digits `column_1`, and puts `col_` before a digit.)
         let id = HeaderNormalizer.identifier(String(name), position: 0)
-        let words = id.hasPrefix("column_") ? [] : id.split(separator: "_")
-            .filter { word in word.contains { $0.isLetter } && !(id.hasPrefix("col_") && word == "col") }
+        let words =
+            id.hasPrefix("column_")
+            ? []
+            : id.split(separator: "_")
+                .filter { word in word.contains { $0.isLetter } && !(id.hasPrefix("col_") && word == "col") }
         var table = words.joined(separator: "_")
         if table.isEmpty { table = "imported" }
         if let first = table.first, first.isNumber { table = "t_" + table }
@@ -187,16 +199,23 @@ public enum SchemaInference {
             }
             var score = 0
             let n = column.name
-            if n == "id" || n.hasSuffix("_id") || n.hasPrefix("id_") { score += 4 }
-            else if ["cod", "codigo", "code", "numero", "num", "pedido", "key", "chave", "uuid"].contains(where: { n.contains($0) }) { score += 2 }
+            if n == "id" || n.hasSuffix("_id") || n.hasPrefix("id_") {
+                score += 4
+            } else if ["cod", "codigo", "code", "numero", "num", "pedido", "key", "chave", "uuid"].contains(where: {
+                n.contains($0)
+            }) {
+                score += 2
+            }
             if column.type == .bigint || column.type == .int { score += 1 }
             if best == nil || score > best!.score { best = (score, n) }
         }
         return best.map { [$0.name] } ?? []
     }
 
-    static func render(options: SchemaInferenceOptions, columns: [InferredColumn], key: [String], summary: CSVReadSummary,
-                       rows: Int, rejected: Int) -> InferredSchema {
+    static func render(
+        options: SchemaInferenceOptions, columns: [InferredColumn], key: [String], summary: CSVReadSummary,
+        rows: Int, rejected: Int
+    ) -> InferredSchema {
         var contractColumns: [ColumnContract] = []
         for c in columns {
             var column = ColumnContract(name: c.name, type: c.type.description, required: !c.nullable)
@@ -219,14 +238,16 @@ public enum SchemaInference {
             return out + "\""
         }
         let dialect = DialectSettings(summary.dialect, header: summary.hasHeader)
-        var yaml = "# Proposed by schema inference from \(rows) sample rows\(rejected > 0 ? " (\(rejected) refused)" : ""): review types, lengths and the key.\n"
+        var yaml =
+            "# Proposed by schema inference from \(rows) sample rows\(rejected > 0 ? " (\(rejected) refused)" : ""): review types, lengths and the key.\n"
         yaml += "routes:\n"
         yaml += "  - name: \(q(options.routeName ?? options.table))\n"
         yaml += "    tenant: \(q(options.tenant ?? "CHANGE-ME"))\n"
         yaml += "    pattern: \(q(options.pattern ?? "*.csv"))\n"
         yaml += "    table: \(q(options.table))\n"
         yaml += "    encoding: \(summary.charset.rawValue)\n"
-        yaml += "    dialect: {delimiter: \(q(dialect.delimiter ?? ",")), quote: \(q(dialect.quote ?? "\"")), escape: \(q(dialect.escape ?? "none")), header: \(summary.hasHeader)\(dialect.comment.map { ", comment: \(q($0))" } ?? "")\(dialect.skipRows.map { ", skip_rows: \($0)" } ?? "")}\n"
+        yaml +=
+            "    dialect: {delimiter: \(q(dialect.delimiter ?? ",")), quote: \(q(dialect.quote ?? "\"")), escape: \(q(dialect.escape ?? "none")), header: \(summary.hasHeader)\(dialect.comment.map { ", comment: \(q($0))" } ?? "")\(dialect.skipRows.map { ", skip_rows: \($0)" } ?? "")}\n"
         yaml += "    contract:\n"
         if !key.isEmpty { yaml += "      key: [\(key.map(q).joined(separator: ", "))]\n" }
         yaml += "      columns:\n"
@@ -237,14 +258,18 @@ public enum SchemaInference {
             yaml += "        - {\(parts.joined(separator: ", "))}\n"
         }
 
-        func ident(_ s: String) -> String { "`" + s.split(separator: "`", omittingEmptySubsequences: false).joined(separator: "``") + "`" }
+        func ident(_ s: String) -> String {
+            "`" + s.split(separator: "`", omittingEmptySubsequences: false).joined(separator: "``") + "`"
+        }
         var lines = columns.map { "  \(ident($0.name)) \($0.type.sqlType) \($0.nullable ? "NULL" : "NOT NULL")" }
         if !key.isEmpty { lines.append("  PRIMARY KEY (\(key.map(ident).joined(separator: ", ")))") }
-        let ddl = "-- Proposed from \(rows) sample rows; review before use.\nCREATE TABLE IF NOT EXISTS \(ident(options.table)) (\n"
+        let ddl =
+            "-- Proposed from \(rows) sample rows; review before use.\nCREATE TABLE IF NOT EXISTS \(ident(options.table)) (\n"
             + lines.joined(separator: ",\n") + "\n) DEFAULT CHARSET = utf8mb4;\n"
 
-        return InferredSchema(table: options.table, columns: columns, key: key, charset: summary.charset,
-                              compression: summary.compression, dialect: summary.dialect, hasHeader: summary.hasHeader,
-                              sampledRows: rows, rejectedRows: rejected, contract: contract, routeYAML: yaml, ddl: ddl)
+        return InferredSchema(
+            table: options.table, columns: columns, key: key, charset: summary.charset,
+            compression: summary.compression, dialect: summary.dialect, hasHeader: summary.hasHeader,
+            sampledRows: rows, rejectedRows: rejected, contract: contract, routeYAML: yaml, ddl: ddl)
     }
 }

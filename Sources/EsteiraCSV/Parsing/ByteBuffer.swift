@@ -43,7 +43,6 @@ struct ByteBuffer: ~Copyable {
     }
 }
 
-
 /// The bytes of one row being written: a Copyable view of a buffer its owner allocates and frees, so the
 /// hot loop can keep it in a local (a class's stored property would cost a dynamic exclusivity check
 /// per access).

@@ -61,9 +61,11 @@ public struct CSVDialect: Sendable, Hashable {
     public var invalidReason: String? {
         func name(_ byte: UInt8) -> String { "byte 0x" + String(byte, radix: 16) }
         if skipRows < 0 { return "skip_rows cannot be negative" }
-        let roles: [(String, UInt8?)] = [("delimiter", delimiter), ("quote", quote), ("escape", escape), ("comment", comment)]
+        let roles: [(String, UInt8?)] = [
+            ("delimiter", delimiter), ("quote", quote), ("escape", escape), ("comment", comment),
+        ]
         var seen: [UInt8: String] = [:]
-        for case let (role, byte?) in roles {
+        for case (let role, let byte?) in roles {
             if byte >= 0x80 { return "the \(role) must be an ASCII byte, not \(name(byte))" }
             if byte == 0x0A || byte == 0x0D { return "the \(role) cannot be a line break" }
             if let other = seen[byte] { return "the \(role) and the \(other) are both \(name(byte))" }

@@ -23,8 +23,9 @@ public struct CSVLimits: Sendable, Hashable {
         maxRejectedRawBytes: Int = 64 << 10
     ) {
         // Field offsets are stored as UInt32, so a record must stay well below 4 GiB.
-        precondition(maxFieldBytes > 0 && maxRecordBytes > 0 && maxFields > 0 && maxRejectedRawBytes >= 0,
-                     "CSVLimits must be positive")
+        precondition(
+            maxFieldBytes > 0 && maxRecordBytes > 0 && maxFields > 0 && maxRejectedRawBytes >= 0,
+            "CSVLimits must be positive")
         precondition(maxRecordBytes <= Int(Int32.max), "maxRecordBytes must be below 2 GiB")
         self.maxFieldBytes = maxFieldBytes
         self.maxRecordBytes = maxRecordBytes

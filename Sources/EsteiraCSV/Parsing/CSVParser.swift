@@ -94,9 +94,10 @@ public struct CSVParser: ~Copyable {
 
     public init(dialect: CSVDialect = .rfc4180, limits: CSVLimits = CSVLimits()) {
         if let reason = dialect.invalidReason { preconditionFailure("invalid CSVDialect: \(reason)") }
-        precondition(limits.maxFieldBytes > 0 && limits.maxRecordBytes > 0 && limits.maxFields > 0
-                     && limits.maxRejectedRawBytes >= 0 && limits.maxRecordBytes <= Int(Int32.max),
-                     "invalid CSVLimits")
+        precondition(
+            limits.maxFieldBytes > 0 && limits.maxRecordBytes > 0 && limits.maxFields > 0
+                && limits.maxRejectedRawBytes >= 0 && limits.maxRecordBytes <= Int(Int32.max),
+            "invalid CSVLimits")
         var dialect = dialect
         if dialect.escape == dialect.quote { dialect.escape = nil }
         self.dialect = dialect
@@ -121,7 +122,8 @@ public struct CSVParser: ~Copyable {
         quotedStops = ByteClass.quote | ByteClass.escape | ByteClass.lineBreak
         // An absent stop (no escape; a quote kept as text) repeats LF, which is a stop anyway.
         let lf: UInt8 = 0x0A
-        unquotedStopMask = StopMask(dialect.delimiter, bareQuoteStops != 0 ? dialect.quote ?? lf : lf, dialect.escape ?? lf, 0x0D, lf)
+        unquotedStopMask = StopMask(
+            dialect.delimiter, bareQuoteStops != 0 ? dialect.quote ?? lf : lf, dialect.escape ?? lf, 0x0D, lf)
         quotedStopMask = StopMask(dialect.quote ?? lf, dialect.escape ?? lf, 0x0D, lf, lf)
 
         spanCapacity = min(64, limits.maxFields)
@@ -153,7 +155,8 @@ public struct CSVParser: ~Copyable {
         if atInputStart {
             // The byte order mark may itself be split across chunks.
             while byteOrderMarkMatched < 3, count > 0,
-                  start.load(as: UInt8.self) == Self.byteOrderMark(byteOrderMarkMatched) {
+                start.load(as: UInt8.self) == Self.byteOrderMark(byteOrderMarkMatched)
+            {
                 byteOrderMarkMatched += 1
                 start += 1
                 count -= 1
@@ -260,10 +263,14 @@ public struct CSVParser: ~Copyable {
         // would pay a mispredicted branch at its end; the mask pays a count of trailing zeros.
         let unquotedStopMask = self.unquotedStopMask
         let quotedStopMask = self.quotedStopMask
-        var unquotedBase = -128, unquotedBits: UInt64 = 0
-        var quotedBase = -128, quotedBits: UInt64 = 0
+        var unquotedBase = -128
+        var unquotedBits: UInt64 = 0
+        var quotedBase = -128
+        var quotedBits: UInt64 = 0
         /// The first stop at or after `from`, or `n`.
-        @inline(__always) func nextStop(_ from: Int, _ stopMask: StopMask, _ stops: UInt8, _ base: inout Int, _ bits: inout UInt64) -> Int {
+        @inline(__always) func nextStop(
+            _ from: Int, _ stopMask: StopMask, _ stops: UInt8, _ base: inout Int, _ bits: inout UInt64
+        ) -> Int {
             var q = from
             while true {
                 let offset = UInt(bitPattern: q &- base)
@@ -289,7 +296,10 @@ public struct CSVParser: ~Copyable {
                 let c = classOf(p)
                 if linesToSkip > 0 || c & ByteClass.comment != 0 {
                     // The LF of a CRLF whose CR ended the previous line is not a line of its own.
-                    if c == ByteClass.lineFeed && byte(before: p, buf) == 0x0D { p += 1; continue }
+                    if c == ByteClass.lineFeed && byte(before: p, buf) == 0x0D {
+                        p += 1
+                        continue
+                    }
                     state = .skippedLine
                     continue
                 }
@@ -333,9 +343,11 @@ public struct CSVParser: ~Copyable {
                     while true {
                         q = nextStop(q, unquotedStopMask, unquotedStops, &unquotedBase, &unquotedBits)
                         guard q < n, classOf(q) == ByteClass.delimiter, count < room,
-                              q &- origin <= fieldLimit, q &- record <= recordLimit else { break }
-                        spans[count] = FieldSpan(start: UInt32(truncatingIfNeeded: origin &- record),
-                                                 end: UInt32(truncatingIfNeeded: q &- record), flags: flags)
+                            q &- origin <= fieldLimit, q &- record <= recordLimit
+                        else { break }
+                        spans[count] = FieldSpan(
+                            start: UInt32(truncatingIfNeeded: origin &- record),
+                            end: UInt32(truncatingIfNeeded: q &- record), flags: flags)
                         if flags & FieldSpan.needsDecoding != 0 { recordNeedsDecoding = true }
                         count &+= 1
                         q &+= 1
@@ -490,9 +502,10 @@ public struct CSVParser: ~Copyable {
         if fieldCount == spanCapacity { growSpans() }
         // A quoted field's content starts after its opening quote (the flag's value is 1).
         let contentStart = fieldOrigin + Int(fieldFlags & FieldSpan.quoted)
-        spans[fieldCount] = FieldSpan(start: UInt32(truncatingIfNeeded: contentStart - recordOrigin),
-                                      end: UInt32(truncatingIfNeeded: contentEnd - recordOrigin),
-                                      flags: fieldFlags)
+        spans[fieldCount] = FieldSpan(
+            start: UInt32(truncatingIfNeeded: contentStart - recordOrigin),
+            end: UInt32(truncatingIfNeeded: contentEnd - recordOrigin),
+            flags: fieldFlags)
         if fieldFlags & FieldSpan.needsDecoding != 0 { recordNeedsDecoding = true }
     }
 
@@ -548,22 +561,28 @@ public struct CSVParser: ~Copyable {
         }
         if recordNeedsDecoding { decodeFields(raw) }
         counts.recordCount += 1
-        try sink(.record(CSVRecord(line: recordLine, endLine: line, raw: raw, spans: spans, count: fieldCount,
-                                   decoded: decoded.base.map(UnsafeRawPointer.init), decodedSpans: decodedSpans)))
+        try sink(
+            .record(
+                CSVRecord(
+                    line: recordLine, endLine: line, raw: raw, spans: spans, count: fieldCount,
+                    decoded: decoded.base.map(UnsafeRawPointer.init), decodedSpans: decodedSpans)))
     }
 
     private func malformedRecord(endingAt end: Int, _ buf: UnsafeRawPointer, _ issue: CSVIssue) -> MalformedRecord {
         var kept: [UInt8]
         if recordOrigin >= 0 {
-            kept = Array(UnsafeRawBufferPointer(start: buf + recordOrigin,
-                                                count: min(end - recordOrigin, maxRejectedRawBytes)))
+            kept = Array(
+                UnsafeRawBufferPointer(
+                    start: buf + recordOrigin,
+                    count: min(end - recordOrigin, maxRejectedRawBytes)))
         } else {
             kept = Array(carry.bytes)
             let room = min(end, maxRejectedRawBytes - kept.count)
             if room > 0 { kept += UnsafeRawBufferPointer(start: buf, count: room) }
         }
-        return MalformedRecord(line: recordLine, endLine: line, raw: kept, rawByteCount: end - recordOrigin,
-                               reason: issue)
+        return MalformedRecord(
+            line: recordLine, endLine: line, raw: kept, rawByteCount: end - recordOrigin,
+            reason: issue)
     }
 
     /// Resolves doubled quotes and escapes into `decoded`, and points those fields there (their raw

@@ -26,8 +26,10 @@ public struct CSVRecord: RandomAccessCollection {
     @usableFromInline let decoded: UnsafeRawPointer?
     @usableFromInline let decodedSpans: UnsafePointer<FieldSpan>
 
-    init(line: Int, endLine: Int, raw: UnsafeRawBufferPointer, spans: UnsafePointer<FieldSpan>, count: Int,
-         decoded: UnsafeRawPointer?, decodedSpans: UnsafePointer<FieldSpan>) {
+    init(
+        line: Int, endLine: Int, raw: UnsafeRawBufferPointer, spans: UnsafePointer<FieldSpan>, count: Int,
+        decoded: UnsafeRawPointer?, decodedSpans: UnsafePointer<FieldSpan>
+    ) {
         self.line = line
         self.endLine = endLine
         self.raw = raw
@@ -47,11 +49,13 @@ public struct CSVRecord: RandomAccessCollection {
         let span = spans[index]
         if span.isDecoded {
             let content = decodedSpans[index]
-            return UnsafeRawBufferPointer(start: decoded.unsafelyUnwrapped + Int(content.start),
-                                          count: Int(content.end &- content.start))
+            return UnsafeRawBufferPointer(
+                start: decoded.unsafelyUnwrapped + Int(content.start),
+                count: Int(content.end &- content.start))
         }
-        return UnsafeRawBufferPointer(start: raw.baseAddress.unsafelyUnwrapped + Int(span.start),
-                                      count: Int(span.end &- span.start))
+        return UnsafeRawBufferPointer(
+            start: raw.baseAddress.unsafelyUnwrapped + Int(span.start),
+            count: Int(span.end &- span.start))
     }
 
     /// Field `index` and whether it was quoted, without the index check: for the cleaner, which has
@@ -61,11 +65,17 @@ public struct CSVRecord: RandomAccessCollection {
         let span = spans[index]
         if span.isDecoded {
             let content = decodedSpans[index]
-            return (UnsafeRawBufferPointer(start: decoded.unsafelyUnwrapped + Int(content.start),
-                                           count: Int(content.end &- content.start)), span.isQuoted)
+            return (
+                UnsafeRawBufferPointer(
+                    start: decoded.unsafelyUnwrapped + Int(content.start),
+                    count: Int(content.end &- content.start)), span.isQuoted
+            )
         }
-        return (UnsafeRawBufferPointer(start: raw.baseAddress.unsafelyUnwrapped + Int(span.start),
-                                       count: Int(span.end &- span.start)), span.isQuoted)
+        return (
+            UnsafeRawBufferPointer(
+                start: raw.baseAddress.unsafelyUnwrapped + Int(span.start),
+                count: Int(span.end &- span.start)), span.isQuoted
+        )
     }
 
     /// Field `index` as written between its quotes, doubled quotes and escapes left in. For a layer
@@ -74,8 +84,9 @@ public struct CSVRecord: RandomAccessCollection {
     public func rawField(at index: Int) -> UnsafeRawBufferPointer {
         precondition(index >= 0 && index < endIndex, "CSVRecord field index out of range")
         let span = spans[index]
-        return UnsafeRawBufferPointer(start: raw.baseAddress.unsafelyUnwrapped + Int(span.start),
-                                      count: Int(span.end &- span.start))
+        return UnsafeRawBufferPointer(
+            start: raw.baseAddress.unsafelyUnwrapped + Int(span.start),
+            count: Int(span.end &- span.start))
     }
 
     /// Whether field `index` was enclosed in quotes. Lets a later stage tell `""` (an empty string)
@@ -175,12 +186,14 @@ public enum CSVIssue: Sendable, Hashable, CustomStringConvertible {
         case .textAfterClosingQuote(let field): "text after the closing quote of field \(field + 1)"
         case .unterminatedQuote(let field): "input ends inside quoted field \(field + 1)"
         case .danglingEscape(let field): "input ends with an escape in field \(field + 1)"
-        case .fieldTooLarge(let field, let limit): "field \(field + 1) is longer than the \(Self.bytes(limit)) field limit"
+        case .fieldTooLarge(let field, let limit):
+            "field \(field + 1) is longer than the \(Self.bytes(limit)) field limit"
         case .recordTooLarge(let limit): "the row is longer than the \(Self.bytes(limit)) row limit"
         case .tooManyFields(let limit): "record has more than \(limit) fields"
         case .invalidEncoding(let field, let byte, let charset):
             "byte 0x\(String(byte, radix: 16, uppercase: true)) in field \(field + 1) is not valid \(charset)"
-                + (charset == "utf-8" ? "; if the file is an Excel/Windows export, set `encoding: windows-1252` on its route" : "")
+                + (charset == "utf-8"
+                    ? "; if the file is an Excel/Windows export, set `encoding: windows-1252` on its route" : "")
         }
     }
 }

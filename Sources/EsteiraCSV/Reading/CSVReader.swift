@@ -18,9 +18,11 @@ public struct CSVReadOptions: Sendable {
     /// loaded). With a contract, the contract's `extra_columns` applies to columns it does not name.
     public var extraColumns: CSVContract.ExtraColumns
 
-    public init(encoding: CSVCharset = .auto, dialect: DialectOverrides = DialectOverrides(), contract: CSVContract? = nil,
-                headerCollisions: HeaderNormalizer.CollisionPolicy = .rename, limits: CSVLimits = CSVLimits(),
-                decompression: DecompressionLimits = DecompressionLimits(), sniffBytes: Int = 128 << 10) {
+    public init(
+        encoding: CSVCharset = .auto, dialect: DialectOverrides = DialectOverrides(), contract: CSVContract? = nil,
+        headerCollisions: HeaderNormalizer.CollisionPolicy = .rename, limits: CSVLimits = CSVLimits(),
+        decompression: DecompressionLimits = DecompressionLimits(), sniffBytes: Int = 128 << 10
+    ) {
         self.encoding = encoding
         self.dialect = dialect
         self.contract = contract
@@ -47,9 +49,12 @@ public struct DestinationColumns: Sendable, Hashable {
 
     /// "the file's column 'order_date' is not in table acme_orders (its columns: …): add it …".
     func missing(_ names: [String], what: String, fix: String) -> String {
-        let quoted = names.prefix(10).map { "'\($0)'" }.joined(separator: ", ") + (names.count > 10 ? " and \(names.count - 10) more" : "")
+        let quoted =
+            names.prefix(10).map { "'\($0)'" }.joined(separator: ", ")
+            + (names.count > 10 ? " and \(names.count - 10) more" : "")
         let shown = columns.prefix(60).joined(separator: ", ") + (columns.count > 60 ? ", …" : "")
-        return "\(what) \(names.count == 1 ? "column" : "columns") \(quoted) \(names.count == 1 ? "is" : "are") not in table \(table) (its columns: \(shown)): \(fix)"
+        return
+            "\(what) \(names.count == 1 ? "column" : "columns") \(quoted) \(names.count == 1 ? "is" : "are") not in table \(table) (its columns: \(shown)): \(fix)"
     }
 
     /// How a file's columns differ from the table's, for a refusal: "columns compared with table t: added
@@ -57,7 +62,8 @@ public struct DestinationColumns: Sendable, Hashable {
     /// the file spells it (same order as `fileColumns`), when there is one.
     public func diff(fileColumns: [String], rawHeader: [String]? = nil) -> String {
         func list(_ names: [String]) -> String {
-            names.prefix(10).map { "'\($0)'" }.joined(separator: ", ") + (names.count > 10 ? " and \(names.count - 10) more" : "")
+            names.prefix(10).map { "'\($0)'" }.joined(separator: ", ")
+                + (names.count > 10 ? " and \(names.count - 10) more" : "")
         }
         let file = Set(fileColumns.map { $0.lowercased() })
         let added = fileColumns.filter { !contains($0) }
@@ -72,7 +78,9 @@ public struct DestinationColumns: Sendable, Hashable {
         if !added.isEmpty { parts.append("added (in the file, not the table) \(list(added))") }
         if !missing.isEmpty { parts.append("missing (in the table, not the file) \(list(missing))") }
         if !renamed.isEmpty {
-            parts.append("renamed by normalisation " + renamed.prefix(10).joined(separator: ", ") + (renamed.count > 10 ? " and \(renamed.count - 10) more" : ""))
+            parts.append(
+                "renamed by normalisation " + renamed.prefix(10).joined(separator: ", ")
+                    + (renamed.count > 10 ? " and \(renamed.count - 10) more" : ""))
         }
         return "columns compared with table \(table): " + (parts.isEmpty ? "the same" : parts.joined(separator: "; "))
     }
@@ -173,8 +181,9 @@ public final class CSVReader {
         }
         // The parser traps on an impossible dialect: refuse it here, with its reason.
         let o = options.dialect
-        let probe = CSVDialect(delimiter: o.delimiter ?? UInt8(ascii: ","), quote: o.quote ?? UInt8(ascii: "\""), escape: o.escape ?? nil,
-                               comment: o.comment ?? nil, skipRows: o.skipRows ?? 0)
+        let probe = CSVDialect(
+            delimiter: o.delimiter ?? UInt8(ascii: ","), quote: o.quote ?? UInt8(ascii: "\""), escape: o.escape ?? nil,
+            comment: o.comment ?? nil, skipRows: o.skipRows ?? 0)
         if let reason = probe.invalidReason { throw CSVReadError(.contract, "dialect: \(reason)") }
         if options.dialect.isComplete { startParser(dialect: nil) }
     }
@@ -238,7 +247,10 @@ public final class CSVReader {
             if let firstRefusal {
                 throw CSVReadError(.unreadable, "no row of the file could be read: \(firstRefusal)")
             }
-            throw CSVReadError(.empty, "the file is empty\(summary.bytes > 0 ? " (only blank lines)" : ""): expected \(summary.hasHeader ? "a header row and " : "")data rows")
+            throw CSVReadError(
+                .empty,
+                "the file is empty\(summary.bytes > 0 ? " (only blank lines)" : ""): expected \(summary.hasHeader ? "a header row and " : "")data rows"
+            )
         }
         return summary
     }
@@ -273,7 +285,8 @@ public final class CSVReader {
         if let box = parser {
             switch out {
             case .text(let piece): try feed(box, piece, sink)
-            case .invalid(let byte, let charset): box.parser.refuseCurrentRecord(invalidByte: byte, charset: charset.rawValue)
+            case .invalid(let byte, let charset):
+                box.parser.refuseCurrentRecord(invalidByte: byte, charset: charset.rawValue)
             }
             return
         }
@@ -285,7 +298,9 @@ public final class CSVReader {
         }
         // A few whole lines at least, however small `sniffBytes` is; a line longer than the hard cap
         // is the parser's to refuse.
-        if (sample.count >= options.sniffBytes && sampleLineBreaks >= 3) || sample.count >= max(options.sniffBytes, Self.maxSampleBytes) {
+        if (sample.count >= options.sniffBytes && sampleLineBreaks >= 3)
+            || sample.count >= max(options.sniffBytes, Self.maxSampleBytes)
+        {
             try startParser(sniffing: true, isWholeFile: false, sink)
         }
     }
@@ -297,7 +312,9 @@ public final class CSVReader {
         // Unretained: `self.cleaner` keeps it alive, and once set it is never replaced, so the per-record
         // path need not retain and release it.
         var cleaner = self.cleaner.map { Unmanaged.passUnretained($0) }
-        var rows = 0, empty = 0, duplicates = 0
+        var rows = 0
+        var empty = 0
+        var duplicates = 0
         defer {
             summary.rows += rows
             summary.emptyRows += empty
@@ -325,7 +342,8 @@ public final class CSVReader {
 
     private func reject(_ record: CSVRecord, _ reason: String, _ sink: (CSVReadEvent) throws -> Void) throws {
         summary.rejected += 1
-        let raw = record.raw.count > options.limits.maxRejectedRawBytes
+        let raw =
+            record.raw.count > options.limits.maxRejectedRawBytes
             ? String(decoding: record.raw.prefix(options.limits.maxRejectedRawBytes), as: UTF8.self) + "…"
             : String(decoding: record.raw, as: UTF8.self)
         try sink(.rejected(RejectedRow(line: record.line, endLine: record.endLine, raw: raw, reason: reason)))
@@ -333,7 +351,9 @@ public final class CSVReader {
 
     /// Sniffs the sample (unless the route fixed everything), starts the parser and feeds it the sample.
     private func startParser(sniffing: Bool, isWholeFile: Bool, _ sink: (CSVReadEvent) throws -> Void) throws {
-        let sniffed = sample.withUnsafeBytes { DialectSniffer.sniff($0, isWholeFile: isWholeFile, overrides: options.dialect) }
+        let sniffed = sample.withUnsafeBytes {
+            DialectSniffer.sniff($0, isWholeFile: isWholeFile, overrides: options.dialect)
+        }
         startParser(dialect: sniffed)
         let held = sample
         let invalid = sampleInvalid
@@ -353,9 +373,12 @@ public final class CSVReader {
 
     private func startParser(dialect sniffed: SniffedDialect?) {
         let o = options.dialect
-        var dialect = sniffed?.dialect ?? CSVDialect(delimiter: o.delimiter ?? UInt8(ascii: ","), quote: o.quote ?? UInt8(ascii: "\""),
-                                                     escape: o.escape ?? nil, bareQuote: o.bareQuote ?? .refuseRecord,
-                                                     comment: o.comment ?? nil, skipRows: o.skipRows ?? 0)
+        var dialect =
+            sniffed?.dialect
+            ?? CSVDialect(
+                delimiter: o.delimiter ?? UInt8(ascii: ","), quote: o.quote ?? UInt8(ascii: "\""),
+                escape: o.escape ?? nil, bareQuote: o.bareQuote ?? .refuseRecord,
+                comment: o.comment ?? nil, skipRows: o.skipRows ?? 0)
         if let bare = o.bareQuote { dialect.bareQuote = bare }
         summary.dialect = dialect
         summary.hasHeader = sniffed?.hasHeader ?? o.header ?? true
@@ -377,20 +400,29 @@ public final class CSVReader {
             if headerPending && summary.hasHeader {
                 if let size = Self.sizeText(bad) {
                     // Often a file that is not CSV at all, or one whose quote is never closed.
-                    throw CSVReadError(.badHeader, "\(size), so the header cannot be read: is the file CSV with line breaks, and is every quote closed?")
+                    throw CSVReadError(
+                        .badHeader,
+                        "\(size), so the header cannot be read: is the file CSV with line breaks, and is every quote closed?"
+                    )
                 }
                 throw CSVReadError(.badHeader, "the header row (line \(bad.line)) cannot be read: \(bad.reason)")
             }
-            if headerPending && firstRefusal == nil { firstRefusal = Self.sizeText(bad) ?? "line \(bad.line): \(bad.reason)" }
+            if headerPending && firstRefusal == nil {
+                firstRefusal = Self.sizeText(bad) ?? "line \(bad.line): \(bad.reason)"
+            }
             summary.rejected += 1
-            try sink(.rejected(RejectedRow(line: bad.line, endLine: bad.endLine, raw: bad.rawText, reason: bad.reason.description)))
+            try sink(
+                .rejected(
+                    RejectedRow(line: bad.line, endLine: bad.endLine, raw: bad.rawText, reason: bad.reason.description))
+            )
         case .record(let record):
             if headerPending {
                 headerPending = false
                 let header = summary.hasHeader ? record.strings : nil
-                cleaner = try RecordCleaner(contract: options.contract, header: header, fieldCount: record.count,
-                                            headerCollisions: options.headerCollisions, destination: options.destination,
-                                            extraColumns: options.extraColumns)
+                cleaner = try RecordCleaner(
+                    contract: options.contract, header: header, fieldCount: record.count,
+                    headerCollisions: options.headerCollisions, destination: options.destination,
+                    extraColumns: options.extraColumns)
                 summary.columns = cleaner!.columns
                 try sink(.columns(cleaner!.columns))
                 if header != nil { return }

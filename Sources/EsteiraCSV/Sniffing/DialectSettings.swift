@@ -19,8 +19,11 @@ public struct DialectSettings: Sendable, Hashable, Codable {
     public var comment: String?
     public var skipRows: Int?
 
-    public init(delimiter: String? = nil, quote: String? = nil, escape: String? = nil, header: Bool? = nil, bareQuotes: String? = nil,
-                comment: String? = nil, skipRows: Int? = nil) {
+    public init(
+        delimiter: String? = nil, quote: String? = nil, escape: String? = nil, header: Bool? = nil,
+        bareQuotes: String? = nil,
+        comment: String? = nil, skipRows: Int? = nil
+    ) {
         self.delimiter = delimiter
         self.quote = quote
         self.escape = escape
@@ -30,7 +33,12 @@ public struct DialectSettings: Sendable, Hashable, Codable {
         self.skipRows = skipRows
     }
 
-    enum CodingKeys: String, CodingKey { case delimiter, quote, escape, header, bareQuotes = "bare_quotes", comment, skipRows = "skip_rows" }
+    enum CodingKeys: String, CodingKey {
+        case delimiter, quote, escape, header
+        case bareQuotes = "bare_quotes"
+        case comment
+        case skipRows = "skip_rows"
+    }
 
     /// The overrides for the reader, or what is wrong with the block.
     public func overrides() throws(CSVContractError) -> DialectOverrides {
@@ -70,9 +78,11 @@ public struct DialectSettings: Sendable, Hashable, Codable {
         case "keep": o.bareQuote = .keepAsText
         default: throw CSVContractError("dialect bare_quotes must be refuse or keep, not '\(bareQuotes!)'")
         }
-        let probe = CSVDialect(delimiter: o.delimiter ?? UInt8(ascii: ","), quote: o.quote ?? UInt8(ascii: "\""), escape: o.escape ?? nil,
-                               comment: o.comment ?? nil)
-        if o.delimiter != nil || o.quote != nil || o.escape != nil || o.comment != nil, let reason = probe.invalidReason {
+        let probe = CSVDialect(
+            delimiter: o.delimiter ?? UInt8(ascii: ","), quote: o.quote ?? UInt8(ascii: "\""), escape: o.escape ?? nil,
+            comment: o.comment ?? nil)
+        if o.delimiter != nil || o.quote != nil || o.escape != nil || o.comment != nil, let reason = probe.invalidReason
+        {
             throw CSVContractError("dialect: \(reason)")
         }
         return o
@@ -81,8 +91,10 @@ public struct DialectSettings: Sendable, Hashable, Codable {
     /// The settings that reproduce `dialect` and `header` exactly.
     public init(_ dialect: CSVDialect, header: Bool) {
         func text(_ b: UInt8?) -> String { b.map { $0 == 0x09 ? "tab" : String(UnicodeScalar($0)) } ?? "none" }
-        self.init(delimiter: text(dialect.delimiter), quote: text(dialect.quote), escape: text(dialect.escape), header: header,
-                  bareQuotes: dialect.bareQuote == .keepAsText ? "keep" : nil, comment: dialect.comment.map { text($0) },
-                  skipRows: dialect.skipRows > 0 ? dialect.skipRows : nil)
+        self.init(
+            delimiter: text(dialect.delimiter), quote: text(dialect.quote), escape: text(dialect.escape),
+            header: header,
+            bareQuotes: dialect.bareQuote == .keepAsText ? "keep" : nil, comment: dialect.comment.map { text($0) },
+            skipRows: dialect.skipRows > 0 ? dialect.skipRows : nil)
     }
 }

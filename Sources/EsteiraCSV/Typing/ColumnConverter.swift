@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One column's conversion from field bytes to the canonical text MySQL parses, compiled once per file
@@ -57,8 +57,11 @@ final class ColumnConverter: @unchecked Sendable {
     /// What the fast path needs, in a plain struct the cleaner keeps in a table of its own.
     let fast: FastConversion
 
-    init(name: String, type: ColumnType, required: Bool, trim: Bool, nullTokens: [String], number: NumberFormat,
-         dateFormats: [DateFormat], defaultOffset: Int, trueValues: [String], falseValues: [String], fractionDigits: Int = 6) {
+    init(
+        name: String, type: ColumnType, required: Bool, trim: Bool, nullTokens: [String], number: NumberFormat,
+        dateFormats: [DateFormat], defaultOffset: Int, trueValues: [String], falseValues: [String],
+        fractionDigits: Int = 6
+    ) {
         self.name = name
         self.type = type
         switch type {
@@ -99,7 +102,8 @@ final class ColumnConverter: @unchecked Sendable {
             longestNullToken: longestNullToken, precision: precision, scale: scale,
             pointIsDecimalSeparator: number.decimalSeparator == UInt8(ascii: "."), maxLength: maxLength ?? Int.max,
             defaultOffset: defaultOffset,
-            firstFormatIsCanonicalDate: dateFormats.first?.fixedLayout == 0, firstFormatIsISO: dateFormats.first?.isISO ?? false,
+            firstFormatIsCanonicalDate: dateFormats.first?.fixedLayout == 0,
+            firstFormatIsISO: dateFormats.first?.isISO ?? false,
             packedNulls: PackedTokens(self.nullTokens.map { ($0, 0) }),
             packedBooleans: PackedTokens(booleans.filter { token, _ in token.allSatisfy { $0 < 0x80 } }),
             packedEnum: PackedTokens(enumSpellings.map { ($0, 0) }))
@@ -119,7 +123,10 @@ final class ColumnConverter: @unchecked Sendable {
             return isText && (quoted || !emptyIsNull) ? .value : .null
         }
         if field.count <= longestNullToken {
-            for token in nullTokens where token.count == field.count && token[0] == field[0] && token.withUnsafeBytes({ memcmp($0.baseAddress!, field.baseAddress!, field.count) == 0 }) {
+            for token in nullTokens
+            where token.count == field.count && token[0] == field[0]
+                && token.withUnsafeBytes({ memcmp($0.baseAddress!, field.baseAddress!, field.count) == 0 })
+            {
                 return .null
             }
         }
@@ -130,26 +137,36 @@ final class ColumnConverter: @unchecked Sendable {
                 out.append(field)
                 return .value
             }
-            let (min, max): (Int64, Int64) = kind == .int ? (Int64(Int32.min), Int64(Int32.max)) : (Int64.min, Int64.max)
+            let (min, max): (Int64, Int64) =
+                kind == .int ? (Int64(Int32.min), Int64(Int32.max)) : (Int64.min, Int64.max)
             guard let value = NumberParsing.integer(field, format: number, min: min, max: max) else {
-                return .invalid("\(Self.shown(field)) is not \(kind == .int ? "an int" : "a bigint")\(NumberParsing.scanDecimal(field, format: number, allowExponent: false) != nil ? " (out of range or has decimals)" : "")")
+                return .invalid(
+                    "\(Self.shown(field)) is not \(kind == .int ? "an int" : "a bigint")\(NumberParsing.scanDecimal(field, format: number, allowExponent: false) != nil ? " (out of range or has decimals)" : "")"
+                )
             }
             // Plain digits are already canonical: keep the text instead of printing the number again.
             if Self.isPlainInteger(field) { out.append(field) } else { out.append(decimal: value) }
             return .value
         case .decimal:
-            if number.decimalSeparator == UInt8(ascii: "."), Self.isPlainDecimal(field, precision: precision, scale: scale) {
+            if number.decimalSeparator == UInt8(ascii: "."),
+                Self.isPlainDecimal(field, precision: precision, scale: scale)
+            {
                 out.append(field)
                 return .value
             }
-            switch NumberParsing.canonicalDecimal(field, format: number, precision: precision, scale: scale, into: &out) {
+            switch NumberParsing.canonicalDecimal(field, format: number, precision: precision, scale: scale, into: &out)
+            {
             case nil: return .value
             case .notANumber:
-                return .invalid("\(Self.shown(field)) is not a number with '\(Character(Unicode.Scalar(number.decimalSeparator)))' as decimal separator")
+                return .invalid(
+                    "\(Self.shown(field)) is not a number with '\(Character(Unicode.Scalar(number.decimalSeparator)))' as decimal separator"
+                )
             case .tooManyDecimals(let s):
                 return .invalid("\(Self.shown(field)) has more than \(s) decimal places; it would have to be rounded")
             case .tooLarge(let digits):
-                return .invalid("\(Self.shown(field)) has more than \(digits) digits before the decimal separator (decimal(\(precision),\(scale)))")
+                return .invalid(
+                    "\(Self.shown(field)) has more than \(digits) digits before the decimal separator (decimal(\(precision),\(scale)))"
+                )
             }
         case .double:
             guard let text = NumberParsing.canonicalDouble(field, format: number) else {
@@ -158,9 +175,17 @@ final class ColumnConverter: @unchecked Sendable {
             out.append(text)
             return .value
         case .boolean:
-            for token in trueTokens where Self.foldedEquals(field, token) { out.append(byte: UInt8(ascii: "1")); return .value }
-            for token in falseTokens where Self.foldedEquals(field, token) { out.append(byte: UInt8(ascii: "0")); return .value }
-            return .invalid("\(Self.shown(field)) is not a boolean (true: \(trueTokens.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")); false: \(falseTokens.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")))")
+            for token in trueTokens where Self.foldedEquals(field, token) {
+                out.append(byte: UInt8(ascii: "1"))
+                return .value
+            }
+            for token in falseTokens where Self.foldedEquals(field, token) {
+                out.append(byte: UInt8(ascii: "0"))
+                return .value
+            }
+            return .invalid(
+                "\(Self.shown(field)) is not a boolean (true: \(trueTokens.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")); false: \(falseTokens.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")))"
+            )
         case .date, .datetime:
             let parsed: DateTimeValue? = dateFormats.withUnsafeBufferPointer { formats in
                 for k in 0..<formats.count { if let v = formats[k].parse(field) { return v } }
@@ -168,16 +193,25 @@ final class ColumnConverter: @unchecked Sendable {
             }
             guard let parsed else {
                 // The value may have a format's shape and a value MySQL cannot hold: say which.
-                for format in dateFormats { if let problem = format.scan(field)?.problem { return .invalid("\(Self.shown(field)) \(problem)") } }
-                return .invalid("\(Self.shown(field)) is not a \(type) in \(dateFormats.map(\.pattern).joined(separator: " or "))")
+                for format in dateFormats {
+                    if let problem = format.scan(field)?.problem { return .invalid("\(Self.shown(field)) \(problem)") }
+                }
+                return .invalid(
+                    "\(Self.shown(field)) is not a \(type) in \(dateFormats.map(\.pattern).joined(separator: " or "))")
             }
             if kind == .date {
                 // Already yyyy-MM-dd: the text is the canonical value.
-                if field.count == 10 && field[4] == 0x2D && field[7] == 0x2D { out.append(field) } else { parsed.writeDate(into: &out) }
+                if field.count == 10 && field[4] == 0x2D && field[7] == 0x2D {
+                    out.append(field)
+                } else {
+                    parsed.writeDate(into: &out)
+                }
                 return .value
             }
             if fractionDigits < 6 && parsed.microsecond % Self.microsecondUnits[fractionDigits] != 0 {
-                return .invalid("\(Self.shown(field)) has \(parsed.fractionDigits) fractional-second digits and the column is datetime(\(fractionDigits)); the rest are not zeros, so it would have to be rounded")
+                return .invalid(
+                    "\(Self.shown(field)) has \(parsed.fractionDigits) fractional-second digits and the column is datetime(\(fractionDigits)); the rest are not zeros, so it would have to be rounded"
+                )
             }
             let utc = parsed.utc(defaultOffset: defaultOffset)
             guard utc.year >= 1 && utc.year <= 9999 else {
@@ -197,12 +231,19 @@ final class ColumnConverter: @unchecked Sendable {
             return .value
         case .enumeration:
             // Exact spelling first (the usual case), then any case.
-            for k in 0..<enumSpellings.count where enumSpellings[k].count == field.count && enumSpellings[k][0] == field[0] && enumSpellings[k].withUnsafeBytes({ memcmp($0.baseAddress!, field.baseAddress!, field.count) == 0 }) {
+            for k in 0..<enumSpellings.count
+            where enumSpellings[k].count == field.count && enumSpellings[k][0] == field[0]
+                && enumSpellings[k].withUnsafeBytes({ memcmp($0.baseAddress!, field.baseAddress!, field.count) == 0 })
+            {
                 out.append(field)
                 return .value
             }
-            for k in 0..<enumValues.count where Self.foldedEquals(field, enumValues[k].0) { out.append(enumSpellings[k]); return .value }
-            return .invalid("\(Self.shown(field)) is not one of \(enumValues.prefix(20).map(\.1).joined(separator: ", "))")
+            for k in 0..<enumValues.count where Self.foldedEquals(field, enumValues[k].0) {
+                out.append(enumSpellings[k])
+                return .value
+            }
+            return .invalid(
+                "\(Self.shown(field)) is not one of \(enumValues.prefix(20).map(\.1).joined(separator: ", "))")
         }
     }
 
@@ -229,9 +270,14 @@ final class ColumnConverter: @unchecked Sendable {
         guard integerDigits >= 1, integerDigits <= precision - scale else { return false }
         if field[start] == UInt8(ascii: "0") && integerDigits > 1 { return false }
         guard i < field.count else { return true }
-        guard field[i] == UInt8(ascii: "."), field.count - i - 1 >= 1, field.count - i - 1 <= scale else { return false }
+        guard field[i] == UInt8(ascii: "."), field.count - i - 1 >= 1, field.count - i - 1 <= scale else {
+            return false
+        }
         i += 1
-        while i < field.count { if field[i] &- 0x30 > 9 { return false }; i += 1 }
+        while i < field.count {
+            if field[i] &- 0x30 > 9 { return false }
+            i += 1
+        }
         return true
     }
 
@@ -240,14 +286,28 @@ final class ColumnConverter: @unchecked Sendable {
     static func trimmed(_ field: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         var start = 0
         var end = field.count
-        guard end > 0, field[0] <= 0x20 || field[0] == 0xC2 || field[end - 1] <= 0x20 || field[end - 1] == 0xA0 else { return field }
+        guard end > 0, field[0] <= 0x20 || field[0] == 0xC2 || field[end - 1] <= 0x20 || field[end - 1] == 0xA0 else {
+            return field
+        }
         while start < end {
             let b = field[start]
-            if b == 0x20 || b == 0x09 { start += 1 } else if b == 0xC2 && start + 1 < end && field[start + 1] == 0xA0 { start += 2 } else { break }
+            if b == 0x20 || b == 0x09 {
+                start += 1
+            } else if b == 0xC2 && start + 1 < end && field[start + 1] == 0xA0 {
+                start += 2
+            } else {
+                break
+            }
         }
         while end > start {
             let b = field[end - 1]
-            if b == 0x20 || b == 0x09 { end -= 1 } else if b == 0xA0 && end - 2 >= start && field[end - 2] == 0xC2 { end -= 2 } else { break }
+            if b == 0x20 || b == 0x09 {
+                end -= 1
+            } else if b == 0xA0 && end - 2 >= start && field[end - 2] == 0xC2 {
+                end -= 2
+            } else {
+                break
+            }
         }
         return UnsafeRawBufferPointer(rebasing: field[start..<end])
     }
@@ -309,19 +369,25 @@ struct CompiledContract: Sendable {
         for column in contract.columns {
             let id = HeaderNormalizer.identifier(column.name, position: converters.count)
             guard id == column.name else {
-                throw CSVContractError("column name '\(column.name)' is not a plain identifier; write it as '\(id)' (lower case letters, digits, '_')")
+                throw CSVContractError(
+                    "column name '\(column.name)' is not a plain identifier; write it as '\(id)' (lower case letters, digits, '_')"
+                )
             }
-            guard names.insert(id).inserted else { throw CSVContractError("column '\(id)' is listed twice in the contract") }
+            guard names.insert(id).inserted else {
+                throw CSVContractError("column '\(id)' is listed twice in the contract")
+            }
             let type = try ColumnType(parsing: column.type, values: column.values, maxLength: column.maxLength)
-            let number = try Self.numberFormat(decimal: column.decimalSeparator ?? contract.decimalSeparator,
-                                               thousands: column.thousandsSeparator ?? contract.thousandsSeparator, column: id)
+            let number = try Self.numberFormat(
+                decimal: column.decimalSeparator ?? contract.decimalSeparator,
+                thousands: column.thousandsSeparator ?? contract.thousandsSeparator, column: id)
             var formats = type == .datetime ? datetimeFormats : dateFormats
             if let own = column.formats { formats = try own.map { (f) throws(CSVContractError) in try DateFormat(f) } }
-            converters.append(ColumnConverter(
-                name: id, type: type, required: column.required, trim: column.trim ?? contract.trim,
-                nullTokens: column.nullTokens ?? contract.nullTokens, number: number, dateFormats: formats,
-                defaultOffset: defaultOffset, trueValues: contract.trueValues, falseValues: contract.falseValues,
-                fractionDigits: try ColumnType.fractionalDigits(in: column.type)))
+            converters.append(
+                ColumnConverter(
+                    name: id, type: type, required: column.required, trim: column.trim ?? contract.trim,
+                    nullTokens: column.nullTokens ?? contract.nullTokens, number: number, dateFormats: formats,
+                    defaultOffset: defaultOffset, trueValues: contract.trueValues, falseValues: contract.falseValues,
+                    fractionDigits: try ColumnType.fractionalDigits(in: column.type)))
         }
         var keyIndexes: [Int] = []
         for key in contract.key {
@@ -335,17 +401,24 @@ struct CompiledContract: Sendable {
         self.keyIndexes = keyIndexes
     }
 
-    static func numberFormat(decimal: String, thousands: String?, column: String) throws(CSVContractError) -> NumberFormat {
+    static func numberFormat(decimal: String, thousands: String?, column: String) throws(CSVContractError)
+        -> NumberFormat
+    {
         guard decimal == "." || decimal == "," else {
             throw CSVContractError("column '\(column)': decimal_separator must be '.' or ','")
         }
         let d = decimal.utf8.first!
         guard let thousands else {
-            return NumberFormat(decimalSeparator: d, thousandsSeparator: d == UInt8(ascii: ".") ? UInt8(ascii: ",") : UInt8(ascii: "."))
+            return NumberFormat(
+                decimalSeparator: d, thousandsSeparator: d == UInt8(ascii: ".") ? UInt8(ascii: ",") : UInt8(ascii: "."))
         }
-        if thousands.isEmpty || thousands.lowercased() == "none" { return NumberFormat(decimalSeparator: d, thousandsSeparator: nil) }
+        if thousands.isEmpty || thousands.lowercased() == "none" {
+            return NumberFormat(decimalSeparator: d, thousandsSeparator: nil)
+        }
         guard [",", ".", " ", "'", "_"].contains(thousands), thousands != decimal else {
-            throw CSVContractError("column '\(column)': thousands_separator must be one of , . space ' _ (or empty for none), and differ from the decimal separator")
+            throw CSVContractError(
+                "column '\(column)': thousands_separator must be one of , . space ' _ (or empty for none), and differ from the decimal separator"
+            )
         }
         return NumberFormat(decimalSeparator: d, thousandsSeparator: thousands.utf8.first!)
     }
@@ -361,7 +434,9 @@ struct CompiledContract: Sendable {
             return o
         }
         guard let parsed else {
-            throw CSVContractError("timezone '\(text)' is not a fixed UTC offset such as -03:00 or Z (named zones are not supported: write the offset)")
+            throw CSVContractError(
+                "timezone '\(text)' is not a fixed UTC offset such as -03:00 or Z (named zones are not supported: write the offset)"
+            )
         }
         return parsed
     }
@@ -415,14 +490,16 @@ struct FastConversion {
             out.appendField(field)
             return .value
         case .decimal:
-            guard pointIsDecimalSeparator, ColumnConverter.isPlainDecimal(field, precision: precision, scale: scale) else { return .slow }
+            guard pointIsDecimalSeparator, ColumnConverter.isPlainDecimal(field, precision: precision, scale: scale)
+            else { return .slow }
             out.appendField(field)
             return .value
         case .boolean:
             guard short else { return .slow }
             let word = PackedTokens.pack16(base, n)
             guard (word.0 | word.1) & 0x8080_8080_8080_8080 == 0,
-                  let bit = packedBooleans.find((PackedTokens.asciiLowercased(word.0), PackedTokens.asciiLowercased(word.1)), length: n)
+                let bit = packedBooleans.find(
+                    (PackedTokens.asciiLowercased(word.0), PackedTokens.asciiLowercased(word.1)), length: n)
             else { return .slow }
             out.append(byte: bit)
             return .value
@@ -441,7 +518,8 @@ struct FastConversion {
         case .datetime:
             guard firstFormatIsISO, let value = DateTimeValue.fixedISO(base, n) else { return .slow }
             // Most instants stay on their calendar day in UTC: keep the date's bytes, shift the clock.
-            let secondOfDay = value.hour * 3600 + value.minute * 60 + value.second - (value.offsetSeconds ?? defaultOffset)
+            let secondOfDay =
+                value.hour * 3600 + value.minute * 60 + value.second - (value.offsetSeconds ?? defaultOffset)
             if secondOfDay >= 0 && secondOfDay < 86_400 {
                 DateTimeValue.writeSameDay(date: base, secondOfDay: secondOfDay, into: &out)
             } else {
@@ -490,7 +568,9 @@ struct PackedTokens {
     /// The payload of the first token equal to the `length` bytes packed in `word`, or nil.
     @inline(__always)
     func find(_ word: (UInt64, UInt64), length: Int) -> UInt8? {
-        for k in 0..<count where words[k].0 == word.0 && words[k].1 == word.1 && lengths[k] == length { return payloads[k] }
+        for k in 0..<count where words[k].0 == word.0 && words[k].1 == word.1 && lengths[k] == length {
+            return payloads[k]
+        }
         return nil
     }
 

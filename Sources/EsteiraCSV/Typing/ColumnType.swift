@@ -33,8 +33,12 @@ public enum ColumnType: Sendable, Hashable, CustomStringConvertible {
         case "int", "integer", "int32", "smallint", "tinyint", "mediumint": self = .int
         case "bigint", "int64", "long": self = .bigint
         case "decimal", "numeric", "number":
-            guard let args = arguments(), args.count == 2, args[0] >= 1, args[0] <= 65, args[1] >= 0, args[1] <= 30, args[1] <= args[0] else {
-                throw CSVContractError("type '\(spelling)': write decimal(precision,scale), e.g. decimal(12,2); precision 1…65, scale 0…30 and at most the precision")
+            guard let args = arguments(), args.count == 2, args[0] >= 1, args[0] <= 65, args[1] >= 0, args[1] <= 30,
+                args[1] <= args[0]
+            else {
+                throw CSVContractError(
+                    "type '\(spelling)': write decimal(precision,scale), e.g. decimal(12,2); precision 1…65, scale 0…30 and at most the precision"
+                )
             }
             self = .decimal(precision: args[0], scale: args[1])
         case "double", "float", "real": self = .double
@@ -45,7 +49,9 @@ public enum ColumnType: Sendable, Hashable, CustomStringConvertible {
             self = .datetime
         case "text", "varchar", "string", "char":
             let length = arguments()?.first ?? maxLength
-            if let length, length < 1 { throw CSVContractError("type '\(spelling)': the maximum length must be positive") }
+            if let length, length < 1 {
+                throw CSVContractError("type '\(spelling)': the maximum length must be positive")
+            }
             self = .text(maxLength: length)
         case "enum":
             guard let values, !values.isEmpty else {
@@ -53,7 +59,9 @@ public enum ColumnType: Sendable, Hashable, CustomStringConvertible {
             }
             self = .enumeration(values)
         default:
-            throw CSVContractError("unknown type '\(spelling)': use int, bigint, decimal(p,s), double, boolean, date, datetime, text, varchar(n) or enum")
+            throw CSVContractError(
+                "unknown type '\(spelling)': use int, bigint, decimal(p,s), double, boolean, date, datetime, text, varchar(n) or enum"
+            )
         }
     }
 
@@ -64,7 +72,9 @@ public enum ColumnType: Sendable, Hashable, CustomStringConvertible {
         guard s.hasPrefix("datetime(") || s.hasPrefix("timestamp("), let open = s.firstIndex(of: "(") else { return 6 }
         let inner = s[s.index(after: open)...].dropLast()
         guard s.hasSuffix(")"), let digits = Int(inner), (0...6).contains(digits) else {
-            throw CSVContractError("type '\(spelling)': write datetime or datetime(n) with n from 0 to 6 fractional-second digits (MySQL keeps at most microseconds)")
+            throw CSVContractError(
+                "type '\(spelling)': write datetime or datetime(n) with n from 0 to 6 fractional-second digits (MySQL keeps at most microseconds)"
+            )
         }
         return digits
     }

@@ -35,8 +35,16 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
         var inQuote = false
         while i < chars.count {
             let c = chars[i]
-            if c == UInt8(ascii: "'") { inQuote.toggle(); i += 1; continue }
-            if inQuote { tokens.append(.literal(c)); i += 1; continue }
+            if c == UInt8(ascii: "'") {
+                inQuote.toggle()
+                i += 1
+                continue
+            }
+            if inQuote {
+                tokens.append(.literal(c))
+                i += 1
+                continue
+            }
             var run = 1
             while i + run < chars.count && chars[i + run] == c { run += 1 }
             switch (c, run) {
@@ -49,10 +57,13 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
             case (UInt8(ascii: "S"), _), (UInt8(ascii: "f"), _): tokens.append(.fraction)
             case (UInt8(ascii: "X"), _), (UInt8(ascii: "Z"), 1), (UInt8(ascii: "x"), _): tokens.append(.offset)
             case (UInt8(ascii: "y"), _):
-                throw CSVContractError("date format '\(pattern)': write the year as yyyy (two-digit years are ambiguous)")
+                throw CSVContractError(
+                    "date format '\(pattern)': write the year as yyyy (two-digit years are ambiguous)")
             default:
                 if (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) {
-                    throw CSVContractError("date format '\(pattern)': '\(String(repeating: Character(Unicode.Scalar(c)), count: run))' is not a pattern field; use yyyy MM dd HH mm ss S XXX, and quote literal letters like 'T'")
+                    throw CSVContractError(
+                        "date format '\(pattern)': '\(String(repeating: Character(Unicode.Scalar(c)), count: run))' is not a pattern field; use yyyy MM dd HH mm ss S XXX, and quote literal letters like 'T'"
+                    )
                 }
                 for _ in 0..<run { tokens.append(.literal(c)) }
             }
@@ -91,16 +102,25 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
     /// general parser (which also takes one-digit days and months).
     @inline(__always)
     private func parseFixed(_ f: UnsafeRawBufferPointer) -> DateTimeValue? {
-        @inline(__always) func d(_ i: Int) -> Int? { let x = f[i] &- 0x30; return x <= 9 ? Int(x) : nil }
+        @inline(__always) func d(_ i: Int) -> Int? {
+            let x = f[i] &- 0x30
+            return x <= 9 ? Int(x) : nil
+        }
         var v = DateTimeValue()
         if fixedLayout == 0 {
             guard f[4] == 0x2D, f[7] == 0x2D, let y0 = d(0), let y1 = d(1), let y2 = d(2), let y3 = d(3),
-                  let m0 = d(5), let m1 = d(6), let d0 = d(8), let d1 = d(9) else { return nil }
-            v.year = y0 * 1000 + y1 * 100 + y2 * 10 + y3; v.month = m0 * 10 + m1; v.day = d0 * 10 + d1
+                let m0 = d(5), let m1 = d(6), let d0 = d(8), let d1 = d(9)
+            else { return nil }
+            v.year = y0 * 1000 + y1 * 100 + y2 * 10 + y3
+            v.month = m0 * 10 + m1
+            v.day = d0 * 10 + d1
         } else {
             guard f[2] == 0x2F, f[5] == 0x2F, let d0 = d(0), let d1 = d(1), let m0 = d(3), let m1 = d(4),
-                  let y0 = d(6), let y1 = d(7), let y2 = d(8), let y3 = d(9) else { return nil }
-            v.year = y0 * 1000 + y1 * 100 + y2 * 10 + y3; v.month = m0 * 10 + m1; v.day = d0 * 10 + d1
+                let y0 = d(6), let y1 = d(7), let y2 = d(8), let y3 = d(9)
+            else { return nil }
+            v.year = y0 * 1000 + y1 * 100 + y2 * 10 + y3
+            v.month = m0 * 10 + m1
+            v.day = d0 * 10 + d1
         }
         return v.isValid ? v : nil
     }
@@ -143,20 +163,27 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
         var v = DateTimeValue()
         var i = 0
         let n = f.count
-        let dash = UInt8(ascii: "-"), colon = UInt8(ascii: ":")
+        let dash = UInt8(ascii: "-")
+        let colon = UInt8(ascii: ":")
         guard let y = digits(f, &i, min: 4, max: 4), i < n, f[i] == dash else { return nil }
         i += 1
         guard let m = digits(f, &i, min: 2, max: 2), i < n, f[i] == dash else { return nil }
         i += 1
         guard let d = digits(f, &i, min: 2, max: 2) else { return nil }
-        v.year = y; v.month = m; v.day = d
+        v.year = y
+        v.month = m
+        v.day = d
         if i < n {
-            guard f[i] == UInt8(ascii: "T") || f[i] == UInt8(ascii: " ") || f[i] == UInt8(ascii: "t") else { return nil }
+            guard f[i] == UInt8(ascii: "T") || f[i] == UInt8(ascii: " ") || f[i] == UInt8(ascii: "t") else {
+                return nil
+            }
             i += 1
             guard let h = digits(f, &i, min: 2, max: 2), i < n, f[i] == colon else { return nil }
             i += 1
             guard let mi = digits(f, &i, min: 2, max: 2) else { return nil }
-            v.hour = h; v.minute = mi; v.hasTime = true
+            v.hour = h
+            v.minute = mi
+            v.hasTime = true
             if i < n && f[i] == colon {
                 i += 1
                 guard let s = digits(f, &i, min: 2, max: 2) else { return nil }
@@ -199,7 +226,10 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
         }
         guard count > 0 else { return false }
         var scaled = count
-        while scaled < 6 { micros *= 10; scaled += 1 }
+        while scaled < 6 {
+            micros *= 10
+            scaled += 1
+        }
         v.microsecond = micros
         v.fractionDigits = count
         v.fractionBeyondMicros = beyond
@@ -208,7 +238,10 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
 
     static func offset(_ f: UnsafeRawBufferPointer, _ i: inout Int) -> Int? {
         guard i < f.count else { return nil }
-        if f[i] == UInt8(ascii: "Z") || f[i] == UInt8(ascii: "z") { i += 1; return 0 }
+        if f[i] == UInt8(ascii: "Z") || f[i] == UInt8(ascii: "z") {
+            i += 1
+            return 0
+        }
         guard f[i] == UInt8(ascii: "+") || f[i] == UInt8(ascii: "-") else { return nil }
         let sign = f[i] == UInt8(ascii: "-") ? -1 : 1
         i += 1
@@ -237,7 +270,8 @@ struct DateTimeValue {
     /// date": a person fixing the export needs to know it is the precision, the leap second or 24:00.
     var problem: String? {
         if fractionBeyondMicros {
-            return "has \(fractionDigits) fractional-second digits; MySQL keeps 6 (microseconds) and the rest are not zeros, so it would have to be rounded"
+            return
+                "has \(fractionDigits) fractional-second digits; MySQL keeps 6 (microseconds) and the rest are not zeros, so it would have to be rounded"
         }
         if year < 1 { return "has year \(year); MySQL dates run from year 0001 to 9999" }
         if hour == 24 && minute == 0 && second == 0 && microsecond == 0 {
@@ -294,17 +328,25 @@ struct DateTimeValue {
         let secondOfDay = hour * 3600 + minute * 60 + second - offset
         if secondOfDay >= 0 && secondOfDay < 86_400 {
             var out = self
-            out.hour = secondOfDay / 3600; out.minute = secondOfDay % 3600 / 60; out.second = secondOfDay % 60
+            out.hour = secondOfDay / 3600
+            out.minute = secondOfDay % 3600 / 60
+            out.second = secondOfDay % 60
             out.offsetSeconds = 0
             return out
         }
-        var seconds = DateTimeValue.days(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second - offset
+        var seconds =
+            DateTimeValue.days(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
+            - offset
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         seconds -= days * 86_400
         let (y, m, d) = DateTimeValue.civil(days: days)
         var out = self
-        out.year = y; out.month = m; out.day = d
-        out.hour = seconds / 3600; out.minute = seconds % 3600 / 60; out.second = seconds % 60
+        out.year = y
+        out.month = m
+        out.day = d
+        out.hour = seconds / 3600
+        out.minute = seconds % 3600 / 60
+        out.second = seconds % 60
         out.offsetSeconds = 0
         return out
     }
@@ -314,12 +356,16 @@ struct DateTimeValue {
     @inline(__always)
     static func isCanonicalDate(_ f: UnsafeRawPointer) -> Bool {
         @inline(__always) func d(_ i: Int) -> Int { Int(f.load(fromByteOffset: i, as: UInt8.self) &- 0x30) }
-        guard f.load(fromByteOffset: 4, as: UInt8.self) == 0x2D, f.load(fromByteOffset: 7, as: UInt8.self) == 0x2D else { return false }
+        guard f.load(fromByteOffset: 4, as: UInt8.self) == 0x2D, f.load(fromByteOffset: 7, as: UInt8.self) == 0x2D
+        else { return false }
         let (y0, y1, y2, y3, m0, m1, d0, d1) = (d(0), d(1), d(2), d(3), d(5), d(6), d(8), d(9))
         // Each is 0...9 for a digit; any other byte wraps to 10 or more.
         guard max(y0, y1, y2, y3, m0, m1, d0, d1) <= 9 else { return false }
-        let year = y0 * 1000 + y1 * 100 + y2 * 10 + y3, month = m0 * 10 + m1, day = d0 * 10 + d1
-        return year >= 1 && month >= 1 && month <= 12 && day >= 1 && (day <= 28 || day <= daysIn(month: month, year: year))
+        let year = y0 * 1000 + y1 * 100 + y2 * 10 + y3
+        let month = m0 * 10 + m1
+        let day = d0 * 10 + d1
+        return year >= 1 && month >= 1 && month <= 12 && day >= 1
+            && (day <= 28 || day <= daysIn(month: month, year: year))
     }
 
     /// The ISO 8601 datetimes written at fixed widths, `yyyy-MM-ddTHH:mm:ss` (19 bytes) with nothing,
@@ -332,10 +378,12 @@ struct DateTimeValue {
         @inline(__always) func d(_ i: Int) -> Int { Int(b(i) &- 0x30) }
         let t = b(10)
         guard b(4) == 0x2D, b(7) == 0x2D, t == UInt8(ascii: "T") || t == UInt8(ascii: " ") || t == UInt8(ascii: "t"),
-              b(13) == 0x3A, b(16) == 0x3A else { return nil }
+            b(13) == 0x3A, b(16) == 0x3A
+        else { return nil }
         let digits = (d(0), d(1), d(2), d(3), d(5), d(6), d(8), d(9), d(11), d(12), d(14), d(15), d(17), d(18))
         guard max(digits.0, digits.1, digits.2, digits.3, digits.4, digits.5, digits.6, digits.7) <= 9,
-              max(digits.8, digits.9, digits.10, digits.11, digits.12, digits.13) <= 9 else { return nil }
+            max(digits.8, digits.9, digits.10, digits.11, digits.12, digits.13) <= 9
+        else { return nil }
         var v = DateTimeValue()
         v.year = digits.0 * 1000 + digits.1 * 100 + digits.2 * 10 + digits.3
         v.month = digits.4 * 10 + digits.5
@@ -350,8 +398,10 @@ struct DateTimeValue {
         } else if n == 25 {
             let sign = b(19)
             guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-"), b(22) == 0x3A,
-                  max(d(20), d(21), d(23), d(24)) <= 9 else { return nil }
-            let h = d(20) * 10 + d(21), m = d(23) * 10 + d(24)
+                max(d(20), d(21), d(23), d(24)) <= 9
+            else { return nil }
+            let h = d(20) * 10 + d(21)
+            let m = d(23) * 10 + d(24)
             guard h <= 18, m < 60 else { return nil }
             v.offsetSeconds = (sign == UInt8(ascii: "-") ? -1 : 1) * (h * 3600 + m * 60)
         }
@@ -361,7 +411,11 @@ struct DateTimeValue {
     /// `yyyy-MM-dd`.
     var dateString: String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { out in
-            Self.put(year, 4, out, 0); out[4] = 0x2D; Self.put(month, 2, out, 5); out[7] = 0x2D; Self.put(day, 2, out, 8)
+            Self.put(year, 4, out, 0)
+            out[4] = 0x2D
+            Self.put(month, 2, out, 5)
+            out[7] = 0x2D
+            Self.put(day, 2, out, 8)
             return String(decoding: UnsafeBufferPointer(out), as: UTF8.self)
         }
     }
@@ -369,11 +423,23 @@ struct DateTimeValue {
     /// `yyyy-MM-dd HH:mm:ss[.ffffff]`.
     var dateTimeString: String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 26) { out in
-            Self.put(year, 4, out, 0); out[4] = 0x2D; Self.put(month, 2, out, 5); out[7] = 0x2D; Self.put(day, 2, out, 8)
-            out[10] = 0x20; Self.put(hour, 2, out, 11); out[13] = 0x3A; Self.put(minute, 2, out, 14); out[16] = 0x3A
+            Self.put(year, 4, out, 0)
+            out[4] = 0x2D
+            Self.put(month, 2, out, 5)
+            out[7] = 0x2D
+            Self.put(day, 2, out, 8)
+            out[10] = 0x20
+            Self.put(hour, 2, out, 11)
+            out[13] = 0x3A
+            Self.put(minute, 2, out, 14)
+            out[16] = 0x3A
             Self.put(second, 2, out, 17)
             var count = 19
-            if microsecond > 0 { out[19] = 0x2E; Self.put(microsecond, 6, out, 20); count = 26 }
+            if microsecond > 0 {
+                out[19] = 0x2E
+                Self.put(microsecond, 6, out, 20)
+                count = 26
+            }
             return String(decoding: UnsafeBufferPointer(rebasing: out[0..<count]), as: UTF8.self)
         }
     }
@@ -384,25 +450,39 @@ struct DateTimeValue {
     static func writeSameDay(date: UnsafeRawPointer, secondOfDay: Int, into out: inout RowBytes) {
         out.reserve(19)
         out.appendField(UnsafeRawBufferPointer(start: date, count: 10))
-        out.appendReserved(0x20); write2(secondOfDay / 3600, &out); out.appendReserved(0x3A); write2(secondOfDay / 60 % 60, &out)
-        out.appendReserved(0x3A); write2(secondOfDay % 60, &out)
+        out.appendReserved(0x20)
+        write2(secondOfDay / 3600, &out)
+        out.appendReserved(0x3A)
+        write2(secondOfDay / 60 % 60, &out)
+        out.appendReserved(0x3A)
+        write2(secondOfDay % 60, &out)
     }
 
     /// Writes `yyyy-MM-dd` into `out`.
     func writeDate(into out: inout RowBytes) {
         out.reserve(10)
-        Self.write4(year, &out); out.appendReserved(0x2D); Self.write2(month, &out); out.appendReserved(0x2D); Self.write2(day, &out)
+        Self.write4(year, &out)
+        out.appendReserved(0x2D)
+        Self.write2(month, &out)
+        out.appendReserved(0x2D)
+        Self.write2(day, &out)
     }
 
     /// Writes `yyyy-MM-dd HH:mm:ss[.ffffff]` into `out`.
     func writeDateTime(into out: inout RowBytes) {
         out.reserve(26)
         writeDate(into: &out)
-        out.appendReserved(0x20); Self.write2(hour, &out); out.appendReserved(0x3A); Self.write2(minute, &out)
-        out.appendReserved(0x3A); Self.write2(second, &out)
+        out.appendReserved(0x20)
+        Self.write2(hour, &out)
+        out.appendReserved(0x3A)
+        Self.write2(minute, &out)
+        out.appendReserved(0x3A)
+        Self.write2(second, &out)
         if microsecond > 0 {
             out.appendReserved(0x2E)
-            Self.write2(microsecond / 10_000 % 100, &out); Self.write2(microsecond / 100 % 100, &out); Self.write2(microsecond % 100, &out)
+            Self.write2(microsecond / 10_000 % 100, &out)
+            Self.write2(microsecond / 100 % 100, &out)
+            Self.write2(microsecond % 100, &out)
         }
     }
 
@@ -424,6 +504,10 @@ struct DateTimeValue {
     private static func put(_ value: Int, _ width: Int, _ out: UnsafeMutableBufferPointer<UInt8>, _ at: Int) {
         var v = value
         var k = width - 1
-        while k >= 0 { out[at + k] = UInt8(0x30 + v % 10); v /= 10; k -= 1 }
+        while k >= 0 {
+            out[at + k] = UInt8(0x30 + v % 10)
+            v /= 10
+            k -= 1
+        }
     }
 }

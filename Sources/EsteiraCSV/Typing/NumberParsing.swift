@@ -13,9 +13,11 @@ public struct NumberFormat: Sendable, Hashable {
     }
 
     /// `.` as decimal point and `,` between thousands.
-    public static let international = NumberFormat(decimalSeparator: UInt8(ascii: "."), thousandsSeparator: UInt8(ascii: ","))
+    public static let international = NumberFormat(
+        decimalSeparator: UInt8(ascii: "."), thousandsSeparator: UInt8(ascii: ","))
     /// Brazil and most of Europe: `1.234,56`.
-    public static let brazilian = NumberFormat(decimalSeparator: UInt8(ascii: ","), thousandsSeparator: UInt8(ascii: "."))
+    public static let brazilian = NumberFormat(
+        decimalSeparator: UInt8(ascii: ","), thousandsSeparator: UInt8(ascii: "."))
 }
 
 /// A decimal number split into its digits, before any check against a column's precision.
@@ -59,9 +61,14 @@ enum NumberParsing {
                 if o1 || o2 { return nil }
                 value = s
                 digits += 1
-                if groupDigits >= 0 { groupDigits += 1; if groupDigits > 3 { return nil } }
+                if groupDigits >= 0 {
+                    groupDigits += 1
+                    if groupDigits > 3 { return nil }
+                }
             } else if Int(b) == thousands {
-                if digits == 0 || (groupDigits >= 0 && groupDigits != 3) || (groupDigits < 0 && digits > 3) { return nil }
+                if digits == 0 || (groupDigits >= 0 && groupDigits != 3) || (groupDigits < 0 && digits > 3) {
+                    return nil
+                }
                 groupDigits = 0
             } else {
                 return nil
@@ -78,7 +85,9 @@ enum NumberParsing {
 
     /// Scans `[sign] digits [sep digits] [e[sign]digits]` with thousands groups allowed in the integer
     /// part. Returns nil when it is not a number.
-    static func scanDecimal(_ field: UnsafeRawBufferPointer, format: NumberFormat, allowExponent: Bool) -> ScannedDecimal? {
+    static func scanDecimal(_ field: UnsafeRawBufferPointer, format: NumberFormat, allowExponent: Bool)
+        -> ScannedDecimal?
+    {
         let n = field.count
         guard n > 0 else { return nil }
         var result = ScannedDecimal()
@@ -95,9 +104,14 @@ enum NumberParsing {
             let b = field[i]
             if b >= zero && b <= nine {
                 digits += 1
-                if groupDigits >= 0 { groupDigits += 1; if groupDigits > 3 { return nil } }
+                if groupDigits >= 0 {
+                    groupDigits += 1
+                    if groupDigits > 3 { return nil }
+                }
             } else if Int(b) == thousands {
-                if digits == 0 || (groupDigits >= 0 && groupDigits != 3) || (groupDigits < 0 && digits > 3) { return nil }
+                if digits == 0 || (groupDigits >= 0 && groupDigits != 3) || (groupDigits < 0 && digits > 3) {
+                    return nil
+                }
                 groupDigits = 0
             } else {
                 break
@@ -112,17 +126,26 @@ enum NumberParsing {
         if i < n && field[i] == format.decimalSeparator {
             i += 1
             result.fractionStart = i
-            while i < n && field[i] >= zero && field[i] <= nine { i += 1; fractionDigits += 1 }
+            while i < n && field[i] >= zero && field[i] <= nine {
+                i += 1
+                fractionDigits += 1
+            }
             result.fractionEnd = i
         }
         guard digits + fractionDigits > 0 else { return nil }
         if i < n && allowExponent && (field[i] | 0x20) == UInt8(ascii: "e") {
             i += 1
             var sign = 1
-            if i < n && (field[i] == minus || field[i] == plus) { sign = field[i] == minus ? -1 : 1; i += 1 }
+            if i < n && (field[i] == minus || field[i] == plus) {
+                sign = field[i] == minus ? -1 : 1
+                i += 1
+            }
             var e = 0
             let start = i
-            while i < n && field[i] >= zero && field[i] <= nine && e < 100_000 { e = e * 10 + Int(field[i] - zero); i += 1 }
+            while i < n && field[i] >= zero && field[i] <= nine && e < 100_000 {
+                e = e * 10 + Int(field[i] - zero)
+                i += 1
+            }
             guard i > start else { return nil }
             result.exponent = sign * e
         }
@@ -131,13 +154,17 @@ enum NumberParsing {
 
     /// Writes a decimal as MySQL reads it (`-1234.56`) into `out`, checked against DECIMAL(precision, scale).
     /// Extra fraction digits are refused unless they are zeros: money is never rounded silently.
-    static func canonicalDecimal(_ field: UnsafeRawBufferPointer, format: NumberFormat,
-                                 precision: Int, scale: Int, into out: inout RowBytes) -> DecimalProblem? {
+    static func canonicalDecimal(
+        _ field: UnsafeRawBufferPointer, format: NumberFormat,
+        precision: Int, scale: Int, into out: inout RowBytes
+    ) -> DecimalProblem? {
         guard let scanned = scanDecimal(field, format: format, allowExponent: false) else { return .notANumber }
         let thousands = format.thousandsSeparator.map(Int.init) ?? -1
         // Integer digits without leading zeros (thousands separators skipped).
         var intStart = scanned.integerStart
-        while intStart < scanned.integerEnd && (field[intStart] == zero || Int(field[intStart]) == thousands) { intStart += 1 }
+        while intStart < scanned.integerEnd && (field[intStart] == zero || Int(field[intStart]) == thousands) {
+            intStart += 1
+        }
         var fracEnd = scanned.fractionEnd
         while fracEnd > scanned.fractionStart && field[fracEnd - 1] == zero { fracEnd -= 1 }
         var intDigits = 0
@@ -170,7 +197,9 @@ enum NumberParsing {
         if text.isEmpty || text == "-" { text += "0" }
         if scanned.fractionEnd > scanned.fractionStart {
             text += "."
-            for k in scanned.fractionStart..<scanned.fractionEnd { text.unicodeScalars.append(Unicode.Scalar(field[k])) }
+            for k in scanned.fractionStart..<scanned.fractionEnd {
+                text.unicodeScalars.append(Unicode.Scalar(field[k]))
+            }
         }
         if let e = scanned.exponent { text += "e\(e)" }
         guard let value = Double(text), value.isFinite else { return nil }

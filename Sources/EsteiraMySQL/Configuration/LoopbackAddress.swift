@@ -27,9 +27,11 @@ enum LoopbackAddress {
         var octets: [UInt8] = []
         for part in parts {
             let digits = Array(part.utf8)
-            guard (1...3).contains(digits.count), digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                  digits.count == 1 || digits[0] != UInt8(ascii: "0"),
-                  let value = UInt8(String(part)) else { return nil }
+            guard (1...3).contains(digits.count),
+                digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                digits.count == 1 || digits[0] != UInt8(ascii: "0"),
+                let value = UInt8(String(part))
+            else { return nil }
             octets.append(value)
         }
         return octets
@@ -42,8 +44,10 @@ enum LoopbackAddress {
             var values: [UInt16] = []
             for group in s.split(separator: ":", omittingEmptySubsequences: false) {
                 let hex = Array(group.utf8)
-                guard (1...4).contains(hex.count), hex.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }),
-                      let value = UInt16(String(group), radix: 16) else { return nil }
+                guard (1...4).contains(hex.count),
+                    hex.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }),
+                    let value = UInt16(String(group), radix: 16)
+                else { return nil }
                 values.append(value)
             }
             return values
@@ -54,7 +58,8 @@ enum LoopbackAddress {
             return all
         }
         guard let head = groups(text[..<gap.lowerBound]), let tail = groups(text[gap.upperBound...]),
-              head.count + tail.count <= 7 else { return nil }
+            head.count + tail.count <= 7
+        else { return nil }
         return head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
     }
 }

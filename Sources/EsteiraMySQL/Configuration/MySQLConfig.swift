@@ -88,8 +88,9 @@ public struct MySQLConfig: Sendable, Equatable {
     /// are an error, so a typo does not silently drop, say, TLS verification.
     public init(url: String) throws(MySQLError) {
         func bad(_ why: String) -> MySQLError {
-            MySQLError(code: .invalidConfiguration, message: "\(why) in MySQL URL \(Self.redact(url: url))",
-                       operation: "parse MySQL URL")
+            MySQLError(
+                code: .invalidConfiguration, message: "\(why) in MySQL URL \(Self.redact(url: url))",
+                operation: "parse MySQL URL")
         }
         var rest = Substring(url)
         guard let schemeEnd = rest.range(of: "://") else { throw bad("missing scheme") }
@@ -169,7 +170,8 @@ public struct MySQLConfig: Sendable, Equatable {
         var writeTimeout = Duration.seconds(300)
         var charset = Self.defaultCharset
         for pair in queryPart.split(separator: "&") where !pair.isEmpty {
-            let (rawName, rawValue) = pair.firstIndex(of: "=").map { (pair[..<$0], pair[pair.index(after: $0)...]) }
+            let (rawName, rawValue) =
+                pair.firstIndex(of: "=").map { (pair[..<$0], pair[pair.index(after: $0)...]) }
                 ?? (pair, "")
             guard let name = Self.percentDecode(rawName), let value = Self.percentDecode(rawValue) else {
                 throw bad("bad percent-encoding in query")
@@ -195,10 +197,11 @@ public struct MySQLConfig: Sendable, Equatable {
         }
         guard Self.supportedCharsets.contains(charset) else { throw bad("unsupported charset '\(charset)'") }
 
-        self.init(host: host, port: port, user: user, password: password, database: database,
-                  unixSocket: unixSocket, tlsMode: tlsMode, tlsCAFile: tlsCAFile,
-                  connectTimeout: connectTimeout, readTimeout: readTimeout, writeTimeout: writeTimeout,
-                  charset: charset)
+        self.init(
+            host: host, port: port, user: user, password: password, database: database,
+            unixSocket: unixSocket, tlsMode: tlsMode, tlsCAFile: tlsCAFile,
+            connectTimeout: connectTimeout, readTimeout: readTimeout, writeTimeout: writeTimeout,
+            charset: charset)
     }
 
     /// The URL with the password replaced by `***` (safe to log).
@@ -262,8 +265,8 @@ public struct MySQLConfig: Sendable, Equatable {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                 UInt8(ascii: "~"):
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
+                UInt8(ascii: "~"):
                 out.append(byte)
             default:
                 out.append(UInt8(ascii: "%"))

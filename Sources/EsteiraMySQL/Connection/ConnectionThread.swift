@@ -1,5 +1,5 @@
-import Foundation
 internal import CMySQL
+import Foundation
 
 /// `mysql_library_init` is not thread-safe; a Swift global's initializer runs exactly once, under a lock,
 /// the first time any connection thread touches it. The library is never ended: it lives as long as the

@@ -6,7 +6,8 @@ internal import CMySQL
 /// swaps in, for its one statement, a handler that serves a single named in-memory stream and refuses any
 /// other name.
 enum LocalInfile {
-    static let refusal = "LOAD DATA LOCAL INFILE refused: Esteira uploads only its own streams, never files named by the server"
+    static let refusal =
+        "LOAD DATA LOCAL INFILE refused: Esteira uploads only its own streams, never files named by the server"
 
     /// The stream served during one LOAD DATA statement. Used only on the connection's thread.
     final class Stream {
@@ -137,11 +138,21 @@ public enum LoadDataFormat {
             }
             for byte in value.utf8 {
                 switch byte {
-                case 0x5C: out.append(0x5C); out.append(0x5C)
-                case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-                case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-                case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-                case 0x00: out.append(0x5C); out.append(UInt8(ascii: "0"))
+                case 0x5C:
+                    out.append(0x5C)
+                    out.append(0x5C)
+                case 0x09:
+                    out.append(0x5C)
+                    out.append(UInt8(ascii: "t"))
+                case 0x0A:
+                    out.append(0x5C)
+                    out.append(UInt8(ascii: "n"))
+                case 0x0D:
+                    out.append(0x5C)
+                    out.append(UInt8(ascii: "r"))
+                case 0x00:
+                    out.append(0x5C)
+                    out.append(UInt8(ascii: "0"))
                 default: out.append(byte)
                 }
             }

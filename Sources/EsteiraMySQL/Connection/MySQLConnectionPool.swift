@@ -28,7 +28,8 @@ public actor MySQLConnectionPool {
     /// An idle connection that still answers, or a new one.
     public func checkout() async throws -> MySQLConnection {
         guard !closed else {
-            throw MySQLError(code: .connectionClosed, message: "the connection pool is closed", operation: "check out a connection")
+            throw MySQLError(
+                code: .connectionClosed, message: "the connection pool is closed", operation: "check out a connection")
         }
         while let connection = idle.popLast() {
             if await Self.isHealthy(connection) { return connection }

@@ -106,15 +106,17 @@ public final class MySQLSession {
             let stream = LocalInfile.Stream(name: streamName, read: read)
             let sent: Result<UnsafeMutablePointer<MYSQL>, MySQLError> = LocalInfile.serving(stream, on: handle) {
                 Result { () throws(MySQLError) in
-                    try withBytes(of: statement) { (buffer) throws(MySQLError) in try send(buffer, operation: operation) }
+                    try withBytes(of: statement) { (buffer) throws(MySQLError) in try send(buffer, operation: operation)
+                    }
                 }
             }
             if let failure = stream.failure { throw failure }
             _ = try sent.get()
             if let result = mysql_store_result(handle) { mysql_free_result(result) }
             let info = mysql_info(handle).map { String(cString: $0) }
-            return LoadDataResult(affectedRows: mysql_affected_rows(handle), warnings: mysql_warning_count(handle),
-                                  bytesSent: stream.bytesSent, info: info)
+            return LoadDataResult(
+                affectedRows: mysql_affected_rows(handle), warnings: mysql_warning_count(handle),
+                bytesSent: stream.bytesSent, info: info)
         }
     }
 
@@ -246,7 +248,9 @@ public final class MySQLSession {
         return try result.get()
     }
 
-    private func send(_ sql: UnsafeBufferPointer<UInt8>, operation: String) throws(MySQLError) -> UnsafeMutablePointer<MYSQL> {
+    private func send(_ sql: UnsafeBufferPointer<UInt8>, operation: String) throws(MySQLError) -> UnsafeMutablePointer<
+        MYSQL
+    > {
         guard let handle else { throw Self.closedError(operation) }
         let status = sql.withMemoryRebound(to: CChar.self) { chars in
             mysql_real_query(handle, chars.baseAddress, UInt(chars.count))
@@ -272,8 +276,9 @@ public final class MySQLSession {
     func open(_ config: MySQLConfig) throws(MySQLError) -> Opened {
         let operation = "connect to \(config.user)@\(config.unixSocket ?? "\(config.host):\(config.port)")"
         guard MySQLConfig.supportedCharsets.contains(config.charset) else {
-            throw MySQLError(code: .invalidConfiguration, message: "unsupported charset '\(config.charset)'",
-                             operation: operation)
+            throw MySQLError(
+                code: .invalidConfiguration, message: "unsupported charset '\(config.charset)'",
+                operation: operation)
         }
         guard let handle = mysql_init(nil) else {
             throw MySQLError(code: .clientOutOfMemory, message: "mysql_init failed", operation: operation)
@@ -282,11 +287,14 @@ public final class MySQLSession {
 
         var failedOption: String?
         func set(_ status: Int32, _ name: String) { if status != 0 && failedOption == nil { failedOption = name } }
-        set(esteira_mysql_opt_uint(handle, MYSQL_OPT_CONNECT_TIMEOUT, config.connectTimeout.wholeSecondsRoundedUp),
+        set(
+            esteira_mysql_opt_uint(handle, MYSQL_OPT_CONNECT_TIMEOUT, config.connectTimeout.wholeSecondsRoundedUp),
             "connect timeout")
-        set(esteira_mysql_opt_uint(handle, MYSQL_OPT_READ_TIMEOUT, config.readTimeout.wholeSecondsRoundedUp),
+        set(
+            esteira_mysql_opt_uint(handle, MYSQL_OPT_READ_TIMEOUT, config.readTimeout.wholeSecondsRoundedUp),
             "read timeout")
-        set(esteira_mysql_opt_uint(handle, MYSQL_OPT_WRITE_TIMEOUT, config.writeTimeout.wholeSecondsRoundedUp),
+        set(
+            esteira_mysql_opt_uint(handle, MYSQL_OPT_WRITE_TIMEOUT, config.writeTimeout.wholeSecondsRoundedUp),
             "write timeout")
         set(esteira_mysql_opt_string(handle, MYSQL_SET_CHARSET_NAME, config.charset), "charset")
         // Never reconnect behind our back: a silent reconnect would drop an open transaction.
@@ -310,8 +318,9 @@ public final class MySQLSession {
             set(esteira_mysql_opt_string(handle, MYSQL_OPT_SSL_CA, ca), "ssl ca")
         }
         if let failedOption {
-            throw MySQLError(code: .invalidConfiguration, message: "Connector/C refused the \(failedOption) option",
-                             operation: operation)
+            throw MySQLError(
+                code: .invalidConfiguration, message: "Connector/C refused the \(failedOption) option",
+                operation: operation)
         }
 
         let connected = mysql_real_connect(

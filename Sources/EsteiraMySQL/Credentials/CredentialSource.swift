@@ -38,9 +38,11 @@ public actor SecretCredentialSource: MySQLCredentialSource {
     ///   - tlsMode: defaults to VERIFY_IDENTITY for non-loopback hosts.
     ///   - tlsCAFile: the CA bundle to verify the server with (for RDS: AWS's global bundle).
     ///   - configure: adjusts each parsed config (timeouts…).
-    public init(database: String? = nil, tlsMode: MySQLConfig.TLSMode? = nil, tlsCAFile: String? = nil,
-                configure: @escaping @Sendable (inout MySQLConfig) -> Void = { _ in },
-                fetchSecretString: @escaping Fetch) {
+    public init(
+        database: String? = nil, tlsMode: MySQLConfig.TLSMode? = nil, tlsCAFile: String? = nil,
+        configure: @escaping @Sendable (inout MySQLConfig) -> Void = { _ in },
+        fetchSecretString: @escaping Fetch
+    ) {
         self.fetchSecretString = fetchSecretString
         self.configure = configure
         self.secretJSONToConfig = { json in

@@ -9,12 +9,16 @@ extension MySQLConfig {
     /// (VERIFY_IDENTITY unless the host is loopback); pass `tlsCAFile` with the RDS CA bundle.
     ///
     /// Errors never contain the secret's text, so a malformed secret cannot leak its password into a log.
-    public init(rdsSecret json: String, database: String? = nil, tlsMode: TLSMode? = nil, tlsCAFile: String? = nil,
-                connectTimeout: Duration = .seconds(10), readTimeout: Duration = .seconds(300),
-                writeTimeout: Duration = .seconds(300)) throws(MySQLError) {
+    public init(
+        rdsSecret json: String, database: String? = nil, tlsMode: TLSMode? = nil, tlsCAFile: String? = nil,
+        connectTimeout: Duration = .seconds(10), readTimeout: Duration = .seconds(300),
+        writeTimeout: Duration = .seconds(300)
+    ) throws(MySQLError) {
         func bad(_ why: String) -> MySQLError {
-            MySQLError(code: .invalidSecret, message: "the MySQL secret \(why) (expected the RDS format: "
-                        + #"{"username","password","host","port","dbname"})"#, operation: "read MySQL secret")
+            MySQLError(
+                code: .invalidSecret,
+                message: "the MySQL secret \(why) (expected the RDS format: "
+                    + #"{"username","password","host","port","dbname"})"#, operation: "read MySQL secret")
         }
         let object: Any
         do {
@@ -47,12 +51,14 @@ extension MySQLConfig {
             guard (1...65535).contains(port) else { throw bad("has a \"port\" outside 1–65535") }
         }
         if let engine = try string("engine", required: false)?.lowercased(),
-           !["mysql", "mariadb", "aurora-mysql", "aurora"].contains(engine) {
+            !["mysql", "mariadb", "aurora-mysql", "aurora"].contains(engine)
+        {
             throw bad("is for engine \"\(engine)\"; Esteira loads into MySQL, MariaDB or Aurora MySQL")
         }
         let dbname = try string("dbname", required: false)
-        self.init(host: host, port: port, user: user, password: password, database: database ?? dbname,
-                  tlsMode: tlsMode, tlsCAFile: tlsCAFile, connectTimeout: connectTimeout, readTimeout: readTimeout,
-                  writeTimeout: writeTimeout)
+        self.init(
+            host: host, port: port, user: user, password: password, database: database ?? dbname,
+            tlsMode: tlsMode, tlsCAFile: tlsCAFile, connectTimeout: connectTimeout, readTimeout: readTimeout,
+            writeTimeout: writeTimeout)
     }
 }

@@ -25,26 +25,30 @@ extension MySQLConnection {
         let operation = "begin file load"
         let tableID = try SQLIdentifier(table)
         guard tableID.name.lowercased() != Ledger.tableName, tableID != LoadPlan.stageTable else {
-            throw MySQLError(code: .invalidIdentifier, message: "\(tableID.quoted) is not a load destination",
-                             operation: operation)
+            throw MySQLError(
+                code: .invalidIdentifier, message: "\(tableID.quoted) is not a load destination",
+                operation: operation)
         }
         var columnIDs: [SQLIdentifier] = []
         var seen: Set<String> = []
         for column in columns {
             let id = try SQLIdentifier(column)
             guard seen.insert(id.name.lowercased()).inserted else {
-                throw MySQLError(code: .invalidIdentifier, message: "column \(column.debugDescription) is listed twice",
-                                 operation: operation)
+                throw MySQLError(
+                    code: .invalidIdentifier, message: "column \(column.debugDescription) is listed twice",
+                    operation: operation)
             }
             columnIDs.append(id)
         }
         guard !columnIDs.isEmpty else {
-            throw MySQLError(code: .invalidIdentifier, message: "a file load needs at least one column",
-                             operation: operation)
+            throw MySQLError(
+                code: .invalidIdentifier, message: "a file load needs at least one column",
+                operation: operation)
         }
         if seen.contains(LoadPlan.stageSequence.name) {
-            throw MySQLError(code: .invalidIdentifier, message: "\(LoadPlan.stageSequence.quoted) is reserved by Esteira",
-                             operation: operation)
+            throw MySQLError(
+                code: .invalidIdentifier, message: "\(LoadPlan.stageSequence.quoted) is reserved by Esteira",
+                operation: operation)
         }
         var sourceColumn: SQLIdentifier?
         if case .replaceByFile(let name) = mode {
@@ -52,7 +56,8 @@ extension MySQLConnection {
             guard !seen.contains(id.name.lowercased()) else {
                 throw MySQLError(
                     code: .invalidConfiguration,
-                    message: "replace-by-file source column \(id.quoted) is also a loaded column: Esteira fills it with the ledger id",
+                    message:
+                        "replace-by-file source column \(id.quoted) is also a loaded column: Esteira fills it with the ledger id",
                     operation: operation)
             }
             sourceColumn = id
@@ -60,7 +65,8 @@ extension MySQLConnection {
         if reload && sourceColumn == nil {
             throw MySQLError(
                 code: .invalidConfiguration,
-                message: "a reload needs load mode replace-by-file with a source column, or the rows of the earlier load cannot be found",
+                message:
+                    "a reload needs load mode replace-by-file with a source column, or the rows of the earlier load cannot be found",
                 operation: operation)
         }
         try ledger.validate()
@@ -71,8 +77,9 @@ extension MySQLConnection {
         let begun = try await run { session throws(MySQLError) -> Begun in
             try Self.begin(session: session, request)
         }
-        return FileLoad(plan: begun.state.plan, ledger: ledger, alreadyLoaded: begun.previous,
-                        rowsReplaced: begun.rowsReplaced, connection: self, state: begun.state)
+        return FileLoad(
+            plan: begun.state.plan, ledger: ledger, alreadyLoaded: begun.previous,
+            rowsReplaced: begun.rowsReplaced, connection: self, state: begun.state)
     }
 
     struct BeginRequest: Sendable {
@@ -98,8 +105,9 @@ extension MySQLConnection {
         let table = request.table
         let operation = "begin file load (\(request.mode.name)) into \(table.quoted)"
         guard session.activeLoad == nil else {
-            throw MySQLError(code: .loadNotOpen, message: "another file load is open on this connection",
-                             operation: operation)
+            throw MySQLError(
+                code: .loadNotOpen, message: "another file load is open on this connection",
+                operation: operation)
         }
         // One round trip: the current database, and the engine of the destination table.
         let check = try session.query(
@@ -107,19 +115,22 @@ extension MySQLConnection {
                 + "AND `TABLE_NAME` = \(MySQLEscaping.literal(table.name)))",
             operation: operation)
         guard let database = check.rows.first?[0] else {
-            throw MySQLError(code: .mysql(1046), sqlState: "3D000",
-                             message: "No database selected: put the database in the MySQL URL", operation: operation)
+            throw MySQLError(
+                code: .mysql(1046), sqlState: "3D000",
+                message: "No database selected: put the database in the MySQL URL", operation: operation)
         }
         let qualified = "\(database).\(table.name)"
         if !session.checkedTables.contains(qualified) {
             guard let engine = check.rows.first?[1] else {
-                throw MySQLError(code: .noSuchTable, sqlState: "42S02",
-                                 message: "Table '\(qualified)' doesn't exist", operation: operation)
+                throw MySQLError(
+                    code: .noSuchTable, sqlState: "42S02",
+                    message: "Table '\(qualified)' doesn't exist", operation: operation)
             }
             guard engine.lowercased() == "innodb" else {
-                throw MySQLError(code: .invalidConfiguration,
-                                 message: "table '\(qualified)' uses the \(engine) engine; a file load needs InnoDB to be atomic",
-                                 operation: operation)
+                throw MySQLError(
+                    code: .invalidConfiguration,
+                    message: "table '\(qualified)' uses the \(engine) engine; a file load needs InnoDB to be atomic",
+                    operation: operation)
             }
             session.checkedTables.insert(qualified)
         }
@@ -144,7 +155,8 @@ extension MySQLConnection {
             guard !keys.rows.isEmpty else {
                 throw MySQLError(
                     code: .invalidConfiguration,
-                    message: "table '\(qualified)' has no primary or unique key, so \(request.mode.name) cannot tell which rows already exist: add a key, or use append",
+                    message:
+                        "table '\(qualified)' has no primary or unique key, so \(request.mode.name) cannot tell which rows already exist: add a key, or use append",
                     operation: operation)
             }
         }
@@ -152,13 +164,15 @@ extension MySQLConnection {
             guard let info = columnsInfo[source.name.lowercased()] else {
                 throw MySQLError(
                     code: .invalidConfiguration,
-                    message: "table '\(qualified)' has no column \(source.quoted) for replace-by-file: add `\(source.name)` BIGINT UNSIGNED NULL with an index",
+                    message:
+                        "table '\(qualified)' has no column \(source.quoted) for replace-by-file: add `\(source.name)` BIGINT UNSIGNED NULL with an index",
                     operation: operation)
             }
             guard info.dataType == "bigint" else {
                 throw MySQLError(
                     code: .invalidConfiguration,
-                    message: "replace-by-file source column \(source.quoted) is \(info.columnType); it holds ledger ids and must be BIGINT (UNSIGNED)",
+                    message:
+                        "replace-by-file source column \(source.quoted) is \(info.columnType); it holds ledger ids and must be BIGINT (UNSIGNED)",
                     operation: operation)
             }
         }
@@ -171,21 +185,25 @@ extension MySQLConnection {
 
         let record = request.ledger
         let lockName = request.sourceColumn == nil ? nil : Ledger.lockNameExpression(record)
-        let preliminary = LoadPlan(table: table, columns: request.columns, mode: request.mode,
-                                   rowTarget: LoadPlan.usesStage(request.mode) ? LoadPlan.stageTable : table,
-                                   constantColumns: [], lockName: lockName)
+        let preliminary = LoadPlan(
+            table: table, columns: request.columns, mode: request.mode,
+            rowTarget: LoadPlan.usesStage(request.mode) ? LoadPlan.stageTable : table,
+            constantColumns: [], lockName: lockName)
         // Both the staging table and the named lock live outside the transaction: created and taken first.
         if preliminary.usesStage {
             try createStage(session: session, plan: preliminary, columnsInfo: columnsInfo, operation: operation)
         }
         if let lockName {
             do {
-                try takeLock(lockName, timeout: request.lockTimeout, record: record, session: session,
-                             operation: operation)
+                try takeLock(
+                    lockName, timeout: request.lockTimeout, record: record, session: session,
+                    operation: operation)
             } catch {
-                LoadState.releaseResources(plan: LoadPlan(table: table, columns: request.columns, mode: request.mode,
-                                                          rowTarget: preliminary.rowTarget, constantColumns: [],
-                                                          lockName: nil), session: session)
+                LoadState.releaseResources(
+                    plan: LoadPlan(
+                        table: table, columns: request.columns, mode: request.mode,
+                        rowTarget: preliminary.rowTarget, constantColumns: [],
+                        lockName: nil), session: session)
                 throw error
             }
         }
@@ -199,9 +217,10 @@ extension MySQLConnection {
                 generation = try supersede(record, session: session)
             }
             do throws(MySQLError) {
-                try session.execute(Ledger.insert(record, table: table, generation: generation),
-                                    operation: "file load: insert ledger row")
-            } catch where error.code == .duplicateEntry {
+                try session.execute(
+                    Ledger.insert(record, table: table, generation: generation),
+                    operation: "file load: insert ledger row")
+            } catch  where error.code == .duplicateEntry {
                 _ = try? session.execute("ROLLBACK", operation: operation)
                 LoadState.releaseResources(plan: preliminary, session: session)
                 // Loaded before, or by a concurrent load that has just committed: report what it recorded.
@@ -221,8 +240,9 @@ extension MySQLConnection {
         }
 
         let constants = request.sourceColumn.map { [($0, String(ledgerID))] } ?? []
-        let plan = LoadPlan(table: table, columns: request.columns, mode: request.mode,
-                            rowTarget: preliminary.rowTarget, constantColumns: constants, lockName: lockName)
+        let plan = LoadPlan(
+            table: table, columns: request.columns, mode: request.mode,
+            rowTarget: preliminary.rowTarget, constantColumns: constants, lockName: lockName)
         let state = LoadState(ledgerID: ledgerID, plan: plan, path: path, maxStatementBytes: limit)
         session.activeLoad = ObjectIdentifier(state)
         return Begun(state: state, previous: nil, rowsReplaced: rowsReplaced)
@@ -233,14 +253,17 @@ extension MySQLConnection {
     /// duplicates included), and a sequence that keeps file order. A temporary table is private to the
     /// session; it is created outside the transaction because some servers (MySQL with GTIDs) refuse
     /// temporary-table DDL inside one.
-    private static func createStage(session: MySQLSession, plan: LoadPlan, columnsInfo: [String: TableColumnInfo],
-                                    operation: String) throws(MySQLError) {
+    private static func createStage(
+        session: MySQLSession, plan: LoadPlan, columnsInfo: [String: TableColumnInfo],
+        operation: String
+    ) throws(MySQLError) {
         var definitions = ["\(LoadPlan.stageSequence.quoted) BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY"]
         for column in plan.columns {
             guard let info = columnsInfo[column.name.lowercased()] else {
-                throw MySQLError(code: .badField, sqlState: "42S22",
-                                 message: "Unknown column '\(column.name)' in table '\(plan.table.name)'",
-                                 operation: operation)
+                throw MySQLError(
+                    code: .badField, sqlState: "42S22",
+                    message: "Unknown column '\(column.name)' in table '\(plan.table.name)'",
+                    operation: operation)
             }
             definitions.append("\(column.quoted) \(info.definition)")
         }
@@ -253,14 +276,17 @@ extension MySQLConnection {
     /// Two loads of versions of the same file must not interleave their delete-then-insert, or rows of both
     /// could survive. A named lock per file serialises them (it is not transactional, so it is taken before
     /// the transaction and released after it; a lost connection releases it too).
-    private static func takeLock(_ name: String, timeout: Duration, record: LedgerRecord, session: MySQLSession,
-                                 operation: String) throws(MySQLError) {
+    private static func takeLock(
+        _ name: String, timeout: Duration, record: LedgerRecord, session: MySQLSession,
+        operation: String
+    ) throws(MySQLError) {
         let seconds = timeout.wholeSecondsRoundedUp
         let got = try session.query("SELECT GET_LOCK(\(name), \(seconds))", operation: "\(operation): lock file")
         guard got.scalar == "1" else {
             throw MySQLError(
                 code: .lockWaitTimeout, sqlState: "HY000",
-                message: "another load of s3://\(record.bucket)/\(record.key) held the replace-by-file lock for \(seconds)s; retry later",
+                message:
+                    "another load of s3://\(record.bucket)/\(record.key) held the replace-by-file lock for \(seconds)s; retry later",
                 operation: operation)
         }
     }
@@ -287,15 +313,17 @@ extension MySQLConnection {
     ) throws(MySQLError) -> Int {
         // Ids first, then a DELETE by an explicit list: a DELETE with an IN (subquery) is not turned into a
         // semi-join by every server and can scan the whole table.
-        let previous = try session.query(Ledger.previousVersions(record, table: table, excluding: ledgerID),
-                                         operation: "file load: find previous versions")
+        let previous = try session.query(
+            Ledger.previousVersions(record, table: table, excluding: ledgerID),
+            operation: "file load: find previous versions")
         let ids = previous.rows.compactMap { $0.first ?? nil }.compactMap { UInt64($0) }
         guard !ids.isEmpty else { return 0 }
         var deleted: UInt64 = 0
         for chunk in stride(from: 0, to: ids.count, by: 1000) {
             let list = ids[chunk..<min(chunk + 1000, ids.count)].map(String.init).joined(separator: ",")
-            deleted += try session.execute("DELETE FROM \(table.quoted) WHERE \(source.quoted) IN (\(list))",
-                                           operation: "file load: delete rows of previous versions")
+            deleted += try session.execute(
+                "DELETE FROM \(table.quoted) WHERE \(source.quoted) IN (\(list))",
+                operation: "file load: delete rows of previous versions")
         }
         return Int(deleted)
     }

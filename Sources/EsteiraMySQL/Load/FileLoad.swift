@@ -44,8 +44,10 @@ public final class FileLoad: Sendable {
     /// 4 MiB statements: large enough that round trips stop mattering, small enough to keep memory flat.
     public static let defaultMaxStatementBytes = 4 << 20
 
-    init(plan: LoadPlan, ledger: LedgerRecord, alreadyLoaded: LedgerEntry?, rowsReplaced: Int,
-         connection: MySQLConnection, state: LoadState) {
+    init(
+        plan: LoadPlan, ledger: LedgerRecord, alreadyLoaded: LedgerEntry?, rowsReplaced: Int,
+        connection: MySQLConnection, state: LoadState
+    ) {
         self.table = plan.table.name
         self.columns = plan.columns.map(\.name)
         self.mode = plan.mode
@@ -102,13 +104,15 @@ public final class FileLoad: Sendable {
         let state = self.state
         var batch = batch
         guard batch.columnCount == columns.count, !batch.hasUnfinishedRow,
-              batch.insert == nil || batch.insert == state.insertBuilder.layout else {
+            batch.insert == nil || batch.insert == state.insertBuilder.layout
+        else {
             let error = MySQLError(
                 code: .invalidRow,
                 message: batch.columnCount != columns.count
                     ? "a batch of rows with \(batch.columnCount) fields; the load has \(columns.count) columns"
-                    : batch.hasUnfinishedRow ? "a batch with an unfinished row (appendField without endRow)"
-                    : "a batch made for another load",
+                    : batch.hasUnfinishedRow
+                        ? "a batch with an unfinished row (appendField without endRow)"
+                        : "a batch made for another load",
                 operation: state.plan.operation)
             await abandon(error)
             throw error
@@ -133,7 +137,9 @@ public final class FileLoad: Sendable {
         let completion = BatchCompletion()
         inFlight.add(completion)
         let queued = connection.thread.submit { session in
-            guard let session else { return completion.finish(.failure(MySQLSession.closedError(state.plan.operation))) }
+            guard let session else {
+                return completion.finish(.failure(MySQLSession.closedError(state.plan.operation)))
+            }
             completion.finish(Result { try state.append(numbered, session: session) })
         }
         if !queued { completion.finish(.failure(MySQLSession.closedError(state.plan.operation))) }
@@ -166,7 +172,9 @@ public final class FileLoad: Sendable {
     ///   - checksum: the source object's checksum; defaults to the value in ``ledger``.
     /// - Returns: `.loaded(rows:)` with the rows sent to MySQL (in insert-ignore mode this includes rows
     ///   skipped as duplicates; in upsert mode rows that updated existing ones).
-    public func commit(rowsRejected: Int? = nil, checksum: String? = nil, rejectsURI: String? = nil) async throws -> LoadOutcome {
+    public func commit(rowsRejected: Int? = nil, checksum: String? = nil, rejectsURI: String? = nil) async throws
+        -> LoadOutcome
+    {
         if let alreadyLoaded { return .alreadyLoaded(alreadyLoaded) }
         var final = ledger
         if let rowsRejected { final.rowsRejected = rowsRejected }
@@ -179,8 +187,10 @@ public final class FileLoad: Sendable {
         let rows = try await connection.run { session in
             try state.commit(rowsRejected: rejected, checksum: sum, rejectsURI: rejectsURI, session: session)
         }
-        inFlight.close(MySQLError(code: .loadNotOpen, message: "the load was already committed",
-                                  operation: state.plan.operation))
+        inFlight.close(
+            MySQLError(
+                code: .loadNotOpen, message: "the load was already committed",
+                operation: state.plan.operation))
         return .loaded(rows: rows)
     }
 
@@ -191,7 +201,8 @@ public final class FileLoad: Sendable {
         _ = try? await inFlight.wait()
         let state = self.state
         _ = try? await connection.run { session in state.rollback(session: session) }
-        inFlight.close(MySQLError(code: .loadNotOpen, message: "the load was rolled back", operation: state.plan.operation))
+        inFlight.close(
+            MySQLError(code: .loadNotOpen, message: "the load was rolled back", operation: state.plan.operation))
     }
 
     deinit {
@@ -236,7 +247,8 @@ struct LoadPlan: Sendable {
     func loadDataStatement() -> String {
         // No IGNORE: nothing is skipped on purpose here (with LOCAL, MySQL turns errors into warnings anyway,
         // and any warning fails the load).
-        var sql = "LOAD DATA LOCAL INFILE '\(Self.streamName)' INTO TABLE \(rowTarget.quoted) "
+        var sql =
+            "LOAD DATA LOCAL INFILE '\(Self.streamName)' INTO TABLE \(rowTarget.quoted) "
             + "\(LoadDataFormat.clause) (\(columns.map(\.quoted).joined(separator: ",")))"
         if !constantColumns.isEmpty {
             sql += " SET " + constantColumns.map { "\($0.0.quoted) = \($0.1)" }.joined(separator: ", ")
@@ -245,8 +257,9 @@ struct LoadPlan: Sendable {
     }
 
     func insertBuilder(maxStatementBytes: Int) -> InsertStatementBuilder {
-        InsertStatementBuilder(table: rowTarget, columns: columns, maxStatementBytes: maxStatementBytes,
-                               constantColumns: constantColumns, suffix: "")
+        InsertStatementBuilder(
+            table: rowTarget, columns: columns, maxStatementBytes: maxStatementBytes,
+            constantColumns: constantColumns, suffix: "")
     }
 
     /// The staged rows into the table, in file order. Upsert: the last row for a key wins. Insert-ignore:
@@ -255,7 +268,8 @@ struct LoadPlan: Sendable {
     /// only; any other failure is an error under strict sql_mode.
     func mergeStatement() -> String {
         let list = columns.map(\.quoted).joined(separator: ",")
-        let updates = mode == .insertIgnore
+        let updates =
+            mode == .insertIgnore
             ? "\(table.quoted).\(columns[0].quoted) = \(table.quoted).\(columns[0].quoted)"
             : columns.map { "\($0.quoted) = \(Self.stageTable.quoted).\($0.quoted)" }.joined(separator: ", ")
         return "INSERT INTO \(table.quoted) (\(list)) SELECT \(list) FROM \(Self.stageTable.quoted) "
@@ -329,7 +343,7 @@ final class LoadState: @unchecked Sendable {
                 do throws(MySQLError) {
                     try loadData(from: feed, session: session)
                     return
-                } catch where Self.isLocalInfileRefusal(error) {
+                } catch  where Self.isLocalInfileRefusal(error) {
                     session.cachedLocalInfile = false
                     Self.noticeFallback(error.message)
                     path = .batchedInsert
@@ -367,7 +381,8 @@ final class LoadState: @unchecked Sendable {
     /// Fails the load with an error raised outside the connection's thread (while encoding).
     func abandon(_ error: any Error, session: MySQLSession) {
         guard case .open = phase else { return }
-        let failure = (error as? MySQLError)
+        let failure =
+            (error as? MySQLError)
             ?? MySQLError(code: .invalidRow, message: "\(error)", operation: plan.operation)
         fail(failure, session: session)
     }
@@ -388,7 +403,8 @@ final class LoadState: @unchecked Sendable {
         if let records = result.records, records != UInt64(rowCount) {
             throw MySQLError(
                 code: .invalidRow,
-                message: "MySQL read \(records) rows from a batch of \(rowCount): the row encoding does not match the LOAD DATA format",
+                message:
+                    "MySQL read \(records) rows from a batch of \(rowCount): the row encoding does not match the LOAD DATA format",
                 operation: plan.operation)
         }
     }
@@ -396,7 +412,9 @@ final class LoadState: @unchecked Sendable {
     /// MySQL's own words for what went wrong, with row numbers made relative to the whole load.
     private func warningsError(session: MySQLSession, count: UInt32) -> MySQLError {
         let warnings = (try? session.warnings(limit: 5)) ?? []
-        let shown = warnings.prefix(3).map { "\($0.level) \($0.code): \(Self.shiftRowNumber($0.message, by: rowsSent))" }
+        let shown = warnings.prefix(3).map {
+            "\($0.level) \($0.code): \(Self.shiftRowNumber($0.message, by: rowsSent))"
+        }
         let more = Int(count) > shown.count ? " (and \(Int(count) - shown.count) more)" : ""
         let text = shown.isEmpty ? "\(count) warnings" : shown.joined(separator: "; ") + more
         let code: MySQLError.Code = warnings.first.map { .mysql($0.code) } ?? .mysql(1265)
@@ -409,7 +427,8 @@ final class LoadState: @unchecked Sendable {
     /// "… at row 3" counts from the start of one LOAD DATA statement; report it from the start of the load.
     static func shiftRowNumber(_ message: String, by offset: Int) -> String {
         guard offset > 0, let range = message.range(of: " at row ", options: .backwards),
-              let number = Int(message[range.upperBound...]) else { return message }
+            let number = Int(message[range.upperBound...])
+        else { return message }
         return message[..<range.upperBound] + String(number + offset)
     }
 
@@ -422,12 +441,16 @@ final class LoadState: @unchecked Sendable {
     }
 
     static func noticeFallback(_ why: String) {
-        MySQLNotices.once("local-infile-off",
+        MySQLNotices.once(
+            "local-infile-off",
             "the MySQL server refuses LOAD DATA LOCAL INFILE (\(why)); loads fall back to batched INSERTs, "
-                + "which are slower: set local_infile=1 on the server (an RDS parameter group setting) for the bulk path")
+                + "which are slower: set local_infile=1 on the server (an RDS parameter group setting) for the bulk path"
+        )
     }
 
-    func commit(rowsRejected: Int, checksum: String, rejectsURI: String?, session: MySQLSession) throws(MySQLError) -> Int {
+    func commit(rowsRejected: Int, checksum: String, rejectsURI: String?, session: MySQLSession) throws(MySQLError)
+        -> Int
+    {
         try requireOpen("commit")
         do {
             if plan.usesStage {
@@ -437,8 +460,9 @@ final class LoadState: @unchecked Sendable {
                 try session.execute(plan.mergeStatement(), operation: "\(plan.operation): merge staged rows")
             }
             try session.execute(
-                Ledger.finish(id: ledgerID, rowsLoaded: rowsSent, rowsRejected: rowsRejected, checksum: checksum,
-                              rejectsURI: rejectsURI),
+                Ledger.finish(
+                    id: ledgerID, rowsLoaded: rowsSent, rowsRejected: rowsRejected, checksum: checksum,
+                    rejectsURI: rejectsURI),
                 operation: "file load: update ledger")
             try session.execute("COMMIT", operation: "file load: commit")
         } catch {
@@ -477,8 +501,9 @@ final class LoadState: @unchecked Sendable {
             _ = try? session.execute("DO RELEASE_LOCK(\(lockName))", operation: "file load: release lock")
         }
         if plan.usesStage {
-            _ = try? session.execute("DROP TEMPORARY TABLE IF EXISTS \(LoadPlan.stageTable.quoted)",
-                                     operation: "file load: drop staging table")
+            _ = try? session.execute(
+                "DROP TEMPORARY TABLE IF EXISTS \(LoadPlan.stageTable.quoted)",
+                operation: "file load: drop staging table")
         }
     }
 
@@ -487,9 +512,11 @@ final class LoadState: @unchecked Sendable {
         case .open: return
         case .failed(let error): throw error  // the original error, with its classification
         case .committed:
-            throw MySQLError(code: .loadNotOpen, message: "\(what) after the load was committed", operation: plan.operation)
+            throw MySQLError(
+                code: .loadNotOpen, message: "\(what) after the load was committed", operation: plan.operation)
         case .rolledBack:
-            throw MySQLError(code: .loadNotOpen, message: "\(what) after the load was rolled back", operation: plan.operation)
+            throw MySQLError(
+                code: .loadNotOpen, message: "\(what) after the load was rolled back", operation: plan.operation)
         }
     }
 }

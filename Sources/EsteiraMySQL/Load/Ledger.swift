@@ -53,15 +53,19 @@ enum Ledger {
         let hasState = (row?[1]).flatMap { $0 } ?? "0" != "0"
         let hasRejectsURI = (row?[2]).flatMap { $0 } ?? "0" != "0"
         if !hasFileID {
-            try upgrade(session, "ADD COLUMN `file_id` CHAR(64) NOT NULL DEFAULT '' AFTER `source_id`, "
-                            + "ADD KEY `ix_esteira_ledger_file` (`file_id`, `target_table`)")
+            try upgrade(
+                session,
+                "ADD COLUMN `file_id` CHAR(64) NOT NULL DEFAULT '' AFTER `source_id`, "
+                    + "ADD KEY `ix_esteira_ledger_file` (`file_id`, `target_table`)")
             try session.execute(
                 "UPDATE `esteira_ledger` SET `file_id` = SHA2(CONCAT(`bucket`, '\\n', `object_key`), 256) WHERE `file_id` = ''",
                 operation: "upgrade esteira_ledger")
         }
         if !hasState {
-            try upgrade(session, "ADD COLUMN `generation` INT UNSIGNED NOT NULL DEFAULT 1, "
-                            + "ADD COLUMN `state` VARCHAR(16) NOT NULL DEFAULT 'loaded'")
+            try upgrade(
+                session,
+                "ADD COLUMN `generation` INT UNSIGNED NOT NULL DEFAULT 1, "
+                    + "ADD COLUMN `state` VARCHAR(16) NOT NULL DEFAULT 'loaded'")
         }
         if !hasRejectsURI {
             try upgrade(session, "ADD COLUMN `rejects_uri` TEXT NULL")
@@ -71,7 +75,7 @@ enum Ledger {
     private static func upgrade(_ session: MySQLSession, _ change: String) throws(MySQLError) {
         do {
             try session.execute("ALTER TABLE `esteira_ledger` \(change)", operation: "upgrade esteira_ledger")
-        } catch where error.mysqlErrorNumber == 1060 || error.mysqlErrorNumber == 1061 {
+        } catch  where error.mysqlErrorNumber == 1060 || error.mysqlErrorNumber == 1061 {
             return  // another worker upgraded it first
         }
     }
@@ -108,7 +112,8 @@ enum Ledger {
         """
     }
 
-    static func finish(id: UInt64, rowsLoaded: Int, rowsRejected: Int, checksum: String, rejectsURI: String?) -> String {
+    static func finish(id: UInt64, rowsLoaded: Int, rowsRejected: Int, checksum: String, rejectsURI: String?) -> String
+    {
         """
         UPDATE `esteira_ledger` SET `rows_loaded` = \(rowsLoaded), `rows_rejected` = \(rowsRejected), \
         `checksum` = \(MySQLEscaping.literal(checksum)), \

@@ -24,9 +24,11 @@ extension MySQLConnection {
             let chunk = keys[start..<min(start + 200, keys.count)]
             start += chunk.count
             let ids = chunk.map {
-                Ledger.sourceIDExpression(LedgerRecord(bucket: $0.bucket, key: $0.key, version: $0.version, fencingToken: 0))
+                Ledger.sourceIDExpression(
+                    LedgerRecord(bucket: $0.bucket, key: $0.key, version: $0.version, fencingToken: 0))
             }
-            let sql = "SELECT `bucket`, `object_key`, `version` FROM `esteira_ledger` WHERE `source_id` IN ("
+            let sql =
+                "SELECT `bucket`, `object_key`, `version` FROM `esteira_ledger` WHERE `source_id` IN ("
                 + ids.joined(separator: ", ") + ")"
             let result: MySQLResult
             do {

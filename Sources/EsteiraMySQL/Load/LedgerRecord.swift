@@ -17,8 +17,10 @@ public struct LedgerRecord: Sendable, Hashable {
     /// A checksum of the source object as the pipeline computed it (free-form, ≤128 characters).
     public var checksum: String
 
-    public init(bucket: String, key: String, version: String, fencingToken: Int64,
-                rowsLoaded: Int = 0, rowsRejected: Int = 0, checksum: String = "") {
+    public init(
+        bucket: String, key: String, version: String, fencingToken: Int64,
+        rowsLoaded: Int = 0, rowsRejected: Int = 0, checksum: String = ""
+    ) {
         self.bucket = bucket
         self.key = key
         self.version = version
@@ -36,7 +38,8 @@ public struct LedgerRecord: Sendable, Hashable {
         }
         try check(!bucket.isEmpty && bucket.count <= 255, "bucket must be 1–255 characters")
         try check(!key.isEmpty && key.count <= 1024, "object key must be 1–1024 characters")
-        try check(!version.isEmpty && version.count <= 1024, "version must be 1–1024 characters (an S3 version id or ETag)")
+        try check(
+            !version.isEmpty && version.count <= 1024, "version must be 1–1024 characters (an S3 version id or ETag)")
         try check(checksum.count <= 128, "checksum must be at most 128 characters")
         try check(rowsRejected >= 0, "rowsRejected must not be negative")
     }

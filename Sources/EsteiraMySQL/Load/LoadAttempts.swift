@@ -48,8 +48,9 @@ extension MySQLConnection {
             var total = 0
             for chunk in stride(from: 0, to: ids.count, by: 1000) {
                 let list = ids[chunk..<min(chunk + 1000, ids.count)].joined(separator: ",")
-                let result = try session.query("SELECT COUNT(*) FROM \(tableID.quoted) WHERE \(source.quoted) IN (\(list))",
-                                               operation: "count rows of a load")
+                let result = try session.query(
+                    "SELECT COUNT(*) FROM \(tableID.quoted) WHERE \(source.quoted) IN (\(list))",
+                    operation: "count rows of a load")
                 total += result.scalar.flatMap { Int($0) } ?? 0
             }
             return total
@@ -67,7 +68,8 @@ extension MySQLConnection {
         let operation = "unload ledger row \(ledgerID) from \(tableID.quoted)"
         return try await run { session throws(MySQLError) -> Int in
             guard session.activeLoad == nil else {
-                throw MySQLError(code: .loadNotOpen, message: "a file load is open on this connection", operation: operation)
+                throw MySQLError(
+                    code: .loadNotOpen, message: "a file load is open on this connection", operation: operation)
             }
             try session.execute("START TRANSACTION", operation: operation)
             do throws(MySQLError) {
@@ -75,17 +77,22 @@ extension MySQLConnection {
                     "SELECT `state` FROM `esteira_ledger` WHERE `id` = \(ledgerID) AND `target_table` = "
                         + "\(MySQLEscaping.literal(tableID.name)) FOR UPDATE", operation: operation)
                 guard let current = state.rows.first?.first ?? nil else {
-                    throw MySQLError(code: .invalidConfiguration, message: "no ledger row \(ledgerID) for \(tableID.quoted)",
-                                     operation: operation)
+                    throw MySQLError(
+                        code: .invalidConfiguration, message: "no ledger row \(ledgerID) for \(tableID.quoted)",
+                        operation: operation)
                 }
                 guard current == "loaded" else {
-                    throw MySQLError(code: .invalidConfiguration, message: "ledger row \(ledgerID) is \(current), not loaded: nothing to unload",
-                                     operation: operation)
+                    throw MySQLError(
+                        code: .invalidConfiguration,
+                        message: "ledger row \(ledgerID) is \(current), not loaded: nothing to unload",
+                        operation: operation)
                 }
-                let deleted = try session.execute("DELETE FROM \(tableID.quoted) WHERE \(source.quoted) = \(ledgerID)",
-                                                  operation: "\(operation): delete rows")
-                try session.execute("UPDATE `esteira_ledger` SET `state` = 'unloaded' WHERE `id` = \(ledgerID)",
-                                    operation: "\(operation): mark the ledger row")
+                let deleted = try session.execute(
+                    "DELETE FROM \(tableID.quoted) WHERE \(source.quoted) = \(ledgerID)",
+                    operation: "\(operation): delete rows")
+                try session.execute(
+                    "UPDATE `esteira_ledger` SET `state` = 'unloaded' WHERE `id` = \(ledgerID)",
+                    operation: "\(operation): mark the ledger row")
                 try session.execute("COMMIT", operation: operation)
                 return Int(deleted)
             } catch {

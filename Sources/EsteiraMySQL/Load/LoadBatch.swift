@@ -77,7 +77,8 @@ public struct LoadBatch: Sendable {
 
     /// Adds one row: `row` yields one value per column, nil for NULL.
     @inlinable
-    public mutating func append<Row: Sequence>(row: Row) throws(MySQLError) where Row.Element == UnsafeRawBufferPointer? {
+    public mutating func append<Row: Sequence>(row: Row) throws(MySQLError)
+    where Row.Element == UnsafeRawBufferPointer? {
         for value in row { appendField(value) }
         try endRow()
     }
@@ -101,7 +102,9 @@ public struct LoadBatch: Sendable {
         // and `(`. A large value is measured exactly instead: the buffer is zero-filled, so room reserved
         // is resident, and wide rows would otherwise double a batch's buffer for room they never use.
         if let value, length > BatchEscaping.measureAbove {
-            ensure(BatchEscaping.escapedLength(value, table: isInsert ? BatchEscaping.sqlLiteral : BatchEscaping.loadData) + 8)
+            ensure(
+                BatchEscaping.escapedLength(value, table: isInsert ? BatchEscaping.sqlLiteral : BatchEscaping.loadData)
+                    + 8)
         } else {
             ensure(2 * length + 8)
         }
@@ -115,26 +118,41 @@ public struct LoadBatch: Sendable {
             let out = out.baseAddress!
             if isInsert {
                 if isFirst {
-                    if rowsInStatement > 0 { out[used] = UInt8(ascii: ","); used += 1 }
+                    if rowsInStatement > 0 {
+                        out[used] = UInt8(ascii: ",")
+                        used += 1
+                    }
                     tupleStart = used
-                    out[used] = UInt8(ascii: "("); used += 1
+                    out[used] = UInt8(ascii: "(")
+                    used += 1
                 } else {
-                    out[used] = UInt8(ascii: ","); used += 1
+                    out[used] = UInt8(ascii: ",")
+                    used += 1
                 }
                 if let value {
-                    out[used] = UInt8(ascii: "'"); used += 1
+                    out[used] = UInt8(ascii: "'")
+                    used += 1
                     used = BatchEscaping.escape(value, table: BatchEscaping.sqlLiteral, into: out, at: used)
-                    out[used] = UInt8(ascii: "'"); used += 1
+                    out[used] = UInt8(ascii: "'")
+                    used += 1
                 } else {
-                    out[used] = UInt8(ascii: "N"); out[used + 1] = UInt8(ascii: "U")
-                    out[used + 2] = UInt8(ascii: "L"); out[used + 3] = UInt8(ascii: "L"); used += 4
+                    out[used] = UInt8(ascii: "N")
+                    out[used + 1] = UInt8(ascii: "U")
+                    out[used + 2] = UInt8(ascii: "L")
+                    out[used + 3] = UInt8(ascii: "L")
+                    used += 4
                 }
             } else {
-                if !isFirst { out[used] = UInt8(ascii: "\t"); used += 1 }
+                if !isFirst {
+                    out[used] = UInt8(ascii: "\t")
+                    used += 1
+                }
                 if let value {
                     used = BatchEscaping.escape(value, table: BatchEscaping.loadData, into: out, at: used)
                 } else {
-                    out[used] = UInt8(ascii: "\\"); out[used + 1] = UInt8(ascii: "N"); used += 2
+                    out[used] = UInt8(ascii: "\\")
+                    out[used + 1] = UInt8(ascii: "N")
+                    used += 2
                 }
             }
         }
@@ -150,9 +168,10 @@ public struct LoadBatch: Sendable {
         guard fieldsInRow == columnCount, columnCount > 0 else {
             let fields = fieldsInRow
             dropRow()
-            throw MySQLError(code: .invalidRow,
-                             message: "row \(rowNumber) has \(fields) fields; the load has \(columnCount) columns",
-                             operation: insert.map { "file load: insert into \($0.table)" } ?? "file load")
+            throw MySQLError(
+                code: .invalidRow,
+                message: "row \(rowNumber) has \(fields) fields; the load has \(columnCount) columns",
+                operation: insert.map { "file load: insert into \($0.table)" } ?? "file load")
         }
         if isInsert {
             do throws(MySQLError) {
@@ -212,7 +231,8 @@ public struct LoadBatch: Sendable {
             stageTail()
             throw MySQLError(
                 code: .rowTooLarge,
-                message: "row \(rowNumber) needs \(fixedBytes + tupleBytes) bytes of SQL; the limit is \(maxStatementBytes) (max_allowed_packet)",
+                message:
+                    "row \(rowNumber) needs \(fixedBytes + tupleBytes) bytes of SQL; the limit is \(maxStatementBytes) (max_allowed_packet)",
                 operation: "file load: insert into \(insert?.table ?? "")")
         }
         if rowsInStatement > 0 && used + statementTail.count > maxStatementBytes, let insert {
@@ -252,8 +272,9 @@ public struct LoadBatch: Sendable {
     /// fallen back) on the INSERT path. Decodes exactly what ``appendField(_:)`` encodes.
     func converted(to layout: InsertLayout) throws(MySQLError) -> LoadBatch {
         precondition(insert == nil, "only LOAD DATA text is converted")
-        var out = LoadBatch(columnCount: columnCount, insert: layout, firstRowNumber: firstRowNumber,
-                            capacity: used + used / 4 + 64)
+        var out = LoadBatch(
+            columnCount: columnCount, insert: layout, firstRowNumber: firstRowNumber,
+            capacity: used + used / 4 + 64)
         var field: [UInt8] = []
         var isNull = false
         var result: Result<Void, MySQLError> = .success(())
@@ -340,11 +361,15 @@ enum BatchEscaping {
     typealias Table = [UInt8]
 
     /// LOAD DATA with `ESCAPED BY '\\'` and tab/newline separators (``LoadDataFormat``).
-    static let loadData: Table = table([0x5C: 0x5C, 0x09: UInt8(ascii: "t"), 0x0A: UInt8(ascii: "n"),
-                                        0x0D: UInt8(ascii: "r"), 0x00: UInt8(ascii: "0")])
+    static let loadData: Table = table([
+        0x5C: 0x5C, 0x09: UInt8(ascii: "t"), 0x0A: UInt8(ascii: "n"),
+        0x0D: UInt8(ascii: "r"), 0x00: UInt8(ascii: "0"),
+    ])
     /// SQL string literals, as `mysql_real_escape_string` for utf8mb4 (``MySQLEscaping``).
-    static let sqlLiteral: Table = table([0x00: UInt8(ascii: "0"), 0x0A: UInt8(ascii: "n"), 0x0D: UInt8(ascii: "r"),
-                                          0x1A: UInt8(ascii: "Z"), 0x5C: 0x5C, 0x27: 0x27, 0x22: 0x22])
+    static let sqlLiteral: Table = table([
+        0x00: UInt8(ascii: "0"), 0x0A: UInt8(ascii: "n"), 0x0D: UInt8(ascii: "r"),
+        0x1A: UInt8(ascii: "Z"), 0x5C: 0x5C, 0x27: 0x27, 0x22: 0x22,
+    ])
 
     private static func table(_ escapes: [UInt8: UInt8]) -> Table {
         var table = [UInt8](repeating: 0, count: 256)
@@ -367,8 +392,10 @@ enum BatchEscaping {
     /// Writes `value` escaped with `table` at `out + at` (room for twice its length is the caller's job);
     /// returns the new end. Runs without escapes are copied whole.
     @inline(__always)
-    static func escape(_ value: UnsafeRawBufferPointer, table: Table, into out: UnsafeMutablePointer<UInt8>,
-                       at start: Int) -> Int {
+    static func escape(
+        _ value: UnsafeRawBufferPointer, table: Table, into out: UnsafeMutablePointer<UInt8>,
+        at start: Int
+    ) -> Int {
         guard let source = value.baseAddress?.assumingMemoryBound(to: UInt8.self), value.count > 0 else { return start }
         let count = value.count
         return table.withUnsafeBufferPointer { table in

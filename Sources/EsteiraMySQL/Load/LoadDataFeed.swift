@@ -45,7 +45,8 @@ final class LoadDataFeed: @unchecked Sendable {
         defer { condition.unlock() }
         if let failure { return .failed(failure) }
         if closed {
-            return .failed(MySQLError(code: .loadNotOpen, message: "append after the load was closed", operation: "file load"))
+            return .failed(
+                MySQLError(code: .loadNotOpen, message: "append after the load was closed", operation: "file load"))
         }
         guard slot == nil else { return .full }
         if onInsertPath && !statementOpen { return .useInserts }

@@ -28,11 +28,14 @@ public enum LoadMode: Sendable, Hashable, CustomStringConvertible {
         case "upsert": self = .upsert
         case "replace-by-file":
             guard let sourceColumn, !sourceColumn.isEmpty else {
-                throw bad("load mode replace-by-file needs a source column (the BIGINT column that records which file loaded each row)")
+                throw bad(
+                    "load mode replace-by-file needs a source column (the BIGINT column that records which file loaded each row)"
+                )
             }
             self = .replaceByFile(sourceColumn: sourceColumn)
         default:
-            throw bad("unknown load mode \(SQLIdentifier.shown(name)): use append, insert-ignore, upsert or replace-by-file")
+            throw bad(
+                "unknown load mode \(SQLIdentifier.shown(name)): use append, insert-ignore, upsert or replace-by-file")
         }
     }
 

@@ -10,8 +10,10 @@ struct InsertStatementBuilder: Sendable {
     /// - Parameters:
     ///   - constantColumns: extra columns with the same value (an SQL literal) in every row.
     ///   - suffix: SQL after the VALUES list.
-    init(table: SQLIdentifier, columns: [SQLIdentifier], maxStatementBytes: Int,
-         constantColumns: [(SQLIdentifier, String)] = [], suffix: String = "") {
+    init(
+        table: SQLIdentifier, columns: [SQLIdentifier], maxStatementBytes: Int,
+        constantColumns: [(SQLIdentifier, String)] = [], suffix: String = ""
+    ) {
         self.table = table
         self.columnCount = columns.count
         self.maxStatementBytes = maxStatementBytes

@@ -45,11 +45,21 @@ public enum MySQLEscaping {
         let backslash = UInt8(ascii: "\\")
         for byte in bytes {
             switch byte {
-            case 0x00: out.append(backslash); out.append(UInt8(ascii: "0"))
-            case 0x0A: out.append(backslash); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(backslash); out.append(UInt8(ascii: "r"))
-            case 0x1A: out.append(backslash); out.append(UInt8(ascii: "Z"))
-            case 0x5C, 0x27, 0x22: out.append(backslash); out.append(byte)
+            case 0x00:
+                out.append(backslash)
+                out.append(UInt8(ascii: "0"))
+            case 0x0A:
+                out.append(backslash)
+                out.append(UInt8(ascii: "n"))
+            case 0x0D:
+                out.append(backslash)
+                out.append(UInt8(ascii: "r"))
+            case 0x1A:
+                out.append(backslash)
+                out.append(UInt8(ascii: "Z"))
+            case 0x5C, 0x27, 0x22:
+                out.append(backslash)
+                out.append(byte)
             default: out.append(byte)
             }
         }

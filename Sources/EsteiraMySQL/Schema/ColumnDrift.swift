@@ -12,7 +12,8 @@ extension MySQLConnection {
     public func describeColumns(_ name: String) async throws -> [TableColumnDescription]? {
         let table = try SQLIdentifier(name)
         return try await run { session throws(MySQLError) -> [TableColumnDescription]? in
-            let columns = try TableColumnInfo.load(table: table, session: session, operation: "read the columns of \(table.quoted)")
+            let columns = try TableColumnInfo.load(
+                table: table, session: session, operation: "read the columns of \(table.quoted)")
             guard !columns.isEmpty else { return nil }
             return columns.values.sorted { $0.ordinal < $1.ordinal }.map {
                 // MariaDB reports a nullable column's missing default as the text NULL.
@@ -34,13 +35,14 @@ extension MySQLConnection {
         let sql = "ALTER TABLE \(table.quoted) ADD COLUMN \(id.quoted) \(column.type.sql) NULL"
         return try await run { session throws(MySQLError) -> Bool in
             guard session.activeLoad == nil else {
-                throw MySQLError(code: .loadNotOpen, message: "a file load is open on this connection; DDL would commit it",
-                                 operation: "add column \(id.quoted) to \(table.quoted)")
+                throw MySQLError(
+                    code: .loadNotOpen, message: "a file load is open on this connection; DDL would commit it",
+                    operation: "add column \(id.quoted) to \(table.quoted)")
             }
             do throws(MySQLError) {
                 try session.execute(sql, operation: "add column \(id.quoted) to \(table.quoted)")
                 return true
-            } catch where error.mysqlErrorNumber == 1060 {
+            } catch  where error.mysqlErrorNumber == 1060 {
                 return false
             }
         }

@@ -21,14 +21,17 @@ extension MySQLConnection {
     ///
     /// DDL commits implicitly, so this refuses to run while a file load is open on the connection.
     @discardableResult
-    public func prepareTable(_ schema: TableSchema, createIfMissing: Bool, check: Bool = true) async throws -> TablePreparation {
+    public func prepareTable(_ schema: TableSchema, createIfMissing: Bool, check: Bool = true) async throws
+        -> TablePreparation
+    {
         let (table, _) = try schema.validated()
         let create = try schema.createStatement()
         return try await run { session throws(MySQLError) -> TablePreparation in
             let operation = "prepare table \(table.quoted)"
             guard session.activeLoad == nil else {
-                throw MySQLError(code: .loadNotOpen, message: "a file load is open on this connection; DDL would commit it",
-                                 operation: operation)
+                throw MySQLError(
+                    code: .loadNotOpen, message: "a file load is open on this connection; DDL would commit it",
+                    operation: operation)
             }
             var columns = try TableColumnInfo.load(table: table, session: session, operation: operation)
             var outcome = TablePreparation.compatible
@@ -36,7 +39,8 @@ extension MySQLConnection {
                 guard createIfMissing else {
                     throw MySQLError(
                         code: .noSuchTable, sqlState: "42S02",
-                        message: "Table \(table.quoted) doesn't exist: create it, or let Esteira create it from the contract (create-table: true on the route)",
+                        message:
+                            "Table \(table.quoted) doesn't exist: create it, or let Esteira create it from the contract (create-table: true on the route)",
                         operation: operation)
                 }
                 try session.execute(create, operation: operation)
@@ -49,7 +53,8 @@ extension MySQLConnection {
             guard differences.isEmpty else {
                 throw MySQLError(
                     code: .incompatibleTable,
-                    message: "table \(table.quoted) does not match the contract: " + differences.joined(separator: "; "),
+                    message: "table \(table.quoted) does not match the contract: "
+                        + differences.joined(separator: "; "),
                     operation: operation)
             }
             return outcome
@@ -89,30 +94,42 @@ enum TableCheck {
                 continue
             }
             if let why = typeProblem(column.type, actual) {
-                problems.append("column `\(column.name)` is \(actual.columnType.uppercased()), the contract has \(column.type.sql): \(why)")
+                problems.append(
+                    "column `\(column.name)` is \(actual.columnType.uppercased()), the contract has \(column.type.sql): \(why)"
+                )
             }
             if column.nullable && !actual.isNullable {
                 problems.append("column `\(column.name)` is NOT NULL, but the contract allows empty values (NULL)")
             }
         }
-        for actual in columns.values.sorted(by: { $0.ordinal < $1.ordinal }) where !declared.contains(actual.name.lowercased()) {
-            let generated = actual.extra.contains("auto_increment") || actual.extra.contains("generated")
-                || actual.extra.contains("virtual") || actual.extra.contains("stored") || actual.extra.contains("persistent")
+        for actual in columns.values.sorted(by: { $0.ordinal < $1.ordinal })
+        where !declared.contains(actual.name.lowercased()) {
+            let generated =
+                actual.extra.contains("auto_increment") || actual.extra.contains("generated")
+                || actual.extra.contains("virtual") || actual.extra.contains("stored")
+                || actual.extra.contains("persistent")
             if !actual.isNullable && actual.defaultValue == nil && !generated {
-                problems.append("column `\(actual.name)` is NOT NULL without a default and not in the contract, so no row could be inserted")
+                problems.append(
+                    "column `\(actual.name)` is NOT NULL without a default and not in the contract, so no row could be inserted"
+                )
             }
         }
         func same(_ a: [String], _ b: [String]) -> Bool { a.map { $0.lowercased() } == b.map { $0.lowercased() } }
         // A declared primary key is also met by a unique key on the same columns (say, beside an
         // AUTO_INCREMENT id): the loader needs rows to be identified by those columns, not which index it is.
-        let primaryAsUnique = keys.unique.values.contains { Set($0.map { $0.lowercased() }) == Set(schema.primaryKey.map { $0.lowercased() }) }
+        let primaryAsUnique = keys.unique.values.contains {
+            Set($0.map { $0.lowercased() }) == Set(schema.primaryKey.map { $0.lowercased() })
+        }
         if !schema.primaryKey.isEmpty && !primaryAsUnique {
             if let primary = keys.primaryKey {
                 if !same(primary, schema.primaryKey) {
-                    problems.append("the primary key is (\(primary.joined(separator: ", "))), the contract's is (\(schema.primaryKey.joined(separator: ", ")))")
+                    problems.append(
+                        "the primary key is (\(primary.joined(separator: ", "))), the contract's is (\(schema.primaryKey.joined(separator: ", ")))"
+                    )
                 }
             } else {
-                problems.append("there is no primary key; the contract's is (\(schema.primaryKey.joined(separator: ", ")))")
+                problems.append(
+                    "there is no primary key; the contract's is (\(schema.primaryKey.joined(separator: ", ")))")
             }
         }
         for key in schema.uniqueKeys where !key.isEmpty {
@@ -200,7 +217,8 @@ extension MySQLConnection {
     public func tableColumns(_ name: String) async throws -> [String]? {
         let table = try SQLIdentifier(name)
         return try await run { session throws(MySQLError) -> [String]? in
-            let columns = try TableColumnInfo.load(table: table, session: session, operation: "read the columns of \(table.quoted)")
+            let columns = try TableColumnInfo.load(
+                table: table, session: session, operation: "read the columns of \(table.quoted)")
             guard !columns.isEmpty else { return nil }
             return columns.values.sorted { $0.ordinal < $1.ordinal }.map(\.name)
         }

@@ -25,8 +25,10 @@ public struct TableSchema: Sendable, Hashable {
     /// Plain indexes, created with the table and not checked (for example the replace-by-file source column).
     public var indexes: [[String]]
 
-    public init(name: String, columns: [Column], primaryKey: [String] = [], uniqueKeys: [[String]] = [],
-                indexes: [[String]] = []) {
+    public init(
+        name: String, columns: [Column], primaryKey: [String] = [], uniqueKeys: [[String]] = [],
+        indexes: [[String]] = []
+    ) {
         self.name = name
         self.columns = columns
         self.primaryKey = primaryKey
@@ -39,16 +41,18 @@ public struct TableSchema: Sendable, Hashable {
         let operation = "check table schema"
         let table = try SQLIdentifier(name)
         guard !columns.isEmpty else {
-            throw MySQLError(code: .invalidConfiguration, message: "table schema \(table.quoted) has no columns",
-                             operation: operation)
+            throw MySQLError(
+                code: .invalidConfiguration, message: "table schema \(table.quoted) has no columns",
+                operation: operation)
         }
         var seen: Set<String> = []
         var ids: [SQLIdentifier] = []
         for column in columns {
             let id = try SQLIdentifier(column.name)
             guard seen.insert(id.name.lowercased()).inserted else {
-                throw MySQLError(code: .invalidIdentifier, message: "column \(id.quoted) is declared twice",
-                                 operation: operation)
+                throw MySQLError(
+                    code: .invalidIdentifier, message: "column \(id.quoted) is declared twice",
+                    operation: operation)
             }
             try column.type.validate(column: id)
             ids.append(id)
@@ -57,16 +61,19 @@ public struct TableSchema: Sendable, Hashable {
             for name in key {
                 let id = try SQLIdentifier(name)
                 guard seen.contains(id.name.lowercased()) else {
-                    throw MySQLError(code: .invalidConfiguration,
-                                     message: "key column \(id.quoted) is not a column of \(table.quoted)",
-                                     operation: operation)
+                    throw MySQLError(
+                        code: .invalidConfiguration,
+                        message: "key column \(id.quoted) is not a column of \(table.quoted)",
+                        operation: operation)
                 }
             }
         }
-        for name in primaryKey where columns.first(where: { $0.name.lowercased() == name.lowercased() })?.nullable == true {
-            throw MySQLError(code: .invalidConfiguration,
-                             message: "primary key column `\(name)` is declared nullable; primary key columns are NOT NULL",
-                             operation: operation)
+        for name in primaryKey
+        where columns.first(where: { $0.name.lowercased() == name.lowercased() })?.nullable == true {
+            throw MySQLError(
+                code: .invalidConfiguration,
+                message: "primary key column `\(name)` is declared nullable; primary key columns are NOT NULL",
+                operation: operation)
         }
         return (table, ids)
     }
@@ -122,16 +129,24 @@ public struct ColumnType: Sendable, Hashable, CustomStringConvertible {
     public static let unsignedBigint = ColumnType(kind: .integer(bytes: 8, unsigned: true))
     /// `TINYINT(1)`; values 0 and 1.
     public static let boolean = ColumnType(kind: .boolean)
-    public static func decimal(precision: Int, scale: Int) -> ColumnType { ColumnType(kind: .decimal(precision: precision, scale: scale)) }
+    public static func decimal(precision: Int, scale: Int) -> ColumnType {
+        ColumnType(kind: .decimal(precision: precision, scale: scale))
+    }
     public static let double = ColumnType(kind: .double)
     /// Up to `length` characters (not bytes).
     public static func varchar(_ length: Int) -> ColumnType { ColumnType(kind: .varchar(length)) }
     /// Up to 16M bytes of text (`MEDIUMTEXT` when created: CSV fields can exceed TEXT's 64 KiB).
     public static let text = ColumnType(kind: .text)
     public static let date = ColumnType(kind: .date)
-    public static func datetime(fractionalDigits: Int = 0) -> ColumnType { ColumnType(kind: .datetime(fractionalDigits: fractionalDigits)) }
-    public static func timestamp(fractionalDigits: Int = 0) -> ColumnType { ColumnType(kind: .timestamp(fractionalDigits: fractionalDigits)) }
-    public static func time(fractionalDigits: Int = 0) -> ColumnType { ColumnType(kind: .time(fractionalDigits: fractionalDigits)) }
+    public static func datetime(fractionalDigits: Int = 0) -> ColumnType {
+        ColumnType(kind: .datetime(fractionalDigits: fractionalDigits))
+    }
+    public static func timestamp(fractionalDigits: Int = 0) -> ColumnType {
+        ColumnType(kind: .timestamp(fractionalDigits: fractionalDigits))
+    }
+    public static func time(fractionalDigits: Int = 0) -> ColumnType {
+        ColumnType(kind: .time(fractionalDigits: fractionalDigits))
+    }
     public static func varbinary(_ length: Int) -> ColumnType { ColumnType(kind: .varbinary(length)) }
     public static let blob = ColumnType(kind: .blob)
     public static let json = ColumnType(kind: .json)
@@ -161,13 +176,17 @@ public struct ColumnType: Sendable, Hashable, CustomStringConvertible {
 
     func validate(column: SQLIdentifier) throws(MySQLError) {
         func bad(_ why: String) -> MySQLError {
-            MySQLError(code: .invalidConfiguration, message: "column \(column.quoted): \(why)", operation: "check table schema")
+            MySQLError(
+                code: .invalidConfiguration, message: "column \(column.quoted): \(why)", operation: "check table schema"
+            )
         }
         switch kind {
-        case .integer(let bytes, _) where ![1, 2, 3, 4, 8].contains(bytes): throw bad("integer size must be 1, 2, 3, 4 or 8 bytes")
+        case .integer(let bytes, _) where ![1, 2, 3, 4, 8].contains(bytes):
+            throw bad("integer size must be 1, 2, 3, 4 or 8 bytes")
         case .decimal(let p, let s) where !(1...65).contains(p) || !(0...30).contains(s) || s > p:
             throw bad("DECIMAL(\(p),\(s)) is out of range: precision 1–65, scale 0–30 and at most the precision")
-        case .varchar(let n) where !(1...16383).contains(n): throw bad("VARCHAR(\(n)) must be 1–16383 characters in utf8mb4")
+        case .varchar(let n) where !(1...16383).contains(n):
+            throw bad("VARCHAR(\(n)) must be 1–16383 characters in utf8mb4")
         case .varbinary(let n) where !(1...65532).contains(n): throw bad("VARBINARY(\(n)) must be 1–65532 bytes")
         case .datetime(let d), .timestamp(let d), .time(let d):
             if !(0...6).contains(d) { throw bad("fractional seconds must be 0–6 digits") }

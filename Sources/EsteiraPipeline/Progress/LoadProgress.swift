@@ -29,8 +29,10 @@ public final class LoadProgress: Sendable {
         public var lastProgress: ContinuousClock.Instant
         public var started: ContinuousClock.Instant
 
-        public init(stage: Stage, bytesRead: Int64, rowsPassed: Int64, lastProgress: ContinuousClock.Instant,
-                    started: ContinuousClock.Instant) {
+        public init(
+            stage: Stage, bytesRead: Int64, rowsPassed: Int64, lastProgress: ContinuousClock.Instant,
+            started: ContinuousClock.Instant
+        ) {
             self.stage = stage
             self.bytesRead = bytesRead
             self.rowsPassed = rowsPassed

@@ -12,7 +12,8 @@ import Foundation
 enum TestFaults {
     static let batchDelay: Duration? = {
         guard let text = ProcessInfo.processInfo.environment["ESTEIRA_TEST_BATCH_DELAY_MS"],
-              let ms = Int(text), ms > 0 else { return nil }
+            let ms = Int(text), ms > 0
+        else { return nil }
         return .milliseconds(ms)
     }()
 
@@ -22,7 +23,9 @@ enum TestFaults {
     }
 
     static let abortMarker: [UInt8]? = {
-        guard let text = ProcessInfo.processInfo.environment["ESTEIRA_TEST_ABORT_ON_MARKER"], !text.isEmpty else { return nil }
+        guard let text = ProcessInfo.processInfo.environment["ESTEIRA_TEST_ABORT_ON_MARKER"], !text.isEmpty else {
+            return nil
+        }
         return Array(text.utf8)
     }()
 
@@ -45,7 +48,8 @@ enum TestFaults {
     static func abortScan() -> MarkerScan? { abortMarker.map { MarkerScan(marker: $0) } }
 
     static func abortForTest(_ uri: String) -> Never {
-        let line = "ESTEIRA_TEST_ABORT_ON_MARKER: marker found in \(uri); aborting the process (test-only fault switch)\n"
+        let line =
+            "ESTEIRA_TEST_ABORT_ON_MARKER: marker found in \(uri); aborting the process (test-only fault switch)\n"
         FileHandle.standardError.write(Data(line.utf8))
         abort()
     }

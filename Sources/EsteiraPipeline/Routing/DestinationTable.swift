@@ -28,22 +28,30 @@ enum DestinationTable {
     /// `extra_columns: add` route; refuses a file that lacks a column the table needs. Returns the columns
     /// this call added.
     @discardableResult
-    static func prepare(for route: Route, fileColumns: [String], on connection: MySQLConnection,
-                        logger: Logger? = nil) async throws -> [String] {
+    static func prepare(
+        for route: Route, fileColumns: [String], on connection: MySQLConnection,
+        logger: Logger? = nil
+    ) async throws -> [String] {
         let schema = try route.managedTableSchema(fileColumns: fileColumns)
         var added: [String] = []
         // New columns first, so the check of an existing table against the contract sees them.
         if route.addsColumns, let existing = try await connection.describeColumns(route.table) {
             let present = Set(existing.map { $0.name.lowercased() })
-            let wanted = fileColumns + (schema?.columns.map(\.name) ?? []).filter { name in
-                !fileColumns.contains { $0.lowercased() == name.lowercased() }
-            }
+            let wanted =
+                fileColumns
+                + (schema?.columns.map(\.name) ?? []).filter { name in
+                    !fileColumns.contains { $0.lowercased() == name.lowercased() }
+                }
             for name in wanted where !present.contains(name.lowercased()) {
                 let type = schema?.columns.first { $0.name.lowercased() == name.lowercased() }?.type ?? .text
                 if try await connection.addColumn(table: route.table, .init(name, type, nullable: true)) {
                     added.append(name)
-                    logger?.notice("added a column the file brings", metadata: [
-                        "table": "\(route.table)", "column": "\(name)", "type": "\(type.sql)", "route": "\(route.name)"])
+                    logger?.notice(
+                        "added a column the file brings",
+                        metadata: [
+                            "table": "\(route.table)", "column": "\(name)", "type": "\(type.sql)",
+                            "route": "\(route.name)",
+                        ])
                 }
             }
         }
@@ -51,7 +59,9 @@ enum DestinationTable {
             do {
                 try await connection.prepareTable(schema, createIfMissing: true, check: route.contract != nil)
             } catch let error as MySQLError where error.code == .incompatibleTable {
-                throw PipelineError(.incompatibleTable, "route '\(route.name)': \(error.message); change the table or the route's contract")
+                throw PipelineError(
+                    .incompatibleTable,
+                    "route '\(route.name)': \(error.message); change the table or the route's contract")
             }
         }
         // Absent: beginFileLoad says so in MySQL's words.
@@ -59,12 +69,16 @@ enum DestinationTable {
         let file = Set(fileColumns.map { $0.lowercased() })
         let filledByEsteira = route.reloadSourceColumn?.lowercased()
         let needed = table.filter {
-            !$0.nullable && !$0.filledByServer && !file.contains($0.name.lowercased()) && $0.name.lowercased() != filledByEsteira
+            !$0.nullable && !$0.filledByServer && !file.contains($0.name.lowercased())
+                && $0.name.lowercased() != filledByEsteira
         }
         if !needed.isEmpty {
             let names = needed.map { "'\($0.name)'" }.joined(separator: ", ")
             let diff = DestinationColumns(table: route.table, columns: table.map(\.name)).diff(fileColumns: fileColumns)
-            throw PipelineError(.badHeader, "the file has no \(needed.count == 1 ? "column" : "columns") \(names), which table \(route.table) has as NOT NULL without a default, so no row could be inserted: add \(needed.count == 1 ? "it" : "them") to the file, or make \(needed.count == 1 ? "it" : "them") nullable or give \(needed.count == 1 ? "it" : "them") a default. \(diff)")
+            throw PipelineError(
+                .badHeader,
+                "the file has no \(needed.count == 1 ? "column" : "columns") \(names), which table \(route.table) has as NOT NULL without a default, so no row could be inserted: add \(needed.count == 1 ? "it" : "them") to the file, or make \(needed.count == 1 ? "it" : "them") nullable or give \(needed.count == 1 ? "it" : "them") a default. \(diff)"
+            )
         }
         return added
     }
@@ -84,7 +98,8 @@ extension Route {
             for column in contract.columns {
                 let type: EsteiraCSV.ColumnType
                 do {
-                    type = try EsteiraCSV.ColumnType(parsing: column.type, values: column.values, maxLength: column.maxLength)
+                    type = try EsteiraCSV.ColumnType(
+                        parsing: column.type, values: column.values, maxLength: column.maxLength)
                 } catch {
                     throw bad(error.description)
                 }
@@ -93,7 +108,8 @@ extension Route {
                 var sqlType = mapped.type
                 if case .datetime = type {
                     // `datetime(3)` in the contract: the table keeps what the typing layer keeps.
-                    sqlType = .datetime(fractionalDigits: (try? EsteiraCSV.ColumnType.fractionalDigits(in: column.type)) ?? 6)
+                    sqlType = .datetime(
+                        fractionalDigits: (try? EsteiraCSV.ColumnType.fractionalDigits(in: column.type)) ?? 6)
                 }
                 columns.append(.init(column.name, sqlType, nullable: !column.required))
             }
@@ -106,11 +122,15 @@ extension Route {
                 if let bytes {
                     keyBytes += bytes
                 } else {
-                    throw bad("key column '\(name)' is text without a length, which MySQL cannot index; give it a type such as varchar(64)")
+                    throw bad(
+                        "key column '\(name)' is text without a length, which MySQL cannot index; give it a type such as varchar(64)"
+                    )
                 }
             }
             if keyBytes > 3072 {
-                throw bad("the key (\(key.joined(separator: ", "))) is longer than MySQL can index (3072 bytes; 4 per utf8mb4 character): shorten its varchar lengths")
+                throw bad(
+                    "the key (\(key.joined(separator: ", "))) is longer than MySQL can index (3072 bytes; 4 per utf8mb4 character): shorten its varchar lengths"
+                )
             }
         } else {
             columns = fileColumns.map { .init($0, .text, nullable: true) }
@@ -131,8 +151,9 @@ extension Route {
         // its own primary key.
         let required = Set(columns.filter { !$0.nullable }.map { $0.name.lowercased() })
         let primary = !key.isEmpty && key.allSatisfy { required.contains($0.lowercased()) }
-        return TableSchema(name: table, columns: columns, primaryKey: primary ? key : [],
-                           uniqueKeys: primary || key.isEmpty ? [] : [key], indexes: indexes)
+        return TableSchema(
+            name: table, columns: columns, primaryKey: primary ? key : [],
+            uniqueKeys: primary || key.isEmpty ? [] : [key], indexes: indexes)
     }
 
     /// The MySQL type a contract type's values fit, and the bytes it takes in an index (nil: it cannot be

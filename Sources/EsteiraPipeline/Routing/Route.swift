@@ -1,7 +1,7 @@
-import Foundation
-import Yams
 import EsteiraCSV
 import EsteiraMySQL
+import Foundation
+import Yams
 
 /// Where one kind of file goes: the tenant whose prefix it lands under, a file-name pattern, a table,
 /// and optionally how to read it (charset, dialect) and what its columns must be (contract).
@@ -49,10 +49,12 @@ public struct Route: Sendable, Codable, Equatable {
     /// Who is told when a file of this route fails (and, if asked, succeeds): see `RouteNotify`.
     public var notify: RouteNotify?
 
-    public init(name: String, tenant: String, pattern: String = "*.csv", table: String, encoding: String? = nil,
-                dialect: DialectSettings? = nil, contract: CSVContract? = nil, rejectThreshold: Double? = nil,
-                maxRejects: Int? = nil, headerCollisions: HeaderNormalizer.CollisionPolicy? = nil,
-                loadMode: String? = nil, sourceColumn: String? = nil, createTable: Bool? = nil) {
+    public init(
+        name: String, tenant: String, pattern: String = "*.csv", table: String, encoding: String? = nil,
+        dialect: DialectSettings? = nil, contract: CSVContract? = nil, rejectThreshold: Double? = nil,
+        maxRejects: Int? = nil, headerCollisions: HeaderNormalizer.CollisionPolicy? = nil,
+        loadMode: String? = nil, sourceColumn: String? = nil, createTable: Bool? = nil
+    ) {
         self.name = name
         self.tenant = tenant
         self.pattern = pattern
@@ -70,8 +72,12 @@ public struct Route: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case name, tenant, pattern, table, encoding, dialect, contract
-        case rejectThreshold = "reject_threshold", maxRejects = "max_rejects", headerCollisions = "header_collisions"
-        case loadMode = "load_mode", sourceColumn = "source_column", createTable = "create_table"
+        case rejectThreshold = "reject_threshold"
+        case maxRejects = "max_rejects"
+        case headerCollisions = "header_collisions"
+        case loadMode = "load_mode"
+        case sourceColumn = "source_column"
+        case createTable = "create_table"
         case maxDuration = "max_duration"
         case extraColumns = "extra_columns"
         case notify
@@ -105,7 +111,8 @@ public struct Route: Sendable, Codable, Equatable {
     public func maxDurationSeconds() throws(RoutingError) -> Double? {
         guard let maxDuration else { return nil }
         guard let seconds = DurationText.seconds(maxDuration), seconds > 0 else {
-            throw RoutingError("route '\(name)': max_duration '\(maxDuration)' is not a duration such as 90s, 30m or 2h")
+            throw RoutingError(
+                "route '\(name)': max_duration '\(maxDuration)' is not a duration such as 90s, 30m or 2h")
         }
         return seconds
     }
@@ -113,7 +120,9 @@ public struct Route: Sendable, Codable, Equatable {
     /// The load mode for MySQL; throws what is wrong with `load_mode` / `source_column`.
     public func mode() throws(RoutingError) -> LoadMode {
         guard let loadMode else {
-            if sourceColumn != nil { throw RoutingError("route '\(name)': source_column is only for load_mode: replace-by-file") }
+            if sourceColumn != nil {
+                throw RoutingError("route '\(name)': source_column is only for load_mode: replace-by-file")
+            }
             return .append
         }
         do {
@@ -131,7 +140,9 @@ public struct Route: Sendable, Codable, Equatable {
         var options = CSVReadOptions(contract: contract, headerCollisions: headerCollisions ?? .rename)
         if let encoding {
             guard let charset = CSVCharset(name: encoding) else {
-                throw RoutingError("route '\(name)': encoding '\(encoding)' is not known; use auto, utf-8, windows-1252, iso-8859-1, utf-16le or utf-16be")
+                throw RoutingError(
+                    "route '\(name)': encoding '\(encoding)' is not known; use auto, utf-8, windows-1252, iso-8859-1, utf-16le or utf-16be"
+                )
             }
             options.encoding = charset
         }
@@ -140,10 +151,13 @@ public struct Route: Sendable, Codable, Equatable {
             // leaves out only what the contract does not name, as with `ignore`.
             let add = extraColumns.lowercased() == "add"
             if add && createTable != true {
-                throw RoutingError("route '\(name)': extra_columns: add needs create_table: true (Esteira only alters tables it manages)")
+                throw RoutingError(
+                    "route '\(name)': extra_columns: add needs create_table: true (Esteira only alters tables it manages)"
+                )
             }
             guard let policy = add ? .ignore : CSVContract.ExtraColumns(rawValue: extraColumns.lowercased()) else {
-                throw RoutingError("route '\(name)': extra_columns must be refuse, ignore or add, not '\(extraColumns)'")
+                throw RoutingError(
+                    "route '\(name)': extra_columns must be refuse, ignore or add, not '\(extraColumns)'")
             }
             options.extraColumns = policy
             options.contract?.extraColumns = policy
@@ -157,7 +171,9 @@ public struct Route: Sendable, Codable, Equatable {
             throw RoutingError("route '\(name)': \(error.description)")
         }
         if let rejectThreshold, !(0...1).contains(rejectThreshold) {
-            throw RoutingError("route '\(name)': reject_threshold is a fraction of rows between 0 and 1 (0.05 for 5%), not \(rejectThreshold)")
+            throw RoutingError(
+                "route '\(name)': reject_threshold is a fraction of rows between 0 and 1 (0.05 for 5%), not \(rejectThreshold)"
+            )
         }
         if let maxRejects, maxRejects < 0 {
             throw RoutingError("route '\(name)': max_rejects cannot be negative")
@@ -203,7 +219,9 @@ public struct RouteTable: Sendable {
         for r in routes {
             let table = r.table.lowercased()
             if let other = owner[table], other != r.tenant {
-                throw RoutingError("route '\(r.name)': table '\(r.table)' already belongs to tenant '\(other)'; each tenant needs its own tables")
+                throw RoutingError(
+                    "route '\(r.name)': table '\(r.table)' already belongs to tenant '\(other)'; each tenant needs its own tables"
+                )
             }
             owner[table] = r.tenant
         }
@@ -240,20 +258,27 @@ public struct RouteTable: Sendable {
     public func route(forKey key: String) throws(RoutingError) -> Route {
         let parts = key.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, parts[1] == "data", !parts[0].isEmpty, !parts[2].isEmpty else {
-            throw RoutingError("key '\(key)' is not under <tenant>/data/<file>; move the file under its tenant's data/ prefix")
+            throw RoutingError(
+                "key '\(key)' is not under <tenant>/data/<file>; move the file under its tenant's data/ prefix")
         }
         let tenant = String(parts[0])
         let file = String(parts[2])
         let lower = file.lowercased()
         guard extensions.contains(where: { lower.hasSuffix($0) }) else {
-            throw RoutingError("file '\(file)' has an extension that is not accepted (accepted: \(extensions.joined(separator: ", ")))")
+            throw RoutingError(
+                "file '\(file)' has an extension that is not accepted (accepted: \(extensions.joined(separator: ", ")))"
+            )
         }
         // Compression is transparent: a route for "orders*.csv" also takes "orders-1.csv.gz".
         let plain = lower.hasSuffix(".gz") ? String(file.dropLast(3)) : file
-        guard let route = routes.first(where: {
-            $0.tenant == tenant && (Glob.matches($0.pattern, file) || Glob.matches($0.pattern, plain))
-        }) else {
-            throw RoutingError("no route for '\(file)' of tenant '\(tenant)': add a route with tenant '\(tenant)' and a pattern matching it to the routes file")
+        guard
+            let route = routes.first(where: {
+                $0.tenant == tenant && (Glob.matches($0.pattern, file) || Glob.matches($0.pattern, plain))
+            })
+        else {
+            throw RoutingError(
+                "no route for '\(file)' of tenant '\(tenant)': add a route with tenant '\(tenant)' and a pattern matching it to the routes file"
+            )
         }
         return route
     }
@@ -262,9 +287,11 @@ public struct RouteTable: Sendable {
 enum Identifier {
     /// Tenants and tables: ASCII letters, digits, '_' and '-', 1…64 characters. Never SQL.
     static func isSafe(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.count <= 64 && s.utf8.allSatisfy {
-            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F || $0 == 0x2D
-        }
+        !s.isEmpty && s.utf8.count <= 64
+            && s.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F
+                    || $0 == 0x2D
+            }
     }
 }
 
@@ -273,15 +300,22 @@ enum Glob {
     static func matches(_ pattern: String, _ text: String) -> Bool {
         let p = Array(pattern.unicodeScalars)
         let t = Array(text.unicodeScalars)
-        var pi = 0, ti = 0
-        var star = -1, mark = 0
+        var pi = 0
+        var ti = 0
+        var star = -1
+        var mark = 0
         while ti < t.count {
             if pi < p.count && (p[pi] == "?" && t[ti] != "/" || p[pi] == t[ti]) && p[pi] != "*" {
-                pi += 1; ti += 1
+                pi += 1
+                ti += 1
             } else if pi < p.count && p[pi] == "*" {
-                star = pi; mark = ti; pi += 1
+                star = pi
+                mark = ti
+                pi += 1
             } else if star >= 0 && t[mark] != "/" {
-                pi = star + 1; mark += 1; ti = mark
+                pi = star + 1
+                mark += 1
+                ti = mark
             } else {
                 return false
             }
@@ -297,7 +331,8 @@ public enum DurationText {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, factor) in units where t.hasSuffix(suffix) {
-            guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n.isFinite, n >= 0 else { return nil }
+            guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n.isFinite, n >= 0
+            else { return nil }
             return n * factor
         }
         guard let n = Double(t), n.isFinite, n >= 0 else { return nil }

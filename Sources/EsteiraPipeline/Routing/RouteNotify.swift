@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 
 /// A route's `notify:` block: who is told when one of its files ends, besides the worker-wide targets
 /// (`--notify-sns-topic`, `--notify-webhook`).
@@ -23,7 +23,8 @@ public struct RouteNotify: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case snsTopic = "sns_topic", webhook, on
+        case snsTopic = "sns_topic"
+        case webhook, on
     }
 
     /// The events this block may name.
@@ -32,7 +33,9 @@ public struct RouteNotify: Sendable, Codable, Equatable {
     /// What is wrong with the block, as the worker would refuse it at start (so `esteira routes check` does too).
     func check(route: String) throws(RoutingError) {
         let what = "route '\(route)': notify"
-        guard snsTopic != nil || webhook != nil else { throw RoutingError("\(what) names neither sns_topic nor webhook") }
+        guard snsTopic != nil || webhook != nil else {
+            throw RoutingError("\(what) names neither sns_topic nor webhook")
+        }
         if let snsTopic, !snsTopic.hasPrefix("arn:") {
             throw RoutingError("\(what).sns_topic '\(snsTopic)' is not a topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
         }
@@ -56,20 +59,23 @@ public struct WebhookURL: Sendable, Equatable, CustomStringConvertible {
     public let redacted: String
 
     public init(_ text: String) throws(NotifyConfigurationError) {
-        guard let c = URLComponents(string: text), let scheme = c.scheme?.lowercased(), let host = c.host, !host.isEmpty else {
+        guard let c = URLComponents(string: text), let scheme = c.scheme?.lowercased(), let host = c.host, !host.isEmpty
+        else {
             throw NotifyConfigurationError("'\(text)' is not a URL such as https://hooks.example.com/esteira")
         }
         switch scheme {
         case "https": break
         case "http":
             guard LoopbackAddress.isLoopback(host) else {
-                throw NotifyConfigurationError("'\(host)': a webhook must use https (plain http only to a loopback address such as 127.0.0.1)")
+                throw NotifyConfigurationError(
+                    "'\(host)': a webhook must use https (plain http only to a loopback address such as 127.0.0.1)")
             }
         default:
             throw NotifyConfigurationError("'\(text)' must be an https URL")
         }
         guard c.user == nil, c.password == nil else {
-            throw NotifyConfigurationError("a webhook URL must not carry a user or password; the body is signed instead")
+            throw NotifyConfigurationError(
+                "a webhook URL must not carry a user or password; the body is signed instead")
         }
         self.url = text
         self.redacted = "\(scheme)://\(host)\(c.port.map { ":\($0)" } ?? "")\(c.path)"
@@ -82,4 +88,3 @@ public struct NotifyConfigurationError: Error, CustomStringConvertible, Sendable
     public var description: String
     public init(_ description: String) { self.description = description }
 }
-

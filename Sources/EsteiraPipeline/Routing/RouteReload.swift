@@ -16,7 +16,8 @@ extension Route {
     public var reloadRefusal: String? {
         guard reloadSourceColumn == nil else { return nil }
         let current = loadMode.map { " (instead of load_mode: \($0))" } ?? ""
-        let ddl = createTable == true
+        let ddl =
+            createTable == true
             ? "create_table adds the column to a new table; for the existing table run:"
             : "and add the column to the table:"
         return """

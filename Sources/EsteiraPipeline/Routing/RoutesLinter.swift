@@ -23,7 +23,9 @@ public enum RoutesLinter {
             return [RoutesProblem(line: 1, message: "not valid YAML: \(error)")]
         }
         guard let root, let top = root.mapping else {
-            return [RoutesProblem(line: root?.mark?.line ?? 1, message: "the file must be a mapping with a `routes:` list")]
+            return [
+                RoutesProblem(line: root?.mark?.line ?? 1, message: "the file must be a mapping with a `routes:` list")
+            ]
         }
         guard let routesNode = top["routes"] else {
             return [RoutesProblem(line: root.mark?.line ?? 1, message: "no `routes:` key; list the routes under it")]
@@ -47,24 +49,39 @@ public enum RoutesLinter {
                 if let r = table.routes.first {
                     let key = r.table.lowercased()
                     if let (tenant, first) = tables[key], tenant != r.tenant {
-                        problems.append(RoutesProblem(line: line, message: "route '\(r.name)': table '\(r.table)' already belongs to tenant '\(tenant)' (line \(first)); each tenant needs its own tables"))
+                        problems.append(
+                            RoutesProblem(
+                                line: line,
+                                message:
+                                    "route '\(r.name)': table '\(r.table)' already belongs to tenant '\(tenant)' (line \(first)); each tenant needs its own tables"
+                            ))
                     } else if tables[key] == nil {
                         tables[key] = (r.tenant, line)
                     }
                 }
                 if let name = table.routes.first?.name {
                     if let first = names[name] {
-                        problems.append(RoutesProblem(line: line, message: "route name '\(name)' is used twice (first on line \(first)); names must be unique"))
+                        problems.append(
+                            RoutesProblem(
+                                line: line,
+                                message:
+                                    "route name '\(name)' is used twice (first on line \(first)); names must be unique")
+                        )
                     } else {
                         names[name] = line
                     }
                 }
             } catch {
-                problems.append(RoutesProblem(line: line, message: "\(error)".replacingOccurrences(of: "route is not a valid routes file: ", with: "")))
+                problems.append(
+                    RoutesProblem(
+                        line: line,
+                        message: "\(error)".replacingOccurrences(of: "route is not a valid routes file: ", with: "")))
             }
         }
         if routes.isEmpty {
-            problems.append(RoutesProblem(line: routesNode.mark?.line ?? 1, message: "`routes:` is empty; no file would ever be loaded"))
+            problems.append(
+                RoutesProblem(
+                    line: routesNode.mark?.line ?? 1, message: "`routes:` is empty; no file would ever be loaded"))
         }
         return problems
     }

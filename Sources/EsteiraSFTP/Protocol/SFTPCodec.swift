@@ -38,8 +38,9 @@ public enum SFTPCodec {
     public static func nextFrame(_ buffer: inout ByteBuffer) throws -> ByteBuffer? {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
         guard length >= 1, length <= maximumPacketLength else {
-            throw SFTPProtocolError("packet length \(length) is outside 1…\(maximumPacketLength) bytes; "
-                                    + "the client is not speaking SFTP version 3")
+            throw SFTPProtocolError(
+                "packet length \(length) is outside 1…\(maximumPacketLength) bytes; "
+                    + "the client is not speaking SFTP version 3")
         }
         guard buffer.readableBytes >= 4 + Int(length) else { return nil }
         buffer.moveReaderIndex(forwardBy: 4)
@@ -63,8 +64,9 @@ public enum SFTPCodec {
         let request: SFTPRequest
         switch type {
         case .open:
-            request = .open(id: id, path: try r.string(), flags: SFTPOpenFlags(rawValue: try r.uint32()),
-                            attributes: try r.attributes())
+            request = .open(
+                id: id, path: try r.string(), flags: SFTPOpenFlags(rawValue: try r.uint32()),
+                attributes: try r.attributes())
         case .close: request = .close(id: id, handle: try r.string())
         case .read: request = .read(id: id, handle: try r.string(), offset: try r.uint64(), length: try r.uint32())
         case .write: request = .write(id: id, handle: try r.string(), offset: try r.uint64(), data: try r.bytes())
@@ -94,9 +96,11 @@ public enum SFTPCodec {
     }
 
     /// Encodes a reply, length prefix included.
-    public static func encode(_ response: SFTPResponse, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+    public static func encode(_ response: SFTPResponse, allocator: ByteBufferAllocator = ByteBufferAllocator())
+        -> ByteBuffer
+    {
         var b = allocator.buffer(capacity: 64)
-        b.writeInteger(UInt32(0)) // length, patched below
+        b.writeInteger(UInt32(0))  // length, patched below
         switch response {
         case .version(let version, let extensions):
             b.writeInteger(SFTPPacketType.version.rawValue)
@@ -140,7 +144,9 @@ public enum SFTPCodec {
     }
 
     /// Encodes a request, length prefix included (for tests and the test client).
-    public static func encode(_ request: SFTPRequest, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+    public static func encode(_ request: SFTPRequest, allocator: ByteBufferAllocator = ByteBufferAllocator())
+        -> ByteBuffer
+    {
         var b = allocator.buffer(capacity: 64)
         b.writeInteger(UInt32(0))
         func head(_ type: SFTPPacketType, _ id: UInt32) {
@@ -152,28 +158,74 @@ public enum SFTPCodec {
             b.writeInteger(SFTPPacketType.initialize.rawValue)
             b.writeInteger(version)
         case .open(let id, let path, let flags, let attributes):
-            head(.open, id); writeString(&b, path); b.writeInteger(flags.rawValue); writeAttributes(&b, attributes)
-        case .close(let id, let handle): head(.close, id); writeString(&b, handle)
+            head(.open, id)
+            writeString(&b, path)
+            b.writeInteger(flags.rawValue)
+            writeAttributes(&b, attributes)
+        case .close(let id, let handle):
+            head(.close, id)
+            writeString(&b, handle)
         case .read(let id, let handle, let offset, let length):
-            head(.read, id); writeString(&b, handle); b.writeInteger(offset); b.writeInteger(length)
+            head(.read, id)
+            writeString(&b, handle)
+            b.writeInteger(offset)
+            b.writeInteger(length)
         case .write(let id, let handle, let offset, var data):
-            head(.write, id); writeString(&b, handle); b.writeInteger(offset)
-            b.writeInteger(UInt32(data.readableBytes)); b.writeBuffer(&data)
-        case .lstat(let id, let path): head(.lstat, id); writeString(&b, path)
-        case .fstat(let id, let handle): head(.fstat, id); writeString(&b, handle)
-        case .setstat(let id, let path, let a): head(.setstat, id); writeString(&b, path); writeAttributes(&b, a)
-        case .fsetstat(let id, let handle, let a): head(.fsetstat, id); writeString(&b, handle); writeAttributes(&b, a)
-        case .opendir(let id, let path): head(.opendir, id); writeString(&b, path)
-        case .readdir(let id, let handle): head(.readdir, id); writeString(&b, handle)
-        case .remove(let id, let path): head(.remove, id); writeString(&b, path)
-        case .mkdir(let id, let path, let a): head(.mkdir, id); writeString(&b, path); writeAttributes(&b, a)
-        case .rmdir(let id, let path): head(.rmdir, id); writeString(&b, path)
-        case .realpath(let id, let path): head(.realpath, id); writeString(&b, path)
-        case .stat(let id, let path): head(.stat, id); writeString(&b, path)
-        case .rename(let id, let from, let to): head(.rename, id); writeString(&b, from); writeString(&b, to)
-        case .readlink(let id, let path): head(.readlink, id); writeString(&b, path)
-        case .symlink(let id, let link, let target): head(.symlink, id); writeString(&b, link); writeString(&b, target)
-        case .extended(let id, let name): head(.extended, id); writeString(&b, name)
+            head(.write, id)
+            writeString(&b, handle)
+            b.writeInteger(offset)
+            b.writeInteger(UInt32(data.readableBytes))
+            b.writeBuffer(&data)
+        case .lstat(let id, let path):
+            head(.lstat, id)
+            writeString(&b, path)
+        case .fstat(let id, let handle):
+            head(.fstat, id)
+            writeString(&b, handle)
+        case .setstat(let id, let path, let a):
+            head(.setstat, id)
+            writeString(&b, path)
+            writeAttributes(&b, a)
+        case .fsetstat(let id, let handle, let a):
+            head(.fsetstat, id)
+            writeString(&b, handle)
+            writeAttributes(&b, a)
+        case .opendir(let id, let path):
+            head(.opendir, id)
+            writeString(&b, path)
+        case .readdir(let id, let handle):
+            head(.readdir, id)
+            writeString(&b, handle)
+        case .remove(let id, let path):
+            head(.remove, id)
+            writeString(&b, path)
+        case .mkdir(let id, let path, let a):
+            head(.mkdir, id)
+            writeString(&b, path)
+            writeAttributes(&b, a)
+        case .rmdir(let id, let path):
+            head(.rmdir, id)
+            writeString(&b, path)
+        case .realpath(let id, let path):
+            head(.realpath, id)
+            writeString(&b, path)
+        case .stat(let id, let path):
+            head(.stat, id)
+            writeString(&b, path)
+        case .rename(let id, let from, let to):
+            head(.rename, id)
+            writeString(&b, from)
+            writeString(&b, to)
+        case .readlink(let id, let path):
+            head(.readlink, id)
+            writeString(&b, path)
+        case .symlink(let id, let link, let target):
+            head(.symlink, id)
+            writeString(&b, link)
+            writeString(&b, target)
+        case .extended(let id, let name):
+            head(.extended, id)
+            writeString(&b, name)
         case .unknown(let type, let id):
             b.writeInteger(type)
             if let id { b.writeInteger(id) }
@@ -208,7 +260,8 @@ public enum SFTPCodec {
             let count = try r.uint32()
             var entries: [SFTPNameEntry] = []
             for _ in 0..<count {
-                entries.append(SFTPNameEntry(filename: try r.string(), longname: try r.string(), attributes: try r.attributes()))
+                entries.append(
+                    SFTPNameEntry(filename: try r.string(), longname: try r.string(), attributes: try r.attributes()))
             }
             return .name(id: id, entries: entries)
         case .attrs: return .attributes(id: id, attributes: try r.attributes())
@@ -232,7 +285,10 @@ public enum SFTPCodec {
         if !a.extended.isEmpty { flags |= SFTPAttributes.Flag.extended }
         b.writeInteger(flags)
         if let size = a.size { b.writeInteger(size) }
-        if let uid = a.uid, let gid = a.gid { b.writeInteger(uid); b.writeInteger(gid) }
+        if let uid = a.uid, let gid = a.gid {
+            b.writeInteger(uid)
+            b.writeInteger(gid)
+        }
         if let p = a.permissions { b.writeInteger(p) }
         if a.accessTime != nil || a.modificationTime != nil {
             b.writeInteger(a.accessTime ?? a.modificationTime ?? 0)
@@ -240,7 +296,10 @@ public enum SFTPCodec {
         }
         if !a.extended.isEmpty {
             b.writeInteger(UInt32(a.extended.count))
-            for e in a.extended { writeString(&b, e.name); writeString(&b, e.data) }
+            for e in a.extended {
+                writeString(&b, e.name)
+                writeString(&b, e.data)
+            }
         }
     }
 
@@ -283,12 +342,20 @@ public enum SFTPCodec {
             let flags = try uint32()
             var a = SFTPAttributes()
             if flags & SFTPAttributes.Flag.size != 0 { a.size = try uint64() }
-            if flags & SFTPAttributes.Flag.uidgid != 0 { a.uid = try uint32(); a.gid = try uint32() }
+            if flags & SFTPAttributes.Flag.uidgid != 0 {
+                a.uid = try uint32()
+                a.gid = try uint32()
+            }
             if flags & SFTPAttributes.Flag.permissions != 0 { a.permissions = try uint32() }
-            if flags & SFTPAttributes.Flag.acmodtime != 0 { a.accessTime = try uint32(); a.modificationTime = try uint32() }
+            if flags & SFTPAttributes.Flag.acmodtime != 0 {
+                a.accessTime = try uint32()
+                a.modificationTime = try uint32()
+            }
             if flags & SFTPAttributes.Flag.extended != 0 {
                 let count = try uint32()
-                guard count <= 1024 else { throw SFTPProtocolError(id: id, "\(count) extended attributes is not plausible") }
+                guard count <= 1024 else {
+                    throw SFTPProtocolError(id: id, "\(count) extended attributes is not plausible")
+                }
                 for _ in 0..<count { a.extended.append(SFTPExtensionPair(name: try string(), data: try string())) }
             }
             return a
@@ -302,13 +369,18 @@ public enum SFTPLongName {
     public static func format(name: String, attributes a: SFTPAttributes, owner: String) -> String {
         let mode = a.permissions ?? 0
         var perms = a.isDirectory ? "d" : "-"
-        let bits: [(UInt32, Character)] = [(0o400, "r"), (0o200, "w"), (0o100, "x"), (0o040, "r"), (0o020, "w"),
-                                           (0o010, "x"), (0o004, "r"), (0o002, "w"), (0o001, "x")]
+        let bits: [(UInt32, Character)] = [
+            (0o400, "r"), (0o200, "w"), (0o100, "x"), (0o040, "r"), (0o020, "w"),
+            (0o010, "x"), (0o004, "r"), (0o002, "w"), (0o001, "x"),
+        ]
         for (bit, c) in bits { perms.append(mode & bit != 0 ? c : "-") }
         let size = String(a.size ?? 0)
         let owner8 = owner.count > 8 ? String(owner.prefix(8)) : owner
-        let pad = { (s: String, width: Int) in s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
-        let lpad = { (s: String, width: Int) in s.count >= width ? s : String(repeating: " ", count: width - s.count) + s }
+        let pad = { (s: String, width: Int) in s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+        }
+        let lpad = { (s: String, width: Int) in
+            s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
+        }
         return "\(perms)    1 \(pad(owner8, 8)) \(pad(owner8, 8)) \(lpad(size, 8)) \(date(a.modificationTime)) \(name)"
     }
 

@@ -3,11 +3,33 @@ import NIOCore
 /// SFTP protocol version 3 (draft-ietf-secsh-filexfer-02), the version OpenSSH's `sftp` speaks and
 /// every other client falls back to. Numbers are the draft's; names drop the `SSH_FXP_` prefix.
 public enum SFTPPacketType: UInt8, Sendable {
-    case initialize = 1, version = 2, open = 3, close = 4, read = 5, write = 6, lstat = 7, fstat = 8
-    case setstat = 9, fsetstat = 10, opendir = 11, readdir = 12, remove = 13, mkdir = 14, rmdir = 15
-    case realpath = 16, stat = 17, rename = 18, readlink = 19, symlink = 20
-    case status = 101, handle = 102, data = 103, name = 104, attrs = 105
-    case extended = 200, extendedReply = 201
+    case initialize = 1
+    case version = 2
+    case open = 3
+    case close = 4
+    case read = 5
+    case write = 6
+    case lstat = 7
+    case fstat = 8
+    case setstat = 9
+    case fsetstat = 10
+    case opendir = 11
+    case readdir = 12
+    case remove = 13
+    case mkdir = 14
+    case rmdir = 15
+    case realpath = 16
+    case stat = 17
+    case rename = 18
+    case readlink = 19
+    case symlink = 20
+    case status = 101
+    case handle = 102
+    case data = 103
+    case name = 104
+    case attrs = 105
+    case extended = 200
+    case extendedReply = 201
 }
 
 /// `SSH_FX_*` status codes. Version 3 has only these nine; the message text carries the detail.
@@ -65,8 +87,10 @@ public struct SFTPAttributes: Hashable, Sendable {
     public var modificationTime: UInt32?
     public var extended: [SFTPExtensionPair] = []
 
-    public init(size: UInt64? = nil, uid: UInt32? = nil, gid: UInt32? = nil, permissions: UInt32? = nil,
-                accessTime: UInt32? = nil, modificationTime: UInt32? = nil) {
+    public init(
+        size: UInt64? = nil, uid: UInt32? = nil, gid: UInt32? = nil, permissions: UInt32? = nil,
+        accessTime: UInt32? = nil, modificationTime: UInt32? = nil
+    ) {
         self.size = size
         self.uid = uid
         self.gid = gid
@@ -145,10 +169,10 @@ public enum SFTPRequest: Hashable, Sendable {
         switch self {
         case .initialize: nil
         case .open(let id, _, _, _), .close(let id, _), .read(let id, _, _, _), .write(let id, _, _, _),
-             .lstat(let id, _), .fstat(let id, _), .setstat(let id, _, _), .fsetstat(let id, _, _),
-             .opendir(let id, _), .readdir(let id, _), .remove(let id, _), .mkdir(let id, _, _),
-             .rmdir(let id, _), .realpath(let id, _), .stat(let id, _), .rename(let id, _, _),
-             .readlink(let id, _), .symlink(let id, _, _), .extended(let id, _):
+            .lstat(let id, _), .fstat(let id, _), .setstat(let id, _, _), .fsetstat(let id, _, _),
+            .opendir(let id, _), .readdir(let id, _), .remove(let id, _), .mkdir(let id, _, _),
+            .rmdir(let id, _), .realpath(let id, _), .stat(let id, _), .rename(let id, _, _),
+            .readlink(let id, _), .symlink(let id, _, _), .extended(let id, _):
             id
         case .unknown(_, let id): id
         }

@@ -16,7 +16,8 @@ public struct SFTPStatusError: Error, Hashable, CustomStringConvertible, Sendabl
     }
 
     public static func permissionDenied(_ path: String, needs permission: String) -> SFTPStatusError {
-        SFTPStatusError(.permissionDenied, "\(path): permission denied (this account has no '\(permission)' permission)")
+        SFTPStatusError(
+            .permissionDenied, "\(path): permission denied (this account has no '\(permission)' permission)")
     }
 
     public static func unsupported(_ what: String) -> SFTPStatusError {

@@ -1,6 +1,6 @@
 import EsteiraAWS
-import Logging
 import EsteiraSync
+import Logging
 
 /// Whether the bucket has answered lately, for `/healthz`: a probe (ListObjectsV2 of one key, what the
 /// gateway itself needs to work) every `interval`; unhealthy once no probe has succeeded for `timeout`.
@@ -39,8 +39,9 @@ public final class BucketHealth: Sendable {
                 if healthy {
                     logger.notice("bucket reachable again; /healthz answers ok", metadata: ["bucket": "\(bucket)"])
                 } else {
-                    logger.error("bucket not reachable; /healthz answers 503",
-                                 metadata: ["bucket": "\(bucket)", "error": "\(state.withLock { $0.lastError } ?? "?")"])
+                    logger.error(
+                        "bucket not reachable; /healthz answers 503",
+                        metadata: ["bucket": "\(bucket)", "error": "\(state.withLock { $0.lastError } ?? "?")"])
                 }
                 wasHealthy = healthy
             }

@@ -1,6 +1,6 @@
+import EsteiraSync
 import Foundation
 import Logging
-import EsteiraSync
 import NIOCore
 
 /// OpenSSH's `MaxStartups start:rate:full`: once `start` connections are waiting to log in, a new one
@@ -19,7 +19,8 @@ public struct StartupLimit: Sendable, Equatable, CustomStringConvertible {
     /// `10:30:100`, or one number `N` (a hard limit: `N:100:N`).
     public init(parsing text: String) throws {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
-        let bad = SFTPGatewayError("--max-startups '\(text)' must be start:rate:full (like OpenSSH's 10:30:100) or one number")
+        let bad = SFTPGatewayError(
+            "--max-startups '\(text)' must be start:rate:full (like OpenSSH's 10:30:100) or one number")
         if parts.count == 1, let n = parts[0] {
             self.init(start: n, rate: 100, full: n)
         } else if parts.count == 3, let s = parts[0], let r = parts[1], let f = parts[2] {
@@ -32,7 +33,8 @@ public struct StartupLimit: Sendable, Equatable, CustomStringConvertible {
 
     func validate() throws {
         guard start >= 1, (0...100).contains(rate), full >= start else {
-            throw SFTPGatewayError("--max-startups \(self): start must be at least 1, rate 0…100 and full at least start")
+            throw SFTPGatewayError(
+                "--max-startups \(self): start must be at least 1, rate 0…100 and full at least start")
         }
     }
 
@@ -176,9 +178,11 @@ final class RefusalLog: Sendable {
             return s.counts
         }
         guard let flush else { return }
-        logger.warning("connections refused before login (limits)", metadata: [
-            "refused": "\(flush.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
-            "last_source": "\(source)", "limits": "\(limits)",
-        ])
+        logger.warning(
+            "connections refused before login (limits)",
+            metadata: [
+                "refused": "\(flush.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+                "last_source": "\(source)", "limits": "\(limits)",
+            ])
     }
 }

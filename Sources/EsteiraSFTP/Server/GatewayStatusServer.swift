@@ -14,9 +14,11 @@ public final class GatewayStatusServer: Sendable {
         self.server = server
     }
 
-    public static func start(host: String = "0.0.0.0", port: Int, metrics: SFTPMetrics, gateway: @escaping @Sendable () -> Int,
-                             health: @escaping @Sendable () -> (healthy: Bool, detail: String) = { (true, "") },
-                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> GatewayStatusServer {
+    public static func start(
+        host: String = "0.0.0.0", port: Int, metrics: SFTPMetrics, gateway: @escaping @Sendable () -> Int,
+        health: @escaping @Sendable () -> (healthy: Bool, detail: String) = { (true, "") },
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> GatewayStatusServer {
         do {
             let server = try await StatusServer.start(host: host, port: port, group: group) { path in
                 switch path {
@@ -24,8 +26,9 @@ public final class GatewayStatusServer: Sendable {
                     return (200, "text/plain; version=0.0.4", metrics.exposition())
                 case "/healthz", "/readyz":
                     let (healthy, detail) = health()
-                    return healthy ? (200, "text/plain", "ok sessions=\(gateway())\n")
-                                   : (503, "text/plain", "unhealthy: \(detail)\n")
+                    return healthy
+                        ? (200, "text/plain", "ok sessions=\(gateway())\n")
+                        : (503, "text/plain", "unhealthy: \(detail)\n")
                 case "/livez":
                     return (200, "text/plain", "ok\n")
                 default:

@@ -1,11 +1,12 @@
 import Crypto
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOCore
 import NIOSSH
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 public struct HostKeyError: Error, CustomStringConvertible, Sendable {
     public var description: String
@@ -34,7 +35,8 @@ public enum HostKeys {
         var isDir: ObjCBool = false
         if !fm.fileExists(atPath: directory, isDirectory: &isDir) {
             do {
-                try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try fm.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
                 throw HostKeyError("cannot create the host key folder \(directory): \(error.localizedDescription)")
             }
@@ -55,11 +57,14 @@ public enum HostKeys {
         }
         if keys.isEmpty {
             if !names.isEmpty {
-                throw HostKeyError("\(directory) has host keys but none this gateway can use; add one with "
-                                   + "`ssh-keygen -t ed25519 -N '' -f \(directory)/ssh_host_ed25519_key`")
+                throw HostKeyError(
+                    "\(directory) has host keys but none this gateway can use; add one with "
+                        + "`ssh-keygen -t ed25519 -N '' -f \(directory)/ssh_host_ed25519_key`")
             }
-            for (name, key) in [("ssh_host_ed25519_key", Generated.ed25519(Curve25519.Signing.PrivateKey())),
-                                ("ssh_host_ecdsa_key", Generated.p256(P256.Signing.PrivateKey()))] {
+            for (name, key) in [
+                ("ssh_host_ed25519_key", Generated.ed25519(Curve25519.Signing.PrivateKey())),
+                ("ssh_host_ecdsa_key", Generated.p256(P256.Signing.PrivateKey())),
+            ] {
                 let path = directory + "/" + name
                 if try write(key, path: path) {
                     logger.notice("host key generated", metadata: ["path": "\(path)"])
@@ -85,8 +90,10 @@ public enum HostKeys {
         let byOthers = mode & 0o007 != 0
         let byGroup = mode & 0o070 != 0 && info.st_uid == geteuid()
         guard byOthers || byGroup else { return }
-        throw HostKeyError("host key \(path) can be read by \(byOthers ? "other users" : "its group") (mode \(String(format: "%04o", mode))): "
-                           + "run `chmod 600 \(path)`. A private host key must be readable by the gateway alone; sshd refuses such keys too")
+        throw HostKeyError(
+            "host key \(path) can be read by \(byOthers ? "other users" : "its group") (mode \(String(format: "%04o", mode))): "
+                + "run `chmod 600 \(path)`. A private host key must be readable by the gateway alone; sshd refuses such keys too"
+        )
     }
 
     enum Generated {
@@ -114,17 +121,21 @@ public enum HostKeys {
     static func parse(_ text: String, path: String, logger: Logger) throws -> HostKey? {
         func bad(_ what: String) -> HostKeyError { HostKeyError("host key \(path): \(what)") }
         guard let s = text.range(of: begin), let e = text.range(of: end) else {
-            throw bad("not an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----); convert it with `ssh-keygen -p -f \(path)`")
+            throw bad(
+                "not an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----); convert it with `ssh-keygen -p -f \(path)`"
+            )
         }
         let b64 = text[s.upperBound..<e.lowerBound].filter { !$0.isWhitespace }
         guard let data = Data(base64Encoded: String(b64)) else { throw bad("the base64 body is damaged") }
         var b = ByteBuffer(bytes: data)
         guard b.readBytes(length: magic.count) == magic else { throw bad("not in the openssh-key-v1 format") }
-        let cipher = try string(&b, bad), kdf = try string(&b, bad)
+        let cipher = try string(&b, bad)
+        let kdf = try string(&b, bad)
         _ = try blob(&b, bad)
         guard String(decoding: cipher, as: UTF8.self) == "none", String(decoding: kdf, as: UTF8.self) == "none" else {
-            throw bad("the key is protected by a passphrase; the gateway starts unattended, so remove it with "
-                      + "`ssh-keygen -p -N '' -f \(path)` and protect the file by its permissions instead")
+            throw bad(
+                "the key is protected by a passphrase; the gateway starts unattended, so remove it with "
+                    + "`ssh-keygen -p -N '' -f \(path)` and protect the file by its permissions instead")
         }
         guard let count: UInt32 = b.readInteger(), count == 1 else { throw bad("holds more than one key") }
         _ = try blob(&b, bad)
@@ -140,11 +151,12 @@ public enum HostKeys {
             let secret = try string(&priv, bad)
             guard secret.count == 64 else { throw bad("an ed25519 private key must be 64 bytes") }
             do {
-                key = NIOSSHPrivateKey(ed25519Key: try Curve25519.Signing.PrivateKey(rawRepresentation: secret.prefix(32)))
+                key = NIOSSHPrivateKey(
+                    ed25519Key: try Curve25519.Signing.PrivateKey(rawRepresentation: secret.prefix(32)))
             } catch { throw bad("the ed25519 key is not valid: \(error)") }
         case "ecdsa-sha2-nistp256":
-            _ = try string(&priv, bad) // curve name
-            _ = try string(&priv, bad) // public point
+            _ = try string(&priv, bad)  // curve name
+            _ = try string(&priv, bad)  // public point
             var scalar = try string(&priv, bad)
             while scalar.count > 32, scalar.first == 0 { scalar.removeFirst() }
             scalar = [UInt8](repeating: 0, count: max(0, 32 - scalar.count)) + scalar
@@ -152,8 +164,9 @@ public enum HostKeys {
                 key = NIOSSHPrivateKey(p256Key: try P256.Signing.PrivateKey(rawRepresentation: scalar))
             } catch { throw bad("the ECDSA key is not valid: \(error)") }
         default:
-            logger.warning("host key skipped: this gateway serves ssh-ed25519 and ecdsa-sha2-nistp256 keys only",
-                           metadata: ["path": "\(path)", "type": "\(type)"])
+            logger.warning(
+                "host key skipped: this gateway serves ssh-ed25519 and ecdsa-sha2-nistp256 keys only",
+                metadata: ["path": "\(path)", "type": "\(type)"])
             return nil
         }
         return HostKey(privateKey: key, type: type, fingerprint: fingerprint(key.publicKey), path: path)
@@ -163,49 +176,71 @@ public enum HostKeys {
     /// nothing written, when a key of that name appeared meanwhile.
     @discardableResult
     static func write(_ key: Generated, path: String) throws -> Bool {
-        var pub = ByteBuffer(), priv = ByteBuffer()
+        var pub = ByteBuffer()
+        var priv = ByteBuffer()
         let comment = "esteira-sftp"
         switch key {
         case .ed25519(let k):
             let p = Array(k.publicKey.rawRepresentation)
-            putString(&pub, "ssh-ed25519"); putBytes(&pub, p)
+            putString(&pub, "ssh-ed25519")
+            putBytes(&pub, p)
             let check = UInt32.random(in: 0...UInt32.max)
-            priv.writeInteger(check); priv.writeInteger(check)
-            putString(&priv, "ssh-ed25519"); putBytes(&priv, p)
+            priv.writeInteger(check)
+            priv.writeInteger(check)
+            putString(&priv, "ssh-ed25519")
+            putBytes(&priv, p)
             putBytes(&priv, Array(k.rawRepresentation) + p)
         case .p256(let k):
             let q = Array(k.publicKey.x963Representation)
-            putString(&pub, "ecdsa-sha2-nistp256"); putString(&pub, "nistp256"); putBytes(&pub, q)
+            putString(&pub, "ecdsa-sha2-nistp256")
+            putString(&pub, "nistp256")
+            putBytes(&pub, q)
             let check = UInt32.random(in: 0...UInt32.max)
-            priv.writeInteger(check); priv.writeInteger(check)
-            putString(&priv, "ecdsa-sha2-nistp256"); putString(&priv, "nistp256"); putBytes(&priv, q)
+            priv.writeInteger(check)
+            priv.writeInteger(check)
+            putString(&priv, "ecdsa-sha2-nistp256")
+            putString(&priv, "nistp256")
+            putBytes(&priv, q)
             var d = Array(k.rawRepresentation)
-            if d.first.map({ $0 & 0x80 != 0 }) == true { d.insert(0, at: 0) } // mpint: positive
+            if d.first.map({ $0 & 0x80 != 0 }) == true { d.insert(0, at: 0) }  // mpint: positive
             while d.count > 1, d[0] == 0, d[1] & 0x80 == 0 { d.removeFirst() }
             putBytes(&priv, d)
         }
         putString(&priv, comment)
         var pad: UInt8 = 1
-        while priv.readableBytes % 8 != 0 { priv.writeInteger(pad); pad += 1 }
+        while priv.readableBytes % 8 != 0 {
+            priv.writeInteger(pad)
+            pad += 1
+        }
         var out = ByteBuffer(bytes: magic)
-        putString(&out, "none"); putString(&out, "none"); putBytes(&out, [])
+        putString(&out, "none")
+        putString(&out, "none")
+        putBytes(&out, [])
         out.writeInteger(UInt32(1))
         putBytes(&out, Array(pub.readableBytesView))
         putBytes(&out, Array(priv.readableBytesView))
         let b64 = Data(out.readableBytesView).base64EncodedString()
         var lines = [begin]
         var rest = Substring(b64)
-        while !rest.isEmpty { lines.append(String(rest.prefix(70))); rest = rest.dropFirst(70) }
+        while !rest.isEmpty {
+            lines.append(String(rest.prefix(70)))
+            rest = rest.dropFirst(70)
+        }
         lines.append(end)
-        let pubType = String(decoding: pub.getBytes(at: pub.readerIndex + 4, length: Int(pub.getInteger(at: pub.readerIndex, as: UInt32.self)!))!, as: UTF8.self)
+        let pubType = String(
+            decoding: pub.getBytes(
+                at: pub.readerIndex + 4, length: Int(pub.getInteger(at: pub.readerIndex, as: UInt32.self)!))!,
+            as: UTF8.self)
         let pubLine = "\(pubType) \(Data(pub.readableBytesView).base64EncodedString()) \(comment)\n"
         let failed = { (why: String) in
-            HostKeyError("cannot write a new host key to \(path): \(why); check that the folder is writable "
-                         + "(or provide keys made with `ssh-keygen -t ed25519 -N '' -f \(path)`)")
+            HostKeyError(
+                "cannot write a new host key to \(path): \(why); check that the folder is writable "
+                    + "(or provide keys made with `ssh-keygen -t ed25519 -N '' -f \(path)`)")
         }
         // The private key never exists with another mode: a temporary file is created 0600 (exclusively), filled,
         // synced, then linked into place, which fails rather than replace a key another process made meanwhile.
-        let directory = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
         let temporary = "\(directory)/.\(name).\(UInt32.random(in: 0...UInt32.max)).tmp"
         try writeExclusively(temporary, Array((lines.joined(separator: "\n") + "\n").utf8), mode: 0o600, failed: failed)
         defer { unlink(temporary) }
@@ -224,8 +259,10 @@ public enum HostKeys {
     }
 
     /// open(O_CREAT|O_EXCL, mode), write all, fsync, close.
-    private static func writeExclusively(_ path: String, _ bytes: [UInt8], mode: mode_t,
-                                         failed: (String) -> HostKeyError) throws {
+    private static func writeExclusively(
+        _ path: String, _ bytes: [UInt8], mode: mode_t,
+        failed: (String) -> HostKeyError
+    ) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw failed(String(cString: strerror(errno))) }
         var done = 0
@@ -249,7 +286,9 @@ public enum HostKeys {
     }
 
     private static func blob(_ b: inout ByteBuffer, _ bad: (String) -> HostKeyError) throws -> ByteBuffer {
-        guard let n: UInt32 = b.readInteger(), let s = b.readSlice(length: Int(n)) else { throw bad("the file is truncated") }
+        guard let n: UInt32 = b.readInteger(), let s = b.readSlice(length: Int(n)) else {
+            throw bad("the file is truncated")
+        }
         return s
     }
 

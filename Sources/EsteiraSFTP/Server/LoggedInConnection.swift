@@ -1,5 +1,5 @@
-import Logging
 import EsteiraSync
+import Logging
 import NIOCore
 
 /// One SSH connection, followed from accept for what matters after login: the user it logged in as
@@ -26,7 +26,7 @@ final class LoggedInConnection: Sendable {
         state.withLock { s in
             guard s.channels < limit else { return false }
             s.channels += 1
-            s.idleGeneration += 1 // a pending idle check is void now
+            s.idleGeneration += 1  // a pending idle check is void now
             return true
         }
     }
@@ -53,8 +53,12 @@ final class LoggedInConnection: Sendable {
                 armIdleTimer(timeout, logger: logger)
                 return
             }
-            logger.notice("no session open for the idle timeout; closing the connection",
-                          metadata: ["user": "\(name)", "remote": "\(remote)", "idle_timeout_s": "\(timeout.nanoseconds / 1_000_000_000)"])
+            logger.notice(
+                "no session open for the idle timeout; closing the connection",
+                metadata: [
+                    "user": "\(name)", "remote": "\(remote)",
+                    "idle_timeout_s": "\(timeout.nanoseconds / 1_000_000_000)",
+                ])
             channel.close(promise: nil)
         }
     }
@@ -77,9 +81,11 @@ final class LoggedInConnections: Sendable {
         var closed = 0
         for connection in all {
             guard let user = connection.user.withLock({ $0 }),
-                  case .ends(let reason) = user.access(under: directory.user(named: user.name)) else { continue }
-            logger.notice("access revoked; closing the connection",
-                          metadata: ["user": "\(user.name)", "remote": "\(connection.remote)", "reason": "\(reason)"])
+                case .ends(let reason) = user.access(under: directory.user(named: user.name))
+            else { continue }
+            logger.notice(
+                "access revoked; closing the connection",
+                metadata: ["user": "\(user.name)", "remote": "\(connection.remote)", "reason": "\(reason)"])
             connection.channel.close(promise: nil)
             closed += 1
         }

@@ -1,6 +1,6 @@
+import EsteiraSync
 import Foundation
 import Logging
-import EsteiraSync
 import NIOCore
 import NIOPosix
 import NIOSSH
@@ -72,14 +72,17 @@ final class LoginAuthenticator: NIOSSHServerUserAuthenticationDelegate, @uncheck
     private let disconnect: @Sendable () -> Void
     private var failures = 0
     private var attempts = 0
-    private var waiting: [(request: NIOSSHUserAuthenticationRequest, promise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>)] = []
+    private var waiting:
+        [(request: NIOSSHUserAuthenticationRequest, promise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>)] = []
     private var busy = false
     private var finished = false
     /// The user this connection logged in as; read by its session channels.
     let authenticatedUser = Locked<SFTPUser?>(nil)
 
-    init(policy: LoginPolicy, remote: String, onLogin: @escaping @Sendable () -> Void = {},
-         disconnect: @escaping @Sendable () -> Void = {}) {
+    init(
+        policy: LoginPolicy, remote: String, onLogin: @escaping @Sendable () -> Void = {},
+        disconnect: @escaping @Sendable () -> Void = {}
+    ) {
         self.policy = policy
         self.remote = remote
         self.onLogin = onLogin
@@ -90,15 +93,19 @@ final class LoginAuthenticator: NIOSSHServerUserAuthenticationDelegate, @uncheck
         policy.users.current.passwordLoginEnabled ? [.publicKey, .password] : .publicKey
     }
 
-    func requestReceived(request: NIOSSHUserAuthenticationRequest,
-                         responsePromise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>) {
+    func requestReceived(
+        request: NIOSSHUserAuthenticationRequest,
+        responsePromise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>
+    ) {
         // NIOSSH calls us from inside its channelRead; keeping a promise (or closing) right here would
         // re-enter it. Everything happens in a task of its own on the same loop.
         responsePromise.futureResult.eventLoop.execute { [self] in received(request, responsePromise) }
     }
 
-    private func received(_ request: NIOSSHUserAuthenticationRequest,
-                          _ responsePromise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>) {
+    private func received(
+        _ request: NIOSSHUserAuthenticationRequest,
+        _ responsePromise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>
+    ) {
         guard !finished else {
             responsePromise.succeed(.failure)
             return
@@ -129,8 +136,10 @@ final class LoginAuthenticator: NIOSSHServerUserAuthenticationDelegate, @uncheck
         handle(request, turn: .now(), promise: promise)
     }
 
-    private func handle(_ request: NIOSSHUserAuthenticationRequest, turn: NIODeadline,
-                        promise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>) {
+    private func handle(
+        _ request: NIOSSHUserAuthenticationRequest, turn: NIODeadline,
+        promise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>
+    ) {
         let user = policy.users.current.user(named: request.username)
         switch request.request {
         case .none:
@@ -141,19 +150,26 @@ final class LoginAuthenticator: NIOSSHServerUserAuthenticationDelegate, @uncheck
             if let user, user.authorizedKeys.contains(offer.publicKey) {
                 succeed(user, method: "publickey", promise: promise)
             } else {
-                fail(request.username, method: "publickey", reason: user == nil ? "unknown_user" : "key_not_authorized",
-                     detail: HostKeys.fingerprint(offer.publicKey), turn: turn, promise: promise)
+                fail(
+                    request.username, method: "publickey", reason: user == nil ? "unknown_user" : "key_not_authorized",
+                    detail: HostKeys.fingerprint(offer.publicKey), turn: turn, promise: promise)
             }
         case .password(let offer):
             // No KDF where it cannot succeed: the failure is answered on the same schedule without one.
             guard let user, let hash = user.passwordHash else {
-                fail(request.username, method: "password", reason: user == nil ? "unknown_user" : "password_not_enabled",
-                     detail: nil, turn: turn, promise: promise)
+                fail(
+                    request.username, method: "password", reason: user == nil ? "unknown_user" : "password_not_enabled",
+                    detail: nil, turn: turn, promise: promise)
                 return
             }
-            guard let check = policy.passwordChecks.verify(offer.password, against: hash, on: promise.futureResult.eventLoop) else {
+            guard
+                let check = policy.passwordChecks.verify(
+                    offer.password, against: hash, on: promise.futureResult.eventLoop)
+            else {
                 policy.metrics?.passwordCheckRefused()
-                fail(request.username, method: "password", reason: "password_checks_busy", detail: nil, turn: turn, promise: promise)
+                fail(
+                    request.username, method: "password", reason: "password_checks_busy", detail: nil, turn: turn,
+                    promise: promise)
                 return
             }
             policy.metrics?.passwordChecked()
@@ -161,11 +177,15 @@ final class LoginAuthenticator: NIOSSHServerUserAuthenticationDelegate, @uncheck
                 if (try? result.get()) == true {
                     succeed(user, method: "password", promise: promise)
                 } else {
-                    fail(request.username, method: "password", reason: "wrong_password", detail: nil, turn: turn, promise: promise)
+                    fail(
+                        request.username, method: "password", reason: "wrong_password", detail: nil, turn: turn,
+                        promise: promise)
                 }
             }
         case .hostBased:
-            fail(request.username, method: "hostbased", reason: "method_not_supported", detail: nil, turn: turn, promise: promise)
+            fail(
+                request.username, method: "hostbased", reason: "method_not_supported", detail: nil, turn: turn,
+                promise: promise)
         }
     }
 
@@ -177,12 +197,17 @@ final class LoginAuthenticator: NIOSSHServerUserAuthenticationDelegate, @uncheck
         promise.succeed(.success)
     }
 
-    private func fail(_ name: String, method: String, reason: String, detail: String?, turn: NIODeadline,
-                      promise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>) {
+    private func fail(
+        _ name: String, method: String, reason: String, detail: String?, turn: NIODeadline,
+        promise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>
+    ) {
         failures += 1
-        policy.metrics?.authenticationFailed(method: method, reason: reason == "unknown_user" ? "unknown_user" : "wrong_credentials")
-        var metadata: Logger.Metadata = ["user": "\(Self.printable(name))", "method": "\(method)", "reason": "\(reason)",
-                                         "remote": "\(remote)", "failures_on_connection": "\(failures)"]
+        policy.metrics?.authenticationFailed(
+            method: method, reason: reason == "unknown_user" ? "unknown_user" : "wrong_credentials")
+        var metadata: Logger.Metadata = [
+            "user": "\(Self.printable(name))", "method": "\(method)", "reason": "\(reason)",
+            "remote": "\(remote)", "failures_on_connection": "\(failures)",
+        ]
         if let detail { metadata["key"] = "\(detail)" }
         policy.logger.warning("login failed", metadata: metadata)
         // The delay grows with each failure on the connection (to 5×) and carries jitter, and runs
@@ -203,9 +228,11 @@ final class LoginAuthenticator: NIOSSHServerUserAuthenticationDelegate, @uncheck
         guard !finished else { return }
         finished = true
         policy.metrics?.loginDisconnected(reason: "max_auth_tries")
-        policy.logger.warning("too many authentication attempts; closing", metadata: [
-            "remote": "\(remote)", "attempts": "\(attempts)", "max_auth_tries": "\(policy.maxAuthTries)",
-        ])
+        policy.logger.warning(
+            "too many authentication attempts; closing",
+            metadata: [
+                "remote": "\(remote)", "attempts": "\(attempts)", "max_auth_tries": "\(policy.maxAuthTries)",
+            ])
         disconnect()
         let left = waiting
         waiting = []
@@ -214,7 +241,8 @@ final class LoginAuthenticator: NIOSSHServerUserAuthenticationDelegate, @uncheck
 
     /// Names come from the network: keep logs one line and short.
     static func printable(_ s: String) -> String {
-        let cleaned = String(String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
+        let cleaned = String(
+            String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
         return cleaned.count > 64 ? String(cleaned.prefix(64)) + "…" : cleaned
     }
 }

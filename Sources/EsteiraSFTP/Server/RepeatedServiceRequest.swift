@@ -121,13 +121,16 @@ class ServiceRequestTolerantProtection: NIOSSHTransportProtection {
     func encryptPacket(_ destination: inout ByteBuffer, sequenceNumber: UInt32) throws {
         // The plaintext packet: uint32 length, byte padding length, payload, padding.
         let start = destination.readerIndex
-        if let length = destination.getInteger(at: start, as: UInt32.self), let padding = destination.getInteger(at: start + 4, as: UInt8.self),
-           Int(length) > Int(padding) + 1, let kind = destination.getInteger(at: start + 5, as: UInt8.self) {
+        if let length = destination.getInteger(at: start, as: UInt32.self),
+            let padding = destination.getInteger(at: start + 4, as: UInt8.self),
+            Int(length) > Int(padding) + 1, let kind = destination.getInteger(at: start + 5, as: UInt8.self)
+        {
             if kind == RepeatedServiceRequest.userAuthSuccess {
                 loggedIn = true
             } else if kind == RepeatedServiceRequest.userAuthPKOK, standInsPending > 0,
-                      let payload = destination.viewBytes(at: start + 5, length: Int(length) - Int(padding) - 1),
-                      payload.elementsEqual(RepeatedServiceRequest.standInAnswer) {
+                let payload = destination.viewBytes(at: start + 5, length: Int(length) - Int(padding) - 1),
+                payload.elementsEqual(RepeatedServiceRequest.standInAnswer)
+            {
                 standInsPending -= 1
                 destination.moveWriterIndex(to: start)
                 writePacket(RepeatedServiceRequest.serviceAcceptMessage, to: &destination)

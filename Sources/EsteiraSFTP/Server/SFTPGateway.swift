@@ -1,7 +1,7 @@
 import EsteiraAWS
+import EsteiraSync
 import Foundation
 import Logging
-import EsteiraSync
 import NIOCore
 import NIOPosix
 import NIOSSH
@@ -45,25 +45,33 @@ public struct SFTPGatewaySettings: Sendable {
 
     public func validated() throws -> SFTPGatewaySettings {
         guard partSize >= 5 << 20, partSize <= 512 << 20 else {
-            throw SFTPGatewayError("the part size must be 5 MiB to 512 MiB (S3 refuses smaller parts; larger ones cost memory)")
+            throw SFTPGatewayError(
+                "the part size must be 5 MiB to 512 MiB (S3 refuses smaller parts; larger ones cost memory)")
         }
         guard maxFileSize <= Int64(partSize) * 10_000 else {
-            throw SFTPGatewayError("a \(maxFileSize)-byte file would need more than S3's 10,000 parts of \(partSize) bytes; "
-                                   + "raise the part size to at least \(maxFileSize / 10_000 + 1) bytes or lower the file size limit")
+            throw SFTPGatewayError(
+                "a \(maxFileSize)-byte file would need more than S3's 10,000 parts of \(partSize) bytes; "
+                    + "raise the part size to at least \(maxFileSize / 10_000 + 1) bytes or lower the file size limit")
         }
-        guard maxSessionsPerUser >= 1, maxUploadsPerSession >= 1, maxOpenFilesPerSession >= 1, maxChannelsPerConnection >= 1,
-              maxOpenFoldersPerSession >= 1 else {
+        guard maxSessionsPerUser >= 1, maxUploadsPerSession >= 1, maxOpenFilesPerSession >= 1,
+            maxChannelsPerConnection >= 1,
+            maxOpenFoldersPerSession >= 1
+        else {
             throw SFTPGatewayError("session, upload, open-file and channel limits must be at least 1")
         }
         guard uploadMemoryLimit >= partSize + SFTPCodec.maximumPacketLength else {
-            throw SFTPGatewayError("the upload memory (\(uploadMemoryLimit >> 20) MiB) must hold at least one part of "
-                                   + "\(partSize >> 20) MiB and one write; raise it or lower the part size")
+            throw SFTPGatewayError(
+                "the upload memory (\(uploadMemoryLimit >> 20) MiB) must hold at least one part of "
+                    + "\(partSize >> 20) MiB and one write; raise it or lower the part size")
         }
         try maxStartups.validate()
-        guard maxAuthTries >= 1, maxConnections >= 1, perSourceMaxStartups >= 1, (1...64).contains(passwordCheckThreads),
-              maxPendingPasswordChecks >= 1 else {
-            throw SFTPGatewayError("--max-auth-tries, --max-connections, --per-source-max-startups and --max-pending-password-checks "
-                                   + "must be at least 1, --password-check-threads 1…64")
+        guard maxAuthTries >= 1, maxConnections >= 1, perSourceMaxStartups >= 1,
+            (1...64).contains(passwordCheckThreads),
+            maxPendingPasswordChecks >= 1
+        else {
+            throw SFTPGatewayError(
+                "--max-auth-tries, --max-connections, --per-source-max-startups and --max-pending-password-checks "
+                    + "must be at least 1, --password-check-threads 1…64")
         }
         return self
     }
@@ -90,8 +98,10 @@ public final class SFTPGateway: Sendable {
     private let loggedIn = LoggedInConnections()
     private let uploadMemory: UploadMemoryBudget
 
-    private init(port: Int, hostKeys: [HostKey], serverChannel: any Channel, passwordChecks: PasswordChecks,
-                 limiter: ConnectionLimiter, logger: Logger, users: SFTPUserStore, uploadMemory: UploadMemoryBudget) {
+    private init(
+        port: Int, hostKeys: [HostKey], serverChannel: any Channel, passwordChecks: PasswordChecks,
+        limiter: ConnectionLimiter, logger: Logger, users: SFTPUserStore, uploadMemory: UploadMemoryBudget
+    ) {
         self.port = port
         self.hostKeys = hostKeys
         self.serverChannel = serverChannel
@@ -103,17 +113,23 @@ public final class SFTPGateway: Sendable {
     }
 
     /// Binds and starts serving. Host keys come from `HostKeys.loadOrCreate`.
-    public static func start(settings: SFTPGatewaySettings, users: SFTPUserStore, hostKeys: [HostKey], s3: S3Client,
-                             metrics: SFTPMetrics?, logger: Logger,
-                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SFTPGateway {
+    public static func start(
+        settings: SFTPGatewaySettings, users: SFTPUserStore, hostKeys: [HostKey], s3: S3Client,
+        metrics: SFTPMetrics?, logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> SFTPGateway {
         let settings = try settings.validated()
         guard !hostKeys.isEmpty else { throw SFTPGatewayError("no host keys") }
-        let passwordChecks = PasswordChecks(threads: settings.passwordCheckThreads, capacity: settings.maxPendingPasswordChecks)
-        let limiter = ConnectionLimiter(limits: .init(maxConnections: settings.maxConnections, startups: settings.maxStartups,
-                                                      perSourceStartups: settings.perSourceMaxStartups))
-        let policy = LoginPolicy(users: users, metrics: metrics, logger: logger, passwordChecks: passwordChecks,
-                                 failureDelay: TimeAmount(settings.failedLoginDelay),
-                                 maxAuthTries: settings.maxAuthTries)
+        let passwordChecks = PasswordChecks(
+            threads: settings.passwordCheckThreads, capacity: settings.maxPendingPasswordChecks)
+        let limiter = ConnectionLimiter(
+            limits: .init(
+                maxConnections: settings.maxConnections, startups: settings.maxStartups,
+                perSourceStartups: settings.perSourceMaxStartups))
+        let policy = LoginPolicy(
+            users: users, metrics: metrics, logger: logger, passwordChecks: passwordChecks,
+            failureDelay: TimeAmount(settings.failedLoginDelay),
+            maxAuthTries: settings.maxAuthTries)
         let keys = hostKeys.map(\.privateKey)
         let holder = Locked<SFTPGateway?>(nil)
         let bootstrap = ServerBootstrap(group: group)
@@ -123,8 +139,9 @@ public final class SFTPGateway: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard let gateway = holder.withLock({ $0 }) else { throw SFTPGatewayError("gateway not started") }
-                    try gateway.setUpConnection(channel, settings: settings, policy: policy, keys: keys, s3: s3,
-                                                metrics: metrics)
+                    try gateway.setUpConnection(
+                        channel, settings: settings, policy: policy, keys: keys, s3: s3,
+                        metrics: metrics)
                 }
             }
         let server: any Channel
@@ -132,17 +149,21 @@ public final class SFTPGateway: Sendable {
             server = try await bootstrap.bind(host: settings.host, port: settings.port).get()
         } catch {
             await passwordChecks.shutdown()
-            throw SFTPGatewayError("cannot listen on \(settings.host):\(settings.port): \(error) (choose another with --port)")
+            throw SFTPGatewayError(
+                "cannot listen on \(settings.host):\(settings.port): \(error) (choose another with --port)")
         }
-        let gateway = SFTPGateway(port: server.localAddress?.port ?? settings.port, hostKeys: hostKeys,
-                                  serverChannel: server, passwordChecks: passwordChecks, limiter: limiter, logger: logger,
-                                  users: users, uploadMemory: UploadMemoryBudget(limit: settings.uploadMemoryLimit))
+        let gateway = SFTPGateway(
+            port: server.localAddress?.port ?? settings.port, hostKeys: hostKeys,
+            serverChannel: server, passwordChecks: passwordChecks, limiter: limiter, logger: logger,
+            users: users, uploadMemory: UploadMemoryBudget(limit: settings.uploadMemoryLimit))
         holder.withLock { $0 = gateway }
         return gateway
     }
 
-    private func setUpConnection(_ channel: any Channel, settings: SFTPGatewaySettings, policy: LoginPolicy,
-                                 keys: [NIOSSHPrivateKey], s3: S3Client, metrics: SFTPMetrics?) throws {
+    private func setUpConnection(
+        _ channel: any Channel, settings: SFTPGatewaySettings, policy: LoginPolicy,
+        keys: [NIOSSHPrivateKey], s3: S3Client, metrics: SFTPMetrics?
+    ) throws {
         let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
         // Limits before login: refused connections are closed (by NIO, as this throws) before any SSH.
         let ticket: ConnectionLimiter.Ticket
@@ -154,10 +175,12 @@ public final class SFTPGateway: Sendable {
             throw refusal
         }
         channel.closeFuture.whenComplete { _ in ticket.closed() }
-        let authenticator = LoginAuthenticator(policy: policy, remote: remote, onLogin: { ticket.loggedIn() },
-                                               disconnect: { [weak channel] in channel?.close(promise: nil) })
-        var config = SSHServerConfiguration(hostKeys: keys, userAuthDelegate: authenticator, globalRequestDelegate: nil, banner: nil,
-                                            transportProtectionSchemes: RepeatedServiceRequest.transportProtectionSchemes)
+        let authenticator = LoginAuthenticator(
+            policy: policy, remote: remote, onLogin: { ticket.loggedIn() },
+            disconnect: { [weak channel] in channel?.close(promise: nil) })
+        var config = SSHServerConfiguration(
+            hostKeys: keys, userAuthDelegate: authenticator, globalRequestDelegate: nil, banner: nil,
+            transportProtectionSchemes: RepeatedServiceRequest.transportProtectionSchemes)
         // A small channel window (64 × 32 KiB = 2 MiB) is what NIOSSH may buffer per session while
         // the session waits for S3; OpenSSH's sftp writes 32 KiB at a time anyway.
         config.maximumPacketSize = 32768
@@ -167,36 +190,44 @@ public final class SFTPGateway: Sendable {
         let logger = self.logger
         let connection = LoggedInConnection(channel: channel, remote: remote, user: authenticator.authenticatedUser)
         let idleTimeout = TimeAmount(settings.idleTimeout)
-        let handler = NIOSSHHandler(role: .server(config), allocator: channel.allocator,
-                                    inboundChildChannelInitializer: { [self] child, type in
-            guard case .session = type else {
-                return child.eventLoop.makeFailedFuture(SFTPGatewayError("only session channels are served (no port forwarding)"))
-            }
-            guard connection.openChannel(limit: settings.maxChannelsPerConnection) else {
-                metrics?.sessionRefused(reason: "channel_limit")
-                logger.warning("channel refused: limit per connection reached",
-                               metadata: ["remote": "\(remote)", "limit": "\(settings.maxChannelsPerConnection)"])
-                return child.eventLoop.makeFailedFuture(
-                    SFTPGatewayError("at most \(settings.maxChannelsPerConnection) channels per connection; close one first"))
-            }
-            child.closeFuture.whenComplete { [logger] _ in connection.channelClosed(idleTimeout: idleTimeout, logger: logger) }
-            return child.eventLoop.makeCompletedFuture {
-                guard let loggedInAs = authenticator.authenticatedUser.withLock({ $0 }) else {
-                    throw SFTPGatewayError("channel before login")
+        let handler = NIOSSHHandler(
+            role: .server(config), allocator: channel.allocator,
+            inboundChildChannelInitializer: { [self] child, type in
+                guard case .session = type else {
+                    return child.eventLoop.makeFailedFuture(
+                        SFTPGatewayError("only session channels are served (no port forwarding)"))
                 }
-                // Checked again here: a reload may have taken the access away since login. The session
-                // gets the user as the users read now (the same home and permissions, maybe more keys).
-                switch loggedInAs.access(under: users.current.user(named: loggedInAs.name)) {
-                case .continues(let current):
-                    try self.setUpSession(child, user: current, remote: remote, settings: settings, s3: s3, metrics: metrics)
-                case .ends(let reason):
-                    logger.notice("access revoked; closing the connection",
-                                  metadata: ["user": "\(loggedInAs.name)", "remote": "\(remote)", "reason": "\(reason)"])
-                    channel.close(promise: nil)
-                    throw SFTPGatewayError("access revoked: \(reason)")
+                guard connection.openChannel(limit: settings.maxChannelsPerConnection) else {
+                    metrics?.sessionRefused(reason: "channel_limit")
+                    logger.warning(
+                        "channel refused: limit per connection reached",
+                        metadata: ["remote": "\(remote)", "limit": "\(settings.maxChannelsPerConnection)"])
+                    return child.eventLoop.makeFailedFuture(
+                        SFTPGatewayError(
+                            "at most \(settings.maxChannelsPerConnection) channels per connection; close one first"))
                 }
-            }
-        })
+                child.closeFuture.whenComplete { [logger] _ in
+                    connection.channelClosed(idleTimeout: idleTimeout, logger: logger)
+                }
+                return child.eventLoop.makeCompletedFuture {
+                    guard let loggedInAs = authenticator.authenticatedUser.withLock({ $0 }) else {
+                        throw SFTPGatewayError("channel before login")
+                    }
+                    // Checked again here: a reload may have taken the access away since login. The session
+                    // gets the user as the users read now (the same home and permissions, maybe more keys).
+                    switch loggedInAs.access(under: users.current.user(named: loggedInAs.name)) {
+                    case .continues(let current):
+                        try self.setUpSession(
+                            child, user: current, remote: remote, settings: settings, s3: s3, metrics: metrics)
+                    case .ends(let reason):
+                        logger.notice(
+                            "access revoked; closing the connection",
+                            metadata: ["user": "\(loggedInAs.name)", "remote": "\(remote)", "reason": "\(reason)"])
+                        channel.close(promise: nil)
+                        throw SFTPGatewayError("access revoked: \(reason)")
+                    }
+                }
+            })
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.pipeline.syncOperations.addHandler(ConnectionErrorHandler(logger: logger, remote: remote))
 
@@ -216,26 +247,31 @@ public final class SFTPGateway: Sendable {
         }
     }
 
-    private func setUpSession(_ child: any Channel, user: SFTPUser, remote: String, settings: SFTPGatewaySettings,
-                              s3: S3Client, metrics: SFTPMetrics?) throws {
+    private func setUpSession(
+        _ child: any Channel, user: SFTPUser, remote: String, settings: SFTPGatewaySettings,
+        s3: S3Client, metrics: SFTPMetrics?
+    ) throws {
         let admitted = Locked(false)
         let limit = settings.maxSessionsPerUser
-        try child.pipeline.syncOperations.addHandler(SFTPSubsystemHandler(admit: { [self] in
-            let granted = perUser.withLock { counts -> Bool in
-                guard counts[user.name, default: 0] < limit else { return false }
-                counts[user.name, default: 0] += 1
-                return true
-            }
-            guard granted else {
-                metrics?.sessionRefused(reason: "session_limit")
-                logger.warning("session refused: limit reached", metadata: ["user": "\(user.name)", "limit": "\(limit)"])
-                return "too many sessions for user \(user.name) (at most \(limit) at once); close another session and try again"
-            }
-            admitted.withLock { $0 = true }
-            metrics?.sessionsStarted.increment()
-            metrics?.sessionsActive.increment()
-            return nil
-        }))
+        try child.pipeline.syncOperations.addHandler(
+            SFTPSubsystemHandler(admit: { [self] in
+                let granted = perUser.withLock { counts -> Bool in
+                    guard counts[user.name, default: 0] < limit else { return false }
+                    counts[user.name, default: 0] += 1
+                    return true
+                }
+                guard granted else {
+                    metrics?.sessionRefused(reason: "session_limit")
+                    logger.warning(
+                        "session refused: limit reached", metadata: ["user": "\(user.name)", "limit": "\(limit)"])
+                    return
+                        "too many sessions for user \(user.name) (at most \(limit) at once); close another session and try again"
+                }
+                admitted.withLock { $0 = true }
+                metrics?.sessionsStarted.increment()
+                metrics?.sessionsActive.increment()
+                return nil
+            }))
         let asyncChannel = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
             wrappingChannelSynchronously: child,
             configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8)))
@@ -245,9 +281,12 @@ public final class SFTPGateway: Sendable {
             l[metadataKey: "remote"] = "\(remote)"
             return l
         }()
-        let session = SFTPSession(user: user, storage: S3Storage(s3: s3, bucket: settings.bucket, home: user.home,
-                                                                 logger: sessionLogger),
-                                  settings: settings, metrics: metrics, logger: sessionLogger, uploadMemory: uploadMemory)
+        let session = SFTPSession(
+            user: user,
+            storage: S3Storage(
+                s3: s3, bucket: settings.bucket, home: user.home,
+                logger: sessionLogger),
+            settings: settings, metrics: metrics, logger: sessionLogger, uploadMemory: uploadMemory)
         // Made under the lock, so the task's own removal (which takes the lock) always comes after.
         let task = sessions.withLock { s -> Task<Void, Never> in
             s.next += 1
@@ -293,7 +332,9 @@ public final class SFTPGateway: Sendable {
     public func replaceUsers(with directory: SFTPUserDirectory) {
         users.replace(with: directory)
         let closed = loggedIn.revoke(against: directory, logger: logger)
-        if closed > 0 { logger.notice("connections closed after the users changed", metadata: ["connections": "\(closed)"]) }
+        if closed > 0 {
+            logger.notice("connections closed after the users changed", metadata: ["connections": "\(closed)"])
+        }
     }
 
     /// Upload memory reserved now, for tests.

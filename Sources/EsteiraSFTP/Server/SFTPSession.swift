@@ -1,7 +1,7 @@
 import EsteiraAWS
+import EsteiraSync
 import Foundation
 import Logging
-import EsteiraSync
 import NIOCore
 
 /// One SFTP session: reads requests in order and answers each before reading the next.
@@ -71,7 +71,9 @@ struct SFTPSession: Sendable {
                         while !Task.isCancelled {
                             try await Task.sleep(for: .seconds(1))
                             if activity.idle(for: idleLimit) {
-                                logger.notice("session idle; closing the connection", metadata: ["idle_timeout_s": "\(idleLimit.components.seconds)"])
+                                logger.notice(
+                                    "session idle; closing the connection",
+                                    metadata: ["idle_timeout_s": "\(idleLimit.components.seconds)"])
                                 // The whole connection: an SSH connection left with no session would still hold a socket.
                                 (raw.parent ?? raw).close(promise: nil)
                                 return
@@ -128,11 +130,14 @@ struct SFTPSession: Sendable {
         do {
             return SFTPCodec.encode(try await handle(request, id: id, state: state))
         } catch let e as SFTPStatusError {
-            logger.debug("request refused", metadata: ["op": "\(request.operation)", "status": "\(e.code)", "message": "\(e.message)"])
+            logger.debug(
+                "request refused",
+                metadata: ["op": "\(request.operation)", "status": "\(e.code)", "message": "\(e.message)"])
             return SFTPCodec.encode(.status(id: id, code: e.code, message: e.message))
         } catch {
             logger.error("request failed", metadata: ["op": "\(request.operation)", "error": "\(error)"])
-            return SFTPCodec.encode(.status(id: id, code: .failure, message: "\(request.operation) failed on the server; try again"))
+            return SFTPCodec.encode(
+                .status(id: id, code: .failure, message: "\(request.operation) failed on the server; try again"))
         }
     }
 
@@ -148,7 +153,9 @@ struct SFTPSession: Sendable {
         switch request {
         case .realpath(_, let raw):
             let path = try VirtualPath(navigating: raw)
-            return .name(id: id, entries: [SFTPNameEntry(filename: path.description, longname: path.description, attributes: .empty)])
+            return .name(
+                id: id,
+                entries: [SFTPNameEntry(filename: path.description, longname: path.description, attributes: .empty)])
 
         case .stat(_, let raw), .lstat(_, let raw):
             let path = try VirtualPath(navigating: raw)
@@ -157,8 +164,10 @@ struct SFTPSession: Sendable {
 
         case .fstat(_, let handle):
             switch try file(handle, state) {
-            case .upload(let u, _): return .attributes(id: id, attributes: SFTPAttributes(size: UInt64(u.written), permissions: 0o100644))
-            case .download(let d): return .attributes(id: id, attributes: SFTPAttributes(size: UInt64(d.size), permissions: 0o100644))
+            case .upload(let u, _):
+                return .attributes(id: id, attributes: SFTPAttributes(size: UInt64(u.written), permissions: 0o100644))
+            case .download(let d):
+                return .attributes(id: id, attributes: SFTPAttributes(size: UInt64(d.size), permissions: 0o100644))
             case .directory: return .attributes(id: id, attributes: attributes(.directory))
             }
 
@@ -181,7 +190,8 @@ struct SFTPSession: Sendable {
                 throw SFTPStatusError(.failure, "this handle was not opened for reading")
             }
             // A longer DATA reply would be over the message limit of clients (OpenSSH aborts on one).
-            guard let bytes = try await d.read(offset: offset, length: min(Int(length), SFTPCodec.maximumReadLength)) else {
+            guard let bytes = try await d.read(offset: offset, length: min(Int(length), SFTPCodec.maximumReadLength))
+            else {
                 return .status(id: id, code: .eof, message: "end of file")
             }
             return .data(id: id, data: ByteBuffer(bytes: bytes))
@@ -200,8 +210,12 @@ struct SFTPSession: Sendable {
             case .upload(let u, let started):
                 let bytes = try await u.finish()
                 let seconds = (ContinuousClock.now - started) / .seconds(1)
-                logger.info("upload complete", metadata: ["key": "\(u.key)", "bytes": "\(bytes)",
-                                                          "seconds": "\(String(format: "%.2f", seconds))"])
+                logger.info(
+                    "upload complete",
+                    metadata: [
+                        "key": "\(u.key)", "bytes": "\(bytes)",
+                        "seconds": "\(String(format: "%.2f", seconds))",
+                    ])
             case .download(let d): d.close()
             case .directory: break
             }
@@ -217,7 +231,9 @@ struct SFTPSession: Sendable {
             }
             // Each listing may hold the rest of an S3 page (up to 1,000 names, about 1 MiB with the longest).
             guard state.folders < settings.maxOpenFoldersPerSession else {
-                throw SFTPStatusError(.failure, "at most \(settings.maxOpenFoldersPerSession) folders listed at once per session; close one first")
+                throw SFTPStatusError(
+                    .failure,
+                    "at most \(settings.maxOpenFoldersPerSession) folders listed at once per session; close one first")
             }
             return .handle(id: id, handle: try newHandle(.directory(DirectoryListing(path: path)), state))
 
@@ -245,8 +261,9 @@ struct SFTPSession: Sendable {
             var size = SFTPCodec.nameReplyOverhead
             while let (name, entry) = listing.pending.first {
                 let a = attributes(entry)
-                let e = SFTPNameEntry(filename: name, longname: SFTPLongName.format(name: name, attributes: a, owner: user.name),
-                                      attributes: a)
+                let e = SFTPNameEntry(
+                    filename: name, longname: SFTPLongName.format(name: name, attributes: a, owner: user.name),
+                    attributes: a)
                 let n = SFTPCodec.encodedLength(of: e)
                 if !reply.isEmpty, size + n > SFTPCodec.maximumReplyLength { break }
                 reply.append(e)
@@ -276,7 +293,8 @@ struct SFTPSession: Sendable {
             return ok(id)
 
         case .rename(_, let rawFrom, let rawTo):
-            let from = try VirtualPath(resolving: rawFrom), to = try VirtualPath(resolving: rawTo)
+            let from = try VirtualPath(resolving: rawFrom)
+            let to = try VirtualPath(resolving: rawTo)
             // A rename is a copy then a delete of the source: without `delete`, renaming would remove files.
             try require(.write, to)
             try require(.delete, from)
@@ -300,19 +318,24 @@ struct SFTPSession: Sendable {
 
     private func open(_ path: VirtualPath, flags: SFTPOpenFlags, state: State) async throws -> String {
         if flags.contains(.read) && flags.contains(.write) {
-            throw SFTPStatusError.unsupported("\(path): opening a file for reading and writing at once is not possible on S3 storage")
+            throw SFTPStatusError.unsupported(
+                "\(path): opening a file for reading and writing at once is not possible on S3 storage")
         }
         guard state.files.count < settings.maxOpenFilesPerSession else {
-            throw SFTPStatusError(.failure, "too many open files in this session (at most \(settings.maxOpenFilesPerSession)); close some first")
+            throw SFTPStatusError(
+                .failure,
+                "too many open files in this session (at most \(settings.maxOpenFilesPerSession)); close some first")
         }
         if flags.contains(.write) || flags.contains(.append) || flags.contains(.create) {
             try require(.write, path)
             if flags.contains(.append) {
-                throw SFTPStatusError.unsupported("\(path): appending is not possible on S3 storage; upload the whole file again")
+                throw SFTPStatusError.unsupported(
+                    "\(path): appending is not possible on S3 storage; upload the whole file again")
             }
             if path.isRoot { throw SFTPStatusError(.failure, "/ is a folder") }
             guard state.uploads < settings.maxUploadsPerSession else {
-                throw SFTPStatusError(.failure, "at most \(settings.maxUploadsPerSession) uploads at once per session; close one first")
+                throw SFTPStatusError(
+                    .failure, "at most \(settings.maxUploadsPerSession) uploads at once per session; close one first")
             }
             let existing = try await storage.stat(path)
             if case .directory? = existing { throw SFTPStatusError(.failure, "\(path) is a folder") }
@@ -320,13 +343,18 @@ struct SFTPSession: Sendable {
             let key = try path.key(home: storage.home)
             let upload: StreamingUpload
             do {
-                upload = try StreamingUpload(storage: storage, path: path, key: key,
-                                             partSize: settings.partSize, maxFileSize: settings.maxFileSize,
-                                             memory: uploadMemory, metrics: metrics)
+                upload = try StreamingUpload(
+                    storage: storage, path: path, key: key,
+                    partSize: settings.partSize, maxFileSize: settings.maxFileSize,
+                    memory: uploadMemory, metrics: metrics)
             } catch let e as SFTPStatusError {
                 metrics?.sessionRefused(reason: "upload_memory")
-                logger.warning("upload refused: the upload memory budget is spent",
-                               metadata: ["path": "\(path)", "budget_bytes": "\(uploadMemory.limit)", "in_use_bytes": "\(uploadMemory.inUse)"])
+                logger.warning(
+                    "upload refused: the upload memory budget is spent",
+                    metadata: [
+                        "path": "\(path)", "budget_bytes": "\(uploadMemory.limit)",
+                        "in_use_bytes": "\(uploadMemory.inUse)",
+                    ])
                 throw e
             }
             return try newHandle(.upload(upload, started: .now), state)
@@ -334,8 +362,9 @@ struct SFTPSession: Sendable {
         try require(.read, path)
         switch try await storage.stat(path) {
         case .file(let size, _, let eTag)?:
-            let d = ObjectDownload(storage: storage, path: path, key: try path.key(home: storage.home), size: size,
-                                   eTag: eTag, metrics: metrics)
+            let d = ObjectDownload(
+                storage: storage, path: path, key: try path.key(home: storage.home), size: size,
+                eTag: eTag, metrics: metrics)
             return try newHandle(.download(d), state)
         case .directory?: throw SFTPStatusError(.failure, "\(path) is a folder; list it with ls")
         case nil: throw SFTPStatusError.noSuchFile(path.description)
@@ -351,7 +380,8 @@ struct SFTPSession: Sendable {
 
     private func file(_ handle: String, _ state: State) throws -> OpenFile {
         guard let f = state.files[handle] else {
-            throw SFTPStatusError(.failure, "unknown handle '\(VirtualPath.printable(String(handle.prefix(32))))' (already closed?)")
+            throw SFTPStatusError(
+                .failure, "unknown handle '\(VirtualPath.printable(String(handle.prefix(32))))' (already closed?)")
         }
         return f
     }
@@ -362,8 +392,9 @@ struct SFTPSession: Sendable {
             return SFTPAttributes(permissions: SFTPAttributes.directoryType | 0o755)
         case .file(let size, let modified, _):
             let mtime = modified.map { UInt32(clamping: Int64($0.timeIntervalSince1970)) }
-            return SFTPAttributes(size: UInt64(max(0, size)), permissions: SFTPAttributes.regularFileType | 0o644,
-                                  accessTime: mtime, modificationTime: mtime)
+            return SFTPAttributes(
+                size: UInt64(max(0, size)), permissions: SFTPAttributes.regularFileType | 0o644,
+                accessTime: mtime, modificationTime: mtime)
         }
     }
 }

@@ -23,15 +23,19 @@ final class SFTPSubsystemHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if closing, event is SSHChannelRequestEvent.SubsystemRequest || event is SSHChannelRequestEvent.ExecRequest
-            || event is SSHChannelRequestEvent.ShellRequest {
+        if closing,
+            event is SSHChannelRequestEvent.SubsystemRequest || event is SSHChannelRequestEvent.ExecRequest
+                || event is SSHChannelRequestEvent.ShellRequest
+        {
             return
         }
         switch event {
         case let request as SSHChannelRequestEvent.SubsystemRequest:
             guard request.subsystem == "sftp", !started else {
-                refuse(context, wantReply: request.wantReply,
-                       message: "this server offers only the sftp subsystem, not '\(request.subsystem)'\r\n", close: !started)
+                refuse(
+                    context, wantReply: request.wantReply,
+                    message: "this server offers only the sftp subsystem, not '\(request.subsystem)'\r\n",
+                    close: !started)
                 return
             }
             if let reason = admit() {
@@ -41,11 +45,13 @@ final class SFTPSubsystemHandler: ChannelDuplexHandler {
             started = true
             if request.wantReply { context.triggerUserOutboundEvent(ChannelSuccessEvent(), promise: nil) }
         case let request as SSHChannelRequestEvent.ExecRequest:
-            endWithMessage(context, wantReply: request.wantReply,
-                           message: "this server offers SFTP only; connect with `sftp` instead of running commands\r\n")
+            endWithMessage(
+                context, wantReply: request.wantReply,
+                message: "this server offers SFTP only; connect with `sftp` instead of running commands\r\n")
         case let request as SSHChannelRequestEvent.ShellRequest:
-            endWithMessage(context, wantReply: request.wantReply,
-                           message: "this server offers SFTP only; connect with `sftp` instead of `ssh`\r\n")
+            endWithMessage(
+                context, wantReply: request.wantReply,
+                message: "this server offers SFTP only; connect with `sftp` instead of `ssh`\r\n")
         case let request as SSHChannelRequestEvent.PseudoTerminalRequest:
             if request.wantReply { context.triggerUserOutboundEvent(ChannelFailureEvent(), promise: nil) }
         case let request as SSHChannelRequestEvent.EnvironmentRequest:
@@ -84,7 +90,8 @@ final class SFTPSubsystemHandler: ChannelDuplexHandler {
         let channel = context.channel
         var text = channel.allocator.buffer(capacity: message.utf8.count)
         text.writeString(message)
-        context.writeAndFlush(wrapOutboundOut(SSHChannelData(type: .stdErr, data: .byteBuffer(text)))).whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(SSHChannelData(type: .stdErr, data: .byteBuffer(text)))).whenComplete {
+            _ in
             if failure { channel.triggerUserOutboundEvent(ChannelFailureEvent(), promise: nil) }
             (channel.parent ?? channel).close(promise: nil)
         }
@@ -116,6 +123,8 @@ final class SFTPSubsystemHandler: ChannelDuplexHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(wrapOutboundOut(SSHChannelData(type: .channel, data: .byteBuffer(unwrapOutboundIn(data)))), promise: promise)
+        context.write(
+            wrapOutboundOut(SSHChannelData(type: .channel, data: .byteBuffer(unwrapOutboundIn(data)))), promise: promise
+        )
     }
 }

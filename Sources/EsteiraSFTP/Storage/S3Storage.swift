@@ -48,7 +48,8 @@ public struct S3Storage: Sendable {
 
     /// One page of a folder's entries (name, entry), without the folder's own marker.
     public func list(_ path: VirtualPath, continuationToken: String?) async throws
-        -> (entries: [(String, StorageEntry)], next: String?) {
+        -> (entries: [(String, StorageEntry)], next: String?)
+    {
         let prefix = try path.directoryPrefix(home: home)
         let page = try await storageCall(path) {
             try await s3.listDirectoryPage(bucket: bucket, prefix: prefix, continuationToken: continuationToken)
@@ -63,7 +64,7 @@ public struct S3Storage: Sendable {
         }
         for o in page.objects {
             let name = cut(o.key)
-            if name.isEmpty { continue } // the folder's own marker
+            if name.isEmpty { continue }  // the folder's own marker
             entries.append((name, .file(size: o.size, modified: o.lastModified, eTag: o.eTag)))
         }
         entries.sort { $0.0 < $1.0 }
@@ -112,7 +113,8 @@ public struct S3Storage: Sendable {
     public func rename(_ from: VirtualPath, to: VirtualPath) async throws {
         guard case .file(let size, _, let eTag)? = try await stat(from) else {
             if try await directoryExists(from) {
-                throw SFTPStatusError.unsupported("\(from) is a folder: S3 has no folders to rename, so move the files in it one by one")
+                throw SFTPStatusError.unsupported(
+                    "\(from) is a folder: S3 has no folders to rename, so move the files in it one by one")
             }
             throw SFTPStatusError.noSuchFile(from.description)
         }
@@ -120,7 +122,8 @@ public struct S3Storage: Sendable {
         if existing != nil {
             throw SFTPStatusError(.failure, "\(to) already exists; remove it first")
         }
-        let source = try from.key(home: home), target = try to.key(home: home)
+        let source = try from.key(home: home)
+        let target = try to.key(home: home)
         try await storageCall(from) {
             _ = try await s3.copyObject(bucket: bucket, from: source, to: target, size: size, sourceETag: eTag)
             try await s3.deleteObject(bucket: bucket, key: source)
@@ -140,7 +143,9 @@ public struct S3Storage: Sendable {
                 throw SFTPStatusError(.failure, "\(path) changed while it was being read or moved; try again")
             }
             if e.status == 403 {
-                throw SFTPStatusError(.failure, "\(path): the gateway's storage refused the request (its AWS permissions); tell the operator")
+                throw SFTPStatusError(
+                    .failure,
+                    "\(path): the gateway's storage refused the request (its AWS permissions); tell the operator")
             }
             throw SFTPStatusError(.failure, "\(path): storage is unavailable (\(e.code)); try again later")
         } catch let e as AWSConfigurationError {

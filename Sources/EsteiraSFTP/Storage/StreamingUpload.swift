@@ -41,8 +41,11 @@ final class StreamingUpload {
     private(set) var isFinished = false
 
     /// Takes one part's room from `memory`, or throws the reason the upload cannot start now.
-    init(storage: S3Storage, path: VirtualPath, key: String, partSize: Int, maxFileSize: Int64, memory: UploadMemoryBudget,
-         metrics: SFTPMetrics?) throws {
+    init(
+        storage: S3Storage, path: VirtualPath, key: String, partSize: Int, maxFileSize: Int64,
+        memory: UploadMemoryBudget,
+        metrics: SFTPMetrics?
+    ) throws {
         self.storage = storage
         self.path = path
         self.key = key
@@ -52,8 +55,10 @@ final class StreamingUpload {
         self.memory = memory
         unit = partSize + SFTPCodec.maximumPacketLength
         guard memory.tryReserve(unit) else {
-            throw SFTPStatusError(.failure, "\(path): the server is receiving as many files at once as its upload memory "
-                                  + "allows (\(memory.limit >> 20) MiB); try again in a minute")
+            throw SFTPStatusError(
+                .failure,
+                "\(path): the server is receiving as many files at once as its upload memory "
+                    + "allows (\(memory.limit >> 20) MiB); try again in a minute")
         }
         reserved = unit
     }
@@ -64,13 +69,19 @@ final class StreamingUpload {
     func write(offset: UInt64, data: ByteBuffer) async throws {
         if let failure { throw failure }
         guard offset == UInt64(written) else {
-            throw SFTPStatusError(.operationUnsupported,
+            throw SFTPStatusError(
+                .operationUnsupported,
                 "\(path): write at byte \(offset) but the file is \(written) bytes long; this gateway stores files in S3, "
-                + "which takes them front to back only (no resuming, seeking or parallel writes of one file); upload it again from the start")
+                    + "which takes them front to back only (no resuming, seeking or parallel writes of one file); upload it again from the start"
+            )
         }
         let newSize = written + Int64(data.readableBytes)
         guard newSize <= maxFileSize else {
-            await fail(SFTPStatusError(.failure, "\(path): the file is larger than this gateway's limit of \(maxFileSize) bytes; the upload was dropped"))
+            await fail(
+                SFTPStatusError(
+                    .failure,
+                    "\(path): the file is larger than this gateway's limit of \(maxFileSize) bytes; the upload was dropped"
+                ))
             throw failure!
         }
         // A part in flight without a second unit of the budget: the buffer may fill only once it is gone.
@@ -187,7 +198,8 @@ final class StreamingUpload {
         releaseMemory()
         metrics?.uploadsAborted.increment()
         guard let id = uploadID else {
-            storage.logger.warning("upload dropped", metadata: ["key": "\(key)", "bytes": "\(written)", "reason": "\(error.message)"])
+            storage.logger.warning(
+                "upload dropped", metadata: ["key": "\(key)", "bytes": "\(written)", "reason": "\(error.message)"])
             return
         }
         // Shielded from the session's cancellation: a dropped connection must still clean up.
@@ -195,10 +207,13 @@ final class StreamingUpload {
         await Task.detached {
             do {
                 try await s3.abortMultipartUpload(bucket: bucket, key: objectKey, uploadID: id)
-                logger.warning("upload aborted", metadata: ["key": "\(objectKey)", "bytes": "\(written)", "reason": "\(error.message)"])
+                logger.warning(
+                    "upload aborted",
+                    metadata: ["key": "\(objectKey)", "bytes": "\(written)", "reason": "\(error.message)"])
             } catch {
-                logger.error("could not abort a multipart upload; S3 keeps its parts until a lifecycle rule removes them",
-                             metadata: ["key": "\(objectKey)", "upload_id": "\(id)", "error": "\(error)"])
+                logger.error(
+                    "could not abort a multipart upload; S3 keeps its parts until a lifecycle rule removes them",
+                    metadata: ["key": "\(objectKey)", "upload_id": "\(id)", "error": "\(error)"])
             }
         }.value
     }

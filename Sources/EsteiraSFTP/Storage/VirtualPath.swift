@@ -48,8 +48,10 @@ public struct VirtualPath: Hashable, Sendable, CustomStringConvertible {
                 if !parts.isEmpty {
                     parts.removeLast()
                 } else if !clampAtRoot {
-                    throw SFTPStatusError(.permissionDenied, "'\(printable(raw))' goes above your home folder: / is the top "
-                                          + "of this account, and nothing outside it can be reached")
+                    throw SFTPStatusError(
+                        .permissionDenied,
+                        "'\(printable(raw))' goes above your home folder: / is the top "
+                            + "of this account, and nothing outside it can be reached")
                 }
                 continue
             }
@@ -62,13 +64,17 @@ public struct VirtualPath: Hashable, Sendable, CustomStringConvertible {
     /// Per scalar: a backslash or U+FFFD followed by a combining mark is not a `Character` equal to either.
     static func check(component: Substring.UnicodeScalarView, in raw: String) throws {
         if component.contains("\u{FFFD}") {
-            throw SFTPStatusError(.failure, "'\(VirtualPath.printable(raw))': the name is not valid UTF-8; rename the file")
+            throw SFTPStatusError(
+                .failure, "'\(VirtualPath.printable(raw))': the name is not valid UTF-8; rename the file")
         }
         if component.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-            throw SFTPStatusError(.failure, "'\(VirtualPath.printable(raw))': names with control characters are not accepted")
+            throw SFTPStatusError(
+                .failure, "'\(VirtualPath.printable(raw))': names with control characters are not accepted")
         }
         if component.contains("\\") {
-            throw SFTPStatusError(.failure, "'\(VirtualPath.printable(raw))': backslashes are not accepted in names; use / between folders")
+            throw SFTPStatusError(
+                .failure,
+                "'\(VirtualPath.printable(raw))': backslashes are not accepted in names; use / between folders")
         }
         if component.reduce(0, { $0 + UTF8.width($1) }) > maximumComponentLength {
             throw SFTPStatusError(.failure, "a name is longer than \(maximumComponentLength) bytes")
@@ -95,7 +101,10 @@ public struct VirtualPath: Hashable, Sendable, CustomStringConvertible {
     public func key(home: String) throws -> String {
         let key = home + components.joined(separator: "/")
         guard key.utf8.count <= VirtualPath.maximumKeyLength else {
-            throw SFTPStatusError(.failure, "\(self): the path is too long for S3 (at most \(VirtualPath.maximumKeyLength) bytes with the home folder)")
+            throw SFTPStatusError(
+                .failure,
+                "\(self): the path is too long for S3 (at most \(VirtualPath.maximumKeyLength) bytes with the home folder)"
+            )
         }
         return key
     }

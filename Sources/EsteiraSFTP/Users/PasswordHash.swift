@@ -40,8 +40,9 @@ public struct PasswordHash: Sendable, Equatable, CustomStringConvertible {
     public init(parsing text: String) throws {
         let fields = text.split(separator: "$", omittingEmptySubsequences: false).map(String.init)
         guard fields.count == 5, fields[0].isEmpty else {
-            throw PasswordHashError("'\(Self.redacted(text))' is not a password hash of the form $scrypt$ln=15,r=8,p=1$SALT$HASH "
-                                    + "or $pbkdf2-sha256$ITERATIONS$SALT$HASH (make one with `esteira sftp hash-password`)")
+            throw PasswordHashError(
+                "'\(Self.redacted(text))' is not a password hash of the form $scrypt$ln=15,r=8,p=1$SALT$HASH "
+                    + "or $pbkdf2-sha256$ITERATIONS$SALT$HASH (make one with `esteira sftp hash-password`)")
         }
         switch fields[1] {
         case "scrypt":
@@ -53,31 +54,37 @@ public struct PasswordHash: Sendable, Equatable, CustomStringConvertible {
             // Bounds, because every login attempt against this hash pays its cost: ln=20,r=8 is 1 GiB and
             // about a second; beyond that one attempt could take gigabytes.
             guard let ln = params["ln"], let r = params["r"], let p = params["p"], Self.scryptBounds.ln.contains(ln),
-                  Self.scryptBounds.r.contains(r), Self.scryptBounds.p.contains(p) else {
-                throw PasswordHashError("scrypt parameters '\(fields[2])' must be ln=1…20,r=1…16,p=1…4 (each login pays this cost; "
-                                        + "ln=15,r=8,p=1 is the default of `esteira sftp hash-password`)")
+                Self.scryptBounds.r.contains(r), Self.scryptBounds.p.contains(p)
+            else {
+                throw PasswordHashError(
+                    "scrypt parameters '\(fields[2])' must be ln=1…20,r=1…16,p=1…4 (each login pays this cost; "
+                        + "ln=15,r=8,p=1 is the default of `esteira sftp hash-password`)")
             }
             let memory = 128 * r << ln
             guard memory <= Self.scryptMaxMemory else {
-                throw PasswordHashError("scrypt parameters '\(fields[2])' need \(memory >> 20) MiB per login; at most "
-                                        + "\(Self.scryptMaxMemory >> 20) MiB (ln=20,r=8) is allowed")
+                throw PasswordHashError(
+                    "scrypt parameters '\(fields[2])' need \(memory >> 20) MiB per login; at most "
+                        + "\(Self.scryptMaxMemory >> 20) MiB (ln=20,r=8) is allowed")
             }
             algorithm = .scrypt(logN: ln, r: r, p: p)
             salt = try Base64.decode(fields[3], ab64: false, what: "scrypt salt")
             hash = try Base64.decode(fields[4], ab64: false, what: "scrypt hash")
         case "pbkdf2-sha256", "pbkdf2-sha512":
             guard let iterations = Int(fields[2]), Self.pbkdf2Rounds.contains(iterations) else {
-                throw PasswordHashError("PBKDF2 iterations '\(fields[2])' must be a number from 1000 to 10000000 "
-                                        + "(600000 is today's advice for SHA-256; each login pays this cost)")
+                throw PasswordHashError(
+                    "PBKDF2 iterations '\(fields[2])' must be a number from 1000 to 10000000 "
+                        + "(600000 is today's advice for SHA-256; each login pays this cost)")
             }
             algorithm = .pbkdf2(digest: String(fields[1].dropFirst("pbkdf2-".count)), iterations: iterations)
             salt = try Base64.decode(fields[3], ab64: true, what: "PBKDF2 salt")
             hash = try Base64.decode(fields[4], ab64: true, what: "PBKDF2 hash")
         default:
-            throw PasswordHashError("'$\(fields[1])$' hashes are not supported; use scrypt or pbkdf2-sha256 (`esteira sftp hash-password`)")
+            throw PasswordHashError(
+                "'$\(fields[1])$' hashes are not supported; use scrypt or pbkdf2-sha256 (`esteira sftp hash-password`)")
         }
         guard salt.count >= 8, hash.count >= 16 else {
-            throw PasswordHashError("the hash's salt (\(salt.count) bytes) or digest (\(hash.count) bytes) is too short")
+            throw PasswordHashError(
+                "the hash's salt (\(salt.count) bytes) or digest (\(hash.count) bytes) is too short")
         }
     }
 
@@ -90,14 +97,18 @@ public struct PasswordHash: Sendable, Equatable, CustomStringConvertible {
     /// Hashes a new password with a random 16-byte salt.
     public static func make(password: String, algorithm: Algorithm = defaultAlgorithm) throws -> PasswordHash {
         var salt = [UInt8](repeating: 0, count: 16)
-        guard RAND_bytes(&salt, Int32(salt.count)) == 1 else { throw PasswordHashError("OpenSSL could not produce random bytes") }
-        return PasswordHash(algorithm: algorithm, salt: salt,
-                            hash: try derive(password: password, algorithm: algorithm, salt: salt, length: 32))
+        guard RAND_bytes(&salt, Int32(salt.count)) == 1 else {
+            throw PasswordHashError("OpenSSL could not produce random bytes")
+        }
+        return PasswordHash(
+            algorithm: algorithm, salt: salt,
+            hash: try derive(password: password, algorithm: algorithm, salt: salt, length: 32))
     }
 
     /// Whether `password` matches. Slow by design (the KDF's cost): call it off the event loop.
     public func verify(_ password: String) -> Bool {
-        guard let derived = try? Self.derive(password: password, algorithm: algorithm, salt: salt, length: hash.count) else {
+        guard let derived = try? Self.derive(password: password, algorithm: algorithm, salt: salt, length: hash.count)
+        else {
             return false
         }
         return derived.count == hash.count && CRYPTO_memcmp(derived, hash, hash.count) == 0
@@ -112,12 +123,14 @@ public struct PasswordHash: Sendable, Equatable, CustomStringConvertible {
             let n = UInt64(1) << UInt64(logN)
             // OpenSSL refuses above maxmem; allow what these parameters need (128·r·N, plus 128·r·p) and a margin.
             let maxmem = 128 * UInt64(r) * (n + UInt64(p) + 2) + (1 << 20)
-            ok = EVP_PBE_scrypt(pass.map { CChar(bitPattern: $0) }, pass.count, salt, salt.count, n, UInt64(r), UInt64(p),
-                                maxmem, &out, length)
+            ok = EVP_PBE_scrypt(
+                pass.map { CChar(bitPattern: $0) }, pass.count, salt, salt.count, n, UInt64(r), UInt64(p),
+                maxmem, &out, length)
         case .pbkdf2(let digest, let iterations):
             let md = digest == "sha512" ? EVP_sha512() : EVP_sha256()
-            ok = PKCS5_PBKDF2_HMAC(pass.map { CChar(bitPattern: $0) }, Int32(pass.count), salt, Int32(salt.count),
-                                   Int32(iterations), md, Int32(length), &out)
+            ok = PKCS5_PBKDF2_HMAC(
+                pass.map { CChar(bitPattern: $0) }, Int32(pass.count), salt, Int32(salt.count),
+                Int32(iterations), md, Int32(length), &out)
         }
         guard ok == 1 else {
             ERR_clear_error()

@@ -48,19 +48,24 @@ public struct UsersFileError: Error, CustomStringConvertible, Sendable {
 public struct SFTPUserDirectory: Sendable {
     public let users: [String: SFTPUser]
 
-    public init(users: [SFTPUser]) { self.users = Dictionary(users.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+    public init(users: [SFTPUser]) {
+        self.users = Dictionary(users.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
 
     public func user(named name: String) -> SFTPUser? { users[name] }
 
     /// The users of several sources (a users file and a Secrets Manager secret) as one directory. A name
     /// in two of them is refused, naming both, rather than one silently shadowing the other.
-    public static func combining(_ sources: [(directory: SFTPUserDirectory, source: String)]) throws -> SFTPUserDirectory {
+    public static func combining(_ sources: [(directory: SFTPUserDirectory, source: String)]) throws
+        -> SFTPUserDirectory
+    {
         var seen: [String: String] = [:]
         var all: [SFTPUser] = []
         for (directory, source) in sources {
             for name in directory.users.keys.sorted() {
                 if let first = seen[name] {
-                    throw UsersFileError("user '\(name)' is in both \(first) and \(source); keep each user in one place")
+                    throw UsersFileError(
+                        "user '\(name)' is in both \(first) and \(source); keep each user in one place")
                 }
                 seen[name] = source
                 all.append(directory.users[name]!)
@@ -110,11 +115,15 @@ public struct SFTPUserDirectory: Sendable {
             let label = e.name.map { "user '\($0)'" } ?? "user #\(index + 1)"
             func bad(_ what: String) -> UsersFileError { UsersFileError("\(source), \(label): \(what)") }
             guard let name = e.name, !name.isEmpty else { throw bad("`name` is missing") }
-            guard name.count <= 64, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-@".contains($0)) }) else {
+            guard name.count <= 64,
+                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-@".contains($0)) })
+            else {
                 throw bad("the name may use letters, digits and . _ - @ (at most 64)")
             }
             guard seen.insert(name).inserted else { throw bad("the name appears twice") }
-            guard let rawHome = e.home else { throw bad("`home` is missing (the bucket prefix this user sees as /, e.g. \(name)/data)") }
+            guard let rawHome = e.home else {
+                throw bad("`home` is missing (the bucket prefix this user sees as /, e.g. \(name)/data)")
+            }
             let home = try normalisedHome(rawHome, bad: bad)
             var permissions: SFTPPermissions = [.read, .write]
             if let names = e.permissions {
@@ -130,8 +139,9 @@ public struct SFTPUserDirectory: Sendable {
             for (i, line) in (e.keys ?? []).enumerated() {
                 let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
                 if trimmed.hasPrefix("ssh-rsa") || trimmed.hasPrefix("ssh-dss") {
-                    throw bad("key #\(i + 1) is \(trimmed.prefix(7)), which this gateway cannot check (swift-nio-ssh supports "
-                              + "ed25519 and ECDSA): make one with `ssh-keygen -t ed25519`")
+                    throw bad(
+                        "key #\(i + 1) is \(trimmed.prefix(7)), which this gateway cannot check (swift-nio-ssh supports "
+                            + "ed25519 and ECDSA): make one with `ssh-keygen -t ed25519`")
                 }
                 do {
                     keys.append(try NIOSSHPublicKey(openSSHPublicKey: trimmed))
@@ -146,7 +156,8 @@ public struct SFTPUserDirectory: Sendable {
             guard !keys.isEmpty || hash != nil else {
                 throw bad("has neither `keys` nor `password`, so could never log in")
             }
-            users.append(SFTPUser(name: name, home: home, permissions: permissions, authorizedKeys: keys, passwordHash: hash))
+            users.append(
+                SFTPUser(name: name, home: home, permissions: permissions, authorizedKeys: keys, passwordHash: hash))
         }
         return SFTPUserDirectory(users: users)
     }

@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 
 /// One object that a notification says was created.
 public struct ObjectCreated: Sendable, Equatable {
@@ -12,8 +12,10 @@ public struct ObjectCreated: Sendable, Equatable {
     public var sequencer: String?
     public var eventName: String
 
-    public init(bucket: String, key: String, size: Int64? = nil, eTag: String? = nil, versionID: String? = nil,
-                sequencer: String? = nil, eventName: String = "ObjectCreated:Put") {
+    public init(
+        bucket: String, key: String, size: Int64? = nil, eTag: String? = nil, versionID: String? = nil,
+        sequencer: String? = nil, eventName: String = "ObjectCreated:Put"
+    ) {
         self.bucket = bucket
         self.key = key
         self.size = size
@@ -24,7 +26,9 @@ public struct ObjectCreated: Sendable, Equatable {
     }
 
     /// What identifies this version of the object: the version id on versioned buckets, else the ETag.
-    public var version: String { versionID ?? eTag.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } ?? "unversioned" }
+    public var version: String {
+        versionID ?? eTag.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } ?? "unversioned"
+    }
 
     public var uri: String { "s3://\(bucket)/\(key)" }
 
@@ -64,7 +68,10 @@ public struct UndecodableMessage: Error, CustomStringConvertible, Sendable, Equa
 public enum S3EventDecoder {
     public static func decode(_ body: String) throws(UndecodableMessage) -> QueueEvent {
         guard let json = try? JSONValue.decode(Array(body.utf8)) else {
-            throw UndecodableMessage(reason: "message body is not JSON (first bytes: \(body.prefix(80).debugDescription)); expected an S3 event notification")
+            throw UndecodableMessage(
+                reason:
+                    "message body is not JSON (first bytes: \(body.prefix(80).debugDescription)); expected an S3 event notification"
+            )
         }
         return try decode(json)
     }
@@ -83,38 +90,47 @@ public enum S3EventDecoder {
                 throw UndecodableMessage(reason: "EventBridge Object Created event without bucket name or object key")
             }
             // EventBridge keys are not URL-encoded.
-            return .objectsCreated([ObjectCreated(
-                bucket: bucket, key: key, size: detail["object"]?["size"]?.int.map(Int64.init),
-                eTag: detail["object"]?["etag"]?.string, versionID: detail["object"]?["version-id"]?.string,
-                sequencer: detail["object"]?["sequencer"]?.string, eventName: "ObjectCreated:\(detail["reason"]?.string ?? "")")])
+            return .objectsCreated([
+                ObjectCreated(
+                    bucket: bucket, key: key, size: detail["object"]?["size"]?.int.map(Int64.init),
+                    eTag: detail["object"]?["etag"]?.string, versionID: detail["object"]?["version-id"]?.string,
+                    sequencer: detail["object"]?["sequencer"]?.string,
+                    eventName: "ObjectCreated:\(detail["reason"]?.string ?? "")")
+            ])
         }
         guard let records = json["Records"]?.array else {
-            throw UndecodableMessage(reason: "message is JSON but not an S3 event notification (no Records, not SNS, not EventBridge)")
+            throw UndecodableMessage(
+                reason: "message is JSON but not an S3 event notification (no Records, not SNS, not EventBridge)")
         }
         var created: [ObjectCreated] = []
         var others: [String] = []
         for (i, r) in records.enumerated() {
             let name = r["eventName"]?.string ?? ""
             guard r["eventSource"]?.string == "aws:s3" else {
-                throw UndecodableMessage(reason: "record \(i) has eventSource \(r["eventSource"]?.string ?? "none"), expected aws:s3")
+                throw UndecodableMessage(
+                    reason: "record \(i) has eventSource \(r["eventSource"]?.string ?? "none"), expected aws:s3")
             }
             guard name.hasPrefix("ObjectCreated:") else {
                 others.append(name)
                 continue
             }
-            guard let bucket = r["s3"]?["bucket"]?["name"]?.string, let rawKey = r["s3"]?["object"]?["key"]?.string else {
+            guard let bucket = r["s3"]?["bucket"]?["name"]?.string, let rawKey = r["s3"]?["object"]?["key"]?.string
+            else {
                 throw UndecodableMessage(reason: "record \(i) (\(name)) has no s3.bucket.name or s3.object.key")
             }
             guard let key = decodeKey(rawKey) else {
                 throw UndecodableMessage(reason: "record \(i) key '\(rawKey)' is not valid URL encoding")
             }
             let object = r["s3"]?["object"]
-            created.append(ObjectCreated(
-                bucket: bucket, key: key, size: object?["size"]?.int.map(Int64.init), eTag: object?["eTag"]?.string,
-                versionID: object?["versionId"]?.string.flatMap { $0.isEmpty ? nil : $0 },
-                sequencer: object?["sequencer"]?.string, eventName: name))
+            created.append(
+                ObjectCreated(
+                    bucket: bucket, key: key, size: object?["size"]?.int.map(Int64.init), eTag: object?["eTag"]?.string,
+                    versionID: object?["versionId"]?.string.flatMap { $0.isEmpty ? nil : $0 },
+                    sequencer: object?["sequencer"]?.string, eventName: name))
         }
-        if created.isEmpty { return .ignored(reason: others.isEmpty ? "no records" : "events \(others.joined(separator: ", "))") }
+        if created.isEmpty {
+            return .ignored(reason: others.isEmpty ? "no records" : "events \(others.joined(separator: ", "))")
+        }
         return .objectsCreated(created)
     }
 
@@ -127,6 +143,7 @@ public enum S3EventDecoder {
     public static func encodeKey(_ key: String) -> String {
         var allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.*/ ")
         allowed.remove(charactersIn: "+")
-        return (key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key).replacingOccurrences(of: " ", with: "+")
+        return (key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key).replacingOccurrences(
+            of: " ", with: "+")
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 
 /// What the attempts on one object version came to, read from its job item.
 public struct AttemptHistory: Sendable, Equatable {
@@ -17,8 +17,9 @@ public struct AttemptHistory: Sendable, Equatable {
     }
 
     public init(item: DynamoItem?) {
-        self.init(started: item?["runs_started"]?.int ?? 0, ended: item?["runs_ended"]?.int ?? 0,
-                  lastStage: item?["stage"]?.string)
+        self.init(
+            started: item?["runs_started"]?.int ?? 0, ended: item?["runs_ended"]?.int ?? 0,
+            lastStage: item?["stage"]?.string)
     }
 
     /// Earlier attempts that never recorded an end: their process died (crash, OOM kill, SIGKILL) or lost
@@ -41,9 +42,10 @@ extension JobLedger {
         try await dynamo.updateItem(
             table: table, key: [JobLedger.partitionKey: .s(JobLedger.jobID(o))],
             update: DynamoExpression("SET runs_ended = runs_started - :one", values: [":one": .number(1)]),
-            condition: DynamoExpression("#owner = :owner AND attempt = :token AND #status = :running",
-                                        names: ["#owner": "owner", "#status": "status"],
-                                        values: [":owner": .s(owner), ":token": .number(fencingToken), ":running": .s("RUNNING")]))
+            condition: DynamoExpression(
+                "#owner = :owner AND attempt = :token AND #status = :running",
+                names: ["#owner": "owner", "#status": "status"],
+                values: [":owner": .s(owner), ":token": .number(fencingToken), ":running": .s("RUNNING")]))
     }
 
     /// Records the stage the holder's load entered, so a process that dies leaves it on record.
@@ -51,8 +53,9 @@ extension JobLedger {
         try await dynamo.updateItem(
             table: table, key: [JobLedger.partitionKey: .s(JobLedger.jobID(o))],
             update: DynamoExpression("SET stage = :stage", values: [":stage": .s(stage)]),
-            condition: DynamoExpression("#owner = :owner AND attempt = :token AND #status = :running",
-                                        names: ["#owner": "owner", "#status": "status"],
-                                        values: [":owner": .s(owner), ":token": .number(fencingToken), ":running": .s("RUNNING")]))
+            condition: DynamoExpression(
+                "#owner = :owner AND attempt = :token AND #status = :running",
+                names: ["#owner": "owner", "#status": "status"],
+                values: [":owner": .s(owner), ":token": .number(fencingToken), ":running": .s("RUNNING")]))
     }
 }

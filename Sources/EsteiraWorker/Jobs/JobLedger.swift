@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 
 /// What a claim attempt found.
 public enum ClaimResult: Sendable, Equatable {
@@ -53,12 +53,15 @@ public struct JobLedger: JobTracker {
             runs_started = if_not_exists(runs_started, :zero) + :one, expires_at = :ttl
             """,
             names: ["#status": "status", "#owner": "owner"],
-            values: [":running": .s("RUNNING"), ":owner": .s(owner), ":claim": .s(claimID), ":lease": .number(nowS + lease),
-                     ":now": .number(nowS), ":bucket": .s(o.bucket), ":key": .s(o.key), ":version": .s(o.version),
-                     ":zero": .number(0), ":one": .number(1), ":ttl": .number(nowS + Int64(retentionDays) * 86400)])
+            values: [
+                ":running": .s("RUNNING"), ":owner": .s(owner), ":claim": .s(claimID), ":lease": .number(nowS + lease),
+                ":now": .number(nowS), ":bucket": .s(o.bucket), ":key": .s(o.key), ":version": .s(o.version),
+                ":zero": .number(0), ":one": .number(1), ":ttl": .number(nowS + Int64(retentionDays) * 86400),
+            ])
         let condition = DynamoExpression(
             "attribute_not_exists(pk) OR (#status <> :succeeded AND (#status <> :running OR lease_expires_at < :now))",
-            names: ["#status": "status"], values: [":succeeded": .s("SUCCEEDED"), ":running": .s("RUNNING"), ":now": .number(nowS)])
+            names: ["#status": "status"],
+            values: [":succeeded": .s("SUCCEEDED"), ":running": .s("RUNNING"), ":now": .number(nowS)])
         do {
             let item = try await dynamo.updateItem(table: table, key: key(o), update: update, condition: condition)
             return .claimed(fencingToken: Int64(item["attempt"]?.int ?? 1))
@@ -66,7 +69,8 @@ public struct JobLedger: JobTracker {
             let item = try await dynamo.getItem(table: table, key: key(o))
             if item?["status"]?.string == "SUCCEEDED" { return .alreadySucceeded }
             if let item, item["claim_id"]?.string == claimID, item["owner"]?.string == owner,
-               item["status"]?.string == "RUNNING", let token = item["attempt"]?.int {
+                item["status"]?.string == "RUNNING", let token = item["attempt"]?.int
+            {
                 return .claimed(fencingToken: Int64(token))
             }
             return .heldByAnother(owner: item?["owner"]?.string ?? "unknown")
@@ -79,8 +83,9 @@ public struct JobLedger: JobTracker {
         do {
             try await dynamo.updateItem(
                 table: table, key: key(o),
-                update: DynamoExpression("SET lease_expires_at = :lease",
-                                         values: [":lease": .number(nowS + Int64(WholeSeconds.of(lease)))]),
+                update: DynamoExpression(
+                    "SET lease_expires_at = :lease",
+                    values: [":lease": .number(nowS + Int64(WholeSeconds.of(lease)))]),
                 condition: held(owner: owner, token: fencingToken))
         } catch is ConditionalCheckFailed {
             throw LeaseLost(jobID: JobLedger.jobID(o))
@@ -89,11 +94,15 @@ public struct JobLedger: JobTracker {
 
     /// Records success with counts; only the holder of the current attempt may.
     /// `rejectsURI` names the object holding the refused rows, when there were any.
-    public func markSucceeded(_ o: ObjectCreated, owner: String, fencingToken: Int64, rowsLoaded: Int, rowsRejected: Int,
-                              duplicate: Bool = false, rejectsURI: String? = nil) async throws {
+    public func markSucceeded(
+        _ o: ObjectCreated, owner: String, fencingToken: Int64, rowsLoaded: Int, rowsRejected: Int,
+        duplicate: Bool = false, rejectsURI: String? = nil
+    ) async throws {
         let nowS = Int64(Date().timeIntervalSince1970)
-        var values: [String: DynamoValue] = [":s": .s("SUCCEEDED"), ":now": .number(nowS), ":rl": .number(rowsLoaded),
-                                             ":rr": .number(rowsRejected), ":dup": .bool(duplicate)]
+        var values: [String: DynamoValue] = [
+            ":s": .s("SUCCEEDED"), ":now": .number(nowS), ":rl": .number(rowsLoaded),
+            ":rr": .number(rowsRejected), ":dup": .bool(duplicate),
+        ]
         var set = "SET #status = :s, finished_at = :now, rows_loaded = :rl, rows_rejected = :rr, already_loaded = :dup"
         if let rejectsURI {
             set += ", rejects_uri = :rej"
@@ -101,8 +110,9 @@ public struct JobLedger: JobTracker {
         }
         try await dynamo.updateItem(
             table: table, key: key(o),
-            update: DynamoExpression(set + ", \(Self.runEnded) REMOVE lease_expires_at", names: ["#status": "status"],
-                                     values: values.merging([":zero": .number(0), ":one": .number(1)]) { a, _ in a }),
+            update: DynamoExpression(
+                set + ", \(Self.runEnded) REMOVE lease_expires_at", names: ["#status": "status"],
+                values: values.merging([":zero": .number(0), ":one": .number(1)]) { a, _ in a }),
             condition: held(owner: owner, token: fencingToken))
     }
 
@@ -111,10 +121,13 @@ public struct JobLedger: JobTracker {
         let nowS = Int64(Date().timeIntervalSince1970)
         try await dynamo.updateItem(
             table: table, key: key(o),
-            update: DynamoExpression("SET #status = :s, finished_at = :now, #error = :e, \(Self.runEnded) REMOVE lease_expires_at",
-                                     names: ["#status": "status", "#error": "error"],
-                                     values: [":s": .s("FAILED"), ":now": .number(nowS), ":e": .s(String(reason.prefix(2000))),
-                                              ":zero": .number(0), ":one": .number(1)]),
+            update: DynamoExpression(
+                "SET #status = :s, finished_at = :now, #error = :e, \(Self.runEnded) REMOVE lease_expires_at",
+                names: ["#status": "status", "#error": "error"],
+                values: [
+                    ":s": .s("FAILED"), ":now": .number(nowS), ":e": .s(String(reason.prefix(2000))),
+                    ":zero": .number(0), ":one": .number(1),
+                ]),
             condition: held(owner: owner, token: fencingToken))
     }
 
@@ -122,23 +135,30 @@ public struct JobLedger: JobTracker {
     public func release(_ o: ObjectCreated, owner: String, fencingToken: Int64, reason: String) async throws {
         try await dynamo.updateItem(
             table: table, key: key(o),
-            update: DynamoExpression("SET #status = :s, last_error = :e, \(Self.runEnded) REMOVE lease_expires_at",
-                                     names: ["#status": "status"],
-                                     values: [":s": .s("RECEIVED"), ":e": .s(String(reason.prefix(2000))),
-                                              ":zero": .number(0), ":one": .number(1)]),
+            update: DynamoExpression(
+                "SET #status = :s, last_error = :e, \(Self.runEnded) REMOVE lease_expires_at",
+                names: ["#status": "status"],
+                values: [
+                    ":s": .s("RECEIVED"), ":e": .s(String(reason.prefix(2000))),
+                    ":zero": .number(0), ":one": .number(1),
+                ]),
             condition: held(owner: owner, token: fencingToken))
     }
 
     /// Records a file refused before any claim (no route, undecodable), so its history shows why.
     public func recordRejected(_ o: ObjectCreated, reason: String) async throws {
         let nowS = Int64(Date().timeIntervalSince1970)
-        try await dynamo.putItem(table: table, item: [
-            JobLedger.partitionKey: .s(JobLedger.jobID(o)), "status": .s("FAILED"), "s3_bucket": .s(o.bucket),
-            "s3_key": .s(o.key), "s3_version": .s(o.version), "error": .s(String(reason.prefix(2000))),
-            "received_at": .number(nowS), "finished_at": .number(nowS), "attempt": .number(0),
-            "expires_at": .number(nowS + Int64(retentionDays) * 86400),
-        ], condition: DynamoExpression("attribute_not_exists(pk) OR #status <> :succeeded",
-                                       names: ["#status": "status"], values: [":succeeded": .s("SUCCEEDED")]))
+        try await dynamo.putItem(
+            table: table,
+            item: [
+                JobLedger.partitionKey: .s(JobLedger.jobID(o)), "status": .s("FAILED"), "s3_bucket": .s(o.bucket),
+                "s3_key": .s(o.key), "s3_version": .s(o.version), "error": .s(String(reason.prefix(2000))),
+                "received_at": .number(nowS), "finished_at": .number(nowS), "attempt": .number(0),
+                "expires_at": .number(nowS + Int64(retentionDays) * 86400),
+            ],
+            condition: DynamoExpression(
+                "attribute_not_exists(pk) OR #status <> :succeeded",
+                names: ["#status": "status"], values: [":succeeded": .s("SUCCEEDED")]))
     }
 
     public func item(_ o: ObjectCreated) async throws -> DynamoItem? {
@@ -146,8 +166,9 @@ public struct JobLedger: JobTracker {
     }
 
     private func held(owner: String, token: Int64) -> DynamoExpression {
-        DynamoExpression("#owner = :owner AND attempt = :token AND #status = :running",
-                         names: ["#owner": "owner", "#status": "status"],
-                         values: [":owner": .s(owner), ":token": .number(token), ":running": .s("RUNNING")])
+        DynamoExpression(
+            "#owner = :owner AND attempt = :token AND #status = :running",
+            names: ["#owner": "owner", "#status": "status"],
+            values: [":owner": .s(owner), ":token": .number(token), ":running": .s("RUNNING")])
     }
 }

@@ -13,8 +13,9 @@ public protocol JobTracker: Sendable {
     /// Extends our lease; throws `LeaseLost` when we no longer hold the file.
     func extendLease(_ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Duration) async throws
     /// Records success with counts, ending the attempt; `rejectsURI` names the refused rows' object.
-    func markSucceeded(_ o: ObjectCreated, owner: String, fencingToken: Int64, rowsLoaded: Int, rowsRejected: Int,
-                       duplicate: Bool, rejectsURI: String?) async throws
+    func markSucceeded(
+        _ o: ObjectCreated, owner: String, fencingToken: Int64, rowsLoaded: Int, rowsRejected: Int,
+        duplicate: Bool, rejectsURI: String?) async throws
     /// Records a permanent failure with its reason, ending the attempt.
     func markFailed(_ o: ObjectCreated, owner: String, fencingToken: Int64, reason: String) async throws
     /// Gives the file back (shutdown, transient failure), ending the attempt: the next claim need not wait.

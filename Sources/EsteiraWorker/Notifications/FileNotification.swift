@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 
 /// What a notification tells: one file's final outcome, as the JSON documented in docs/OPERATIONS.md
 /// ("Notifications"). Every key is always present; what does not apply is `null`.
@@ -38,9 +38,11 @@ public struct FileNotification: Sendable, Equatable {
     public var worker: String
     public var at: Date
 
-    public init(event: Event, bucket: String, key: String, version: String?, route: String?, tenant: String?,
-                table: String?, code: String?, reason: String?, rowsLoaded: Int?, rowsRejected: Int?,
-                rejectsURI: String?, jobID: String, worker: String, at: Date = Date()) {
+    public init(
+        event: Event, bucket: String, key: String, version: String?, route: String?, tenant: String?,
+        table: String?, code: String?, reason: String?, rowsLoaded: Int?, rowsRejected: Int?,
+        rejectsURI: String?, jobID: String, worker: String, at: Date = Date()
+    ) {
         self.event = event
         self.bucket = bucket
         self.key = key
@@ -146,7 +148,9 @@ public enum WebhookSignature {
 
     /// Checks a header against a body (what a receiver does; the tests use it): the HMAC must match
     /// (compared in constant time) and `t` must be within `tolerance` seconds of `now`.
-    public static func verify(_ header: String, body: [UInt8], secret: [UInt8], now: Int64, tolerance: Int64 = 300) -> Bool {
+    public static func verify(_ header: String, body: [UInt8], secret: [UInt8], now: Int64, tolerance: Int64 = 300)
+        -> Bool
+    {
         var t: Int64?
         var v1: String?
         for part in header.split(separator: ",") {

@@ -1,9 +1,9 @@
+import EsteiraAWS
+import EsteiraPipeline
 import Foundation
 import Logging
 import Prometheus
 import Synchronization
-import EsteiraAWS
-import EsteiraPipeline
 
 /// Tells SNS topics and webhooks of files' outcomes, in the background: the worker hands a notification
 /// over (`enqueue`, which never waits) and goes on; delivery is retried with backoff and can never block
@@ -69,20 +69,24 @@ public final class Notifier: Sendable {
     private let observer: (@Sendable (FileNotification, Int) -> Void)?
 
     /// `sns` is needed when a topic is named (globally or by a route); `transport` posts webhooks.
-    public init(settings: Settings, sns: SNSClient?, transport: HTTPTransport = .shared,
-                registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-                logger: Logger = Logger(label: "esteira.notify"),
-                observer: (@Sendable (FileNotification, _ targets: Int) -> Void)? = nil) {
+    public init(
+        settings: Settings, sns: SNSClient?, transport: HTTPTransport = .shared,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        logger: Logger = Logger(label: "esteira.notify"),
+        observer: (@Sendable (FileNotification, _ targets: Int) -> Void)? = nil
+    ) {
         self.settings = settings
         self.observer = observer
         self.logger = logger
         self.registry = registry
         let tally = Tally()
         self.tally = tally
-        let (stream, continuation) = AsyncStream.makeStream(of: Delivery.self, bufferingPolicy: .bufferingOldest(max(1, settings.capacity)))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: Delivery.self, bufferingPolicy: .bufferingOldest(max(1, settings.capacity)))
         self.continuation = continuation
-        let sender = Sender(settings: settings, sns: sns, transport: transport, logger: logger, registry: registry,
-                            tally: tally)
+        let sender = Sender(
+            settings: settings, sns: sns, transport: transport, logger: logger, registry: registry,
+            tally: tally)
         let parallel = max(1, settings.parallel)
         self.consumer = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -124,9 +128,12 @@ public final class Notifier: Sendable {
             tally.pending.withLock { $0 -= 1 }
             tally.counts.withLock { $0.dropped += 1 }
             count(target.kind, "dropped")
-            logger.warning("notification dropped: the delivery queue is full", metadata: [
-                "event": "\(notification.event.rawValue)", "key": "\(notification.key)", "target": "\(target.kind)",
-                "capacity": "\(settings.capacity)"])
+            logger.warning(
+                "notification dropped: the delivery queue is full",
+                metadata: [
+                    "event": "\(notification.event.rawValue)", "key": "\(notification.key)", "target": "\(target.kind)",
+                    "capacity": "\(settings.capacity)",
+                ])
         }
     }
 
@@ -142,11 +149,13 @@ public final class Notifier: Sendable {
         if left > 0 {
             consumer.cancel()
             tally.counts.withLock { $0.dropped += left }
-            logger.warning("notifications abandoned at shutdown", metadata: ["pending": "\(left)", "grace": "\(grace)"])
+            logger.warning(
+                "notifications abandoned at shutdown", metadata: ["pending": "\(left)", "grace": "\(grace)"])
         }
         let s = stats
         if s.sent + s.failed + s.dropped > 0 {
-            logger.info("notifier stopped", metadata: ["sent": "\(s.sent)", "failed": "\(s.failed)", "dropped": "\(s.dropped)"])
+            logger.info(
+                "notifier stopped", metadata: ["sent": "\(s.sent)", "failed": "\(s.failed)", "dropped": "\(s.dropped)"])
         }
     }
 
@@ -164,13 +173,19 @@ public final class Notifier: Sendable {
         let tally: Tally
 
         static func count(_ registry: PrometheusCollectorRegistry, _ target: String, _ result: String) {
-            registry.makeCounter(descriptor: MetricNameDescriptor(
-                metricName: "esteira_notifications", unitName: "total",
-                helpText: "File notifications by target (sns, webhook) and result (sent, failed, dropped)."),
-                labels: [("target", target), ("result", result)]).increment()
+            registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    metricName: "esteira_notifications", unitName: "total",
+                    helpText: "File notifications by target (sns, webhook) and result (sent, failed, dropped)."),
+                labels: [("target", target), ("result", result)]
+            ).increment()
         }
 
-        enum Attempt { case sent, retry(String), give(String) }
+        enum Attempt {
+            case sent
+            case retry(String)
+            case give(String)
+        }
 
         func deliver(_ d: Delivery) async {
             var log = logger
@@ -195,8 +210,11 @@ public final class Notifier: Sendable {
                     if n < attempts {
                         tally.counts.withLock { $0.retries += 1 }
                         let delay = settings.backoff.delay(afterAttempt: n)
-                        log.info("notification not delivered; retrying", metadata: [
-                            "attempt": "\(n)", "error": "\(why)", "delay_s": "\(delay)"])
+                        log.info(
+                            "notification not delivered; retrying",
+                            metadata: [
+                                "attempt": "\(n)", "error": "\(why)", "delay_s": "\(delay)",
+                            ])
                         do { try await Task.sleep(for: delay) } catch { return }
                         continue
                     }
@@ -214,11 +232,13 @@ public final class Notifier: Sendable {
             case .sns(let topic):
                 guard let sns else { return .give("no SNS client") }
                 do {
-                    try await sns.publish(topicARN: topic, message: String(decoding: body, as: UTF8.self), attributes: [
-                        ("esteira.event", d.notification.event.rawValue),
-                        ("esteira.route", d.notification.route ?? "-"),
-                        ("esteira.tenant", d.notification.tenant ?? "-"),
-                    ])
+                    try await sns.publish(
+                        topicARN: topic, message: String(decoding: body, as: UTF8.self),
+                        attributes: [
+                            ("esteira.event", d.notification.event.rawValue),
+                            ("esteira.route", d.notification.route ?? "-"),
+                            ("esteira.tenant", d.notification.tenant ?? "-"),
+                        ])
                     return .sent
                 } catch let e as AWSError {
                     return e.isTransient ? .retry("\(e)") : .give("\(topic): \(e)")
@@ -228,13 +248,18 @@ public final class Notifier: Sendable {
             case .webhook(let hook):
                 guard let secret = settings.webhookSecret else { return .give("no webhook secret configured") }
                 let now = Int64(Date().timeIntervalSince1970)
-                let request = HTTPRequest(method: "POST", url: hook.url, headers: [
-                    ("content-type", "application/json"),
-                    ("user-agent", "esteira-notify/1"),
-                    ("x-esteira-event", d.notification.event.rawValue),
-                    ("x-esteira-delivery", d.id),
-                    (WebhookSignature.header.lowercased(), WebhookSignature.value(body: body, secret: secret, timestamp: now)),
-                ], body: body, timeout: settings.webhookTimeout)
+                let request = HTTPRequest(
+                    method: "POST", url: hook.url,
+                    headers: [
+                        ("content-type", "application/json"),
+                        ("user-agent", "esteira-notify/1"),
+                        ("x-esteira-event", d.notification.event.rawValue),
+                        ("x-esteira-delivery", d.id),
+                        (
+                            WebhookSignature.header.lowercased(),
+                            WebhookSignature.value(body: body, secret: secret, timestamp: now)
+                        ),
+                    ], body: body, timeout: settings.webhookTimeout)
                 do {
                     // Only the status matters: the answer's body is never read, so a receiver cannot make
                     // us buffer a large one.
@@ -243,7 +268,9 @@ public final class Notifier: Sendable {
                     switch head.status {
                     case 200..<300: return .sent
                     case 408, 425, 429, 500...599: return .retry("\(hook.redacted) answered \(head.status)")
-                    default: return .give("\(hook.redacted) answered \(head.status); not retried (redirects are not followed)")
+                    default:
+                        return .give(
+                            "\(hook.redacted) answered \(head.status); not retried (redirects are not followed)")
                     }
                 } catch let e as TransportError {
                     // Its description carries the full URL, query string included: log the message only.

@@ -25,8 +25,10 @@ public struct JSONLogHandler: LogHandler {
         log(level: event.level, message: event.message, metadata: event.metadata)
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
+    public func log(
+        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
+        source: String, file: String, function: String, line: UInt
+    ) {
         log(level: level, message: message, metadata: explicit)
     }
 
@@ -35,7 +37,8 @@ public struct JSONLogHandler: LogHandler {
         if let provided = metadataProvider?.get() { all.merge(provided) { _, new in new } }
         if let explicit { all.merge(explicit) { _, new in new } }
         var fields: [(String, String)] = [
-            ("ts", JSONLogHandler.timestamp()), ("level", level.rawValue), ("msg", message.description), ("logger", label),
+            ("ts", JSONLogHandler.timestamp()), ("level", level.rawValue), ("msg", message.description),
+            ("logger", label),
         ]
         for key in all.keys.sorted() { fields.append((key, "\(all[key]!)")) }
         var out = "{"
@@ -53,8 +56,9 @@ public struct JSONLogHandler: LogHandler {
         var t = time_t(tv.tv_sec)
         var tm = tm()
         gmtime_r(&t, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                      tm.tm_hour, tm.tm_min, tm.tm_sec, Int(tv.tv_usec / 1000))
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+            tm.tm_hour, tm.tm_min, tm.tm_sec, Int(tv.tv_usec / 1000))
     }
 
     /// JSON string escaping per RFC 8259.

@@ -1,7 +1,7 @@
+import EsteiraStatus
 import Foundation
 import Logging
 import Synchronization
-import EsteiraStatus
 
 /// Answers `/readyz` from the last result of periodic dependency checks (MySQL, SQS),
 /// so a probe never waits on a slow dependency and never hammers it.
@@ -35,8 +35,11 @@ public final class Readiness: Sendable {
                 return s[c.name]
             }
             if previous != result {
-                if result == "ok" { logger.info("dependency ready", metadata: ["dependency": "\(c.name)"]) }
-                else { logger.warning("dependency not ready", metadata: ["dependency": "\(c.name)", "error": "\(result)"]) }
+                if result == "ok" {
+                    logger.info("dependency ready", metadata: ["dependency": "\(c.name)"])
+                } else {
+                    logger.warning("dependency not ready", metadata: ["dependency": "\(c.name)", "error": "\(result)"])
+                }
             }
         }
     }
@@ -65,7 +68,11 @@ public enum StatusRoutes {
                 let failures = readiness.failures
                 return failures.isEmpty
                     ? (200, "text/plain", "ready\n")
-                    : (503, "text/plain", failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n") + "\n")
+                    : (
+                        503, "text/plain",
+                        failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
+                            + "\n"
+                    )
             case "/metrics":
                 return (200, "text/plain; version=0.0.4", worker.metrics.exposition())
             default:

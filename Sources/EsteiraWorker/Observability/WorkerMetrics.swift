@@ -1,6 +1,6 @@
+import EsteiraAWS
 import Foundation
 import Prometheus
-import EsteiraAWS
 
 /// The fleet's Prometheus metrics, registered once per process and scraped from `/metrics`.
 public final class WorkerMetrics: Sendable {
@@ -20,32 +20,46 @@ public final class WorkerMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        received = registry.makeCounter(descriptor: Self.name("esteira_files_received", "total", "Files named by received S3 events."))
-        succeeded = registry.makeCounter(descriptor: Self.name("esteira_files_succeeded", "total", "Files committed to MySQL."))
-        duplicates = registry.makeCounter(descriptor: Self.name("esteira_files_duplicate", "total",
-                                                                "Deliveries of a file version that was already loaded."))
+        received = registry.makeCounter(
+            descriptor: Self.name("esteira_files_received", "total", "Files named by received S3 events."))
+        succeeded = registry.makeCounter(
+            descriptor: Self.name("esteira_files_succeeded", "total", "Files committed to MySQL."))
+        duplicates = registry.makeCounter(
+            descriptor: Self.name(
+                "esteira_files_duplicate", "total",
+                "Deliveries of a file version that was already loaded."))
         bytesRead = registry.makeCounter(descriptor: Self.name("esteira_bytes_read", "total", "Bytes read from S3."))
-        heartbeatFailures = registry.makeCounter(descriptor: Self.name("esteira_heartbeat_failures", "total",
-                                                                       "Failed visibility or lease extensions."))
-        inFlight = registry.makeGauge(descriptor: Self.name("esteira_files_in_flight", "", "Files being worked on now."))
-        let durations: [Duration] = [.milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15),
-                                     .seconds(60), .seconds(300), .seconds(900), .seconds(3600)]
+        heartbeatFailures = registry.makeCounter(
+            descriptor: Self.name(
+                "esteira_heartbeat_failures", "total",
+                "Failed visibility or lease extensions."))
+        inFlight = registry.makeGauge(
+            descriptor: Self.name("esteira_files_in_flight", "", "Files being worked on now."))
+        let durations: [Duration] = [
+            .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15),
+            .seconds(60), .seconds(300), .seconds(900), .seconds(3600),
+        ]
         jobDuration = registry.makeDurationHistogram(
-            descriptor: Self.name("esteira_job_duration", "seconds", "Time from claim to commit (or failure) of one file."),
+            descriptor: Self.name(
+                "esteira_job_duration", "seconds", "Time from claim to commit (or failure) of one file."),
             buckets: durations)
         receiveLatency = registry.makeDurationHistogram(
-            descriptor: Self.name("esteira_receive_latency", "seconds",
-                                  "Time from the message being sent (the upload's event) to a worker receiving it."),
+            descriptor: Self.name(
+                "esteira_receive_latency", "seconds",
+                "Time from the message being sent (the upload's event) to a worker receiving it."),
             buckets: durations)
-        oldestReceivedAge = registry.makeGauge(descriptor: Self.name(
-            "esteira_queue_oldest_received_age", "seconds",
-            "Age (from SentTimestamp) of the oldest message in this worker's last receive; 0 after an empty poll."))
+        oldestReceivedAge = registry.makeGauge(
+            descriptor: Self.name(
+                "esteira_queue_oldest_received_age", "seconds",
+                "Age (from SentTimestamp) of the oldest message in this worker's last receive; 0 after an empty poll."))
         // Sampled by the readiness check (GetQueueAttributes every 15 s); -1 until the first sample.
-        let depth = Self.name("esteira_queue_messages", "",
-                              "Messages in the queue by SQS's approximate counts (sampled every 15 s; -1 before the first sample).")
+        let depth = Self.name(
+            "esteira_queue_messages", "",
+            "Messages in the queue by SQS's approximate counts (sampled every 15 s; -1 before the first sample).")
         queueVisible = registry.makeGauge(descriptor: depth, labels: [("queue", "main"), ("state", "visible")])
         queueInFlight = registry.makeGauge(descriptor: depth, labels: [("queue", "main"), ("state", "in_flight")])
-        deadLetterVisible = registry.makeGauge(descriptor: depth, labels: [("queue", "dead_letter"), ("state", "visible")])
+        deadLetterVisible = registry.makeGauge(
+            descriptor: depth, labels: [("queue", "dead_letter"), ("state", "visible")])
         for gauge in [queueVisible, queueInFlight, deadLetterVisible] { gauge.set(Int64(-1)) }
     }
 
@@ -64,11 +78,16 @@ public final class WorkerMetrics: Sendable {
 
     /// Rows of one committed file, by route (the reject ratio per route is rejected / (loaded + rejected)).
     func rows(route: String, loaded: Int, rejected: Int) {
-        registry.makeCounter(descriptor: Self.name("esteira_rows_loaded", "total", "Rows committed to MySQL, by route."),
-                             labels: [("route", route)]).increment(by: Int64(loaded))
-        registry.makeCounter(descriptor: Self.name("esteira_rows_rejected", "total",
-                                                   "Rows refused and written to rejects files, by route."),
-                             labels: [("route", route)]).increment(by: Int64(rejected))
+        registry.makeCounter(
+            descriptor: Self.name("esteira_rows_loaded", "total", "Rows committed to MySQL, by route."),
+            labels: [("route", route)]
+        ).increment(by: Int64(loaded))
+        registry.makeCounter(
+            descriptor: Self.name(
+                "esteira_rows_rejected", "total",
+                "Rows refused and written to rejects files, by route."),
+            labels: [("route", route)]
+        ).increment(by: Int64(rejected))
     }
 
     /// Records SQS's approximate counts (`GetQueueAttributes`) for the main queue and the DLQ; a DLQ
@@ -86,8 +105,10 @@ public final class WorkerMetrics: Sendable {
 
     /// Failures by the reason code that also names them in the DLQ.
     func failed(_ reason: String) {
-        registry.makeCounter(descriptor: Self.name("esteira_files_failed", "total", "Files that failed permanently, by reason."),
-                             labels: [("reason", reason)]).increment()
+        registry.makeCounter(
+            descriptor: Self.name("esteira_files_failed", "total", "Files that failed permanently, by reason."),
+            labels: [("reason", reason)]
+        ).increment()
     }
 
     /// A metric name as Prometheus writes it: `<name>_<unit>` (no unit for gauges of counts).

@@ -1,7 +1,7 @@
-import Foundation
 import EsteiraAWS
 import EsteiraMySQL
 import EsteiraPipeline
+import Foundation
 
 /// What backfill (and reconcile) decided about one object.
 public enum BackfillOutcome: Sendable, Equatable {
@@ -55,8 +55,10 @@ public struct BackfillScanner: Sendable {
     /// Why no route takes a key, or nil when one does.
     public let routeRefusal: @Sendable (String) -> String?
 
-    public init(s3: S3Client, jobs: JobLedger, loaded: @escaping @Sendable ([LedgerKey]) async throws -> Set<LedgerKey>,
-                routeRefusal: @escaping @Sendable (String) -> String?) {
+    public init(
+        s3: S3Client, jobs: JobLedger, loaded: @escaping @Sendable ([LedgerKey]) async throws -> Set<LedgerKey>,
+        routeRefusal: @escaping @Sendable (String) -> String?
+    ) {
         self.s3 = s3
         self.jobs = jobs
         self.loaded = loaded
@@ -65,19 +67,25 @@ public struct BackfillScanner: Sendable {
 
     /// Scans every object under `prefix` last modified in [`since`, `before`), a page (≤1000) at a time,
     /// handing each page's decisions to `page`; stops after `limit` objects in the window.
-    public func scan(bucket: String, prefix: String, since: Date? = nil, before: Date? = nil, limit: Int = 1_000_000,
-                     page: ([BackfillObject]) async throws -> Void) async throws {
+    public func scan(
+        bucket: String, prefix: String, since: Date? = nil, before: Date? = nil, limit: Int = 1_000_000,
+        page: ([BackfillObject]) async throws -> Void
+    ) async throws {
         var token: String?
         var seen = 0
         repeat {
-            let listed = try await s3.listObjectsPage(bucket: bucket, prefix: prefix.isEmpty ? nil : prefix, continuationToken: token)
+            let listed = try await s3.listObjectsPage(
+                bucket: bucket, prefix: prefix.isEmpty ? nil : prefix, continuationToken: token)
             token = listed.nextContinuationToken
             var window = listed.objects.filter { o in
                 if let since, let m = o.lastModified, m < since { return false }
                 if let before, let m = o.lastModified, m >= before { return false }
                 return true
             }
-            if seen + window.count > limit { window = Array(window.prefix(limit - seen)); token = nil }
+            if seen + window.count > limit {
+                window = Array(window.prefix(limit - seen))
+                token = nil
+            }
             seen += window.count
             try await page(try await decide(bucket: bucket, window))
         } while token != nil
@@ -87,8 +95,9 @@ public struct BackfillScanner: Sendable {
     func decide(bucket: String, _ listed: [S3ListedObject]) async throws -> [BackfillObject] {
         var out: [BackfillObject] = listed.map { o in
             let eTag = o.eTag.map(Self.bareETag)
-            return BackfillObject(event: ObjectCreated(bucket: bucket, key: o.key, size: o.size, eTag: eTag),
-                                  lastModified: o.lastModified, outcome: .toQueue)
+            return BackfillObject(
+                event: ObjectCreated(bucket: bucket, key: o.key, size: o.size, eTag: eTag),
+                lastModified: o.lastModified, outcome: .toQueue)
         }
         for i in out.indices {
             let key = out[i].event.key
@@ -106,19 +115,26 @@ public struct BackfillScanner: Sendable {
         // or a later real event (with the id) would be a different version to the ledger.
         let toHead = out.indices.filter { out[$0].outcome == .toQueue }
         let heads = try await Self.each(toHead.map { out[$0].event }, width: Self.width) { [s3] e -> S3ObjectInfo? in
-            do { return try await s3.headObject(bucket: e.bucket, key: e.key) } catch let err as AWSError where err.status == 404 {
+            do { return try await s3.headObject(bucket: e.bucket, key: e.key) } catch let err as AWSError
+                where err.status == 404
+            {
                 return nil
             }
         }
         for (i, head) in zip(toHead, heads) {
-            guard let head else { out[i].outcome = .skipped(reason: "deleted while listing"); continue }
+            guard let head else {
+                out[i].outcome = .skipped(reason: "deleted while listing")
+                continue
+            }
             out[i].event.versionID = head.versionID.flatMap { $0.isEmpty || $0 == "null" ? nil : $0 }
             if let e = head.eTag { out[i].event.eTag = Self.bareETag(e) }
             if let s = head.size { out[i].event.size = s }
         }
         try await markLoaded(&out, onlyVersioned: true)
         let toAsk = out.indices.filter { out[$0].outcome == .toQueue }
-        let items = try await Self.each(toAsk.map { out[$0].event }, width: Self.width) { [jobs] e in try await jobs.item(e) }
+        let items = try await Self.each(toAsk.map { out[$0].event }, width: Self.width) { [jobs] e in
+            try await jobs.item(e)
+        }
         for (i, item) in zip(toAsk, items) {
             guard let item else { continue }
             switch item["status"]?.string {
@@ -136,8 +152,12 @@ public struct BackfillScanner: Sendable {
     }
 
     private func markLoaded(_ out: inout [BackfillObject], onlyVersioned: Bool = false) async throws {
-        let asking = out.indices.filter { out[$0].outcome == .toQueue && (!onlyVersioned || out[$0].event.versionID != nil) }
-        let keys = asking.map { LedgerKey(bucket: out[$0].event.bucket, key: out[$0].event.key, version: out[$0].event.version) }
+        let asking = out.indices.filter {
+            out[$0].outcome == .toQueue && (!onlyVersioned || out[$0].event.versionID != nil)
+        }
+        let keys = asking.map {
+            LedgerKey(bucket: out[$0].event.bucket, key: out[$0].event.key, version: out[$0].event.version)
+        }
         guard !keys.isEmpty else { return }
         let found = try await loaded(keys)
         for (i, k) in zip(asking, keys) where found.contains(k) { out[i].outcome = .alreadyLoaded }
@@ -148,8 +168,10 @@ public struct BackfillScanner: Sendable {
     static let width = 8
 
     /// `body` for each item, at most `width` at once; the results in the items' order.
-    static func each<T: Sendable, R: Sendable>(_ items: [T], width: Int,
-                                               _ body: @escaping @Sendable (T) async throws -> R) async throws -> [R] {
+    static func each<T: Sendable, R: Sendable>(
+        _ items: [T], width: Int,
+        _ body: @escaping @Sendable (T) async throws -> R
+    ) async throws -> [R] {
         try await withThrowingTaskGroup(of: (Int, R).self) { group in
             var results = [R?](repeating: nil, count: items.count)
             var next = 0
@@ -194,8 +216,10 @@ public struct BackfillSender: Sendable {
 
     /// Sends `events`; `started` and `alreadySent` pace the rate across calls. An entry SQS refuses for its
     /// own trouble is retried (twice, after a pause); one refused as the sender's fault is reported.
-    public func send(_ events: [ObjectCreated], started: ContinuousClock.Instant, alreadySent: Int,
-                     progress: (ObjectCreated) -> Void = { _ in }) async throws -> Result {
+    public func send(
+        _ events: [ObjectCreated], started: ContinuousClock.Instant, alreadySent: Int,
+        progress: (ObjectCreated) -> Void = { _ in }
+    ) async throws -> Result {
         var result = Result()
         // Below 10 a second, smaller batches: no burst is larger than one second's worth.
         let size = rate.map { max(1, min(10, Int($0))) } ?? 10
@@ -213,14 +237,22 @@ public struct BackfillSender: Sendable {
             var pending = Dictionary(uniqueKeysWithValues: batch.enumerated().map { (String($0.offset), $0.element) })
             for attempt in 0..<3 where !pending.isEmpty {
                 if attempt > 0 { try await Task.sleep(for: .milliseconds(500 * attempt)) }
-                let r = try await sqs.sendMessageBatch(queueURL: queueURL, messages: pending.sorted { $0.key < $1.key }.map {
-                    SQSBatchMessage(id: $0.key, body: $0.value.notificationBody, attributes: ["esteira.source": "backfill"])
-                })
+                let r = try await sqs.sendMessageBatch(
+                    queueURL: queueURL,
+                    messages: pending.sorted { $0.key < $1.key }.map {
+                        SQSBatchMessage(
+                            id: $0.key, body: $0.value.notificationBody, attributes: ["esteira.source": "backfill"])
+                    })
                 for id in r.successful {
-                    if let e = pending.removeValue(forKey: id) { result.sent.append(e); progress(e) }
+                    if let e = pending.removeValue(forKey: id) {
+                        result.sent.append(e)
+                        progress(e)
+                    }
                 }
                 for f in r.failed where f.senderFault {
-                    if let e = pending.removeValue(forKey: f.id) { result.refused.append((e, "\(f.code): \(f.message)")) }
+                    if let e = pending.removeValue(forKey: f.id) {
+                        result.refused.append((e, "\(f.code): \(f.message)"))
+                    }
                 }
             }
             for (_, e) in pending { result.refused.append((e, "SQS did not take it after 3 tries")) }

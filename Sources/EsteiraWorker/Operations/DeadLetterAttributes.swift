@@ -40,8 +40,10 @@ public struct DeadLetterAttributes: Sendable, Equatable {
     }
 
     /// The attributes of a failure, each value made sendable.
-    public init(code: String, reason: String, worker: String, attempt: Int, sourceMessageID: String, failedAt: Date,
-                bucket: String?, key: String?, route: String?, carriedOver: [String: String] = [:]) {
+    public init(
+        code: String, reason: String, worker: String, attempt: Int, sourceMessageID: String, failedAt: Date,
+        bucket: String?, key: String?, route: String?, carriedOver: [String: String] = [:]
+    ) {
         var v: [String: String] = [
             Self.code: code, Self.message: reason, Self.worker: worker, Self.attempt: String(attempt),
             Self.sourceMessageID: sourceMessageID, Self.failedAt: ISO8601DateFormatter().string(from: failedAt),
@@ -58,13 +60,17 @@ public struct DeadLetterAttributes: Sendable, Equatable {
     /// The error code; a letter without one was moved by SQS redrive after too many receives.
     public var errorCode: String { values[Self.code] ?? "MaxReceives" }
     /// The reason, in words a person can act on.
-    public var reason: String { values[Self.message] ?? "(no reason recorded: moved by SQS redrive after too many receives)" }
+    public var reason: String {
+        values[Self.message] ?? "(no reason recorded: moved by SQS redrive after too many receives)"
+    }
     /// The object key the failure concerns, when one was recorded.
     public var objectKey: String? { values[Self.key] }
     /// How often the letter was replayed to the main queue.
     public var replays: Int { values[Self.replayCount].flatMap(Int.init) ?? 0 }
     /// What a message keeps when it fails again after a replay: its replay count and the letter it came from.
-    public var replayHistory: [String: String] { values.filter { $0.key == Self.replayCount || $0.key == Self.replayOf } }
+    public var replayHistory: [String: String] {
+        values.filter { $0.key == Self.replayCount || $0.key == Self.replayOf }
+    }
 
     /// These attributes, as sent back to the main queue by a replay of dead letter `id`.
     public func replayed(of id: String, at date: Date) -> DeadLetterAttributes {
@@ -77,7 +83,9 @@ public struct DeadLetterAttributes: Sendable, Equatable {
 
     /// Body and attributes that SQS will take: values sanitised, then the longest values (the reason
     /// and the key first) cut until the whole fits; a body that leaves no room is cut last.
-    public static func sendable(body: String, attributes: [String: String]) -> (body: String, attributes: [String: String]) {
+    public static func sendable(body: String, attributes: [String: String]) -> (
+        body: String, attributes: [String: String]
+    ) {
         var attributes = attributes.mapValues { cut(sanitize($0), maxBytes: maxValueBytes) }
         var body = sanitize(body)
         let originalBody = body.utf8.count
@@ -87,7 +95,8 @@ public struct DeadLetterAttributes: Sendable, Equatable {
         }
         // Cut the longest value by the excess until the message fits (a round per value at most).
         while size(body: body, attributes: attributes) > maxMessageBytes,
-              let (name, value) = attributes.max(by: { $0.value.utf8.count < $1.value.utf8.count }), value.utf8.count > 16 {
+            let (name, value) = attributes.max(by: { $0.value.utf8.count < $1.value.utf8.count }), value.utf8.count > 16
+        {
             let excess = size(body: body, attributes: attributes) - maxMessageBytes
             attributes[name] = cut(value, maxBytes: max(16, value.utf8.count - excess - 8))
         }
@@ -112,7 +121,11 @@ public struct DeadLetterAttributes: Sendable, Equatable {
         guard !text.unicodeScalars.allSatisfy(isAllowed) else { return text }
         var out = String.UnicodeScalarView()
         for s in text.unicodeScalars {
-            if isAllowed(s) { out.append(s) } else { out.append(contentsOf: "\\u{\(String(s.value, radix: 16))}".unicodeScalars) }
+            if isAllowed(s) {
+                out.append(s)
+            } else {
+                out.append(contentsOf: "\\u{\(String(s.value, radix: 16))}".unicodeScalars)
+            }
         }
         return String(out)
     }

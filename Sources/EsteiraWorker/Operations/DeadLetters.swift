@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 
 /// One message in the dead-letter queue, with what Esteira recorded about its failure.
 public struct DeadLetter: Sendable, Equatable {
@@ -53,7 +53,11 @@ public struct DeadLetterFilter: Sendable {
 
     public func matches(_ d: DeadLetter) -> Bool {
         if !ids.isEmpty && !ids.contains(d.id) { return false }
-        if let reason, !d.reason.localizedCaseInsensitiveContains(reason), !d.code.localizedCaseInsensitiveContains(reason) { return false }
+        if let reason, !d.reason.localizedCaseInsensitiveContains(reason),
+            !d.code.localizedCaseInsensitiveContains(reason)
+        {
+            return false
+        }
         if let tenant, d.tenant != tenant { return false }
         if let keyGlob {
             guard let key = d.key, KeyGlob.matches(keyGlob, key) else { return false }
@@ -65,13 +69,27 @@ public struct DeadLetterFilter: Sendable {
 enum KeyGlob {
     /// `*` matches any run (slashes included, for whole keys), `?` one character.
     static func matches(_ pattern: String, _ text: String) -> Bool {
-        let p = Array(pattern), t = Array(text)
-        var pi = 0, ti = 0, star = -1, mark = 0
+        let p = Array(pattern)
+        let t = Array(text)
+        var pi = 0
+        var ti = 0
+        var star = -1
+        var mark = 0
         while ti < t.count {
-            if pi < p.count, p[pi] != "*", p[pi] == "?" || p[pi] == t[ti] { pi += 1; ti += 1 }
-            else if pi < p.count, p[pi] == "*" { star = pi; mark = ti; pi += 1 }
-            else if star >= 0 { pi = star + 1; mark += 1; ti = mark }
-            else { return false }
+            if pi < p.count, p[pi] != "*", p[pi] == "?" || p[pi] == t[ti] {
+                pi += 1
+                ti += 1
+            } else if pi < p.count, p[pi] == "*" {
+                star = pi
+                mark = ti
+                pi += 1
+            } else if star >= 0 {
+                pi = star + 1
+                mark += 1
+                ti = mark
+            } else {
+                return false
+            }
         }
         while pi < p.count, p[pi] == "*" { pi += 1 }
         return pi == p.count
@@ -103,8 +121,10 @@ public struct DeadLetterOperator: Sendable {
     /// When set, letters naming any other bucket stay in the DLQ, as the worker would refuse them again.
     public let landingBuckets: LandingBuckets?
 
-    public init(sqs: SQSClient, dynamo: DynamoDBClient, jobsTable: String, queueURL: String, deadLetterURL: String,
-                landingBuckets: LandingBuckets? = nil) {
+    public init(
+        sqs: SQSClient, dynamo: DynamoDBClient, jobsTable: String, queueURL: String, deadLetterURL: String,
+        landingBuckets: LandingBuckets? = nil
+    ) {
         self.landingBuckets = landingBuckets
         self.sqs = sqs
         self.dynamo = dynamo
@@ -119,14 +139,19 @@ public struct DeadLetterOperator: Sendable {
         var found: [String: DeadLetter] = [:]
         var emptyRounds = 0
         while found.count < limit, emptyRounds < 2 {
-            let batch = try await sqs.receiveMessages(queueURL: deadLetterURL, maxMessages: 10, waitSeconds: 1,
-                                                      visibilityTimeout: 60)
+            let batch = try await sqs.receiveMessages(
+                queueURL: deadLetterURL, maxMessages: 10, waitSeconds: 1,
+                visibilityTimeout: 60)
             let fresh = batch.filter { found[$0.messageID] == nil }
-            if fresh.isEmpty { emptyRounds += 1; continue }
+            if fresh.isEmpty {
+                emptyRounds += 1
+                continue
+            }
             emptyRounds = 0
             for m in fresh {
-                found[m.messageID] = DeadLetter(id: m.messageID, receiptHandle: m.receiptHandle, body: m.body,
-                                                attributes: m.messageAttributes, systemAttributes: m.attributes)
+                found[m.messageID] = DeadLetter(
+                    id: m.messageID, receiptHandle: m.receiptHandle, body: m.body,
+                    attributes: m.messageAttributes, systemAttributes: m.attributes)
             }
         }
         for d in found.values {
@@ -141,8 +166,10 @@ public struct DeadLetterOperator: Sendable {
 
     /// Moves matching dead letters back to the main queue, at most `max`, at most `rate` per second.
     /// `onEach` is called after each message (progress display).
-    public func replay(filter: DeadLetterFilter, max: Int? = nil, rate: Double? = nil, dryRun: Bool = false,
-                       onEach: @Sendable (DeadLetter, Bool) -> Void = { _, _ in }) async throws -> ReplayReport {
+    public func replay(
+        filter: DeadLetterFilter, max: Int? = nil, rate: Double? = nil, dryRun: Bool = false,
+        onEach: @Sendable (DeadLetter, Bool) -> Void = { _, _ in }
+    ) async throws -> ReplayReport {
         var report = ReplayReport()
         // Everything, unfiltered: SQS's own redrive (StartMessageMoveTask) does it server-side where the
         // server has it. It keeps no replay count; anything else falls back to send-then-delete below.
@@ -157,7 +184,10 @@ public struct DeadLetterOperator: Sendable {
         let pause = rate.map { $0 > 0 ? 1 / $0 : 0 } ?? 0
         for d in candidates {
             guard budget > 0 else { break }
-            guard filter.matches(d) else { report.skipped += 1; continue }
+            guard filter.matches(d) else {
+                report.skipped += 1
+                continue
+            }
             if let landingBuckets, d.buckets.contains(where: { landingBuckets.refusal($0) != nil }) {
                 report.foreignBucket.append(d.id)
                 continue
@@ -175,10 +205,12 @@ public struct DeadLetterOperator: Sendable {
                 let (body, sendable) = DeadLetterAttributes.sendable(body: d.body, attributes: attributes.values)
                 try await sqs.sendMessage(queueURL: queueURL, body: body, attributes: sendable)
                 let now = Int64(Date().timeIntervalSince1970)
-                try await dynamo.putItem(table: jobsTable, item: [
-                    "pk": .s("replay#\(d.id)"), "status": .s("REPLAYED"), "replayed_at": .number(now),
-                    "s3_key": .s(d.key ?? ""), "expires_at": .number(now + 14 * 86400),
-                ])
+                try await dynamo.putItem(
+                    table: jobsTable,
+                    item: [
+                        "pk": .s("replay#\(d.id)"), "status": .s("REPLAYED"), "replayed_at": .number(now),
+                        "s3_key": .s(d.key ?? ""), "expires_at": .number(now + 14 * 86400),
+                    ])
             }
             try await sqs.deleteMessage(queueURL: deadLetterURL, receiptHandle: d.receiptHandle)
             if wasSent { report.alreadySent.append(d.id) } else { report.replayed.append(d.id) }
@@ -193,8 +225,9 @@ public struct DeadLetterOperator: Sendable {
             let arns = try await sqs.getQueueAttributes(queueURL: deadLetterURL, names: ["QueueArn"])
             let main = try await sqs.getQueueAttributes(queueURL: queueURL, names: ["QueueArn"])
             guard let source = arns["QueueArn"], let destination = main["QueueArn"] else { return false }
-            _ = try await sqs.startMessageMoveTask(sourceARN: source, destinationARN: destination,
-                                                   maxMessagesPerSecond: rate.map { Swift.max(1, Int($0)) })
+            _ = try await sqs.startMessageMoveTask(
+                sourceARN: source, destinationARN: destination,
+                maxMessagesPerSecond: rate.map { Swift.max(1, Int($0)) })
             return true
         } catch {
             return false

@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 
 /// One file version's record in the jobs table, as operators read it.
 public struct JobRecord: Sendable, Equatable {
@@ -23,7 +23,9 @@ public struct JobRecord: Sendable, Equatable {
     public var uri: String { "s3://\(bucket)/\(key)" }
 
     init?(_ item: DynamoItem) {
-        guard let id = item["pk"]?.string, !id.hasPrefix("replay#"), let key = item["s3_key"]?.string else { return nil }
+        guard let id = item["pk"]?.string, !id.hasPrefix("replay#"), let key = item["s3_key"]?.string else {
+            return nil
+        }
         func date(_ name: String) -> Date? { item[name]?.int.map { Date(timeIntervalSince1970: Double($0)) } }
         self.id = id
         self.bucket = item["s3_bucket"]?.string ?? ""
@@ -71,15 +73,24 @@ public struct JobHistory: Sendable {
             clauses.append("received_at >= :since")
             values[":since"] = .number(Int64(since.timeIntervalSince1970))
         }
-        let items = try await dynamo.scan(table: table, filter: DynamoExpression(clauses.joined(separator: " AND "),
-                                                                                 names: names, values: values))
-        return items.compactMap(JobRecord.init).sorted { ($0.receivedAt ?? .distantPast) > ($1.receivedAt ?? .distantPast) }
+        let items = try await dynamo.scan(
+            table: table,
+            filter: DynamoExpression(
+                clauses.joined(separator: " AND "),
+                names: names, values: values))
+        return items.compactMap(JobRecord.init).sorted {
+            ($0.receivedAt ?? .distantPast) > ($1.receivedAt ?? .distantPast)
+        }
     }
 
     /// Every version of one object that the jobs table knows.
     public func versions(bucket: String, key: String) async throws -> [JobRecord] {
-        let items = try await dynamo.scan(table: table, filter: DynamoExpression(
-            "s3_bucket = :b AND s3_key = :k", values: [":b": .s(bucket), ":k": .s(key)]))
-        return items.compactMap(JobRecord.init).sorted { ($0.receivedAt ?? .distantPast) < ($1.receivedAt ?? .distantPast) }
+        let items = try await dynamo.scan(
+            table: table,
+            filter: DynamoExpression(
+                "s3_bucket = :b AND s3_key = :k", values: [":b": .s(bucket), ":k": .s(key)]))
+        return items.compactMap(JobRecord.init).sorted {
+            ($0.receivedAt ?? .distantPast) < ($1.receivedAt ?? .distantPast)
+        }
     }
 }

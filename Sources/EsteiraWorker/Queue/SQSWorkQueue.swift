@@ -14,14 +14,18 @@ public struct SQSWorkQueue: WorkQueue {
     }
 
     /// Looks up both queues by name; fails with `queueDoesNotExist` when `esteira setup` was not run.
-    public static func connect(sqs: SQSClient, queueName: String, deadLetterQueueName: String) async throws -> SQSWorkQueue {
-        SQSWorkQueue(sqs: sqs, queueURL: try await sqs.getQueueURL(name: queueName),
-                     deadLetterURL: try await sqs.getQueueURL(name: deadLetterQueueName))
+    public static func connect(sqs: SQSClient, queueName: String, deadLetterQueueName: String) async throws
+        -> SQSWorkQueue
+    {
+        SQSWorkQueue(
+            sqs: sqs, queueURL: try await sqs.getQueueURL(name: queueName),
+            deadLetterURL: try await sqs.getQueueURL(name: deadLetterQueueName))
     }
 
     public func receive(max: Int, wait: Duration, visibilityTimeout: Duration) async throws -> [SQSMessage] {
-        try await sqs.receiveMessages(queueURL: queueURL, maxMessages: max, waitSeconds: WholeSeconds.of(wait),
-                                      visibilityTimeout: WholeSeconds.of(visibilityTimeout))
+        try await sqs.receiveMessages(
+            queueURL: queueURL, maxMessages: max, waitSeconds: WholeSeconds.of(wait),
+            visibilityTimeout: WholeSeconds.of(visibilityTimeout))
     }
 
     public func delete(_ message: SQSMessage) async throws {
@@ -29,8 +33,9 @@ public struct SQSWorkQueue: WorkQueue {
     }
 
     public func changeVisibility(_ message: SQSMessage, to timeout: Duration) async throws {
-        try await sqs.changeMessageVisibility(queueURL: queueURL, receiptHandle: message.receiptHandle,
-                                              timeout: WholeSeconds.of(timeout))
+        try await sqs.changeMessageVisibility(
+            queueURL: queueURL, receiptHandle: message.receiptHandle,
+            timeout: WholeSeconds.of(timeout))
     }
 
     public func send(body: String, delay: Duration) async throws {
@@ -44,14 +49,18 @@ public struct SQSWorkQueue: WorkQueue {
     }
 
     public func depth() async throws -> QueueDepth {
-        let a = try await sqs.getQueueAttributes(queueURL: queueURL, names: [
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed",
-        ])
+        let a = try await sqs.getQueueAttributes(
+            queueURL: queueURL,
+            names: [
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ])
         // A count SQS leaves out is none; one it garbles is not zero (the queue is not known to be empty).
         func count(_ name: String) -> Int { a[name].map { Int($0) ?? 1 } ?? 0 }
-        return QueueDepth(waiting: count("ApproximateNumberOfMessages"),
-                          inFlight: count("ApproximateNumberOfMessagesNotVisible"),
-                          delayed: count("ApproximateNumberOfMessagesDelayed"))
+        return QueueDepth(
+            waiting: count("ApproximateNumberOfMessages"),
+            inFlight: count("ApproximateNumberOfMessagesNotVisible"),
+            delayed: count("ApproximateNumberOfMessagesDelayed"))
     }
 }
 

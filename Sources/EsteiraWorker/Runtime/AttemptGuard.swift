@@ -1,7 +1,7 @@
-import Foundation
-import Logging
 import EsteiraAWS
 import EsteiraPipeline
+import Foundation
+import Logging
 
 /// A file that kills its worker must not kill the next one too: each claim counts as a started attempt
 /// and each recorded outcome as an ended one, so attempts that never ended are those whose process died.
@@ -12,7 +12,10 @@ enum AttemptGuard {
         let died = history.diedBefore
         guard died >= max(1, maxCrashes) else { return nil }
         let stage = history.lastStage ?? LoadProgress.Stage.claimed.rawValue
-        return PipelineError(.crashed, "the worker process died \(died) times while loading this version (last stage reached: \(stage)); dead-lettered without reading it again. Check the workers' logs for the crash, fix or split the file, then replay it (esteira dlq replay)")
+        return PipelineError(
+            .crashed,
+            "the worker process died \(died) times while loading this version (last stage reached: \(stage)); dead-lettered without reading it again. Check the workers' logs for the crash, fix or split the file, then replay it (esteira dlq replay)"
+        )
     }
 }
 
@@ -22,9 +25,12 @@ extension Worker {
         do {
             let history = try await jobs.attemptHistory(object)
             if history.diedBefore > 0 {
-                log.warning("earlier attempts on this file ended with the process dying", metadata: [
-                    "died": "\(history.diedBefore)", "last_stage": "\(history.lastStage ?? "claimed")",
-                    "max_crashes": "\(settings.maxCrashes)"])
+                log.warning(
+                    "earlier attempts on this file ended with the process dying",
+                    metadata: [
+                        "died": "\(history.diedBefore)", "last_stage": "\(history.lastStage ?? "claimed")",
+                        "max_crashes": "\(settings.maxCrashes)",
+                    ])
             }
             let verdict = AttemptGuard.verdict(history, maxCrashes: settings.maxCrashes)
             if verdict != nil {
@@ -39,12 +45,15 @@ extension Worker {
 
     /// The load's progress, with each stage recorded in the job item before the stage's work starts.
     func tracking(_ object: ObjectCreated, token: Int64) -> LoadProgress {
-        let jobs = self.jobs, owner = settings.workerID, logger = self.logger
+        let jobs = self.jobs
+        let owner = settings.workerID
+        let logger = self.logger
         return LoadProgress { stage in
             do {
                 try await jobs.recordStage(object, owner: owner, fencingToken: token, stage: stage.rawValue)
             } catch {
-                logger.debug("could not record the load's stage", metadata: ["error": "\(error)", "key": "\(object.key)"])
+                logger.debug(
+                    "could not record the load's stage", metadata: ["error": "\(error)", "key": "\(object.key)"])
             }
         }
     }

@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 
 /// The buckets a worker loads from: its landing bucket(s), and nothing else.
 ///
@@ -16,13 +16,15 @@ public struct LandingBuckets: Sendable, Equatable, CustomStringConvertible {
                 let name = part.trimmingCharacters(in: .whitespaces)
                 guard !name.isEmpty else { continue }
                 if let problem = S3BucketName.problem(name) {
-                    throw LandingBucketsError(description: "landing bucket '\(name)' is not a valid S3 bucket name: \(problem)")
+                    throw LandingBucketsError(
+                        description: "landing bucket '\(name)' is not a valid S3 bucket name: \(problem)")
                 }
                 if !names.contains(name) { names.append(name) }
             }
         }
         guard !names.isEmpty else {
-            throw LandingBucketsError(description: "no landing bucket: give --bucket NAME (repeatable, or a comma list) or ESTEIRA_BUCKET")
+            throw LandingBucketsError(
+                description: "no landing bucket: give --bucket NAME (repeatable, or a comma list) or ESTEIRA_BUCKET")
         }
         self.names = names
     }
@@ -30,10 +32,12 @@ public struct LandingBuckets: Sendable, Equatable, CustomStringConvertible {
     /// Why a message naming `bucket` is refused, or nil when it is one of ours.
     public func refusal(_ bucket: String) -> String? {
         if let problem = S3BucketName.problem(bucket) {
-            return "the event names bucket \(bucket.debugDescription), which is not a valid S3 bucket name (\(problem)); nothing was read"
+            return
+                "the event names bucket \(bucket.debugDescription), which is not a valid S3 bucket name (\(problem)); nothing was read"
         }
         guard names.contains(bucket) else {
-            return "the event names bucket '\(bucket)', which is not a landing bucket of this worker (\(description)); nothing was read. If it should be loaded, add it with --bucket or ESTEIRA_BUCKET"
+            return
+                "the event names bucket '\(bucket)', which is not a landing bucket of this worker (\(description)); nothing was read. If it should be loaded, add it with --bucket or ESTEIRA_BUCKET"
         }
         return nil
     }

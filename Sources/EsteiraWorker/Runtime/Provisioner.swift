@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 
 /// Stands up the AWS side a fleet needs: bucket, queues with redrive, notification, jobs table.
 /// Every step is idempotent, so `esteira setup` can be run again at any time.
@@ -21,8 +21,10 @@ public struct Provisioner: Sendable {
         public var deadLetterARN: String
     }
 
-    public func provision(bucket: String, queue: String, deadLetterQueue: String, jobsTable: String,
-                          maxReceives: Int = 5, visibilityTimeout: Int = 120) async throws -> Result {
+    public func provision(
+        bucket: String, queue: String, deadLetterQueue: String, jobsTable: String,
+        maxReceives: Int = 5, visibilityTimeout: Int = 120
+    ) async throws -> Result {
         try await s3.createBucket(bucket)
 
         let dlqURL = try await sqs.createQueue(name: deadLetterQueue)
@@ -39,17 +41,21 @@ public struct Provisioner: Sendable {
             "Principal":{"Service":"s3.amazonaws.com"},"Action":"sqs:SendMessage","Resource":"\(queueARN)",\
             "Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:s3:::\(bucket)"}}}]}
             """
-        try await sqs.setQueueAttributes(queueURL: queueURL, attributes: [
-            "RedrivePolicy": redrive,
-            "VisibilityTimeout": String(visibilityTimeout),
-            "ReceiveMessageWaitTimeSeconds": "20",
-            "MessageRetentionPeriod": "1209600",
-            "Policy": policy,
-        ])
+        try await sqs.setQueueAttributes(
+            queueURL: queueURL,
+            attributes: [
+                "RedrivePolicy": redrive,
+                "VisibilityTimeout": String(visibilityTimeout),
+                "ReceiveMessageWaitTimeSeconds": "20",
+                "MessageRetentionPeriod": "1209600",
+                "Policy": policy,
+            ])
 
         // Merged into what the bucket already notifies: other targets are kept.
-        try await s3.addBucketNotification(bucket: bucket, queue: S3QueueNotification(
-            id: "esteira-\(queue)", queueARN: queueARN, events: ["s3:ObjectCreated:*"]))
+        try await s3.addBucketNotification(
+            bucket: bucket,
+            queue: S3QueueNotification(
+                id: "esteira-\(queue)", queueARN: queueARN, events: ["s3:ObjectCreated:*"]))
 
         let ledger = JobLedger(dynamo: dynamo, table: jobsTable)
         try await ledger.createTable()
@@ -62,8 +68,9 @@ public struct Provisioner: Sendable {
 
     private func arn(_ queueURL: String) async throws -> String {
         guard let arn = try await sqs.getQueueAttributes(queueURL: queueURL, names: ["QueueArn"])["QueueArn"] else {
-            throw AWSError(service: "sqs", operation: "GetQueueAttributes", code: .malformedResponse,
-                           message: "no QueueArn for \(queueURL)", status: 200, isTransient: false)
+            throw AWSError(
+                service: "sqs", operation: "GetQueueAttributes", code: .malformedResponse,
+                message: "no QueueArn for \(queueURL)", status: 200, isTransient: false)
         }
         return arn
     }

@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraPipeline
+import Foundation
 
 /// Abandons a file that stopped moving: no byte read and no row passed on for `stallTimeout`, or the
 /// route's `max_duration` passed. The heartbeat alone would keep such a file claimed for ever.
@@ -13,10 +13,16 @@ struct StallWatchdog: Sendable {
         let running = now - s.started
         let at = "in stage \(s.stage.rawValue) (\(s.bytesRead) bytes read, \(s.rowsPassed) rows passed on)"
         if let maxDuration, running >= maxDuration {
-            return PipelineError(.stalled, "the file took longer than the route's max_duration of \(Self.text(maxDuration)) \(at); abandoned and rolled back. Split the file or raise max_duration")
+            return PipelineError(
+                .stalled,
+                "the file took longer than the route's max_duration of \(Self.text(maxDuration)) \(at); abandoned and rolled back. Split the file or raise max_duration"
+            )
         }
         if idle >= stallTimeout {
-            return PipelineError(.stalled, "no progress for \(Self.text(idle)) \(at), over the \(Self.text(stallTimeout)) stall timeout (--stall-timeout); abandoned and rolled back. Check the source and the database, then replay it")
+            return PipelineError(
+                .stalled,
+                "no progress for \(Self.text(idle)) \(at), over the \(Self.text(stallTimeout)) stall timeout (--stall-timeout); abandoned and rolled back. Check the source and the database, then replay it"
+            )
         }
         return nil
     }

@@ -1,6 +1,6 @@
+import EsteiraAWS
 import Foundation
 import Logging
-import EsteiraAWS
 
 extension Worker {
     /// Deletes the message: its files are done (loaded, duplicate or dead-lettered).
@@ -16,8 +16,11 @@ extension Worker {
     /// Makes the message visible again after a delay that grows with each receive (`GiveBackDelay`).
     func giveBack(_ message: SQSMessage, log: Logger) async {
         let delay = GiveBackDelay.after(receiveCount: message.receiveCount)
-        log.info("giving the message back", metadata: [
-            "visible_in_s": "\(WholeSeconds.of(delay))", "receive_count": "\(message.receiveCount)"])
+        log.info(
+            "giving the message back",
+            metadata: [
+                "visible_in_s": "\(WholeSeconds.of(delay))", "receive_count": "\(message.receiveCount)",
+            ])
         await changeVisibility(message, to: delay, log: log)
     }
 
@@ -60,8 +63,10 @@ extension Worker {
     /// The one way to the dead-letter queue: sends `body` with the failure's `esteira.*` attributes, then
     /// counts the failure (`esteira_files_failed{reason}`, and the summary's `failed` for a file). False when the send failed: the message stays in the main queue (SQS redrive
     /// moves it later), so nothing is lost.
-    func deadLetter(_ body: String, of message: SQSMessage, code: String, reason: String, object: ObjectCreated?,
-                    route: String?, attempt: Int, rejectsURI: String? = nil, log: Logger) async -> Bool {
+    func deadLetter(
+        _ body: String, of message: SQSMessage, code: String, reason: String, object: ObjectCreated?,
+        route: String?, attempt: Int, rejectsURI: String? = nil, log: Logger
+    ) async -> Bool {
         let attributes = DeadLetterAttributes(
             code: code, reason: reason, worker: settings.workerID, attempt: attempt, sourceMessageID: message.messageID,
             failedAt: Date(), bucket: object?.bucket, key: object?.key, route: route,
@@ -70,8 +75,9 @@ extension Worker {
         do {
             try await queue.sendToDeadLetter(body: body, attributes: attributes)
         } catch {
-            log.error("could not send to the dead-letter queue; leaving the message in the main queue",
-                      metadata: ["error": "\(error)"])
+            log.error(
+                "could not send to the dead-letter queue; leaving the message in the main queue",
+                metadata: ["error": "\(error)"])
             return false
         }
         // The summary counts files; a message that names none (undecodable) is counted by the metric only.
@@ -103,18 +109,22 @@ extension Worker {
 
     /// Records the refusal in the jobs table, then dead-letters the file. `.retryLater` when the dead
     /// letter could not be sent (the message stays in the main queue).
-    func refuse(_ r: Refusal, code: String, reason: String, route: String? = nil, attempt: Int = 0,
-                record: Refusal.Record = .none, rejectsURI: String? = nil, log: Logger) async -> Disposition {
+    func refuse(
+        _ r: Refusal, code: String, reason: String, route: String? = nil, attempt: Int = 0,
+        record: Refusal.Record = .none, rejectsURI: String? = nil, log: Logger
+    ) async -> Disposition {
         switch record {
         case .none:
             break
         case .rejected:
             try? await jobs.recordRejected(r.object, reason: reason)
         case .failed(let token):
-            try? await jobs.markFailed(r.object, owner: settings.workerID, fencingToken: token, reason: "\(code): \(reason)")
+            try? await jobs.markFailed(
+                r.object, owner: settings.workerID, fencingToken: token, reason: "\(code): \(reason)")
         }
-        let sent = await deadLetter(r.body, of: r.message, code: code, reason: reason, object: r.object, route: route,
-                                    attempt: attempt, rejectsURI: rejectsURI, log: log)
+        let sent = await deadLetter(
+            r.body, of: r.message, code: code, reason: reason, object: r.object, route: route,
+            attempt: attempt, rejectsURI: rejectsURI, log: log)
         return sent ? .deadLettered : .retryLater
     }
 }

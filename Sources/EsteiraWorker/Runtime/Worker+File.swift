@@ -1,6 +1,6 @@
-import Logging
 import EsteiraAWS
 import EsteiraPipeline
+import Logging
 
 extension Worker {
     /// One file: refused unread when it is not ours to load, else claimed and loaded, with transient
@@ -13,7 +13,8 @@ extension Worker {
         let refusal = Refusal(object: object, message: message, split: split)
         if let reason = settings.landingBuckets.refusal(object.bucket) {
             // Not read, not recorded in the jobs table: the file is no business of this fleet.
-            log.error("event for a bucket that is not a landing bucket; dead-lettering", metadata: ["reason": "\(reason)"])
+            log.error(
+                "event for a bucket that is not a landing bucket; dead-lettering", metadata: ["reason": "\(reason)"])
             return await refuse(refusal, code: "ForeignBucket", reason: reason, log: log)
         }
         if pipeline.isOwnOutput(key: object.key) {
@@ -28,9 +29,11 @@ extension Worker {
             return await refuse(refusal, code: "NoRoute", reason: error.description, record: .rejected, log: log)
         }
         if let limit = settings.maxObjectBytes, let size = object.size, size > limit {
-            let reason = "file is \(size) bytes, over the \(limit)-byte limit (--max-file-size); split it, or raise the limit"
+            let reason =
+                "file is \(size) bytes, over the \(limit)-byte limit (--max-file-size); split it, or raise the limit"
             log.error("file too large; dead-lettering", metadata: ["size": "\(size)"])
-            return await refuse(refusal, code: "TooLarge", reason: reason, route: route.name, record: .rejected, log: log)
+            return await refuse(
+                refusal, code: "TooLarge", reason: reason, route: route.name, record: .rejected, log: log)
         }
         log[metadataKey: "route"] = "\(route.name)"
         log[metadataKey: "tenant"] = "\(route.tenant)"
@@ -58,7 +61,8 @@ extension Worker {
             }
             log[metadataKey: "attempt"] = "\(token)"
 
-            let source = SourceObject(bucket: object.bucket, key: object.key, versionID: object.versionID, eTag: object.eTag)
+            let source = SourceObject(
+                bucket: object.bucket, key: object.key, versionID: object.versionID, eTag: object.eTag)
             let started = ContinuousClock.now
             // A version whose earlier attempts killed their process is refused unread (`Crashed`).
             let result: Result<FileOutcome, PipelineError>
@@ -72,8 +76,9 @@ extension Worker {
                 // Shutdown ran out of grace: nothing was committed (the load checks before COMMIT); hand it back.
                 log.warning("abandoned at shutdown; giving the file back")
                 await uncancelled {
-                    try? await self.jobs.release(object, owner: self.settings.workerID, fencingToken: token,
-                                                 reason: "worker shut down before finishing")
+                    try? await self.jobs.release(
+                        object, owner: self.settings.workerID, fencingToken: token,
+                        reason: "worker shut down before finishing")
                 }
                 return .givenBack
             }
@@ -83,41 +88,52 @@ extension Worker {
                 return .done
             case .failure(let error) where error.isTransient:
                 log.warning("transient failure", metadata: ["error": "\(error)", "try": "\(attempt)"])
-                try? await jobs.release(object, owner: settings.workerID, fencingToken: token, reason: error.description)
+                try? await jobs.release(
+                    object, owner: settings.workerID, fencingToken: token, reason: error.description)
                 if attempt == settings.attempts { return .retryLater }
                 await backoff(attempt)
             case .failure(let error):
                 log.error("permanent failure; dead-lettering", metadata: ["error": "\(error)"])
-                return await refuse(refusal, code: error.code.rawValue, reason: error.message, route: route.name,
-                                    attempt: Int(token), record: .failed(fencingToken: token),
-                                    rejectsURI: error.rejectsURI, log: log)
+                return await refuse(
+                    refusal, code: error.code.rawValue, reason: error.message, route: route.name,
+                    attempt: Int(token), record: .failed(fencingToken: token),
+                    rejectsURI: error.rejectsURI, log: log)
             }
         }
         return .retryLater
     }
 
     /// Records a committed file: the job SUCCEEDED (even if shutdown cancelled us meanwhile), counts, metrics.
-    private func succeeded(_ object: ObjectCreated, route: String, outcome: FileOutcome, token: Int64, log: Logger) async {
-        log.info(outcome.alreadyLoaded ? "already in MySQL; nothing written" : "file loaded", metadata: [
-            "table": "\(outcome.table)", "rows_loaded": "\(outcome.rowsLoaded)",
-            "rows_rejected": "\(outcome.rowsRejected)", "bytes": "\(outcome.bytesRead)",
-            "rejects": "\(outcome.rejectsURI ?? "none")",
-        ])
+    private func succeeded(_ object: ObjectCreated, route: String, outcome: FileOutcome, token: Int64, log: Logger)
+        async
+    {
+        log.info(
+            outcome.alreadyLoaded ? "already in MySQL; nothing written" : "file loaded",
+            metadata: [
+                "table": "\(outcome.table)", "rows_loaded": "\(outcome.rowsLoaded)",
+                "rows_rejected": "\(outcome.rowsRejected)", "bytes": "\(outcome.bytesRead)",
+                "rejects": "\(outcome.rejectsURI ?? "none")",
+            ])
         do {
-            let owner = settings.workerID, jobs = self.jobs
+            let owner = settings.workerID
+            let jobs = self.jobs
             try await Task {
-                try await jobs.markSucceeded(object, owner: owner, fencingToken: token,
-                                             rowsLoaded: outcome.rowsLoaded, rowsRejected: outcome.rowsRejected,
-                                             duplicate: outcome.alreadyLoaded, rejectsURI: outcome.rejectsURI)
+                try await jobs.markSucceeded(
+                    object, owner: owner, fencingToken: token,
+                    rowsLoaded: outcome.rowsLoaded, rowsRejected: outcome.rowsRejected,
+                    duplicate: outcome.alreadyLoaded, rejectsURI: outcome.rejectsURI)
             }.value
         } catch {
             // The rows are committed and the MySQL ledger keeps a redelivery from loading them again.
-            log.warning("could not mark the job SUCCEEDED; a redelivery will find it already loaded",
-                        metadata: ["error": "\(error)"])
+            log.warning(
+                "could not mark the job SUCCEEDED; a redelivery will find it already loaded",
+                metadata: ["error": "\(error)"])
         }
         if !outcome.alreadyLoaded { announceSucceeded(object, outcome: outcome) }
         stats.withLock {
-            $0.record(outcome.alreadyLoaded ? .duplicate : .succeeded(rows: outcome.rowsLoaded, rejected: outcome.rowsRejected))
+            $0.record(
+                outcome.alreadyLoaded
+                    ? .duplicate : .succeeded(rows: outcome.rowsLoaded, rejected: outcome.rowsRejected))
         }
         metrics.bytesRead.increment(by: outcome.bytesRead)
         if outcome.alreadyLoaded {
@@ -131,26 +147,36 @@ extension Worker {
     /// Runs the load while a heartbeat keeps the message invisible and the lease ours, and a watchdog
     /// abandons a load that stopped moving. If the lease cannot be extended, the load is cancelled
     /// before it can commit.
-    func loadWithHeartbeat(_ source: SourceObject, route: Route, object: ObjectCreated, message: SQSMessage,
-                           token: Int64) async -> Result<FileOutcome, PipelineError> {
+    func loadWithHeartbeat(
+        _ source: SourceObject, route: Route, object: ObjectCreated, message: SQSMessage,
+        token: Int64
+    ) async -> Result<FileOutcome, PipelineError> {
         let period = settings.heartbeatPeriod
         let progress = tracking(object, token: token)
-        let watchdog = StallWatchdog(stallTimeout: settings.stallTimeout,
-                                     maxDuration: (try? route.maxDurationSeconds()).map(WorkerSettings.duration(seconds:)))
-        let jobs = self.jobs, owner = settings.workerID, lease = settings.lease
+        let watchdog = StallWatchdog(
+            stallTimeout: settings.stallTimeout,
+            maxDuration: (try? route.maxDurationSeconds()).map(WorkerSettings.duration(seconds:)))
+        let jobs = self.jobs
+        let owner = settings.workerID
+        let lease = settings.lease
         return await withTaskGroup(of: Result<FileOutcome, PipelineError>?.self) { group in
             group.addTask { await watchdog.watch(progress).map { .failure($0) } }
             group.addTask {
                 do {
                     // Fencing: the last word before COMMIT is a conditional lease extension in the jobs table.
-                    return .success(try await self.pipeline.load(source, route: route, fencingToken: token, beforeCommit: {
-                        do {
-                            try await jobs.extendLease(object, owner: owner, fencingToken: token, lease: lease)
-                        } catch is LeaseLost {
-                            throw PipelineError(.leaseLost, "the lease on the file passed to another worker; rolled back before commit",
-                                                transient: true)
-                        }
-                    }, tracking: progress))
+                    return .success(
+                        try await self.pipeline.load(
+                            source, route: route, fencingToken: token,
+                            beforeCommit: {
+                                do {
+                                    try await jobs.extendLease(object, owner: owner, fencingToken: token, lease: lease)
+                                } catch is LeaseLost {
+                                    throw PipelineError(
+                                        .leaseLost,
+                                        "the lease on the file passed to another worker; rolled back before commit",
+                                        transient: true)
+                                }
+                            }, tracking: progress))
                 } catch let error as PipelineError {
                     return .failure(error)
                 } catch {
@@ -165,16 +191,20 @@ extension Worker {
                         try await jobs.extendLease(object, owner: owner, fencingToken: token, lease: lease)
                         try await self.queue.changeVisibility(message, to: self.settings.visibilityTimeout)
                     } catch is LeaseLost {
-                        return .failure(PipelineError(.leaseLost, "lease on the file was lost to another worker; abandoned before commit",
-                                                      transient: true))
+                        return .failure(
+                            PipelineError(
+                                .leaseLost, "lease on the file was lost to another worker; abandoned before commit",
+                                transient: true))
                     } catch {
                         self.metrics.heartbeatFailures.increment()
-                        self.logger.warning("heartbeat failed", metadata: ["error": "\(error)", "key": "\(object.key)"])
+                        self.logger.warning(
+                            "heartbeat failed", metadata: ["error": "\(error)", "key": "\(object.key)"])
                     }
                 }
                 return nil
             }
-            var result: Result<FileOutcome, PipelineError> = .failure(PipelineError(.cancelled, "load did not finish", transient: true))
+            var result: Result<FileOutcome, PipelineError> = .failure(
+                PipelineError(.cancelled, "load did not finish", transient: true))
             for await r in group {
                 if let r {
                     result = r

@@ -1,5 +1,5 @@
-import Logging
 import EsteiraAWS
+import Logging
 
 extension Worker {
     /// What became of one file of a message.
@@ -14,8 +14,10 @@ extension Worker {
             event = try S3EventDecoder.decode(message.body)
         } catch {
             log.error("undecodable message; dead-lettering", metadata: ["reason": "\(error.reason)"])
-            if await deadLetter(message.body, of: message, code: "UndecodableMessage", reason: error.reason,
-                                object: nil, route: nil, attempt: 0, log: log) {
+            if await deadLetter(
+                message.body, of: message, code: "UndecodableMessage", reason: error.reason,
+                object: nil, route: nil, attempt: 0, log: log)
+            {
                 await acknowledge(message, log: log)
             }
             return

@@ -1,5 +1,5 @@
-import Foundation
 import EsteiraAWS
+import Foundation
 import ServiceLifecycle
 
 extension Worker {
@@ -26,10 +26,13 @@ extension Worker {
                 do {
                     // A long poll in progress is abandoned on SIGTERM; anything it had taken
                     // reappears after the visibility timeout, so nothing is lost.
-                    guard let received = try await cancelWhenGracefulShutdown({
-                        try await self.queue.receive(max: free, wait: self.settings.pollWait,
-                                                     visibilityTimeout: self.settings.visibilityTimeout)
-                    }) as [SQSMessage]? else { break }
+                    guard
+                        let received = try await cancelWhenGracefulShutdown({
+                            try await self.queue.receive(
+                                max: free, wait: self.settings.pollWait,
+                                visibilityTimeout: self.settings.visibilityTimeout)
+                        }) as [SQSMessage]?
+                    else { break }
                     messages = received
                     receiveFailures = 0
                 } catch is CancellationError {
@@ -37,8 +40,11 @@ extension Worker {
                 } catch let error as AWSError where error.isTransient {
                     receiveFailures += 1
                     let delay = settings.receiveBackoff.delay(afterAttempt: receiveFailures)
-                    logger.warning("receive failed; backing off", metadata: [
-                        "error": "\(error)", "delay_s": "\(WholeSeconds.fractional(delay))"])
+                    logger.warning(
+                        "receive failed; backing off",
+                        metadata: [
+                            "error": "\(error)", "delay_s": "\(WholeSeconds.fractional(delay))",
+                        ])
                     try await Task.sleep(for: delay)
                     continue
                 }
@@ -81,8 +87,11 @@ extension Worker {
     private func drain(_ slots: SlotCounter, group: inout ThrowingDiscardingTaskGroup<any Error>) async {
         let deadline = ContinuousClock.now + settings.shutdownGrace
         let inHand = await slots.inFlight
-        logger.info("shutting down: finishing files in hand", metadata: [
-            "in_flight": "\(inHand)", "grace_s": "\(WholeSeconds.fractional(settings.shutdownGrace))"])
+        logger.info(
+            "shutting down: finishing files in hand",
+            metadata: [
+                "in_flight": "\(inHand)", "grace_s": "\(WholeSeconds.fractional(settings.shutdownGrace))",
+            ])
         while await slots.inFlight > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: min(.milliseconds(100), settings.shutdownGrace / 4))
         }

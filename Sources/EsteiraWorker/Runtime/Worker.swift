@@ -1,9 +1,9 @@
-import Foundation
-import Logging
-import Synchronization
 import EsteiraAWS
 import EsteiraPipeline
+import Foundation
+import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Long-polls the queue and runs each file through claim → load → acknowledge.
 ///
@@ -33,9 +33,11 @@ public final class Worker: Sendable {
     let inHand = Mutex(0)
 
     /// A worker on the given queue and jobs table; nothing is called until `run`.
-    public init(settings: WorkerSettings, queue: any WorkQueue, jobs: any JobTracker, pipeline: any FileLoading,
-                metrics: WorkerMetrics = WorkerMetrics(), notifier: Notifier? = nil,
-                logger: Logger = Logger(label: "esteira.worker")) {
+    public init(
+        settings: WorkerSettings, queue: any WorkQueue, jobs: any JobTracker, pipeline: any FileLoading,
+        metrics: WorkerMetrics = WorkerMetrics(), notifier: Notifier? = nil,
+        logger: Logger = Logger(label: "esteira.worker")
+    ) {
         self.settings = settings
         self.notifier = notifier
         self.metrics = metrics
@@ -49,13 +51,17 @@ public final class Worker: Sendable {
 
     /// A worker on SQS and DynamoDB: resolves the queues named in `settings` (failing with
     /// `queueDoesNotExist` when `esteira setup` was not run), then builds the worker.
-    public static func connect(settings: WorkerSettings, sqs: SQSClient, dynamo: DynamoDBClient, pipeline: any FileLoading,
-                               metrics: WorkerMetrics = WorkerMetrics(), notifier: Notifier? = nil,
-                               logger: Logger = Logger(label: "esteira.worker")) async throws -> Worker {
-        let queue = try await SQSWorkQueue.connect(sqs: sqs, queueName: settings.queueName,
-                                                   deadLetterQueueName: settings.deadLetterQueueName)
-        return Worker(settings: settings, queue: queue, jobs: JobLedger(dynamo: dynamo, table: settings.jobsTable),
-                      pipeline: pipeline, metrics: metrics, notifier: notifier, logger: logger)
+    public static func connect(
+        settings: WorkerSettings, sqs: SQSClient, dynamo: DynamoDBClient, pipeline: any FileLoading,
+        metrics: WorkerMetrics = WorkerMetrics(), notifier: Notifier? = nil,
+        logger: Logger = Logger(label: "esteira.worker")
+    ) async throws -> Worker {
+        let queue = try await SQSWorkQueue.connect(
+            sqs: sqs, queueName: settings.queueName,
+            deadLetterQueueName: settings.deadLetterQueueName)
+        return Worker(
+            settings: settings, queue: queue, jobs: JobLedger(dynamo: dynamo, table: settings.jobsTable),
+            pipeline: pipeline, metrics: metrics, notifier: notifier, logger: logger)
     }
 
     /// Files handled so far by this process.

@@ -41,8 +41,10 @@ public struct WorkerSettings: Sendable {
     /// Identifies this worker in claims, logs and dead letters.
     public var workerID: String
 
-    public init(queueName: String, deadLetterQueueName: String, jobsTable: String, landingBuckets: LandingBuckets,
-                concurrency: Int = ProcessInfo.processInfo.activeProcessorCount, workerID: String? = nil) {
+    public init(
+        queueName: String, deadLetterQueueName: String, jobsTable: String, landingBuckets: LandingBuckets,
+        concurrency: Int = ProcessInfo.processInfo.activeProcessorCount, workerID: String? = nil
+    ) {
         self.queueName = queueName
         self.landingBuckets = landingBuckets
         self.deadLetterQueueName = deadLetterQueueName

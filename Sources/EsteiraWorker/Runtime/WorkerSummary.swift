@@ -6,7 +6,10 @@ public struct WorkerSummary: Sendable, Equatable {
     public var rowsLoaded = 0
     public var rowsRejected = 0
 
-    enum Event { case succeeded(rows: Int, rejected: Int), failed, duplicate }
+    enum Event {
+        case succeeded(rows: Int, rejected: Int)
+        case failed, duplicate
+    }
 
     mutating func record(_ e: Event) {
         switch e {

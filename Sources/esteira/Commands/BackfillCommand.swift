@@ -1,10 +1,10 @@
 import ArgumentParser
-import Foundation
-import Logging
 import EsteiraAWS
 import EsteiraMySQL
 import EsteiraPipeline
 import EsteiraWorker
+import Foundation
+import Logging
 
 struct BackfillCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,18 +33,24 @@ struct BackfillCommand: AsyncParsableCommand {
 
     @OptionGroup var resources: ResourceOptions
     @Argument(help: "s3://bucket/prefix/ (a landing bucket; the prefix may be empty).") var target: String
-    @Option(help: "Only objects last modified since then: a date (2026-11-01) or a duration ago (7d, 24h, 90m).") var since: String?
+    @Option(help: "Only objects last modified since then: a date (2026-11-01) or a duration ago (7d, 24h, 90m).")
+    var since: String?
     @Option(help: "At most this many messages per second (e.g. 50 or 50/s).") var rate: String?
-    @Option(help: "Routes file (env ESTEIRA_ROUTES): keys no route matches are not queued.") var routes: String = env("ESTEIRA_ROUTES") ?? "routes.yaml"
+    @Option(help: "Routes file (env ESTEIRA_ROUTES): keys no route matches are not queued.") var routes: String =
+        env("ESTEIRA_ROUTES") ?? "routes.yaml"
     @Flag(name: .customLong("dry-run"), help: "Show what would be queued; send nothing.") var dryRun = false
     @Flag(help: "Print JSON for scripts.") var json = false
 
     func validate() throws {
-        guard S3Prefix(target) != nil else { throw ValidationError("'\(target)' is not an s3://bucket/prefix/ address") }
+        guard S3Prefix(target) != nil else {
+            throw ValidationError("'\(target)' is not an s3://bucket/prefix/ address")
+        }
         if let since, Since.parse(since) == nil {
             throw ValidationError("--since '\(since)' is not a date (2026-11-01) or a duration (7d, 24h, 90m)")
         }
-        if let rate, Self.rate(rate) == nil { throw ValidationError("--rate '\(rate)' must be a number of messages per second above 0 (50 or 50/s)") }
+        if let rate, Self.rate(rate) == nil {
+            throw ValidationError("--rate '\(rate)' must be a number of messages per second above 0 (50 or 50/s)")
+        }
     }
 
     static func rate(_ text: String) -> Double? {
@@ -57,14 +63,18 @@ struct BackfillCommand: AsyncParsableCommand {
     func run() async throws {
         let prefix = S3Prefix(target)!
         let landing = try resources.landingBuckets()
-        guard landing.names.contains(prefix.bucket) else { throw UserFacingError(OperationsContext.notLanding(prefix.bucket, landing)) }
+        guard landing.names.contains(prefix.bucket) else {
+            throw UserFacingError(OperationsContext.notLanding(prefix.bucket, landing))
+        }
         let logger = bootstrapLogging()
         let aws = try makeAWSClient(logger: logger)
         let scan = try OperationsContext(resources: resources, routes: routes, aws: aws, logger: logger)
         try await scan.probe()
         var queueURL = ""
         if !dryRun {
-            do { queueURL = try await SQSClient(client: aws).getQueueURL(name: resources.queue) } catch let e as AWSError where e.code == .queueDoesNotExist {
+            do { queueURL = try await SQSClient(client: aws).getQueueURL(name: resources.queue) } catch let e
+                as AWSError where e.code == .queueDoesNotExist
+            {
                 throw UserFacingError("queue '\(resources.queue)' does not exist: check --queue or run `esteira setup`")
             }
         }
@@ -76,7 +86,8 @@ struct BackfillCommand: AsyncParsableCommand {
         var refused: [[String: String]] = []
         var scanned = 0
         do {
-            try await scan.scanner.scan(bucket: prefix.bucket, prefix: prefix.prefix, since: since.flatMap(Since.parse)) { page in
+            try await scan.scanner.scan(bucket: prefix.bucket, prefix: prefix.prefix, since: since.flatMap(Since.parse))
+            { page in
                 scanned += page.count
                 tally.add(page)
                 let missing = page.filter { $0.outcome == .toQueue }.map(\.event)
@@ -98,7 +109,9 @@ struct BackfillCommand: AsyncParsableCommand {
             throw e
         } catch {
             Output.endProgress()
-            throw UserFacingError("backfill of \(target) stopped after \(scanned) object(s), \(queuedCount) queued: \(error). Running it again is safe.")
+            throw UserFacingError(
+                "backfill of \(target) stopped after \(scanned) object(s), \(queuedCount) queued: \(error). Running it again is safe."
+            )
         }
         Output.endProgress()
         await scan.mysql.close()
@@ -112,9 +125,12 @@ struct BackfillCommand: AsyncParsableCommand {
             Output.json(o)
         } else {
             let verb = dryRun ? "would queue" : "queued"
-            print("\(target): found \(tally.found), already loaded \(tally.alreadyLoaded), \(verb) \(queuedCount), "
-                  + "in progress \(tally.inProgress), failed (in the DLQ) \(tally.failed), skipped \(tally.skipped.count)"
-                  + (tally.succeededWithoutLedger.isEmpty ? "" : ", SUCCEEDED in the jobs table without a ledger row \(tally.succeededWithoutLedger.count)"))
+            print(
+                "\(target): found \(tally.found), already loaded \(tally.alreadyLoaded), \(verb) \(queuedCount), "
+                    + "in progress \(tally.inProgress), failed (in the DLQ) \(tally.failed), skipped \(tally.skipped.count)"
+                    + (tally.succeededWithoutLedger.isEmpty
+                        ? ""
+                        : ", SUCCEEDED in the jobs table without a ledger row \(tally.succeededWithoutLedger.count)"))
             tally.printDetails()
             for r in refused { print("  not sent: \(r["file"] ?? "")  \(r["reason"] ?? "")") }
             if dryRun { print("dry run: nothing was sent") }
@@ -144,23 +160,30 @@ struct Tally {
             case .failed(let reason):
                 failed += 1
                 if failedFiles.count < Self.listed { failedFiles.append((o.event.uri, reason ?? "")) }
-            case .succeededWithoutLedger: if succeededWithoutLedger.count < Self.listed { succeededWithoutLedger.append(o.event.uri) }
+            case .succeededWithoutLedger:
+                if succeededWithoutLedger.count < Self.listed { succeededWithoutLedger.append(o.event.uri) }
             case .skipped(let reason): if skipped.count < Self.listed { skipped.append((o.event.uri, reason)) }
             }
         }
     }
 
     var json: [String: Any] {
-        ["found": found, "already_loaded": alreadyLoaded, "in_progress": inProgress, "failed": failed,
-         "skipped": skipped.map { ["file": $0.0, "reason": $0.1] },
-         "failed_files": failedFiles.map { ["file": $0.0, "reason": $0.1] },
-         "succeeded_without_ledger": succeededWithoutLedger]
+        [
+            "found": found, "already_loaded": alreadyLoaded, "in_progress": inProgress, "failed": failed,
+            "skipped": skipped.map { ["file": $0.0, "reason": $0.1] },
+            "failed_files": failedFiles.map { ["file": $0.0, "reason": $0.1] },
+            "succeeded_without_ledger": succeededWithoutLedger,
+        ]
     }
 
     func printDetails() {
         for (file, reason) in skipped { print("  skipped: \(file)  (\(Output.truncate(reason, 140)))") }
-        for (file, reason) in failedFiles { print("  failed: \(file)  (\(Output.truncate(reason, 100)); `esteira dlq replay` sends it again)") }
-        for file in succeededWithoutLedger { print("  SUCCEEDED in the jobs table but no ledger row: \(file) (not queued: a worker would skip it)") }
+        for (file, reason) in failedFiles {
+            print("  failed: \(file)  (\(Output.truncate(reason, 100)); `esteira dlq replay` sends it again)")
+        }
+        for file in succeededWithoutLedger {
+            print("  SUCCEEDED in the jobs table but no ledger row: \(file) (not queued: a worker would skip it)")
+        }
     }
 }
 
@@ -178,7 +201,10 @@ struct OperationsContext {
             s3: S3Client(client: aws), jobs: JobLedger(dynamo: DynamoDBClient(client: aws), table: resources.jobsTable),
             loaded: { try await mysql.loadedVersions($0) },
             routeRefusal: { key in
-                do { _ = try table.route(forKey: key); return nil } catch { return "no route: \(error)" }
+                do {
+                    _ = try table.route(forKey: key)
+                    return nil
+                } catch { return "no route: \(error)" }
             })
         self.tenants = Array(Set(table.routes.map(\.tenant))).sorted()
     }
@@ -189,11 +215,16 @@ struct OperationsContext {
         try await WorkerCommand.probe(mysql)
         // GetItem, not DescribeTable: the worker's role (which the reconcile CronJob runs as) has only the former.
         do {
-            _ = try await scanner.jobs.dynamo.getItem(table: scanner.jobs.table, key: [JobLedger.partitionKey: .s("esteira-probe")])
+            _ = try await scanner.jobs.dynamo.getItem(
+                table: scanner.jobs.table, key: [JobLedger.partitionKey: .s("esteira-probe")])
         } catch let e as AWSError where e.code == .resourceNotFound {
-            throw UserFacingError("the jobs table \(scanner.jobs.table) does not exist: check --jobs-table (ESTEIRA_JOBS_TABLE) or run `esteira setup`")
+            throw UserFacingError(
+                "the jobs table \(scanner.jobs.table) does not exist: check --jobs-table (ESTEIRA_JOBS_TABLE) or run `esteira setup`"
+            )
         } catch {
-            throw UserFacingError("cannot read the jobs table \(scanner.jobs.table): \(error). Check --jobs-table (ESTEIRA_JOBS_TABLE) and the role's dynamodb:GetItem permission.")
+            throw UserFacingError(
+                "cannot read the jobs table \(scanner.jobs.table): \(error). Check --jobs-table (ESTEIRA_JOBS_TABLE) and the role's dynamodb:GetItem permission."
+            )
         }
     }
 

@@ -1,13 +1,16 @@
 import ArgumentParser
-import Foundation
-import Logging
 import EsteiraAWS
 import EsteiraWorker
+import Foundation
+import Logging
 
 /// Names of the AWS resources, shared by every command. Each defaults to an ESTEIRA_* variable.
 struct ResourceOptions: ParsableArguments {
-    @Option(name: .customLong("bucket"),
-            help: "Landing bucket (env ESTEIRA_BUCKET). The worker and `dlq replay` accept several: repeat --bucket or give a comma list; events naming any other bucket are dead-lettered as ForeignBucket.")
+    @Option(
+        name: .customLong("bucket"),
+        help:
+            "Landing bucket (env ESTEIRA_BUCKET). The worker and `dlq replay` accept several: repeat --bucket or give a comma list; events naming any other bucket are dead-lettered as ForeignBucket."
+    )
     var buckets: [String] = [env("ESTEIRA_BUCKET") ?? "esteira-landing"]
 
     @Option(help: "Main queue name (env ESTEIRA_QUEUE).")
@@ -58,7 +61,10 @@ private let loggingBootstrapped: Void = {
     let raw = env("ESTEIRA_LOG_LEVEL")
     let level = raw.flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
     if let raw, Logger.Level(rawValue: raw.lowercased()) == nil {
-        FileHandle.standardError.write(Data("esteira: ESTEIRA_LOG_LEVEL='\(raw)' is not one of trace, debug, info, notice, warning, error, critical; using info\n".utf8))
+        FileHandle.standardError.write(
+            Data(
+                "esteira: ESTEIRA_LOG_LEVEL='\(raw)' is not one of trace, debug, info, notice, warning, error, critical; using info\n"
+                    .utf8))
     }
     let text = (env("ESTEIRA_LOG_FORMAT") ?? "json").lowercased() == "text"
     LoggingSystem.bootstrap { label in

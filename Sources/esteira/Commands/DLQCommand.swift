@@ -1,8 +1,8 @@
 import ArgumentParser
-import Foundation
-import Synchronization
 import EsteiraAWS
 import EsteiraWorker
+import Foundation
+import Synchronization
 
 struct DLQCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,18 +18,22 @@ struct DLQCommand: AsyncParsableCommand {
         do {
             let queue = try await sqs.getQueueURL(name: r.queue)
             let dlq = try await sqs.getQueueURL(name: r.dlq)
-            return DeadLetterOperator(sqs: sqs, dynamo: DynamoDBClient(client: aws), jobsTable: r.jobsTable,
-                                      queueURL: queue, deadLetterURL: dlq, landingBuckets: try r.landingBuckets())
+            return DeadLetterOperator(
+                sqs: sqs, dynamo: DynamoDBClient(client: aws), jobsTable: r.jobsTable,
+                queueURL: queue, deadLetterURL: dlq, landingBuckets: try r.landingBuckets())
         } catch let e as AWSError where e.code == .queueDoesNotExist {
-            throw UserFacingError("queue '\(r.queue)' or '\(r.dlq)' does not exist: check --queue/--dlq or run `esteira setup`")
+            throw UserFacingError(
+                "queue '\(r.queue)' or '\(r.dlq)' does not exist: check --queue/--dlq or run `esteira setup`")
         }
     }
 
     static func json(_ d: DeadLetter) -> [String: Any] {
-        ["id": d.id, "code": d.code, "reason": d.reason, "key": d.key ?? NSNull(), "tenant": d.tenant ?? NSNull(),
-         "receive_count": d.receiveCount, "replay_count": d.replayCount,
-         "sent_at": d.sentAt.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull(),
-         "attributes": d.attributes, "body": d.body]
+        [
+            "id": d.id, "code": d.code, "reason": d.reason, "key": d.key ?? NSNull(), "tenant": d.tenant ?? NSNull(),
+            "receive_count": d.receiveCount, "replay_count": d.replayCount,
+            "sent_at": d.sentAt.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull(),
+            "attributes": d.attributes, "body": d.body,
+        ]
     }
 
     struct List: AsyncParsableCommand {
@@ -41,11 +45,22 @@ struct DLQCommand: AsyncParsableCommand {
 
         func run() async throws {
             let letters = try await makeOperator(resources).list()
-            if json { Output.json(letters.map(DLQCommand.json)); return }
-            if letters.isEmpty { print("The dead-letter queue \(resources.dlq) is empty."); return }
-            Output.table(["ID", "AGE", "RECEIVES", "CODE", "FILE", "REASON"], letters.map {
-                [$0.id, Output.age($0.sentAt), String($0.receiveCount), $0.code, $0.key ?? "-", Output.truncate($0.reason, 80)]
-            })
+            if json {
+                Output.json(letters.map(DLQCommand.json))
+                return
+            }
+            if letters.isEmpty {
+                print("The dead-letter queue \(resources.dlq) is empty.")
+                return
+            }
+            Output.table(
+                ["ID", "AGE", "RECEIVES", "CODE", "FILE", "REASON"],
+                letters.map {
+                    [
+                        $0.id, Output.age($0.sentAt), String($0.receiveCount), $0.code, $0.key ?? "-",
+                        Output.truncate($0.reason, 80),
+                    ]
+                })
         }
     }
 
@@ -61,9 +76,14 @@ struct DLQCommand: AsyncParsableCommand {
             guard let d = try await makeOperator(resources).show(id: id) else {
                 throw UserFacingError("no message \(id) in \(resources.dlq): `esteira dlq list` shows the ids there")
             }
-            if json { Output.json(DLQCommand.json(d)); return }
+            if json {
+                Output.json(DLQCommand.json(d))
+                return
+            }
             print("id        \(d.id)\nfile      \(d.key ?? "-")\ncode      \(d.code)\nreason    \(d.reason)")
-            print("receives  \(d.receiveCount)\nreplays   \(d.replayCount)\nfirst sent \(d.sentAt.map { "\($0)" } ?? "-")")
+            print(
+                "receives  \(d.receiveCount)\nreplays   \(d.replayCount)\nfirst sent \(d.sentAt.map { "\($0)" } ?? "-")"
+            )
             print("attributes:")
             for (k, v) in d.attributes.sorted(by: { $0.key < $1.key }) { print("  \(k) = \(v)") }
             print("body:\n\(d.body)")
@@ -111,7 +131,8 @@ struct DLQCommand: AsyncParsableCommand {
                 case "reason": f.reason = parts[1]
                 case "tenant": f.tenant = parts[1]
                 case "key": f.keyGlob = parts[1]
-                default: throw ValidationError("--filter '\(item)': unknown field '\(parts[0])' (use reason, tenant or key)")
+                default:
+                    throw ValidationError("--filter '\(item)': unknown field '\(parts[0])' (use reason, tenant or key)")
                 }
             }
             return f
@@ -126,20 +147,29 @@ struct DLQCommand: AsyncParsableCommand {
             }
             Output.endProgress()
             if json {
-                Output.json(["replayed": report.replayed, "already_sent": report.alreadySent, "skipped": report.skipped,
-                             "foreign_bucket": report.foreignBucket,
-                             "dry_run": dryRun, "move_task": report.usedMoveTask])
+                Output.json([
+                    "replayed": report.replayed, "already_sent": report.alreadySent, "skipped": report.skipped,
+                    "foreign_bucket": report.foreignBucket,
+                    "dry_run": dryRun, "move_task": report.usedMoveTask,
+                ])
                 return
             }
             if report.usedMoveTask {
-                print("started SQS's message move task from \(resources.dlq) to \(resources.queue); it runs on the server")
+                print(
+                    "started SQS's message move task from \(resources.dlq) to \(resources.queue); it runs on the server"
+                )
                 return
             }
             let verb = dryRun ? "would replay" : "replayed"
-            print("\(verb) \(report.replayed.count) message(s) to \(resources.queue)"
-                  + (report.alreadySent.isEmpty ? "" : "; \(report.alreadySent.count) sent by an earlier run removed from the DLQ")
-                  + (report.skipped > 0 ? "; \(report.skipped) did not match" : "")
-                  + (report.foreignBucket.isEmpty ? "" : "; \(report.foreignBucket.count) left in the DLQ: they name a bucket that is not a landing bucket (\(report.foreignBucket.joined(separator: ", ")))"))
+            print(
+                "\(verb) \(report.replayed.count) message(s) to \(resources.queue)"
+                    + (report.alreadySent.isEmpty
+                        ? "" : "; \(report.alreadySent.count) sent by an earlier run removed from the DLQ")
+                    + (report.skipped > 0 ? "; \(report.skipped) did not match" : "")
+                    + (report.foreignBucket.isEmpty
+                        ? ""
+                        : "; \(report.foreignBucket.count) left in the DLQ: they name a bucket that is not a landing bucket (\(report.foreignBucket.joined(separator: ", ")))")
+            )
         }
     }
 
@@ -163,5 +193,10 @@ struct DLQCommand: AsyncParsableCommand {
 
 final class LockedCounter: Sendable {
     private let value = Mutex(0)
-    func increment() -> Int { value.withLock { $0 += 1; return $0 } }
+    func increment() -> Int {
+        value.withLock {
+            $0 += 1
+            return $0
+        }
+    }
 }

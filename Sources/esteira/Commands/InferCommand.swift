@@ -1,7 +1,7 @@
 import ArgumentParser
-import Foundation
 import EsteiraAWS
 import EsteiraCSV
+import Foundation
 
 struct InferCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,8 +17,10 @@ struct InferCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: "A local file or s3://bucket/key.") var source: String
-    @Option(help: "Destination table name (default: proposed from the file name, e.g. orders-2026-11-01.csv → orders).") var table: String?
-    @Option(help: "Tenant of the proposed route (default: the key's first segment for s3:// sources).") var tenant: String?
+    @Option(help: "Destination table name (default: proposed from the file name, e.g. orders-2026-11-01.csv → orders).")
+    var table: String?
+    @Option(help: "Tenant of the proposed route (default: the key's first segment for s3:// sources).") var tenant:
+        String?
     @Option(help: "File-name pattern of the proposed route.") var pattern: String?
     @Option(name: .customLong("sample-bytes"), help: "How much of the file to read.") var sampleBytes: Int = 4 << 20
     @Flag(name: .customLong("yaml-only"), help: "Print only the route YAML.") var yamlOnly = false
@@ -55,9 +57,13 @@ struct InferCommand: AsyncParsableCommand {
         } else {
             tableName = SchemaInference.proposedTableName(forFile: S3URI(source)?.key ?? source)
             // On stderr, so --yaml-only and --json output stays what it says.
-            FileHandle.standardError.write(Data("esteira infer: no --table given; proposing table '\(tableName)' from the file name (give --table NAME to choose another)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "esteira infer: no --table given; proposing table '\(tableName)' from the file name (give --table NAME to choose another)\n"
+                        .utf8))
         }
-        let options = SchemaInferenceOptions(table: tableName, tenant: inferredTenant, pattern: pattern, sampleBytes: sampleBytes)
+        let options = SchemaInferenceOptions(
+            table: tableName, tenant: inferredTenant, pattern: pattern, sampleBytes: sampleBytes)
         let schema: InferredSchema
         do {
             schema = try SchemaInference.infer(bytes, options: options)
@@ -65,21 +71,24 @@ struct InferCommand: AsyncParsableCommand {
             throw UserFacingError("cannot infer a schema from \(source): \(error)")
         }
         if json {
-            return Output.json([
-                "table": schema.table, "charset": "\(schema.charset)", "compression": "\(schema.compression)",
-                "delimiter": String(UnicodeScalar(schema.dialect.delimiter)), "header": schema.hasHeader,
-                "sampled_rows": schema.sampledRows, "rejected_rows": schema.rejectedRows, "key": schema.key,
-                "columns": schema.columns.map { c -> [String: Any] in
-                    var o: [String: Any] = ["name": c.name, "type": "\(c.type)", "nullable": c.nullable]
-                    if let f = c.format { o["format"] = f }
-                    if let d = c.decimalSeparator { o["decimal_separator"] = d }
-                    return o
-                },
-                "route_yaml": schema.routeYAML, "ddl": schema.ddl,
-            ] as [String: Any])
+            return Output.json(
+                [
+                    "table": schema.table, "charset": "\(schema.charset)", "compression": "\(schema.compression)",
+                    "delimiter": String(UnicodeScalar(schema.dialect.delimiter)), "header": schema.hasHeader,
+                    "sampled_rows": schema.sampledRows, "rejected_rows": schema.rejectedRows, "key": schema.key,
+                    "columns": schema.columns.map { c -> [String: Any] in
+                        var o: [String: Any] = ["name": c.name, "type": "\(c.type)", "nullable": c.nullable]
+                        if let f = c.format { o["format"] = f }
+                        if let d = c.decimalSeparator { o["decimal_separator"] = d }
+                        return o
+                    },
+                    "route_yaml": schema.routeYAML, "ddl": schema.ddl,
+                ] as [String: Any])
         }
         if !ddlOnly {
-            print("# Proposed route: \(schema.sampledRows) sampled row(s), \(schema.rejectedRows) refused; review before use.")
+            print(
+                "# Proposed route: \(schema.sampledRows) sampled row(s), \(schema.rejectedRows) refused; review before use."
+            )
             print(schema.routeYAML)
         }
         if !yamlOnly { print(schema.ddl) }

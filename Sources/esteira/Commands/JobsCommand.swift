@@ -1,9 +1,9 @@
 import ArgumentParser
-import Foundation
 import EsteiraAWS
 import EsteiraMySQL
 import EsteiraPipeline
 import EsteiraWorker
+import Foundation
 
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,10 +24,12 @@ struct JobsCommand: AsyncParsableCommand {
 
     static func json(_ j: JobRecord) -> [String: Any] {
         func iso(_ d: Date?) -> Any { d.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull() }
-        return ["file": j.uri, "version": j.version, "status": j.status, "attempt": j.attempt, "owner": j.owner ?? NSNull(),
-                "received_at": iso(j.receivedAt), "started_at": iso(j.startedAt), "finished_at": iso(j.finishedAt),
-                "rows_loaded": j.rowsLoaded ?? NSNull(), "rows_rejected": j.rowsRejected ?? NSNull(),
-                "error": j.error ?? NSNull(), "last_error": j.lastError ?? NSNull(), "already_loaded": j.alreadyLoaded]
+        return [
+            "file": j.uri, "version": j.version, "status": j.status, "attempt": j.attempt, "owner": j.owner ?? NSNull(),
+            "received_at": iso(j.receivedAt), "started_at": iso(j.startedAt), "finished_at": iso(j.finishedAt),
+            "rows_loaded": j.rowsLoaded ?? NSNull(), "rows_rejected": j.rowsRejected ?? NSNull(),
+            "error": j.error ?? NSNull(), "last_error": j.lastError ?? NSNull(), "already_loaded": j.alreadyLoaded,
+        ]
     }
 
     struct List: AsyncParsableCommand {
@@ -37,7 +39,8 @@ struct JobsCommand: AsyncParsableCommand {
         @OptionGroup var resources: ResourceOptions
         @Option(help: "Only this tenant's files.") var tenant: String?
         @Option(help: "RECEIVED, RUNNING, SUCCEEDED or FAILED.") var status: String?
-        @Option(help: "Only files that arrived within this long: 90m, 24h, 7d, or a date (2026-11-28).") var since: String?
+        @Option(help: "Only files that arrived within this long: 90m, 24h, 7d, or a date (2026-11-28).") var since:
+            String?
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func validate() throws {
@@ -52,12 +55,23 @@ struct JobsCommand: AsyncParsableCommand {
         func run() async throws {
             let (history, _) = try JobsCommand.history(resources)
             let jobs = try await history.jobs(tenant: tenant, status: status, since: since.flatMap(Since.parse))
-            if json { Output.json(jobs.map(JobsCommand.json)); return }
-            if jobs.isEmpty { print("No jobs match."); return }
-            Output.table(["STATUS", "AGE", "TRY", "ROWS", "REJECTED", "FILE", "ERROR"], jobs.map {
-                [$0.status, Output.age($0.receivedAt), String($0.attempt), $0.rowsLoaded.map(String.init) ?? "-",
-                 $0.rowsRejected.map(String.init) ?? "-", $0.uri, Output.truncate($0.error ?? $0.lastError ?? "", 60)]
-            })
+            if json {
+                Output.json(jobs.map(JobsCommand.json))
+                return
+            }
+            if jobs.isEmpty {
+                print("No jobs match.")
+                return
+            }
+            Output.table(
+                ["STATUS", "AGE", "TRY", "ROWS", "REJECTED", "FILE", "ERROR"],
+                jobs.map {
+                    [
+                        $0.status, Output.age($0.receivedAt), String($0.attempt), $0.rowsLoaded.map(String.init) ?? "-",
+                        $0.rowsRejected.map(String.init) ?? "-", $0.uri,
+                        Output.truncate($0.error ?? $0.lastError ?? "", 60),
+                    ]
+                })
         }
     }
 
@@ -85,31 +99,43 @@ struct JobsCommand: AsyncParsableCommand {
             }
             var ledger: [[String?]] = []
             if let url = env("ESTEIRA_MYSQL_URL"), let config = try? MySQLConfig(url: url),
-               let c = try? await MySQLConnection.connect(config) {
-                let q = "SELECT object_key, version, fencing_token, rows_loaded, rows_rejected, loaded_at FROM esteira_ledger "
+                let c = try? await MySQLConnection.connect(config)
+            {
+                let q =
+                    "SELECT object_key, version, fencing_token, rows_loaded, rows_rejected, loaded_at FROM esteira_ledger "
                     + "WHERE bucket = \(c.literal(target.bucket)) AND object_key = \(c.literal(target.key)) ORDER BY loaded_at"
                 ledger = (try? await c.query(q).rows) ?? []
                 await c.close()
             }
             if json {
-                Output.json(["file": uri, "versions": versions.map(JobsCommand.json),
-                             "rejects": rejects == nil ? NSNull() : "s3://\(target.bucket)/\(rejectsKey)" as Any,
-                             "dead_letters": deadLetters.map(DLQCommand.json),
-                             "mysql_ledger": ledger.map { $0.map { $0 ?? "" } }])
+                Output.json([
+                    "file": uri, "versions": versions.map(JobsCommand.json),
+                    "rejects": rejects == nil ? NSNull() : "s3://\(target.bucket)/\(rejectsKey)" as Any,
+                    "dead_letters": deadLetters.map(DLQCommand.json),
+                    "mysql_ledger": ledger.map { $0.map { $0 ?? "" } },
+                ])
                 return
             }
             print(uri)
             if versions.isEmpty { print("  never seen by a worker (no item in \(resources.jobsTable))") }
             for v in versions {
                 print("  version \(v.version): \(v.status) after \(v.attempt) attempt(s)")
-                print("    arrived \(v.receivedAt.map { "\($0)" } ?? "-"), last claim \(v.startedAt.map { "\($0)" } ?? "-") by \(v.owner ?? "-")")
+                print(
+                    "    arrived \(v.receivedAt.map { "\($0)" } ?? "-"), last claim \(v.startedAt.map { "\($0)" } ?? "-") by \(v.owner ?? "-")"
+                )
                 if let f = v.finishedAt { print("    finished \(f)") }
-                if let r = v.rowsLoaded { print("    rows loaded \(r), rejected \(v.rowsRejected ?? 0)\(v.alreadyLoaded ? " (a duplicate delivery: nothing new written)" : "")") }
+                if let r = v.rowsLoaded {
+                    print(
+                        "    rows loaded \(r), rejected \(v.rowsRejected ?? 0)\(v.alreadyLoaded ? " (a duplicate delivery: nothing new written)" : "")"
+                    )
+                }
                 if let e = v.error { print("    error: \(e)") }
                 if let e = v.lastError, v.status != "SUCCEEDED" { print("    last transient error: \(e)") }
             }
             print("  rejects file: \(rejects == nil ? "none" : "s3://\(target.bucket)/\(rejectsKey)")")
-            print("  in the dead-letter queue: \(deadLetters.isEmpty ? "no" : deadLetters.map { "\($0.id) (\($0.code))" }.joined(separator: ", "))")
+            print(
+                "  in the dead-letter queue: \(deadLetters.isEmpty ? "no" : deadLetters.map { "\($0.id) (\($0.code))" }.joined(separator: ", "))"
+            )
             if !ledger.isEmpty {
                 print("  MySQL ledger:")
                 for row in ledger { print("    " + row.map { $0 ?? "NULL" }.joined(separator: "  ")) }
@@ -125,7 +151,8 @@ struct S3URI {
     init?(_ s: String) {
         guard s.hasPrefix("s3://") else { return nil }
         let rest = s.dropFirst(5)
-        guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex, rest.index(after: slash) != rest.endIndex else { return nil }
+        guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex, rest.index(after: slash) != rest.endIndex
+        else { return nil }
         bucket = String(rest[..<slash])
         key = String(rest[rest.index(after: slash)...])
     }

@@ -1,14 +1,15 @@
 import ArgumentParser
-import Foundation
 import EsteiraAWS
 import EsteiraCSV
 import EsteiraMySQL
 import EsteiraPipeline
+import Foundation
 
 struct LoadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "load",
-        abstract: "Run one file through a route without the queue; --dry-run shows what would happen and writes nothing.",
+        abstract:
+            "Run one file through a route without the queue; --dry-run shows what would happen and writes nothing.",
         discussion: """
             --dry-run reads the file (local or s3://) as the worker would and prints the detected compression,
             charset and dialect, the columns (contract or header), the first cleaned rows and the refused rows.
@@ -38,7 +39,8 @@ struct LoadCommand: AsyncParsableCommand {
         let table: RouteTable
         do { table = try RouteTable.load(path: routes) } catch { throw UserFacingError("\(error)") }
         guard let chosen = table.routes.first(where: { $0.name == route }) else {
-            throw UserFacingError("no route '\(route)' in \(routes); routes there: \(table.routes.map(\.name).joined(separator: ", "))")
+            throw UserFacingError(
+                "no route '\(route)' in \(routes); routes there: \(table.routes.map(\.name).joined(separator: ", "))")
         }
         if dryRun { try await preview(chosen) } else { try await load(chosen) }
     }
@@ -77,20 +79,31 @@ struct LoadCommand: AsyncParsableCommand {
             let d = summary.dialect
             let quote = d.quote.map { String(UnicodeScalar($0)) } ?? "none"
             if json {
-                return Output.json([
-                    "route": route.name, "table": route.table, "tenant": route.tenant, "dry_run": true,
-                    "compression": "\(summary.compression)", "charset": "\(summary.charset)",
-                    "delimiter": String(UnicodeScalar(d.delimiter)), "quote": quote, "header": summary.hasHeader,
-                    "columns": columns, "rows": summary.rows, "rejected": summary.rejected,
-                    "duplicates": summary.duplicates, "empty_rows": summary.emptyRows,
-                    "sample": shown.map { Dictionary(zip(columns, $0), uniquingKeysWith: { a, _ in a }) },
-                    "refused": refused.map { ["line": $0.line, "reason": $0.reason, "raw": $0.raw] as [String: Any] },
-                ] as [String: Any])
+                return Output.json(
+                    [
+                        "route": route.name, "table": route.table, "tenant": route.tenant, "dry_run": true,
+                        "compression": "\(summary.compression)", "charset": "\(summary.charset)",
+                        "delimiter": String(UnicodeScalar(d.delimiter)), "quote": quote, "header": summary.hasHeader,
+                        "columns": columns, "rows": summary.rows, "rejected": summary.rejected,
+                        "duplicates": summary.duplicates, "empty_rows": summary.emptyRows,
+                        "sample": shown.map { Dictionary(zip(columns, $0), uniquingKeysWith: { a, _ in a }) },
+                        "refused": refused.map {
+                            ["line": $0.line, "reason": $0.reason, "raw": $0.raw] as [String: Any]
+                        },
+                    ] as [String: Any])
             }
-            print("route       \(route.name) → table \(route.table) (tenant \(route.tenant), mode \(route.loadMode ?? "append"))")
-            print("read as     compression \(summary.compression), charset \(summary.charset), delimiter \(String(UnicodeScalar(d.delimiter)).debugDescription), quote \(quote), header \(summary.hasHeader ? "yes" : "no")")
-            print("columns     \(columns.joined(separator: ", "))\(route.contract == nil ? "   (no contract: loaded as text)" : "")")
-            print("rows        \(summary.rows) clean, \(summary.rejected) refused, \(summary.duplicates) duplicate, \(summary.emptyRows) empty\n")
+            print(
+                "route       \(route.name) → table \(route.table) (tenant \(route.tenant), mode \(route.loadMode ?? "append"))"
+            )
+            print(
+                "read as     compression \(summary.compression), charset \(summary.charset), delimiter \(String(UnicodeScalar(d.delimiter)).debugDescription), quote \(quote), header \(summary.hasHeader ? "yes" : "no")"
+            )
+            print(
+                "columns     \(columns.joined(separator: ", "))\(route.contract == nil ? "   (no contract: loaded as text)" : "")"
+            )
+            print(
+                "rows        \(summary.rows) clean, \(summary.rejected) refused, \(summary.duplicates) duplicate, \(summary.emptyRows) empty\n"
+            )
             Output.table(columns, shown)
             if !refused.isEmpty {
                 print("\nrefused rows (line: reason):")
@@ -129,15 +142,19 @@ struct LoadCommand: AsyncParsableCommand {
         let label = input.uri
         let total = size
         do {
-            let outcome = try await pipeline.load(input, route: route, fencingToken: 0, progress: { bytes in
-                Output.progress(bytes, total, label)
-            })
+            let outcome = try await pipeline.load(
+                input, route: route, fencingToken: 0,
+                progress: { bytes in
+                    Output.progress(bytes, total, label)
+                })
             Output.endProgress()
             if json {
-                var object: [String: Any] = ["source": input.uri, "table": outcome.table, "already_loaded": outcome.alreadyLoaded,
-                                             "rows_loaded": outcome.rowsLoaded, "rows_rejected": outcome.rowsRejected,
-                                             "rows_duplicate": outcome.rowsDuplicate, "rows_empty": outcome.rowsEmpty,
-                                             "bytes_read": outcome.bytesRead]
+                var object: [String: Any] = [
+                    "source": input.uri, "table": outcome.table, "already_loaded": outcome.alreadyLoaded,
+                    "rows_loaded": outcome.rowsLoaded, "rows_rejected": outcome.rowsRejected,
+                    "rows_duplicate": outcome.rowsDuplicate, "rows_empty": outcome.rowsEmpty,
+                    "bytes_read": outcome.bytesRead,
+                ]
                 if let r = outcome.rejectsURI { object["rejects"] = r }
                 if outcome.rowsReplaced > 0 { object["rows_replaced"] = outcome.rowsReplaced }
                 if !outcome.columnsAdded.isEmpty { object["columns_added"] = outcome.columnsAdded }
@@ -145,8 +162,9 @@ struct LoadCommand: AsyncParsableCommand {
             } else if outcome.alreadyLoaded {
                 print("\(source): this version was loaded before; nothing written")
             } else {
-                print("\(source): \(outcome.rowsLoaded) row(s) into \(outcome.table), \(outcome.rowsRejected) refused"
-                      + (outcome.rejectsURI.map { " (\($0))" } ?? ""))
+                print(
+                    "\(source): \(outcome.rowsLoaded) row(s) into \(outcome.table), \(outcome.rowsRejected) refused"
+                        + (outcome.rejectsURI.map { " (\($0))" } ?? ""))
             }
         } catch {
             Output.endProgress()

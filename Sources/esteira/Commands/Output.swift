@@ -8,15 +8,19 @@ enum Output {
         var widths = header.map(\.count)
         for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
+            cells.enumerated().map { i, c in
+                i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }
+            .joined(separator: "  ")
         }
         print(line(header))
         for r in rows { print(line(r)) }
     }
 
     static func json(_ value: Any) {
-        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(
+                withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
         print(String(decoding: data, as: UTF8.self))
     }
 
@@ -42,7 +46,12 @@ enum Output {
         guard isatty(2) == 1 else { return }
         let step: Int64 = total.map { max($0 / 100, 1) } ?? (1 << 20)
         let mark = bytes / step
-        guard lastMark.withLock({ last in defer { last = mark }; return last != mark }) else { return }
+        guard
+            lastMark.withLock({ last in
+                defer { last = mark }
+                return last != mark
+            })
+        else { return }
         let mib = String(format: "%.1f", Double(bytes) / 1_048_576)
         var line = "\r\u{1B}[2K"
         if let total, total > 0 {

@@ -1,8 +1,8 @@
 import ArgumentParser
-import Foundation
 import EsteiraAWS
 import EsteiraPipeline
 import EsteiraWorker
+import Foundation
 
 struct ReconcileCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,14 +28,18 @@ struct ReconcileCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var resources: ResourceOptions
-    @Argument(help: "s3://bucket/prefix/ to check instead of the landing buckets' tenant data prefixes.") var target: String?
-    @Option(name: .customLong("older-than"), help: "Only objects last modified at least this long ago (90s, 15m, 2h, 1d).")
+    @Argument(help: "s3://bucket/prefix/ to check instead of the landing buckets' tenant data prefixes.") var target:
+        String?
+    @Option(
+        name: .customLong("older-than"), help: "Only objects last modified at least this long ago (90s, 15m, 2h, 1d).")
     var olderThan: String = "15m"
     @Option(help: "Routes file (env ESTEIRA_ROUTES).") var routes: String = env("ESTEIRA_ROUTES") ?? "routes.yaml"
     @Flag(help: "Print JSON for scripts.") var json = false
 
     func validate() throws {
-        if let target, S3Prefix(target) == nil { throw ValidationError("'\(target)' is not an s3://bucket/prefix/ address") }
+        if let target, S3Prefix(target) == nil {
+            throw ValidationError("'\(target)' is not an s3://bucket/prefix/ address")
+        }
         guard Self.seconds(olderThan) != nil else {
             throw ValidationError("--older-than '\(olderThan)' is not a duration (90s, 15m, 2h, 1d)")
         }
@@ -68,7 +72,9 @@ struct ReconcileCommand: AsyncParsableCommand {
         var prefixes: [S3Prefix] = []
         if let target {
             let p = S3Prefix(target)!
-            guard landing.names.contains(p.bucket) else { throw UserFacingError(OperationsContext.notLanding(p.bucket, landing)) }
+            guard landing.names.contains(p.bucket) else {
+                throw UserFacingError(OperationsContext.notLanding(p.bucket, landing))
+            }
             prefixes = [p]
         } else {
             for bucket in landing.names {
@@ -105,21 +111,35 @@ struct ReconcileCommand: AsyncParsableCommand {
             o["checked"] = prefixes.map { "s3://\($0.bucket)/\($0.prefix)" }
             o["missing_count"] = missingCount
             o["missing"] = missing.map { m -> [String: Any] in
-                ["file": m.event.uri, "age_seconds": m.lastModified.map { Int(now.timeIntervalSince($0)) } ?? NSNull(),
-                 "last_modified": m.lastModified.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull(),
-                 "backfill": command(m)]
+                [
+                    "file": m.event.uri,
+                    "age_seconds": m.lastModified.map { Int(now.timeIntervalSince($0)) } ?? NSNull(),
+                    "last_modified": m.lastModified.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull(),
+                    "backfill": command(m),
+                ]
             }
             Output.json(o)
         } else if missing.isEmpty {
-            print("every file older than \(olderThan) is loaded, in progress or dead-lettered (\(tally.found) checked, "
-                  + "\(tally.failed) dead-lettered, \(tally.inProgress) in progress, \(tally.skipped.count) skipped)")
+            print(
+                "every file older than \(olderThan) is loaded, in progress or dead-lettered (\(tally.found) checked, "
+                    + "\(tally.failed) dead-lettered, \(tally.inProgress) in progress, \(tally.skipped.count) skipped)")
         } else {
-            print("\(missingCount) file(s) older than \(olderThan) were never loaded and are not queued or dead-lettered:")
-            Output.table(["AGE", "FILE", "TO QUEUE IT"], missing.map { [Output.age($0.lastModified), $0.event.uri, command($0)] })
-            let dirs = Set(missing.map { m in
-                "s3://\(m.event.bucket)/" + (m.event.key.range(of: "/", options: .backwards).map { String(m.event.key[..<$0.upperBound]) } ?? "")
-            }).sorted()
-            if missingCount > missing.count { print("… and \(missingCount - missing.count) more (--json lists the same first \(Tally.listed))") }
+            print(
+                "\(missingCount) file(s) older than \(olderThan) were never loaded and are not queued or dead-lettered:"
+            )
+            Output.table(
+                ["AGE", "FILE", "TO QUEUE IT"],
+                missing.map { [Output.age($0.lastModified), $0.event.uri, command($0)] })
+            let dirs = Set(
+                missing.map { m in
+                    "s3://\(m.event.bucket)/"
+                        + (m.event.key.range(of: "/", options: .backwards).map { String(m.event.key[..<$0.upperBound]) }
+                            ?? "")
+                }
+            ).sorted()
+            if missingCount > missing.count {
+                print("… and \(missingCount - missing.count) more (--json lists the same first \(Tally.listed))")
+            }
             print("\nor all at once (queues only what is missing):")
             for d in dirs { print("  esteira backfill \(Self.shellQuoted(d))") }
         }
@@ -127,6 +147,7 @@ struct ReconcileCommand: AsyncParsableCommand {
     }
 
     static func shellQuoted(_ s: String) -> String {
-        s.allSatisfy({ $0.isLetter || $0.isNumber || "/:._-".contains($0) }) ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        s.allSatisfy({ $0.isLetter || $0.isNumber || "/:._-".contains($0) })
+            ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

@@ -1,8 +1,8 @@
 import ArgumentParser
-import Foundation
 import EsteiraAWS
 import EsteiraMySQL
 import EsteiraPipeline
+import Foundation
 
 /// `s3://bucket/key` with an optional `?versionId=…` at the end (a key may itself hold a `?`).
 struct VersionedS3URI {
@@ -40,10 +40,14 @@ struct LoadUndoContext {
         let table: RouteTable
         do { table = try RouteTable.load(path: routesPath) } catch { throw UserFacingError("\(error)") }
         guard let route = table.routes.first(where: { $0.name == routeName }) else {
-            throw UserFacingError("no route '\(routeName)' in \(routesPath); routes there: \(table.routes.map(\.name).joined(separator: ", "))")
+            throw UserFacingError(
+                "no route '\(routeName)' in \(routesPath); routes there: \(table.routes.map(\.name).joined(separator: ", "))"
+            )
         }
         if let refusal = route.reloadRefusal { throw UserFacingError(refusal) }
-        guard let sourceColumn = route.reloadSourceColumn else { throw UserFacingError("route '\(routeName)' has no source column") }
+        guard let sourceColumn = route.reloadSourceColumn else {
+            throw UserFacingError("route '\(routeName)' has no source column")
+        }
         guard let uri = VersionedS3URI(source) else {
             throw UserFacingError("\(source) is not an s3://bucket/key address (optionally ending in ?versionId=…)")
         }
@@ -54,7 +58,9 @@ struct LoadUndoContext {
     }
 
     func attempts() async throws -> [LoadAttempt] {
-        try await connections.withConnection { try await $0.loadAttempts(bucket: uri.bucket, key: uri.key, table: route.table) }
+        try await connections.withConnection {
+            try await $0.loadAttempts(bucket: uri.bucket, key: uri.key, table: route.table)
+        }
     }
 
     func countRows(_ ids: [UInt64]) async throws -> Int {
@@ -65,17 +71,24 @@ struct LoadUndoContext {
 
     static func json(_ attempts: [LoadAttempt]) -> [[String: Any]] {
         attempts.map {
-            ["ledger_id": $0.ledgerID, "version": $0.version, "generation": $0.generation, "state": $0.state,
-             "rows_loaded": $0.rowsLoaded, "rows_rejected": $0.rowsRejected,
-             "loaded_at": ISO8601DateFormatter().string(from: $0.loadedAt)] as [String: Any]
+            [
+                "ledger_id": $0.ledgerID, "version": $0.version, "generation": $0.generation, "state": $0.state,
+                "rows_loaded": $0.rowsLoaded, "rows_rejected": $0.rowsRejected,
+                "loaded_at": ISO8601DateFormatter().string(from: $0.loadedAt),
+            ] as [String: Any]
         }
     }
 
     static func printAttempts(_ attempts: [LoadAttempt]) {
-        Output.table(["ledger id", "version", "generation", "state", "rows", "loaded at"], attempts.map {
-            [String($0.ledgerID), Output.truncate($0.version, 40), String($0.generation), $0.state, String($0.rowsLoaded),
-             ISO8601DateFormatter().string(from: $0.loadedAt)]
-        })
+        Output.table(
+            ["ledger id", "version", "generation", "state", "rows", "loaded at"],
+            attempts.map {
+                [
+                    String($0.ledgerID), Output.truncate($0.version, 40), String($0.generation), $0.state,
+                    String($0.rowsLoaded),
+                    ISO8601DateFormatter().string(from: $0.loadedAt),
+                ]
+            })
     }
 }
 
@@ -112,7 +125,8 @@ struct ReloadCommand: AsyncParsableCommand {
         do { head = try await s3.headObject(bucket: uri.bucket, key: uri.key, versionID: uri.versionID) } catch {
             throw UserFacingError("\(uri.display): \(error)")
         }
-        let object = SourceObject(bucket: uri.bucket, key: uri.key, versionID: head.versionID ?? uri.versionID, eTag: head.eTag)
+        let object = SourceObject(
+            bucket: uri.bucket, key: uri.key, versionID: head.versionID ?? uri.versionID, eTag: head.eTag)
         let before = try await context.attempts()
         let loadedIDs = before.filter { $0.state == "loaded" }.map(\.ledgerID)
         let toRemove = try await context.countRows(loadedIDs)
@@ -121,19 +135,26 @@ struct ReloadCommand: AsyncParsableCommand {
 
         guard yes else {
             if json {
-                Output.json(["source": uri.display, "version": object.version, "table": table, "done": false,
-                             "rows_to_remove": toRemove, "attempts": LoadUndoContext.json(before)] as [String: Any])
+                Output.json(
+                    [
+                        "source": uri.display, "version": object.version, "table": table, "done": false,
+                        "rows_to_remove": toRemove, "attempts": LoadUndoContext.json(before),
+                    ] as [String: Any])
             } else {
-                print("would delete \(toRemove) row(s) of s3://\(uri.bucket)/\(uri.key) from \(table) and load version \(object.version) again"
-                      + (earlier.isEmpty ? " (this version has no ledger row yet)" : " (attempt \(earlier.map(\.generation).max().map { $0 + 1 } ?? 1))"))
+                print(
+                    "would delete \(toRemove) row(s) of s3://\(uri.bucket)/\(uri.key) from \(table) and load version \(object.version) again"
+                        + (earlier.isEmpty
+                            ? " (this version has no ledger row yet)"
+                            : " (attempt \(earlier.map(\.generation).max().map { $0 + 1 } ?? 1))"))
                 if !before.isEmpty { LoadUndoContext.printAttempts(before) }
                 print("nothing done: add --yes to reload")
             }
             fflush(nil)  // the exit that follows does not flush a piped stdout
             throw ExitCode(1)
         }
-        let pipeline = FilePipeline(s3: s3, connections: context.connections, routes: try RouteTable(routes: [context.route]),
-                                    logger: bootstrapLogging())
+        let pipeline = FilePipeline(
+            s3: s3, connections: context.connections, routes: try RouteTable(routes: [context.route]),
+            logger: bootstrapLogging())
         let outcome: FileOutcome
         do {
             outcome = try await pipeline.load(.object(object), route: context.route, fencingToken: 0, reload: true)
@@ -142,17 +163,20 @@ struct ReloadCommand: AsyncParsableCommand {
         }
         let after = try await context.attempts()
         if json {
-            var result: [String: Any] = ["source": uri.display, "version": object.version, "table": table, "done": true,
-                                         "already_loaded": outcome.alreadyLoaded,
-                                         "rows_removed": outcome.rowsReplaced, "rows_loaded": outcome.rowsLoaded,
-                                         "rows_rejected": outcome.rowsRejected, "attempts": LoadUndoContext.json(after)]
+            var result: [String: Any] = [
+                "source": uri.display, "version": object.version, "table": table, "done": true,
+                "already_loaded": outcome.alreadyLoaded,
+                "rows_removed": outcome.rowsReplaced, "rows_loaded": outcome.rowsLoaded,
+                "rows_rejected": outcome.rowsRejected, "attempts": LoadUndoContext.json(after),
+            ]
             if let r = outcome.rejectsURI { result["rejects"] = r }
             Output.json(result)
         } else if outcome.alreadyLoaded {
             print("\(uri.display): a concurrent load of this version committed first; nothing written")
         } else {
-            print("\(uri.display): \(outcome.rowsReplaced) row(s) deleted, \(outcome.rowsLoaded) loaded into \(table), \(outcome.rowsRejected) refused"
-                  + (outcome.rejectsURI.map { " (\($0))" } ?? ""))
+            print(
+                "\(uri.display): \(outcome.rowsReplaced) row(s) deleted, \(outcome.rowsLoaded) loaded into \(table), \(outcome.rowsRejected) refused"
+                    + (outcome.rejectsURI.map { " (\($0))" } ?? ""))
             LoadUndoContext.printAttempts(after)
         }
     }
@@ -188,17 +212,25 @@ struct UnloadCommand: AsyncParsableCommand {
         let loaded = before.filter { $0.state == "loaded" && (uri.versionID == nil || $0.version == uri.versionID) }
         guard let target = loaded.last else {
             let what = uri.versionID.map { "version \($0) of " } ?? ""
-            throw UserFacingError("no loaded \(what)s3://\(uri.bucket)/\(uri.key) in \(table) according to the ledger"
-                                  + (before.isEmpty ? "" : " (attempts: " + before.map { "\($0.version) \($0.state)" }.joined(separator: ", ") + ")"))
+            throw UserFacingError(
+                "no loaded \(what)s3://\(uri.bucket)/\(uri.key) in \(table) according to the ledger"
+                    + (before.isEmpty
+                        ? ""
+                        : " (attempts: " + before.map { "\($0.version) \($0.state)" }.joined(separator: ", ") + ")"))
         }
         let rows = try await context.countRows([target.ledgerID])
         guard yes else {
             if json {
-                Output.json(["source": uri.display, "version": target.version, "table": table, "done": false,
-                             "ledger_id": target.ledgerID, "rows_to_remove": rows,
-                             "attempts": LoadUndoContext.json(before)] as [String: Any])
+                Output.json(
+                    [
+                        "source": uri.display, "version": target.version, "table": table, "done": false,
+                        "ledger_id": target.ledgerID, "rows_to_remove": rows,
+                        "attempts": LoadUndoContext.json(before),
+                    ] as [String: Any])
             } else {
-                print("would delete \(rows) row(s) of s3://\(uri.bucket)/\(uri.key) version \(target.version) (ledger id \(target.ledgerID)) from \(table) and mark it unloaded")
+                print(
+                    "would delete \(rows) row(s) of s3://\(uri.bucket)/\(uri.key) version \(target.version) (ledger id \(target.ledgerID)) from \(table) and mark it unloaded"
+                )
                 print("nothing done: add --yes to unload")
             }
             fflush(nil)  // the exit that follows does not flush a piped stdout
@@ -214,11 +246,15 @@ struct UnloadCommand: AsyncParsableCommand {
         }
         let after = try await context.attempts()
         if json {
-            Output.json(["source": uri.display, "version": target.version, "table": table, "done": true,
-                         "ledger_id": target.ledgerID, "rows_removed": deleted,
-                         "attempts": LoadUndoContext.json(after)] as [String: Any])
+            Output.json(
+                [
+                    "source": uri.display, "version": target.version, "table": table, "done": true,
+                    "ledger_id": target.ledgerID, "rows_removed": deleted,
+                    "attempts": LoadUndoContext.json(after),
+                ] as [String: Any])
         } else {
-            print("\(uri.display): \(deleted) row(s) deleted from \(table); ledger id \(target.ledgerID) marked unloaded")
+            print(
+                "\(uri.display): \(deleted) row(s) deleted from \(table); ledger id \(target.ledgerID) marked unloaded")
             LoadUndoContext.printAttempts(after)
         }
     }

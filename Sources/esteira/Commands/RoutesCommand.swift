@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import EsteiraPipeline
+import Foundation
 
 struct RoutesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,8 +24,10 @@ struct RoutesCommand: AsyncParsableCommand {
             }
             let problems = RoutesLinter.check(yaml: text)
             if json {
-                Output.json(["file": path, "ok": problems.isEmpty,
-                             "problems": problems.map { ["line": $0.line, "message": $0.message] }])
+                Output.json([
+                    "file": path, "ok": problems.isEmpty,
+                    "problems": problems.map { ["line": $0.line, "message": $0.message] },
+                ])
             } else if problems.isEmpty {
                 let count = (try? RouteTable.parse(yaml: text).routes.count) ?? 0
                 print("\(path): ok, \(count) route(s)")

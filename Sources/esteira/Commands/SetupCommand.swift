@@ -1,7 +1,7 @@
 import ArgumentParser
-import Foundation
 import EsteiraAWS
 import EsteiraWorker
+import Foundation
 
 struct SetupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,16 +28,21 @@ struct SetupCommand: AsyncParsableCommand {
     @Flag(name: .customLong("print"), help: "Print what would be created, and create nothing.")
     var printOnly = false
 
-    @Option(name: .customLong("notify-topic"),
-            help: "Also create this SNS topic for file notifications (give its ARN to worker --notify-sns-topic).")
+    @Option(
+        name: .customLong("notify-topic"),
+        help: "Also create this SNS topic for file notifications (give its ARN to worker --notify-sns-topic).")
     var notifyTopic: String?
 
     func validate() throws {
         if let notifyTopic {
             // SNS's rule for topic names: 1–256 of letters, digits, '-' and '_'.
             guard (1...256).contains(notifyTopic.utf8.count),
-                  notifyTopic.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }) else {
-                throw ValidationError("--notify-topic '\(notifyTopic)' is not a topic name (1–256 letters, digits, '-' or '_')")
+                notifyTopic.unicodeScalars.allSatisfy({
+                    $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_")
+                })
+            else {
+                throw ValidationError(
+                    "--notify-topic '\(notifyTopic)' is not a topic name (1–256 letters, digits, '-' or '_')")
             }
         }
         guard try resources.landingBuckets().names.count == 1 else {
@@ -49,7 +54,8 @@ struct SetupCommand: AsyncParsableCommand {
         if printOnly {
             let region = env("AWS_REGION") ?? env("AWS_DEFAULT_REGION") ?? "(AWS_REGION)"
             let target = env("AWS_ENDPOINT_URL") ?? "AWS, region \(region)"
-            print("""
+            print(
+                """
                 esteira setup would create, or leave as they are, on \(target):
                   S3 bucket          \(resources.bucket)
                   SQS queue          \(resources.dlq)  (dead letters; retention 14 days)
@@ -64,10 +70,12 @@ struct SetupCommand: AsyncParsableCommand {
         }
         let logger = bootstrapLogging()
         let aws = try makeAWSClient(logger: logger)
-        let setup = Provisioner(s3: S3Client(client: aws), sqs: SQSClient(client: aws), dynamo: DynamoDBClient(client: aws))
-        let result = try await setup.provision(bucket: resources.bucket, queue: resources.queue, deadLetterQueue: resources.dlq,
-                                               jobsTable: resources.jobsTable, maxReceives: maxReceives,
-                                               visibilityTimeout: visibilityTimeout)
+        let setup = Provisioner(
+            s3: S3Client(client: aws), sqs: SQSClient(client: aws), dynamo: DynamoDBClient(client: aws))
+        let result = try await setup.provision(
+            bucket: resources.bucket, queue: resources.queue, deadLetterQueue: resources.dlq,
+            jobsTable: resources.jobsTable, maxReceives: maxReceives,
+            visibilityTimeout: visibilityTimeout)
         print("bucket      s3://\(resources.bucket)")
         print("queue       \(result.queueURL)")
         print("dead letter \(result.deadLetterURL) (after \(maxReceives) receives)")

@@ -1,10 +1,10 @@
 import ArgumentParser
-import Foundation
 import EsteiraAWS
 import EsteiraMySQL
 import EsteiraPipeline
 import EsteiraStatus
 import EsteiraWorker
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -34,7 +34,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(name: .customLong("until-idle"), help: "Exit once the queue is empty and nothing is in flight.")
     var untilIdle = false
 
-    @Option(name: .customLong("visibility-timeout"), help: "Seconds a received message stays hidden; renewed while working.")
+    @Option(
+        name: .customLong("visibility-timeout"), help: "Seconds a received message stays hidden; renewed while working."
+    )
     var visibilityTimeout: Int = 120
 
     @Option(name: .customLong("lease"), help: "Seconds of the DynamoDB claim lease; renewed while working.")
@@ -43,24 +45,34 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "In-process attempts for a transient failure before the message is given back.")
     var attempts: Int = 3
 
-    @Option(name: .customLong("max-file-size"),
-            help: "Refuse files larger than this before downloading them (e.g. 500MB, 20GB; default: no limit).")
+    @Option(
+        name: .customLong("max-file-size"),
+        help: "Refuse files larger than this before downloading them (e.g. 500MB, 20GB; default: no limit).")
     var maxFileSize: String?
 
-    @Option(name: .customLong("shutdown-grace"),
-            help: "On SIGTERM, seconds to finish files in hand before giving them back (keep below the pod's grace period).")
+    @Option(
+        name: .customLong("shutdown-grace"),
+        help: "On SIGTERM, seconds to finish files in hand before giving them back (keep below the pod's grace period)."
+    )
     var shutdownGrace: Int = 25
 
-    @Option(name: .customLong("stall-timeout"),
-            help: "Abandon a file that reads no byte and passes no row on for this long (e.g. 600, 10m); dead-lettered as Stalled.")
+    @Option(
+        name: .customLong("stall-timeout"),
+        help:
+            "Abandon a file that reads no byte and passes no row on for this long (e.g. 600, 10m); dead-lettered as Stalled."
+    )
     var stallTimeout: String = "10m"
 
-    @Option(name: .customLong("max-crashes"),
-            help: "Dead-letter a file as Crashed, unread, once this many earlier attempts on it ended with the process dying.")
+    @Option(
+        name: .customLong("max-crashes"),
+        help:
+            "Dead-letter a file as Crashed, unread, once this many earlier attempts on it ended with the process dying."
+    )
     var maxCrashes: Int = 3
 
-    @Option(name: .customLong("http-port"),
-            help: "Port of /healthz, /readyz and /metrics (env ESTEIRA_HTTP_PORT; 0 picks a free port).")
+    @Option(
+        name: .customLong("http-port"),
+        help: "Port of /healthz, /readyz and /metrics (env ESTEIRA_HTTP_PORT; 0 picks a free port).")
     var httpPort: Int = env("ESTEIRA_HTTP_PORT").flatMap(Int.init) ?? 9090
 
     @Flag(name: .customLong("no-http"), help: "Serve no /healthz, /readyz or /metrics (several workers on one host).")
@@ -71,16 +83,20 @@ struct WorkerCommand: AsyncParsableCommand {
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard visibilityTimeout >= 10, lease >= 10 else {
-            throw ValidationError("--visibility-timeout and --lease must be at least 10 seconds (they are renewed at half their period)")
+            throw ValidationError(
+                "--visibility-timeout and --lease must be at least 10 seconds (they are renewed at half their period)")
         }
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
-        guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0…65535 (0 picks a free port)") }
+        guard (0...65535).contains(httpPort) else {
+            throw ValidationError("--http-port must be 0…65535 (0 picks a free port)")
+        }
         if let maxFileSize, ByteSize.parse(maxFileSize) == nil {
             throw ValidationError("--max-file-size '\(maxFileSize)' is not a size such as 500MB or 20GB")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more seconds") }
         guard let stall = DurationText.seconds(stallTimeout), stall >= 1 else {
-            throw ValidationError("--stall-timeout '\(stallTimeout)' is not a duration of at least 1 s, such as 600, 90s or 10m")
+            throw ValidationError(
+                "--stall-timeout '\(stallTimeout)' is not a duration of at least 1 s, such as 600, 90s or 10m")
         }
         _ = stall
         guard maxCrashes >= 1 else { throw ValidationError("--max-crashes must be at least 1") }
@@ -93,14 +109,18 @@ struct WorkerCommand: AsyncParsableCommand {
     /// cached, and fetched again when MySQL refuses its password to a new connection (rotation).
     static func mysqlConnections(aws: AWSClient, maxIdle: Int, logger: Logger) throws -> PipelineConnectionPool {
         if let arn = env("ESTEIRA_MYSQL_SECRET_ARN") {
-            return PipelineConnectionPool.secret(arn, secretsManager: SecretsManagerClient(client: aws),
-                                           database: env("ESTEIRA_MYSQL_DATABASE"), maxIdle: maxIdle, logger: logger)
+            return PipelineConnectionPool.secret(
+                arn, secretsManager: SecretsManagerClient(client: aws),
+                database: env("ESTEIRA_MYSQL_DATABASE"), maxIdle: maxIdle, logger: logger)
         }
         guard let url = env("ESTEIRA_MYSQL_URL") else {
-            throw UserFacingError("no MySQL target: set ESTEIRA_MYSQL_SECRET_ARN (an RDS secret) or ESTEIRA_MYSQL_URL=mysql://user:password@host:port/database (local stack: source .local/env)")
+            throw UserFacingError(
+                "no MySQL target: set ESTEIRA_MYSQL_SECRET_ARN (an RDS secret) or ESTEIRA_MYSQL_URL=mysql://user:password@host:port/database (local stack: source .local/env)"
+            )
         }
-        do { return PipelineConnectionPool(config: try MySQLConfig(url: url), maxIdle: maxIdle) }
-        catch { throw UserFacingError("ESTEIRA_MYSQL_URL: \(error)") }
+        do { return PipelineConnectionPool(config: try MySQLConfig(url: url), maxIdle: maxIdle) } catch {
+            throw UserFacingError("ESTEIRA_MYSQL_URL: \(error)")
+        }
     }
 
     /// A wrong MySQL URL, secret or password is the operator's to fix, not the files': refuse to start
@@ -109,7 +129,9 @@ struct WorkerCommand: AsyncParsableCommand {
         do {
             try await mysql.check()
         } catch {
-            throw UserFacingError("cannot reach MySQL with \(mysql.target): \(error). Check ESTEIRA_MYSQL_SECRET_ARN or ESTEIRA_MYSQL_URL (and the role's secretsmanager:GetSecretValue permission), and that the server is up.")
+            throw UserFacingError(
+                "cannot reach MySQL with \(mysql.target): \(error). Check ESTEIRA_MYSQL_SECRET_ARN or ESTEIRA_MYSQL_URL (and the role's secretsmanager:GetSecretValue permission), and that the server is up."
+            )
         }
     }
 
@@ -124,16 +146,18 @@ struct WorkerCommand: AsyncParsableCommand {
         do { table = try RouteTable.load(path: routes) } catch { throw UserFacingError("\(error)") }
 
         let metrics = WorkerMetrics()
-        var settings = WorkerSettings(queueName: resources.queue, deadLetterQueueName: resources.dlq,
-                                      jobsTable: resources.jobsTable, landingBuckets: try resources.landingBuckets(),
-                                      concurrency: concurrency)
+        var settings = WorkerSettings(
+            queueName: resources.queue, deadLetterQueueName: resources.dlq,
+            jobsTable: resources.jobsTable, landingBuckets: try resources.landingBuckets(),
+            concurrency: concurrency)
         settings.untilIdle = untilIdle
         settings.visibilityTimeout = .seconds(visibilityTimeout)
         settings.lease = .seconds(lease)
         settings.attempts = attempts
         settings.shutdownGrace = .seconds(shutdownGrace)
         settings.maxObjectBytes = maxFileSize.flatMap(ByteSize.parse)
-        settings.stallTimeout = DurationText.seconds(stallTimeout).map(WorkerSettings.duration(seconds:)) ?? settings.stallTimeout
+        settings.stallTimeout =
+            DurationText.seconds(stallTimeout).map(WorkerSettings.duration(seconds:)) ?? settings.stallTimeout
         settings.maxCrashes = maxCrashes
 
         let notifier = try notify.notifier(routes: table, aws: aws, registry: metrics.registry, logger: logger)
@@ -145,45 +169,60 @@ struct WorkerCommand: AsyncParsableCommand {
         let pipeline = FilePipeline(s3: S3Client(client: aws), connections: mysql, routes: table, logger: logger)
         let queues: SQSWorkQueue
         do {
-            queues = try await SQSWorkQueue.connect(sqs: sqs, queueName: resources.queue, deadLetterQueueName: resources.dlq)
+            queues = try await SQSWorkQueue.connect(
+                sqs: sqs, queueName: resources.queue, deadLetterQueueName: resources.dlq)
         } catch let e as AWSError where e.code == .queueDoesNotExist {
-            throw UserFacingError("queue '\(resources.queue)' or '\(resources.dlq)' does not exist: run `esteira setup` first (\(e.code))")
+            throw UserFacingError(
+                "queue '\(resources.queue)' or '\(resources.dlq)' does not exist: run `esteira setup` first (\(e.code))"
+            )
         }
-        let worker = Worker(settings: settings, queue: queues,
-                            jobs: JobLedger(dynamo: DynamoDBClient(client: aws), table: settings.jobsTable),
-                            pipeline: pipeline, metrics: metrics, notifier: notifier, logger: logger)
-        let readiness = Readiness(checks: [
-            // Also samples both queues' depths for /metrics (esteira_queue_messages). The DLQ's is not a
-            // readiness matter: a role without GetQueueAttributes on it shows -1 there instead.
-            ("sqs", {
-                let names = WorkerMetrics.depthAttributes
-                let main = try await sqs.getQueueAttributes(queueURL: queues.queueURL, names: names)
-                let dead = try? await sqs.getQueueAttributes(queueURL: queues.deadLetterURL, names: names)
-                worker.metrics.queueDepth(main: main, deadLetter: dead)
-            }),
-            ("mysql", { try await mysql.check() }),
-        ], logger: logger)
+        let worker = Worker(
+            settings: settings, queue: queues,
+            jobs: JobLedger(dynamo: DynamoDBClient(client: aws), table: settings.jobsTable),
+            pipeline: pipeline, metrics: metrics, notifier: notifier, logger: logger)
+        let readiness = Readiness(
+            checks: [
+                // Also samples both queues' depths for /metrics (esteira_queue_messages). The DLQ's is not a
+                // readiness matter: a role without GetQueueAttributes on it shows -1 there instead.
+                (
+                    "sqs",
+                    {
+                        let names = WorkerMetrics.depthAttributes
+                        let main = try await sqs.getQueueAttributes(queueURL: queues.queueURL, names: names)
+                        let dead = try? await sqs.getQueueAttributes(queueURL: queues.deadLetterURL, names: names)
+                        worker.metrics.queueDepth(main: main, deadLetter: dead)
+                    }
+                ),
+                ("mysql", { try await mysql.check() }),
+            ], logger: logger)
         var server: StatusServer?
         if !noHTTP {
             do {
-                server = try await StatusServer.start(port: httpPort, handler: StatusRoutes.handler(
-                    worker: worker, readiness: readiness, stuckAfter: settings.receiveWait * 3 + .seconds(30)))
+                server = try await StatusServer.start(
+                    port: httpPort,
+                    handler: StatusRoutes.handler(
+                        worker: worker, readiness: readiness, stuckAfter: settings.receiveWait * 3 + .seconds(30)))
             } catch {
                 throw UserFacingError("\(error) (ESTEIRA_HTTP_PORT or --http-port)")
             }
             logger.info("status server listening", metadata: ["port": "\(server!.port)"])
         }
 
-        logger.info("worker started", metadata: ["queue": "\(resources.queue)", "concurrency": "\(concurrency)",
-                                                 "buckets": "\(settings.landingBuckets)",
-                                                 "routes": "\(table.routes.count)"])
-        let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: ReadinessService(readiness: readiness)),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        logger.info(
+            "worker started",
+            metadata: [
+                "queue": "\(resources.queue)", "concurrency": "\(concurrency)",
+                "buckets": "\(settings.landingBuckets)",
+                "routes": "\(table.routes.count)",
+            ])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(service: ReadinessService(readiness: readiness)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         do {
             try await group.run()
         } catch {
@@ -195,12 +234,15 @@ struct WorkerCommand: AsyncParsableCommand {
         await notifier?.finish(grace: .seconds(notify.grace))
         await server?.stop()
         let s = worker.summary
-        logger.info("worker stopped", metadata: ["succeeded": "\(s.succeeded)", "failed": "\(s.failed)",
-                                                 "duplicates": "\(s.duplicates)", "rows_loaded": "\(s.rowsLoaded)",
-                                                 "rows_rejected": "\(s.rowsRejected)"])
+        logger.info(
+            "worker stopped",
+            metadata: [
+                "succeeded": "\(s.succeeded)", "failed": "\(s.failed)",
+                "duplicates": "\(s.duplicates)", "rows_loaded": "\(s.rowsLoaded)",
+                "rows_rejected": "\(s.rowsRejected)",
+            ])
     }
 }
-
 
 /// Runs the readiness checks for as long as the worker runs.
 struct ReadinessService: Service {
@@ -214,10 +256,14 @@ struct ReadinessService: Service {
 enum ByteSize {
     static func parse(_ text: String) -> Int64? {
         let s = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let units: [(String, Double)] = [("KIB", 1024), ("MIB", 1_048_576), ("GIB", 1_073_741_824), ("TIB", 1_099_511_627_776),
-                                         ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]
+        let units: [(String, Double)] = [
+            ("KIB", 1024), ("MIB", 1_048_576), ("GIB", 1_073_741_824), ("TIB", 1_099_511_627_776),
+            ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1),
+        ]
         for (suffix, factor) in units where s.hasSuffix(suffix) {
-            guard let n = Double(s.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n > 0 else { return nil }
+            guard let n = Double(s.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n > 0 else {
+                return nil
+            }
             return Int64(n * factor)
         }
         return Int64(s).flatMap { $0 > 0 ? $0 : nil }

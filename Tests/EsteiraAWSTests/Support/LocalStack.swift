@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+
 @testable import EsteiraAWS
 
 /// The moto server of the local stack, for tests that need real AWS APIs with signatures checked.
@@ -33,8 +34,10 @@ enum LocalStack {
     }()
 
     /// A client for moto, or for whatever answers at `endpoint` (a fault proxy in front of moto).
-    static func client(endpoint: String? = nil, maxAttempts: Int? = nil, baseDelay: Duration = .milliseconds(10),
-                       transport: HTTPTransport = .shared) throws -> AWSClient {
+    static func client(
+        endpoint: String? = nil, maxAttempts: Int? = nil, baseDelay: Duration = .milliseconds(10),
+        transport: HTTPTransport = .shared
+    ) throws -> AWSClient {
         var e = try environment()
         if let endpoint {
             e["AWS_ENDPOINT_URL"] = endpoint

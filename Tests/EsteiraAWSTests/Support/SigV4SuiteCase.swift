@@ -41,8 +41,9 @@ struct SigV4SuiteCase: Sendable, CustomTestStringConvertible {
             throw SigV4SuiteError(
                 "AWS SigV4 test suite not found at \(root.path); set ESTEIRA_TESTDATA to the testdata folder")
         }
-        guard let walker = FileManager.default.enumerator(
-            at: root, includingPropertiesForKeys: [.isDirectoryKey], options: [.skipsHiddenFiles])
+        guard
+            let walker = FileManager.default.enumerator(
+                at: root, includingPropertiesForKeys: [.isDirectoryKey], options: [.skipsHiddenFiles])
         else {
             throw SigV4SuiteError("cannot list \(root.path)")
         }
@@ -92,8 +93,8 @@ struct SigV4SuiteRequest {
         // "\r\n" is one Character in Swift, so it is matched as a whole.
         var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }[...]
         guard let requestLine = lines.popFirst(),
-              let firstSpace = requestLine.firstIndex(of: " "),
-              let lastSpace = requestLine.lastIndex(of: " "), firstSpace < lastSpace
+            let firstSpace = requestLine.firstIndex(of: " "),
+            let lastSpace = requestLine.lastIndex(of: " "), firstSpace < lastSpace
         else {
             throw SigV4SuiteError("malformed request line in:\n\(text)")
         }

@@ -1,6 +1,6 @@
+import EsteiraMySQL
 import Foundation
 import Testing
-import EsteiraMySQL
 
 extension Tag {
     /// Needs the local MariaDB (`make services-up && source .local/env`).

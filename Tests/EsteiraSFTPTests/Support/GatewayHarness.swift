@@ -26,8 +26,9 @@ struct GatewayHarness: Sendable {
 
     static func requireStack() throws -> AWSConfig {
         guard let v = ProcessInfo.processInfo.environment["AWS_ENDPOINT_URL"], !v.isEmpty else {
-            throw MissingTool(description: "AWS_ENDPOINT_URL is not set, so the gateway tests cannot run: start the local stack "
-                              + "with `make services-up && source .local/env`, then run the tests again (make test does both)")
+            throw MissingTool(
+                description: "AWS_ENDPOINT_URL is not set, so the gateway tests cannot run: start the local stack "
+                    + "with `make services-up && source .local/env`, then run the tests again (make test does both)")
         }
         return try AWSConfig.fromEnvironment()
     }
@@ -41,8 +42,10 @@ struct GatewayHarness: Sendable {
 
     /// Makes the bucket, keys and users, starts the gateway, runs `body`, stops the gateway.
     /// `gatewayEndpoint` sends the gateway's own S3 calls elsewhere (a fault proxy); the harness reads moto directly.
-    static func with<T: Sendable>(gatewayEndpoint: String? = nil, _ body: (GatewayHarness) async throws -> T,
-                                  configure: (inout SFTPGatewaySettings) -> Void = { _ in }) async throws -> T {
+    static func with<T: Sendable>(
+        gatewayEndpoint: String? = nil, _ body: (GatewayHarness) async throws -> T,
+        configure: (inout SFTPGatewaySettings) -> Void = { _ in }
+    ) async throws -> T {
         let s3 = S3Client(client: AWSClient(config: try requireStack(), logger: logger))
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let bucket = "esteira-sftp-t-\(id)"
@@ -52,13 +55,16 @@ struct GatewayHarness: Sendable {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let keygen = try Tools.require("ssh-keygen")
         for name in ["acme_key", "globex_key", "stranger_key"] {
-            try await Tools.run(keygen, ["-q", "-t", name == "globex_key" ? "ecdsa" : "ed25519", "-N", "", "-f", "\(dir)/\(name)"])
+            try await Tools.run(
+                keygen, ["-q", "-t", name == "globex_key" ? "ecdsa" : "ed25519", "-N", "", "-f", "\(dir)/\(name)"])
         }
         let pub = { (name: String) throws -> String in
-            try String(contentsOfFile: "\(dir)/\(name).pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            try String(contentsOfFile: "\(dir)/\(name).pub", encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines)
         }
         let hash = try PasswordHash.make(password: "correct horse battery", algorithm: .scrypt(logN: 12, r: 8, p: 1))
-        let users = try SFTPUserDirectory.parse("""
+        let users = try SFTPUserDirectory.parse(
+            """
             users:
               - name: acme
                 home: acme/data
@@ -77,9 +83,11 @@ struct GatewayHarness: Sendable {
         configure(&settings)
         let metrics = SFTPMetrics()
         let hostKeys = try HostKeys.loadOrCreate(directory: dir + "/host", logger: logger)
-        let gateway = try await SFTPGateway.start(settings: settings, users: SFTPUserStore(users), hostKeys: hostKeys,
-                                                  s3: try gatewayEndpoint.map { try S3Client(client: AWSClient(config: endpointConfig($0), logger: logger)) } ?? s3,
-                                                  metrics: metrics, logger: logger)
+        let gateway = try await SFTPGateway.start(
+            settings: settings, users: SFTPUserStore(users), hostKeys: hostKeys,
+            s3: try gatewayEndpoint.map { try S3Client(client: AWSClient(config: endpointConfig($0), logger: logger)) }
+                ?? s3,
+            metrics: metrics, logger: logger)
         let harness = GatewayHarness(s3: s3, bucket: bucket, gateway: gateway, metrics: metrics, dir: dir)
         let result: Result<T, any Error>
         do { result = .success(try await body(harness)) } catch { result = .failure(error) }
@@ -88,20 +96,29 @@ struct GatewayHarness: Sendable {
     }
 
     /// OpenSSH's sftp in batch mode (`-b`): stops at the first failing command, exit status 0 only if all passed.
-    func sftp(_ commands: [String], user: String = "acme", key: String? = nil, password: String? = nil,
-              timeout: Duration = .seconds(120)) async throws -> Tools.Result {
+    func sftp(
+        _ commands: [String], user: String = "acme", key: String? = nil, password: String? = nil,
+        timeout: Duration = .seconds(120)
+    ) async throws -> Tools.Result {
         let batch = dir + "/batch-\(UUID().uuidString)"
         try (commands.joined(separator: "\n") + "\n").write(toFile: batch, atomically: true, encoding: .utf8)
-        var options = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                       "-o", "ConnectTimeout=10", "-P", String(gateway.port)]
+        var options = [
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "ConnectTimeout=10", "-P", String(gateway.port),
+        ]
         if let password {
             // sftp -b turns BatchMode on, which forbids passwords; an earlier -o wins, so say it first.
-            let args = ["-e", try Tools.require("sftp"), "-o", "BatchMode=no", "-b", batch, "-o", "PubkeyAuthentication=no",
-                        "-o", "PreferredAuthentications=password", "-o", "NumberOfPasswordPrompts=1"] + options + ["\(user)@127.0.0.1"]
-            return try await Tools.run(try Tools.require("sshpass"), args, environment: ["SSHPASS": password], timeout: timeout)
+            let args =
+                [
+                    "-e", try Tools.require("sftp"), "-o", "BatchMode=no", "-b", batch, "-o", "PubkeyAuthentication=no",
+                    "-o", "PreferredAuthentications=password", "-o", "NumberOfPasswordPrompts=1",
+                ] + options + ["\(user)@127.0.0.1"]
+            return try await Tools.run(
+                try Tools.require("sshpass"), args, environment: ["SSHPASS": password], timeout: timeout)
         }
         options += ["-i", key ?? acmeKey, "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey"]
-        return try await Tools.run(try Tools.require("sftp"), ["-b", batch] + options + ["\(user)@127.0.0.1"], timeout: timeout)
+        return try await Tools.run(
+            try Tools.require("sftp"), ["-b", batch] + options + ["\(user)@127.0.0.1"], timeout: timeout)
     }
 
     func object(_ key: String) async throws -> [UInt8]? {
@@ -127,7 +144,9 @@ struct GatewayHarness: Sendable {
             block.withUnsafeMutableBytes { raw in
                 let words = raw.bindMemory(to: UInt64.self)
                 for i in words.indices {
-                    state ^= state << 13; state ^= state >> 7; state ^= state << 17
+                    state ^= state << 13
+                    state ^= state >> 7
+                    state ^= state << 17
                     words[i] = state
                 }
             }

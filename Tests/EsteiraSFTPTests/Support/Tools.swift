@@ -12,16 +12,20 @@ enum Tools {
         .deletingLastPathComponent().deletingLastPathComponent()
 
     static func require(_ name: String) throws -> String {
-        for dir in ["/usr/bin", "/usr/local/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+        for dir in ["/usr/bin", "/usr/local/bin", "/bin"]
+        where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
             return "\(dir)/\(name)"
         }
-        throw MissingTool(description: "\(name) is not installed: run `make setup` (scripts/setup.sh installs openssh-client and sshpass)")
+        throw MissingTool(
+            description:
+                "\(name) is not installed: run `make setup` (scripts/setup.sh installs openssh-client and sshpass)")
     }
 
     static func python() throws -> String {
         let path = root.appendingPathComponent(".local/venv/bin/python").path
         guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw MissingTool(description: "\(path) is missing: run `make setup` (it installs paramiko into .local/venv)")
+            throw MissingTool(
+                description: "\(path) is missing: run `make setup` (it installs paramiko into .local/venv)")
         }
         return path
     }
@@ -31,7 +35,8 @@ enum Tools {
         if let path = ProcessInfo.processInfo.environment["ESTEIRA_BIN"] { return path }
         let path = root.appendingPathComponent(".build/debug/esteira").path
         guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw MissingTool(description: "the esteira binary (\(path)) is missing: run `swift build` first, or set ESTEIRA_BIN")
+            throw MissingTool(
+                description: "the esteira binary (\(path)) is missing: run `swift build` first, or set ESTEIRA_BIN")
         }
         return path
     }
@@ -44,8 +49,10 @@ enum Tools {
     /// Runs a program to completion without holding a cooperative thread: the wait happens in
     /// `terminationHandler`. Output (stdout and stderr together) is read into a temporary file.
     @discardableResult
-    static func run(_ path: String, _ arguments: [String], environment: [String: String] = [:],
-                    timeout: Duration = .seconds(120)) async throws -> Result {
+    static func run(
+        _ path: String, _ arguments: [String], environment: [String: String] = [:],
+        timeout: Duration = .seconds(120)
+    ) async throws -> Result {
         let process = try start(path, arguments, environment: environment)
         return try await wait(process, timeout: timeout)
     }
@@ -60,7 +67,8 @@ enum Tools {
     final class Running: @unchecked Sendable {
         // Safety: `process` is started once, then only read; the output file belongs to this object.
         let process = Process()
-        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("esteira-sftp-\(UUID().uuidString).out")
+        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "esteira-sftp-\(UUID().uuidString).out")
         func output() -> String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
         deinit { try? FileManager.default.removeItem(at: outputURL) }
     }
@@ -91,7 +99,10 @@ enum Tools {
             }
             if ContinuousClock.now > deadline {
                 r.process.terminate()
-                throw MissingTool(description: "\(r.process.executableURL?.lastPathComponent ?? "?") \(r.process.arguments ?? []) did not finish in \(timeout):\n\(r.output())")
+                throw MissingTool(
+                    description:
+                        "\(r.process.executableURL?.lastPathComponent ?? "?") \(r.process.arguments ?? []) did not finish in \(timeout):\n\(r.output())"
+                )
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -101,8 +112,9 @@ enum Tools {
     /// The exit status of `pid` if it has exited and is waiting to be reaped (state `Z` in /proc).
     private static func reapIfExited(_ pid: Int32) -> Int32? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")"),
-              stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z") else { return nil }
+            let close = stat.lastIndex(of: ")"),
+            stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+        else { return nil }
         var status: Int32 = 0
         guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
         // WIFEXITED / WEXITSTATUS by hand (macros): a signal shows as 128 + signal.

@@ -1,10 +1,10 @@
-import Foundation
-import Logging
-import Testing
 import EsteiraAWS
 import EsteiraMySQL
 import EsteiraPipeline
 import EsteiraWorker
+import Foundation
+import Logging
+import Testing
 
 /// Thrown, and so recorded as a failure, when the local stack is not configured. Never skip silently.
 struct MissingStack: Error, CustomStringConvertible {
@@ -48,8 +48,13 @@ struct TestStack: Sendable {
         let config = try AWSConfig.fromEnvironment()
         let aws = AWSClient(config: config, logger: quietLogger)
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        let s3 = S3Client(client: aws), sqs = SQSClient(client: aws), dynamo = DynamoDBClient(client: aws)
-        let bucket = "esteira-t-\(id)", queue = "esteira-t-\(id)", dlq = "esteira-t-\(id)-dlq", jobs = "esteira-t-\(id)"
+        let s3 = S3Client(client: aws)
+        let sqs = SQSClient(client: aws)
+        let dynamo = DynamoDBClient(client: aws)
+        let bucket = "esteira-t-\(id)"
+        let queue = "esteira-t-\(id)"
+        let dlq = "esteira-t-\(id)-dlq"
+        let jobs = "esteira-t-\(id)"
         let provisioned = try await Provisioner(s3: s3, sqs: sqs, dynamo: dynamo)
             .provision(bucket: bucket, queue: queue, deadLetterQueue: dlq, jobsTable: jobs, maxReceives: maxReceives)
 
@@ -59,9 +64,10 @@ struct TestStack: Sendable {
         let admin = try await MySQLConnection.connect(mysql)
         try await admin.execute("CREATE DATABASE `\(database)` CHARACTER SET utf8mb4")
         mysql.database = database
-        let stack = TestStack(aws: aws, s3: s3, sqs: sqs, dynamo: dynamo, mysql: mysql, bucket: bucket, queue: queue,
-                              deadLetterQueue: dlq, jobsTable: jobs, provisioned: provisioned,
-                              mysqlURL: Self.replacingDatabase(in: baseURL, with: database))
+        let stack = TestStack(
+            aws: aws, s3: s3, sqs: sqs, dynamo: dynamo, mysql: mysql, bucket: bucket, queue: queue,
+            deadLetterQueue: dlq, jobsTable: jobs, provisioned: provisioned,
+            mysqlURL: Self.replacingDatabase(in: baseURL, with: database))
         let result: Result<T, any Error>
         do { result = .success(try await body(stack)) } catch { result = .failure(error) }
         _ = try? await admin.execute("DROP DATABASE IF EXISTS `\(database)`")
@@ -89,30 +95,39 @@ struct TestStack: Sendable {
     /// Runs one worker until the queue is drained.
     @discardableResult
     func drain(routes: RouteTable, concurrency: Int = 2) async throws -> WorkerSummary {
-        var settings = WorkerSettings(queueName: queue, deadLetterQueueName: deadLetterQueue, jobsTable: jobsTable,
-                                      landingBuckets: try LandingBuckets([bucket]), concurrency: concurrency)
+        var settings = WorkerSettings(
+            queueName: queue, deadLetterQueueName: deadLetterQueue, jobsTable: jobsTable,
+            landingBuckets: try LandingBuckets([bucket]), concurrency: concurrency)
         settings.untilIdle = true
         settings.idlePolls = 2
         let pipeline = FilePipeline(s3: s3, mysql: mysql, routes: routes, logger: TestStack.quietLogger)
-        let worker = try await Worker.connect(settings: settings, sqs: sqs, dynamo: dynamo, pipeline: pipeline,
-                                      logger: TestStack.quietLogger)
+        let worker = try await Worker.connect(
+            settings: settings, sqs: sqs, dynamo: dynamo, pipeline: pipeline,
+            logger: TestStack.quietLogger)
         try await worker.run()
         return worker.summary
     }
 
     /// Messages waiting or in flight in a queue.
     func depth(_ url: String) async throws -> Int {
-        let a = try await sqs.getQueueAttributes(queueURL: url, names: ["ApproximateNumberOfMessages",
-                                                                        "ApproximateNumberOfMessagesNotVisible"])
-        return (Int(a["ApproximateNumberOfMessages"] ?? "") ?? 0) + (Int(a["ApproximateNumberOfMessagesNotVisible"] ?? "") ?? 0)
+        let a = try await sqs.getQueueAttributes(
+            queueURL: url,
+            names: [
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ])
+        return (Int(a["ApproximateNumberOfMessages"] ?? "") ?? 0)
+            + (Int(a["ApproximateNumberOfMessagesNotVisible"] ?? "") ?? 0)
     }
 
     /// Every message now in the dead-letter queue, peeked without hiding it for long.
     func deadLetters() async throws -> [SQSMessage] {
         var seen: [String: SQSMessage] = [:]
         for _ in 0..<3 {
-            for m in try await sqs.receiveMessages(queueURL: provisioned.deadLetterURL, maxMessages: 10, waitSeconds: 1,
-                                                   visibilityTimeout: 0) {
+            for m in try await sqs.receiveMessages(
+                queueURL: provisioned.deadLetterURL, maxMessages: 10, waitSeconds: 1,
+                visibilityTimeout: 0)
+            {
                 seen[m.messageID] = m
             }
         }
@@ -123,7 +138,8 @@ struct TestStack: Sendable {
     func event(key: String, eTag: String?) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-_.*/")
-        let encoded = key.addingPercentEncoding(withAllowedCharacters: allowed)!.replacingOccurrences(of: "%20", with: "+")
+        let encoded = key.addingPercentEncoding(withAllowedCharacters: allowed)!.replacingOccurrences(
+            of: "%20", with: "+")
         let etag = eTag.map { ",\"eTag\":\"\($0.filter { $0 != "\"" })\"" } ?? ""
         return """
             {"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventName":"ObjectCreated:Put",\

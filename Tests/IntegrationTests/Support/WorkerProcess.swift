@@ -1,7 +1,7 @@
+import EsteiraAWS
 import Foundation
 import Synchronization
 import Testing
-import EsteiraAWS
 
 /// The `esteira` binary of this build, run as a child process the way a pod runs it.
 final class WorkerProcess: @unchecked Sendable {
@@ -17,7 +17,8 @@ final class WorkerProcess: @unchecked Sendable {
             .deletingLastPathComponent().deletingLastPathComponent()
         let url = root.appendingPathComponent(".build/debug/esteira")
         guard FileManager.default.isExecutableFile(atPath: url.path) else {
-            throw MissingStack(variable: "the esteira binary (\(url.path)); run `swift build` first, or set ESTEIRA_BIN")
+            throw MissingStack(
+                variable: "the esteira binary (\(url.path)); run `swift build` first, or set ESTEIRA_BIN")
         }
         return url
     }
@@ -93,9 +94,13 @@ func freePort() -> Int {
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = 0
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    _ = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    _ = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+    }
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
@@ -103,12 +108,12 @@ func freePort() -> Int {
 func writeRoutes(table: String = "orders") throws -> String {
     let path = NSTemporaryDirectory() + "esteira-routes-\(UInt32.random(in: 0...UInt32.max)).yaml"
     try """
-        routes:
-          - name: acme-orders
-            tenant: acme
-            pattern: "orders*.csv"
-            table: \(table)
-        """.write(toFile: path, atomically: true, encoding: .utf8)
+    routes:
+      - name: acme-orders
+        tenant: acme
+        pattern: "orders*.csv"
+        table: \(table)
+    """.write(toFile: path, atomically: true, encoding: .utf8)
     return path
 }
 

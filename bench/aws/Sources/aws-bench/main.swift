@@ -30,7 +30,8 @@ let env = ProcessInfo.processInfo.environment
 let sizeMB = Int(env["BENCH_SIZE_MB"] ?? "") ?? 256
 let runs = Int(env["BENCH_RUNS"] ?? "") ?? 5
 guard let endpoint = env["AWS_ENDPOINT_URL"], let key = env["AWS_ACCESS_KEY_ID"],
-      let secret = env["AWS_SECRET_ACCESS_KEY"] else {
+    let secret = env["AWS_SECRET_ACCESS_KEY"]
+else {
     fail("set AWS_ENDPOINT_URL and keys (source /work/main/.local/env)")
 }
 let config = try AWSConfig.fromEnvironment()
@@ -67,8 +68,10 @@ func swiftGET() async throws -> Sample {
 func curlGET() throws -> Sample {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    p.arguments = ["-sf", "-o", "/dev/null", "--aws-sigv4", "aws:amz:\(config.region):s3", "--user", "\(key):\(secret)",
-                   "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "\(endpoint)/\(bucket)/\(objectKey)"]
+    p.arguments = [
+        "-sf", "-o", "/dev/null", "--aws-sigv4", "aws:amz:\(config.region):s3", "--user", "\(key):\(secret)",
+        "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "\(endpoint)/\(bucket)/\(objectKey)",
+    ]
     let cpu0 = cpuSeconds(RUSAGE_CHILDREN)
     let t0 = Date()
     try p.run()
@@ -96,5 +99,7 @@ func report(_ name: String, _ s: [Sample]) -> (Double, Double) {
 }
 let (ourRate, ourCPU) = report("EsteiraAWS", ours)
 let (curlRate, curlCPU) = report("curl", theirs)
-print(String(format: "ratio (EsteiraAWS / curl): throughput %.2f×, CPU per GiB %.2f×", ourRate / curlRate, ourCPU / curlCPU))
+print(
+    String(
+        format: "ratio (EsteiraAWS / curl): throughput %.2f×, CPU per GiB %.2f×", ourRate / curlRate, ourCPU / curlCPU))
 print("note: both are bounded by the server; moto serves from Python, so the CPU ratio is the telling number")

@@ -23,26 +23,32 @@ struct Random {
 let header = "order_id,customer_id,customer,amount,quantity,ordered_at,shipped_at,status,paid,notes\n"
 
 /// The contract the benchmark types and cleans under: what a real orders route would declare.
-let contract = CSVContract(columns: [
-    ColumnContract(name: "order_id", type: "bigint", required: true),
-    ColumnContract(name: "customer_id", type: "int", required: true),
-    ColumnContract(name: "customer", type: "varchar(120)", required: true),
-    ColumnContract(name: "amount", type: "decimal(12,2)", required: true),
-    ColumnContract(name: "quantity", type: "int"),
-    ColumnContract(name: "ordered_at", type: "date", required: true),
-    ColumnContract(name: "shipped_at", type: "datetime"),
-    ColumnContract(name: "status", type: "enum", values: ["new", "paid", "shipped", "cancelled"]),
-    ColumnContract(name: "paid", type: "boolean"),
-    ColumnContract(name: "notes", type: "text"),
-], dedupe: DedupeSettings(enabled: false))
+let contract = CSVContract(
+    columns: [
+        ColumnContract(name: "order_id", type: "bigint", required: true),
+        ColumnContract(name: "customer_id", type: "int", required: true),
+        ColumnContract(name: "customer", type: "varchar(120)", required: true),
+        ColumnContract(name: "amount", type: "decimal(12,2)", required: true),
+        ColumnContract(name: "quantity", type: "int"),
+        ColumnContract(name: "ordered_at", type: "date", required: true),
+        ColumnContract(name: "shipped_at", type: "datetime"),
+        ColumnContract(name: "status", type: "enum", values: ["new", "paid", "shipped", "cancelled"]),
+        ColumnContract(name: "paid", type: "boolean"),
+        ColumnContract(name: "notes", type: "text"),
+    ], dedupe: DedupeSettings(enabled: false))
 
 func generate(path: String, bytes target: Int) throws {
-    let names = ["Ana Souza", "Bruno Lima", "Carla Dias", "Diego Alves", "Eva Martins", "Fábio Nunes", "Gil Prado",
-                 "Helena Reis", "Ícaro Melo", "Joana Paz"]
-    let notes = ["", "", "", "gift wrap", "\"leave at the door, ring twice\"", "\"fragile, \"\"glass\"\"\"",
-                 "\"two lines:\ndeliver after 6pm\"", "\"customer called, wants invoice\"", "", "\"a, b, c\""]
+    let names = [
+        "Ana Souza", "Bruno Lima", "Carla Dias", "Diego Alves", "Eva Martins", "Fábio Nunes", "Gil Prado",
+        "Helena Reis", "Ícaro Melo", "Joana Paz",
+    ]
+    let notes = [
+        "", "", "", "gift wrap", "\"leave at the door, ring twice\"", "\"fragile, \"\"glass\"\"\"",
+        "\"two lines:\ndeliver after 6pm\"", "\"customer called, wants invoice\"", "", "\"a, b, c\"",
+    ]
     let statuses = ["new", "paid", "shipped", "cancelled"]
-    guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
+    guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path)
+    else {
         throw CocoaError(.fileWriteUnknown)
     }
     var random = Random(state: 42)
@@ -54,10 +60,12 @@ func generate(path: String, bytes target: Int) throws {
         let name = names[random.below(names.count)]
         let customer = random.below(4) == 0 ? "\"\(name), Ltd\"" : name
         let amount = "\(random.below(100_000)).\(String(format: "%02d", random.below(100)))"
-        let day = 1 + random.below(28), month = 1 + random.below(12)
+        let day = 1 + random.below(28)
+        let month = 1 + random.below(12)
         let date = "2026-\(month < 10 ? "0" : "")\(month)-\(day < 10 ? "0" : "")\(day)"
         let shipped = random.below(3) == 0 ? "" : "\(date)T\(10 + random.below(10)):\(10 + random.below(50)):00-03:00"
-        var row = "\(id),\(random.below(50_000)),\(customer),\(amount),\(1 + random.below(9)),\(date),\(shipped),\(statuses[random.below(4)]),\(random.below(2) == 0 ? "true" : "false"),\(notes[random.below(notes.count)])\n"
+        var row =
+            "\(id),\(random.below(50_000)),\(customer),\(amount),\(1 + random.below(9)),\(date),\(shipped),\(statuses[random.below(4)]),\(random.below(2) == 0 ? "true" : "false"),\(notes[random.below(notes.count)])\n"
         // About 2% dirty rows, of the kinds partners send.
         if random.below(50) == 0 {
             switch random.below(4) {
@@ -90,7 +98,8 @@ func peakRSSBytes() -> Int {
 func cpuSeconds() -> Double {
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+        usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 func read(path: String, strings: Bool) throws {
@@ -123,7 +132,9 @@ func read(path: String, strings: Bool) throws {
         case .rejected(let row):
             tally.pointee.rejected += 1
             // BENCH_SHOW_REJECTS=n prints the first n reasons, to check the dirty share is the intended one.
-            if tally.pointee.rejected <= showRejects { FileHandle.standardError.write(Data("line \(row.line): \(row.reason)\n".utf8)) }
+            if tally.pointee.rejected <= showRejects {
+                FileHandle.standardError.write(Data("line \(row.line): \(row.reason)\n".utf8))
+            }
         case .columns: break
         }
     }
@@ -141,7 +152,9 @@ func read(path: String, strings: Bool) throws {
     let cpu = cpuSeconds() - cpuStart
     let (rows, rejected, checksum) = tally.pointee
     let decoded = Double(summary.bytes)
-    print("{\"engine\":\"\(strings ? "esteira-typed-strings" : "esteira-typed")\",\"bytes\":\(bytes),\"decoded_bytes\":\(Int(decoded)),\"seconds\":\(seconds),\"mb_per_s\":\(decoded / 1e6 / seconds),\"cpu_seconds\":\(cpu),\"mb_per_cpu_s\":\(decoded / 1e6 / cpu),\"rows\":\(rows),\"rejected\":\(rejected),\"peak_rss\":\(peakRSSBytes()),\"check\":\(checksum)}")
+    print(
+        "{\"engine\":\"\(strings ? "esteira-typed-strings" : "esteira-typed")\",\"bytes\":\(bytes),\"decoded_bytes\":\(Int(decoded)),\"seconds\":\(seconds),\"mb_per_s\":\(decoded / 1e6 / seconds),\"cpu_seconds\":\(cpu),\"mb_per_cpu_s\":\(decoded / 1e6 / cpu),\"rows\":\(rows),\"rejected\":\(rejected),\"peak_rss\":\(peakRSSBytes()),\"check\":\(checksum)}"
+    )
 }
 
 /// The floor under `read`: the parser alone (mode parse), and the parser plus one String per field
@@ -149,7 +162,8 @@ func read(path: String, strings: Bool) throws {
 func floor(path: String, strings: Bool) throws {
     guard let input = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileNoSuchFile) }
     var parser = CSVParser()
-    var records = 0, check = 0
+    var records = 0
+    var check = 0
     let start = DispatchTime.now().uptimeNanoseconds
     let cpuStart = cpuSeconds()
     var bytes = 0
@@ -173,7 +187,9 @@ func floor(path: String, strings: Bool) throws {
     parser.finish { _ in }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     let cpu = cpuSeconds() - cpuStart
-    print("{\"engine\":\"esteira-\(strings ? "strings" : "parse")\",\"bytes\":\(bytes),\"seconds\":\(seconds),\"mb_per_s\":\(Double(bytes) / 1e6 / seconds),\"cpu_seconds\":\(cpu),\"mb_per_cpu_s\":\(Double(bytes) / 1e6 / cpu),\"rows\":\(records),\"peak_rss\":\(peakRSSBytes()),\"check\":\(check)}")
+    print(
+        "{\"engine\":\"esteira-\(strings ? "strings" : "parse")\",\"bytes\":\(bytes),\"seconds\":\(seconds),\"mb_per_s\":\(Double(bytes) / 1e6 / seconds),\"cpu_seconds\":\(cpu),\"mb_per_cpu_s\":\(Double(bytes) / 1e6 / cpu),\"rows\":\(records),\"peak_rss\":\(peakRSSBytes()),\"check\":\(check)}"
+    )
 }
 
 let args = CommandLine.arguments

@@ -20,7 +20,8 @@ struct Random {
 }
 
 func generate(path: String, rows: Int) throws {
-    guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
+    guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path)
+    else {
         throw CocoaError(.fileWriteUnknown)
     }
     var random = Random(state: 7)
@@ -49,7 +50,8 @@ func generate(path: String, rows: Int) throws {
 func cpuSeconds() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+        usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 func peakRSS() -> Int {
@@ -59,11 +61,12 @@ func peakRSS() -> Int {
 }
 
 func read(path: String, mode: String) throws {
-    var contract = CSVContract(columns: [
-        ColumnContract(name: "order_id", type: "bigint", required: true),
-        ColumnContract(name: "customer", type: "varchar(120)"),
-        ColumnContract(name: "amount", type: "decimal(12,2)"),
-    ], key: ["order_id"])
+    var contract = CSVContract(
+        columns: [
+            ColumnContract(name: "order_id", type: "bigint", required: true),
+            ColumnContract(name: "customer", type: "varchar(120)"),
+            ColumnContract(name: "amount", type: "decimal(12,2)"),
+        ], key: ["order_id"])
     switch mode {
     case "default": break
     case "memory": contract.dedupe.maxMemoryBytes = 4 << 30
@@ -72,17 +75,22 @@ func read(path: String, mode: String) throws {
     }
     let reader = try CSVReader(options: CSVReadOptions(contract: contract))
     guard let handle = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileReadNoSuchFile) }
-    let start = Date(), cpu0 = cpuSeconds()
-    var bytes = 0, rows = 0
+    let start = Date()
+    let cpu0 = cpuSeconds()
+    var bytes = 0
+    var rows = 0
     let sink = { (event: CSVReadEvent) in if case .row = event { rows += 1 } }
     while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
         bytes += data.count
         try reader.consume(Array(data), sink)
     }
     let summary = try reader.finish(sink)
-    let seconds = Date().timeIntervalSince(start), cpu = cpuSeconds() - cpu0
-    let line: [String: Any] = ["engine": "esteira-\(mode)", "bytes": bytes, "seconds": seconds, "cpu_seconds": cpu,
-                               "rows": rows, "duplicates": summary.duplicates, "peak_rss": peakRSS()]
+    let seconds = Date().timeIntervalSince(start)
+    let cpu = cpuSeconds() - cpu0
+    let line: [String: Any] = [
+        "engine": "esteira-\(mode)", "bytes": bytes, "seconds": seconds, "cpu_seconds": cpu,
+        "rows": rows, "duplicates": summary.duplicates, "peak_rss": peakRSS(),
+    ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
 }
 
@@ -91,6 +99,7 @@ switch args.count >= 4 ? args[1] : "" {
 case "generate": try generate(path: args[2], rows: Int(args[3])!)
 case "read": try read(path: args[2], mode: args[3])
 default:
-    FileHandle.standardError.write(Data("usage: dedupebench generate <path> <rows> | read <path> default|memory|off\n".utf8))
+    FileHandle.standardError.write(
+        Data("usage: dedupebench generate <path> <rows> | read <path> default|memory|off\n".utf8))
     exit(2)
 }

@@ -63,26 +63,57 @@ struct ByteRows {
     private static func number(_ value: Int, width: Int = 1, _ p: UnsafeMutablePointer<UInt8>, _ at: inout Int) {
         var digits = 1
         var limit = 10
-        while value >= limit && digits < 19 { digits += 1; limit &*= 10 }
-        for _ in digits..<max(digits, width) { p[at] = UInt8(ascii: "0"); at += 1 }
+        while value >= limit && digits < 19 {
+            digits += 1
+            limit &*= 10
+        }
+        for _ in digits..<max(digits, width) {
+            p[at] = UInt8(ascii: "0")
+            at += 1
+        }
         var v = value
         var k = at + digits - 1
-        while k >= at { p[k] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10); v /= 10; k -= 1 }
+        while k >= at {
+            p[k] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
+            v /= 10
+            k -= 1
+        }
         at += digits
     }
 
     mutating func row(_ i: Int, _ field: (UnsafeRawBufferPointer?) -> Void) {
         let p = scratch
         var at = 0
-        Self.number(i, p, &at); ends.0 = at
-        Self.put(Self.ord, p, &at); Self.number(i, p, &at); ends.1 = at
-        Self.put(Self.customer, p, &at); Self.number(i % 5000, p, &at); Self.put(Self.customerTail, p, &at); ends.2 = at
-        Self.number(i % 100_000, p, &at); p[at] = UInt8(ascii: "."); at += 1; Self.number(i % 100, width: 2, p, &at); ends.3 = at
-        Self.number(i % 50, p, &at); ends.4 = at
-        Self.put(Self.year, p, &at); Self.number(1 + i % 12, width: 2, p, &at); p[at] = UInt8(ascii: "-"); at += 1
-        Self.number(10 + i % 18, p, &at); Self.put(Self.hour, p, &at); Self.number(10 + i % 50, p, &at)
-        Self.put(Self.seconds, p, &at); ends.5 = at
-        if i % 7 != 0 { Self.put(Self.noteHead, p, &at); Self.number(i, p, &at); Self.put(Self.noteTail, p, &at) }
+        Self.number(i, p, &at)
+        ends.0 = at
+        Self.put(Self.ord, p, &at)
+        Self.number(i, p, &at)
+        ends.1 = at
+        Self.put(Self.customer, p, &at)
+        Self.number(i % 5000, p, &at)
+        Self.put(Self.customerTail, p, &at)
+        ends.2 = at
+        Self.number(i % 100_000, p, &at)
+        p[at] = UInt8(ascii: ".")
+        at += 1
+        Self.number(i % 100, width: 2, p, &at)
+        ends.3 = at
+        Self.number(i % 50, p, &at)
+        ends.4 = at
+        Self.put(Self.year, p, &at)
+        Self.number(1 + i % 12, width: 2, p, &at)
+        p[at] = UInt8(ascii: "-")
+        at += 1
+        Self.number(10 + i % 18, p, &at)
+        Self.put(Self.hour, p, &at)
+        Self.number(10 + i % 50, p, &at)
+        Self.put(Self.seconds, p, &at)
+        ends.5 = at
+        if i % 7 != 0 {
+            Self.put(Self.noteHead, p, &at)
+            Self.number(i, p, &at)
+            Self.put(Self.noteTail, p, &at)
+        }
         ends.6 = at
         let raw = UnsafeRawPointer(p)
         field(UnsafeRawBufferPointer(start: raw, count: ends.0))
@@ -141,10 +172,12 @@ case "load":
     let asStrings = args.count > 8 && args[8] == "strings"
     let mode = try LoadMode(name: args.count > 7 ? args[7] : "append")
     let connection = try await MySQLConnection.connect(try MySQLConfig(url: args[2]))
-    let ledger = LedgerRecord(bucket: "bench", key: "\(args[3])/\(UUID().uuidString).csv", version: "v1", fencingToken: 1)
+    let ledger = LedgerRecord(
+        bucket: "bench", key: "\(args[3])/\(UUID().uuidString).csv", version: "v1", fencingToken: 1)
     let clock = ContinuousClock()
     let start = clock.now
-    let load = try await connection.beginFileLoad(table: args[3], columns: columns, ledger: ledger, mode: mode, path: path)
+    let load = try await connection.beginFileLoad(
+        table: args[3], columns: columns, ledger: ledger, mode: mode, path: path)
     let begun = clock.now
     var next = 0
     if asStrings {
@@ -173,7 +206,9 @@ case "load":
     let seconds = (clock.now - start) / .seconds(1)
     guard outcome == .loaded(rows: rows) else { fail("unexpected outcome \(outcome)") }
     let (beginSeconds, commitSeconds) = ((begun - start) / .seconds(1), (clock.now - committing) / .seconds(1))
-    print("{\"seconds\": \(seconds), \"begin_seconds\": \(beginSeconds), \"commit_seconds\": \(commitSeconds), \"rows\": \(rows), \"path\": \"\(load.path)\", \"peak_rss_kib\": \(peakRSSKiB())}")
+    print(
+        "{\"seconds\": \(seconds), \"begin_seconds\": \(beginSeconds), \"commit_seconds\": \(commitSeconds), \"rows\": \(rows), \"path\": \"\(load.path)\", \"peak_rss_kib\": \(peakRSSKiB())}"
+    )
     await connection.close()
 
 case "check":
