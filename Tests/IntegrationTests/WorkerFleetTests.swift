@@ -100,7 +100,7 @@ struct WorkerFleetTests {
             try await stack.s3.putObject(
                 bucket: stack.bucket, key: "acme/data/orders-small.csv", body: ordersCSV(from: 0, count: 3))
             let rows = 60_000
-            try await stack.s3.putObject(
+            let slow = try await stack.s3.putObject(
                 bucket: stack.bucket, key: "acme/data/orders-slow.csv", body: ordersCSV(from: 100, count: rows))
             let port = freePort()
             let worker = try WorkerProcess(
@@ -127,6 +127,15 @@ struct WorkerFleetTests {
             #expect(metrics.contains(#"esteira_rows_loaded_total{route="acme-orders"} 3"#))
             #expect(metrics.contains("esteira_files_in_flight 1"))
             #expect(metrics.contains("esteira_job_duration_seconds_bucket"))
+            // "In flight 1" can still be the small file on its way out (deleting its message): wait until the
+            // slow one is claimed, so SIGTERM finds it in hand.
+            let jobs = JobLedger(dynamo: stack.dynamo, table: stack.jobsTable)
+            let slowObject = ObjectCreated(bucket: stack.bucket, key: "acme/data/orders-slow.csv", eTag: slow.eTag)
+            let claimDeadline = Date().addingTimeInterval(60)
+            while try await jobs.item(slowObject)?["status"]?.string != "RUNNING", Date() < claimDeadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(try await jobs.item(slowObject)?["status"]?.string == "RUNNING", "log:\n\(worker.log.suffix(1500))")
             let health = try await http.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/healthz"))
             #expect(health.status == 200)
             let ready = try await http.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/readyz"))
