@@ -1,3 +1,4 @@
+import EsteiraTestSupport
 import Foundation
 import Testing
 
@@ -107,17 +108,5 @@ enum Tools {
             try await Task.sleep(for: .milliseconds(20))
         }
         return Result(status: r.process.terminationStatus, output: r.output())
-    }
-
-    /// The exit status of `pid` if it has exited and is waiting to be reaped (state `Z` in /proc).
-    private static func reapIfExited(_ pid: Int32) -> Int32? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")"),
-            stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
-        else { return nil }
-        var status: Int32 = 0
-        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
-        // WIFEXITED / WEXITSTATUS by hand (macros): a signal shows as 128 + signal.
-        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 }

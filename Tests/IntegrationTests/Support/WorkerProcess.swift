@@ -1,4 +1,5 @@
 import EsteiraAWS
+import EsteiraTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -59,17 +60,23 @@ final class WorkerProcess: @unchecked Sendable {
     /// Waits for exit up to `timeout` seconds; returns the exit status, or nil if still running.
     func wait(timeout: Double) async -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
+        var reaped: Int32?
         while process.isRunning && Date() < deadline {
+            // Foundation may hear of the exit late on a loaded machine: a zombie has finished.
+            if let status = reapIfExited(process.processIdentifier) {
+                reaped = status
+                break
+            }
             try? await Task.sleep(for: .milliseconds(50))
         }
-        if process.isRunning { return nil }
+        if reaped == nil && process.isRunning { return nil }
         // The exit can be seen before the pipe's reader has taken the last output (a loaded machine):
         // wait for its end, so `log` holds everything the process printed.
         let drainDeadline = Date().addingTimeInterval(10)
         while !drained.withLock({ $0 }) && Date() < drainDeadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        return process.terminationStatus
+        return reaped ?? process.terminationStatus
     }
 
     /// Waits until the log contains `text`.
