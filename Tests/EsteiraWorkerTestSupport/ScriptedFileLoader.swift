@@ -31,9 +31,15 @@ public final class ScriptedFileLoader: FileLoading {
 
     private let state = Mutex(State())
     public let route: Route
+    /// Routes of other tenants: a key under `<tenant>/` of one of them takes that route.
+    public let others: [Route]
 
-    public init(route: Route = Route(name: "orders", tenant: "acme", pattern: "acme/data/*.csv", table: "orders")) {
+    public init(
+        route: Route = Route(name: "orders", tenant: "acme", pattern: "acme/data/*.csv", table: "orders"),
+        others: [Route] = []
+    ) {
         self.route = route
+        self.others = others
     }
 
     public func script(_ key: String, _ steps: Step...) { state.withLock { $0.scripts[key] = steps } }
@@ -51,7 +57,7 @@ public final class ScriptedFileLoader: FileLoading {
 
     public func route(forKey key: String) throws(RoutingError) -> Route {
         guard !key.contains("noroute") else { throw RoutingError("no route matches '\(key)'") }
-        return route
+        return others.first { key.hasPrefix("\($0.tenant)/") } ?? route
     }
 
     public func load(

@@ -12,12 +12,18 @@ import Testing
 struct WorkerBench {
     let queue = InMemoryWorkQueue()
     let jobs = InMemoryJobTracker()
-    let loader = ScriptedFileLoader()
+    let loader: ScriptedFileLoader
+    let budget = InMemoryLoadBudget()
     let worker: Worker
 
     static let quiet = Logger(label: "esteira.test") { _ in SwiftLogNoOpLogHandler() }
 
-    init(notifier: Notifier? = nil, _ configure: (inout WorkerSettings) -> Void = { _ in }) throws {
+    /// `loadBudget` gives the worker the in-memory budget with these caps (database `db`).
+    init(
+        notifier: Notifier? = nil, loader: ScriptedFileLoader = ScriptedFileLoader(),
+        loadBudget: LoadBudgetConfig? = nil, _ configure: (inout WorkerSettings) -> Void = { _ in }
+    ) throws {
+        self.loader = loader
         var s = WorkerSettings(
             queueName: "q", deadLetterQueueName: "q-dlq", jobsTable: "jobs",
             landingBuckets: try LandingBuckets(["landing"]), concurrency: 2, workerID: "w1")
@@ -31,8 +37,13 @@ struct WorkerBench {
         s.stallTimeout = .seconds(60)
         s.untilIdle = true
         s.idlePolls = 1
+        s.loadBudget = loadBudget
+        s.database = "db"
+        s.budgetPoll = RetryBackoff(base: .milliseconds(2), cap: .milliseconds(10))
         configure(&s)
-        worker = Worker(settings: s, queue: queue, jobs: jobs, pipeline: loader, notifier: notifier, logger: Self.quiet)
+        worker = Worker(
+            settings: s, queue: queue, jobs: jobs, pipeline: loader, notifier: notifier,
+            budget: loadBudget == nil ? nil : budget, logger: Self.quiet)
     }
 
     func object(_ name: String, bucket: String = "landing", size: Int64 = 100) -> ObjectCreated {

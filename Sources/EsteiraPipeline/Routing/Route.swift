@@ -194,11 +194,18 @@ public struct RouteTable: Sendable {
     /// File name endings accepted at all; anything else is refused before download.
     public var extensions: [String]
 
+    /// The `load_budget:` section: fleet-wide caps on loads in progress (nil: none).
+    public var loadBudget: LoadBudgetConfig?
+
     public static let defaultExtensions = [".csv", ".csv.gz", ".txt", ".txt.gz"]
 
-    public init(routes: [Route], extensions: [String] = RouteTable.defaultExtensions) throws(RoutingError) {
+    public init(
+        routes: [Route], extensions: [String] = RouteTable.defaultExtensions, loadBudget: LoadBudgetConfig? = nil
+    ) throws(RoutingError) {
         self.routes = routes
         self.extensions = extensions
+        self.loadBudget = loadBudget
+        try loadBudget?.check(tables: routes.map(\.table))
         for r in routes {
             guard Identifier.isSafe(r.tenant) else {
                 throw RoutingError("route '\(r.name)': tenant '\(r.tenant)' must be letters, digits, '_' or '-'")
@@ -234,6 +241,12 @@ public struct RouteTable: Sendable {
     struct File: Decodable {
         var routes: [Route]
         var extensions: [String]?
+        var loadBudget: LoadBudgetConfig?
+
+        enum CodingKeys: String, CodingKey {
+            case routes, extensions
+            case loadBudget = "load_budget"
+        }
     }
 
     /// Reads a routes YAML file (see examples/routes.yaml).
@@ -248,10 +261,13 @@ public struct RouteTable: Sendable {
         let file: File
         do {
             file = try YAMLDecoder().decode(File.self, from: yaml)
+        } catch let error as RoutingError {
+            throw RoutingError("\(source): \(error.description)")
         } catch {
             throw RoutingError("\(source) is not a valid routes file: \(error)")
         }
-        return try RouteTable(routes: file.routes, extensions: file.extensions ?? defaultExtensions)
+        return try RouteTable(
+            routes: file.routes, extensions: file.extensions ?? defaultExtensions, loadBudget: file.loadBudget)
     }
 
     /// The route for an object key, or why there is none.

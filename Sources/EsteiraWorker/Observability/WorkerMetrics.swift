@@ -17,6 +17,7 @@ public final class WorkerMetrics: Sendable {
     let queueVisible: Gauge
     let queueInFlight: Gauge
     let deadLetterVisible: Gauge
+    let budgetWaitSeconds: DurationHistogram
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -61,6 +62,11 @@ public final class WorkerMetrics: Sendable {
         deadLetterVisible = registry.makeGauge(
             descriptor: depth, labels: [("queue", "dead_letter"), ("state", "visible")])
         for gauge in [queueVisible, queueInFlight, deadLetterVisible] { gauge.set(Int64(-1)) }
+        budgetWaitSeconds = registry.makeDurationHistogram(
+            descriptor: Self.name(
+                "esteira_budget_wait", "seconds",
+                "Time a file waited for its database budget (load_budget), from the first refusal to the last unit."),
+            buckets: durations)
     }
 
     /// One receive's messages: each one's wait in the queue (from its SentTimestamp, which a redelivery
@@ -102,6 +108,16 @@ public final class WorkerMetrics: Sendable {
 
     /// The names of the attributes `queueDepth` reads.
     public static let depthAttributes = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+    /// A file found a budget full and waits (`scope`: database or table).
+    func budgetWaited(scope: String) {
+        registry.makeCounter(
+            descriptor: Self.name(
+                "esteira_budget_waits", "total",
+                "Files that found a database budget (load_budget) full and waited, by scope (database, table)."),
+            labels: [("scope", scope)]
+        ).increment()
+    }
 
     /// Failures by the reason code that also names them in the DLQ.
     func failed(_ reason: String) {

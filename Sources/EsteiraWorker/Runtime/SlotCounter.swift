@@ -1,18 +1,42 @@
-/// Free job slots: the poller asks for only as many messages as it can start.
+/// Load slots: the poller asks for only as many messages as it can start.
+///
+/// A file waiting for its database budget is *parked*: it gives its load slot back (so a budget of 1 on
+/// one tenant's table cannot fill every slot with that tenant's waiting files), and takes one again once
+/// it has its budget, ahead of any new work the receive loop would start. At most `maxParked` files wait
+/// at once; while that many do, the loop receives nothing more.
 actor SlotCounter {
     private let capacity: Int
-    private(set) var inFlight = 0
+    private let maxParked: Int
+    /// Files holding a load slot (loading, or on their way to it).
+    private(set) var running = 0
+    /// Files waiting for their budget, holding no load slot.
+    private(set) var parked = 0
+    /// Receive loops waiting for a slot.
     private var waiters: [CheckedContinuation<Void, Never>] = []
+    /// Parked files that got their budget and wait for a slot; served before the receive loop.
+    private var resumers: [CheckedContinuation<Void, Never>] = []
     private var stopped = false
 
-    init(_ capacity: Int) { self.capacity = capacity }
+    /// - Parameter maxParked: files that may wait for budget at once (`--max-waiting`; default `capacity`).
+    init(_ capacity: Int, maxParked: Int? = nil) {
+        self.capacity = max(1, capacity)
+        self.maxParked = max(0, maxParked ?? capacity)
+    }
 
-    /// Waits until at least one slot is free; returns how many are (0 once `stopWaiting` was called).
+    /// Files in hand, loading or parked: the drain and `--until-idle` wait for all of them.
+    var inFlight: Int { running + parked }
+
+    /// Waits until at least one slot is free and nobody parked wants it, and the waiting room is not
+    /// full; returns how many are free (0 once `stopWaiting` was called).
     func waitForFree() async -> Int {
-        while inFlight >= capacity && !stopped {
+        while !canReceive && !stopped {
             await withCheckedContinuation { waiters.append($0) }
         }
-        return stopped ? 0 : capacity - inFlight
+        return stopped ? 0 : max(0, capacity - running)
+    }
+
+    private var canReceive: Bool {
+        running < capacity && resumers.isEmpty && !(parked > 0 && parked >= maxParked)
     }
 
     /// Shutdown: nobody waits for a slot any more.
@@ -22,10 +46,48 @@ actor SlotCounter {
         waiters.removeAll()
     }
 
-    func take() { inFlight += 1 }
+    func take() { running += 1 }
 
     func release() {
-        inFlight -= 1
-        if !waiters.isEmpty { waiters.removeFirst().resume() }
+        running -= 1
+        handOff()
+    }
+
+    /// A file starts waiting for its budget: its load slot goes back. False when `maxParked` files already
+    /// wait: the file then keeps its slot while it waits.
+    func park() -> Bool {
+        guard parked < maxParked else { return false }
+        running -= 1
+        parked += 1
+        handOff()
+        return true
+    }
+
+    /// A parked file got its budget: takes a load slot back, waiting for one if all are busy (ahead of the
+    /// receive loop).
+    func unpark() async {
+        if running < capacity && resumers.isEmpty {
+            running += 1
+            parked -= 1
+            return
+        }
+        // `handOff` moves the file from parked to running before resuming it.
+        await withCheckedContinuation { resumers.append($0) }
+    }
+
+    /// A parked file ends without loading (shutdown, lease lost): it leaves the waiting room.
+    func leaveParked() {
+        parked -= 1
+        handOff()
+    }
+
+    /// A freed slot goes to a parked file first; otherwise the receive loop is woken.
+    private func handOff() {
+        if running < capacity, !resumers.isEmpty {
+            running += 1
+            parked -= 1
+            resumers.removeFirst().resume()
+        }
+        if canReceive, !waiters.isEmpty { waiters.removeFirst().resume() }
     }
 }

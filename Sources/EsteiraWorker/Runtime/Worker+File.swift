@@ -69,10 +69,11 @@ extension Worker {
             if let crashed = await crashedEarlier(object, token: token, log: log) {
                 result = .failure(crashed)
             } else {
-                result = await loadWithHeartbeat(source, route: route, object: object, message: message, token: token)
+                result = await loadWithHeartbeat(
+                    source, route: route, object: object, message: message, token: token, log: log)
             }
             metrics.jobDuration.record(ContinuousClock.now - started)
-            if case .failure = result, Task.isCancelled {
+            if case .failure(let error) = result, Task.isCancelled || error.code == .budgetWait {
                 // Shutdown ran out of grace: nothing was committed (the load checks before COMMIT); hand it back.
                 log.warning("abandoned at shutdown; giving the file back")
                 await uncancelled {
@@ -147,40 +148,59 @@ extension Worker {
     /// Runs the load while a heartbeat keeps the message invisible and the lease ours, and a watchdog
     /// abandons a load that stopped moving. If the lease cannot be extended, the load is cancelled
     /// before it can commit.
+    ///
+    /// With a `load_budget`, the file first takes its budget units (waiting, parked, while they are full);
+    /// the heartbeat renews them too, a unit lost stops the load before COMMIT, and every unit is given
+    /// back however the file ends.
     func loadWithHeartbeat(
         _ source: SourceObject, route: Route, object: ObjectCreated, message: SQSMessage,
-        token: Int64
+        token: Int64, log: Logger? = nil
+    ) async -> Result<FileOutcome, PipelineError> {
+        let log = log ?? logger
+        let hold = BudgetHold(
+            holder: Self.budgetHolder(worker: settings.workerID, object: object, token: token),
+            needs: budgetNeeds(route))
+        let result = await loadWithHeartbeat(
+            source, route: route, object: object, message: message, token: token, hold: hold, log: log)
+        if !hold.held.isEmpty {
+            await uncancelled { await self.releaseBudget(hold, log: log) }
+        }
+        return result
+    }
+
+    private func loadWithHeartbeat(
+        _ source: SourceObject, route: Route, object: ObjectCreated, message: SQSMessage,
+        token: Int64, hold: BudgetHold, log: Logger
     ) async -> Result<FileOutcome, PipelineError> {
         let period = settings.heartbeatPeriod
-        let progress = tracking(object, token: token)
         let watchdog = StallWatchdog(
             stallTimeout: settings.stallTimeout,
             maxDuration: (try? route.maxDurationSeconds()).map(WorkerSettings.duration(seconds:)))
         let jobs = self.jobs
         let owner = settings.workerID
         let lease = settings.lease
+        let budgetLost = PipelineError(
+            .leaseLost, "a database budget unit (load_budget) was lost; rolled back before commit", transient: true)
         return await withTaskGroup(of: Result<FileOutcome, PipelineError>?.self) { group in
-            group.addTask { await watchdog.watch(progress).map { .failure($0) } }
             group.addTask {
-                do {
-                    // Fencing: the last word before COMMIT is a conditional lease extension in the jobs table.
-                    return .success(
-                        try await self.pipeline.load(
-                            source, route: route, fencingToken: token,
-                            beforeCommit: {
-                                do {
-                                    try await jobs.extendLease(object, owner: owner, fencingToken: token, lease: lease)
-                                } catch is LeaseLost {
-                                    throw PipelineError(
-                                        .leaseLost,
-                                        "the lease on the file passed to another worker; rolled back before commit",
-                                        transient: true)
-                                }
-                            }, tracking: progress))
-                } catch let error as PipelineError {
-                    return .failure(error)
-                } catch {
-                    return .failure(PipelineError(.storage, "\(error)", transient: true))
+                // Budget first: the stall watchdog starts with the load, not with the wait.
+                if let failure = await self.acquireBudget(hold, log: log) { return .failure(failure) }
+                let progress = self.tracking(object, token: token)
+                return await withTaskGroup(of: Result<FileOutcome, PipelineError>?.self) { inner in
+                    inner.addTask { await watchdog.watch(progress).map { .failure($0) } }
+                    inner.addTask { 
+                        await self.load(
+                            source, route: route, object: object, token: token, hold: hold, progress: progress)
+                    }
+                    var result: Result<FileOutcome, PipelineError>? = nil
+                    for await r in inner {
+                        if let r {
+                            result = r
+                            inner.cancelAll()
+                            break
+                        }
+                    }
+                    return result
                 }
             }
             group.addTask {
@@ -200,6 +220,15 @@ extension Worker {
                         self.logger.warning(
                             "heartbeat failed", metadata: ["error": "\(error)", "key": "\(object.key)"])
                     }
+                    do {
+                        try await self.renewBudget(hold)
+                    } catch is BudgetLost {
+                        return .failure(budgetLost)
+                    } catch {
+                        self.metrics.heartbeatFailures.increment()
+                        self.logger.warning(
+                            "budget renewal failed", metadata: ["error": "\(error)", "key": "\(object.key)"])
+                    }
                 }
                 return nil
             }
@@ -213,6 +242,41 @@ extension Worker {
                 }
             }
             return result
+        }
+    }
+
+    /// The pipeline's load, fenced: the last word before COMMIT is a conditional lease extension in the
+    /// jobs table, and a budget unit the heartbeat found lost stops it too.
+    private func load(
+        _ source: SourceObject, route: Route, object: ObjectCreated, token: Int64, hold: BudgetHold,
+        progress: LoadProgress
+    ) async -> Result<FileOutcome, PipelineError> {
+        let jobs = self.jobs
+        let owner = settings.workerID
+        let lease = settings.lease
+        do {
+            return .success(
+                try await self.pipeline.load(
+                    source, route: route, fencingToken: token,
+                    beforeCommit: {
+                        if hold.lost != nil {
+                            throw PipelineError(
+                                .leaseLost, "a database budget unit (load_budget) was lost; rolled back before commit",
+                                transient: true)
+                        }
+                        do {
+                            try await jobs.extendLease(object, owner: owner, fencingToken: token, lease: lease)
+                        } catch is LeaseLost {
+                            throw PipelineError(
+                                .leaseLost,
+                                "the lease on the file passed to another worker; rolled back before commit",
+                                transient: true)
+                        }
+                    }, tracking: progress))
+        } catch let error as PipelineError {
+            return .failure(error)
+        } catch {
+            return .failure(PipelineError(.storage, "\(error)", transient: true))
         }
     }
 }

@@ -9,7 +9,7 @@ extension Worker {
     /// hand finish for up to `shutdownGrace`, then cancels them: each cancelled file is given back
     /// (lease released, message visible again) before the process exits.
     public func run() async throws {
-        let slots = SlotCounter(settings.concurrency)
+        let slots = self.slots
         try await withThrowingDiscardingTaskGroup { group in
             var emptyPolls = 0
             var receiveFailures = 0

@@ -22,6 +22,10 @@ public final class Worker: Sendable {
     let queue: any WorkQueue
     let jobs: any JobTracker
     let pipeline: any FileLoading
+    /// The fleet-wide database budget (nil: loads are capped only by `concurrency`).
+    let budget: (any LoadBudget)?
+    /// Load slots (`concurrency`) and the files parked waiting for budget.
+    let slots: SlotCounter
     /// Told of each file's final outcome, in the background (nil: no notifications).
     let notifier: Notifier?
     let logger: Logger
@@ -35,10 +39,12 @@ public final class Worker: Sendable {
     /// A worker on the given queue and jobs table; nothing is called until `run`.
     public init(
         settings: WorkerSettings, queue: any WorkQueue, jobs: any JobTracker, pipeline: any FileLoading,
-        metrics: WorkerMetrics = WorkerMetrics(), notifier: Notifier? = nil,
+        metrics: WorkerMetrics = WorkerMetrics(), notifier: Notifier? = nil, budget: (any LoadBudget)? = nil,
         logger: Logger = Logger(label: "esteira.worker")
     ) {
         self.settings = settings
+        self.budget = budget
+        self.slots = SlotCounter(settings.concurrency, maxParked: settings.maxWaiting)
         self.notifier = notifier
         self.metrics = metrics
         self.queue = queue
@@ -61,7 +67,9 @@ public final class Worker: Sendable {
             deadLetterQueueName: settings.deadLetterQueueName)
         return Worker(
             settings: settings, queue: queue, jobs: JobLedger(dynamo: dynamo, table: settings.jobsTable),
-            pipeline: pipeline, metrics: metrics, notifier: notifier, logger: logger)
+            pipeline: pipeline, metrics: metrics, notifier: notifier,
+            budget: settings.loadBudget == nil ? nil : DynamoLoadBudget(dynamo: dynamo, table: settings.jobsTable),
+            logger: logger)
     }
 
     /// Files handled so far by this process.

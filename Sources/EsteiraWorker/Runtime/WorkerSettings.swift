@@ -1,4 +1,5 @@
 import EsteiraAWS
+import EsteiraPipeline
 import Foundation
 
 /// How one worker process runs. Every field has a default; the CLI and the environment override them.
@@ -40,6 +41,15 @@ public struct WorkerSettings: Sendable {
     public var maxCrashes: Int = 3
     /// Identifies this worker in claims, logs and dead letters.
     public var workerID: String
+    /// The routes file's `load_budget:` caps on loads in progress, fleet-wide (nil: none).
+    public var loadBudget: LoadBudgetConfig? = nil
+    /// The MySQL database the files load into: the name of its budget (`budget#database#<db>`).
+    public var database: String? = nil
+    /// Files that may wait for their budget at once without holding a load slot (`--max-waiting`;
+    /// nil: `concurrency`). While that many wait, the worker receives no more messages.
+    public var maxWaiting: Int? = nil
+    /// How often a file waiting for budget looks again: jittered, growing from `base` to `cap`.
+    public var budgetPoll = RetryBackoff(base: .milliseconds(200), cap: .seconds(5))
 
     public init(
         queueName: String, deadLetterQueueName: String, jobsTable: String, landingBuckets: LandingBuckets,

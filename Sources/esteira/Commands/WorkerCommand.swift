@@ -78,6 +78,13 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-http"), help: "Serve no /healthz, /readyz or /metrics (several workers on one host).")
     var noHTTP = false
 
+    @Option(
+        name: .customLong("max-waiting"),
+        help:
+            "Files that may wait for their database budget (routes file load_budget) at once without holding a load slot (default: --concurrency)."
+    )
+    var maxWaiting: Int?
+
     @OptionGroup var notify: NotifyOptions
 
     func validate() throws {
@@ -100,6 +107,9 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         _ = stall
         guard maxCrashes >= 1 else { throw ValidationError("--max-crashes must be at least 1") }
+        if let maxWaiting, maxWaiting < 0 {
+            throw ValidationError("--max-waiting must be 0 or more (0: a waiting file keeps its load slot)")
+        }
         _ = try resources.landingBuckets()
         _ = try notify.globalTargets()
     }
@@ -121,6 +131,21 @@ struct WorkerCommand: AsyncParsableCommand {
         do { return PipelineConnectionPool(config: try MySQLConfig(url: url), maxIdle: maxIdle) } catch {
             throw UserFacingError("ESTEIRA_MYSQL_URL: \(error)")
         }
+    }
+
+    /// The database the files load into, which names its `load_budget` counter: ESTEIRA_MYSQL_DATABASE,
+    /// else the one the connection selected (the URL's, or the secret's dbname).
+    static func budgetDatabase(_ mysql: PipelineConnectionPool) async throws -> String {
+        if let name = env("ESTEIRA_MYSQL_DATABASE"), !name.isEmpty { return name }
+        let name = try? await mysql.withConnection { connection in
+            try await connection.query("SELECT DATABASE()").rows.first?.first ?? nil
+        }
+        guard let name, !name.isEmpty else {
+            throw UserFacingError(
+                "the routes file has a load_budget, but the MySQL connection selects no database: put the database in ESTEIRA_MYSQL_URL, the secret's dbname, or ESTEIRA_MYSQL_DATABASE"
+            )
+        }
+        return name
     }
 
     /// A wrong MySQL URL, secret or password is the operator's to fix, not the files': refuse to start
@@ -159,10 +184,15 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.stallTimeout =
             DurationText.seconds(stallTimeout).map(WorkerSettings.duration(seconds:)) ?? settings.stallTimeout
         settings.maxCrashes = maxCrashes
+        settings.maxWaiting = maxWaiting
+        settings.loadBudget = table.loadBudget
 
         let notifier = try notify.notifier(routes: table, aws: aws, registry: metrics.registry, logger: logger)
 
         try await Self.probe(mysql)
+        if table.loadBudget != nil {
+            settings.database = try await Self.budgetDatabase(mysql)
+        }
         let sqs = SQSClient(client: aws)
         // ESTEIRA_TEST_BATCH_DELAY_MS (a deliberately slow file for the fleet tests) is one of the pipeline's
         // test-only fault switches (EsteiraPipeline's TestFaults), read there.
@@ -176,10 +206,13 @@ struct WorkerCommand: AsyncParsableCommand {
                 "queue '\(resources.queue)' or '\(resources.dlq)' does not exist: run `esteira setup` first (\(e.code))"
             )
         }
+        let dynamo = DynamoDBClient(client: aws)
         let worker = Worker(
             settings: settings, queue: queues,
-            jobs: JobLedger(dynamo: DynamoDBClient(client: aws), table: settings.jobsTable),
-            pipeline: pipeline, metrics: metrics, notifier: notifier, logger: logger)
+            jobs: JobLedger(dynamo: dynamo, table: settings.jobsTable),
+            pipeline: pipeline, metrics: metrics, notifier: notifier,
+            budget: settings.loadBudget == nil ? nil : DynamoLoadBudget(dynamo: dynamo, table: settings.jobsTable),
+            logger: logger)
         let readiness = Readiness(
             checks: [
                 // Also samples both queues' depths for /metrics (esteira_queue_messages). The DLQ's is not a
@@ -214,6 +247,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 "queue": "\(resources.queue)", "concurrency": "\(concurrency)",
                 "buckets": "\(settings.landingBuckets)",
                 "routes": "\(table.routes.count)",
+                "load_budget": "\(table.loadBudget?.description ?? "none")",
             ])
         let group = ServiceGroup(
             configuration: .init(
