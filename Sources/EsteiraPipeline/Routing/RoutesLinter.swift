@@ -39,6 +39,8 @@ public enum RoutesLinter {
         // The file's other top-level keys (extensions …) apply to every route: keep them for each check.
         var shared = top
         shared["routes"] = nil
+        // The budget names tables of all routes: checked once, below, against every route's table.
+        shared["load_budget"] = nil
         for node in routes {
             let line = node.mark?.line ?? routesNode.mark?.line ?? 1
             var single = shared
@@ -78,12 +80,29 @@ public enum RoutesLinter {
                         message: "\(error)".replacingOccurrences(of: "route is not a valid routes file: ", with: "")))
             }
         }
+        if let budget = top["load_budget"] {
+            let line = budget.mark?.line ?? 1
+            do {
+                let text = try Yams.serialize(node: Node.mapping(Node.Mapping([("load_budget", budget)])))
+                let config = try YAMLDecoder().decode(BudgetOnly.self, from: text).loadBudget
+                try config.check(tables: Array(tables.keys))
+            } catch let error as RoutingError {
+                problems.append(RoutesProblem(line: line, message: error.description))
+            } catch {
+                problems.append(RoutesProblem(line: line, message: "load_budget: \(error)"))
+            }
+        }
         if routes.isEmpty {
             problems.append(
                 RoutesProblem(
                     line: routesNode.mark?.line ?? 1, message: "`routes:` is empty; no file would ever be loaded"))
         }
         return problems
+    }
+
+    private struct BudgetOnly: Decodable {
+        var loadBudget: LoadBudgetConfig
+        enum CodingKeys: String, CodingKey { case loadBudget = "load_budget" }
     }
 
     private static func line(of error: YamlError) -> Int {
