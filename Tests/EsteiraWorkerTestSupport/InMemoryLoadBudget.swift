@@ -25,6 +25,12 @@ public final class InMemoryLoadBudget: LoadBudget {
 
     public init() {}
 
+    /// Leases in whole seconds, rounded up, as `DynamoLoadBudget` stores them.
+    static func seconds(_ d: Duration) -> Double {
+        let (s, atto) = d.components
+        return Double(max(0, atto > 0 ? s + 1 : s))
+    }
+
     public func acquire(_ scope: BudgetScope, holder: String, limit: Int, lease: Duration, now: Date) async throws
         -> BudgetAcquire
     {
@@ -34,7 +40,7 @@ public final class InMemoryLoadBudget: LoadBudget {
                 throw URLError(.timedOut)
             }
             var holders = s.holders[scope] ?? [:]
-            let expiry = now.addingTimeInterval(Double(lease.components.seconds))
+            let expiry = now.addingTimeInterval(Self.seconds(lease))
             if holders[holder] == nil, holders.count >= limit {
                 holders = holders.filter { $0.value >= now }
             }
@@ -54,7 +60,7 @@ public final class InMemoryLoadBudget: LoadBudget {
     public func renew(_ scope: BudgetScope, holder: String, lease: Duration, now: Date) async throws {
         try state.withLock { s in
             guard s.holders[scope]?[holder] != nil else { throw BudgetLost(scope: scope) }
-            s.holders[scope]?[holder] = now.addingTimeInterval(Double(lease.components.seconds))
+            s.holders[scope]?[holder] = now.addingTimeInterval(Self.seconds(lease))
             s.events.append(.renewed(scope, holder: holder))
         }
     }

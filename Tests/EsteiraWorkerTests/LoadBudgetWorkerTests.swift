@@ -30,7 +30,7 @@ struct LoadBudgetWorkerTests {
         let b = ObjectCreated(bucket: "landing", key: "beta/data/items.csv", size: 10, eTag: "etag-b")
         let aID = bench.queue.put(body: a.notificationBody)
         let run = Task { try await bench.worker.run() }
-        try await eventually("acme's file waits, parked") { await bench.worker.slots.parked == 1 }
+        try await eventuallyAsync("acme's file waits, parked") { await bench.worker.slots.parked == 1 }
         let bID = bench.queue.put(body: b.notificationBody)
         try await eventually("beta's file loads through the only slot") { bench.loader.committed == [b.key] }
         #expect(!bench.loader.started.contains(a.key), "acme's file did not start: its table's budget is full")
@@ -113,7 +113,7 @@ struct LoadBudgetWorkerTests {
         let running = Task { try await group.run() }
         try await eventually("the first file loads") { bench.loader.started == [loading.key] }
         let waitingID = bench.queue.put(body: waiting.notificationBody)
-        try await eventually("the second waits") { await bench.worker.slots.parked == 1 }
+        try await eventuallyAsync("the second waits") { await bench.worker.slots.parked == 1 }
 
         await group.triggerGracefulShutdown()
         try await running.value
@@ -150,7 +150,7 @@ struct LoadBudgetWorkerTests {
         let o = bench.object("orders-claim-lost.csv")
         let m = try await bench.deliver(o)
         let handling = Task { await bench.worker.handle(m) }
-        try await eventually("the file waits") { await bench.worker.slots.parked == 1 }
+        try await eventuallyAsync("the file waits") { await bench.worker.slots.parked == 1 }
         bench.jobs.steal(o)
         await handling.value
         #expect(bench.loader.started.isEmpty)
@@ -214,5 +214,17 @@ struct ParkedSlotTests {
         try await Task.sleep(for: .milliseconds(30))
         await slots.leaveParked()
         #expect(await loop.value == 1)
+    }
+}
+
+/// `eventually` for a condition that must be awaited (an actor's state).
+func eventuallyAsync(_ what: String, timeout: Duration = .seconds(30), _ condition: () async -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !(await condition()) {
+        if ContinuousClock.now > deadline {
+            Issue.record("timed out waiting for: \(what)")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(2))
     }
 }

@@ -95,3 +95,8 @@ extension LoadBudgetConfig: CustomStringConvertible {
         return parts.isEmpty ? "none" : parts.joined(separator: " ")
     }
 }
+
+extension PipelineError.Code {
+    /// The file waited for its database budget until the worker shut down: given back, not failed.
+    public static let budgetWait = PipelineError.Code(rawValue: "BudgetWait")
+}

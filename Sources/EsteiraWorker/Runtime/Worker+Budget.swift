@@ -31,11 +31,6 @@ final class BudgetHold: Sendable {
     func releasedAll() { state.withLock { $0.held.removeAll() } }
 }
 
-extension PipelineError.Code {
-    /// The file waited for its database budget until the worker shut down: given back, not failed.
-    static let budgetWait = PipelineError.Code(rawValue: "BudgetWait")
-}
-
 extension Worker {
     /// The budget units a file of `route` needs, table first then database (none without `load_budget`).
     ///
