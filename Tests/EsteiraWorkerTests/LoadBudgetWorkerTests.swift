@@ -15,7 +15,7 @@ struct LoadBudgetWorkerTests {
     static let betaRoute = Route(name: "beta", tenant: "beta", pattern: "*.csv", table: "beta_items")
 
     func received(_ bench: WorkerBench, _ id: String) -> Int {
-        bench.queue.events(for: id).filter { if case .received = $0 { true } else { false } }.count
+        bench.queue.events.filter { $0 == .received(id: id) }.count
     }
 
     @Test("a file waiting for its table's budget holds no load slot: another tenant's file loads meanwhile")
@@ -202,18 +202,25 @@ struct ParkedSlotTests {
         #expect(await loop.value == 1)
     }
 
-    @Test("at most maxParked files wait; while that many do, nothing more is received")
+    @Test("at most maxParked files are parked; one more waits in its slot, and a parked file that leaves runs out its slot")
     func waitingRoomBound() async throws {
         let slots = SlotCounter(2, maxParked: 1)
         await slots.take()
         await slots.take()
         #expect(await slots.park())
-        #expect(!(await slots.park()), "the waiting room is full: the second keeps its slot")
-        #expect(await slots.inFlight == 2)
+        #expect(await slots.waitForFree() == 1, "the parked file's slot is free for new work")
+        await slots.take()
+        #expect(!(await slots.park()), "the waiting room is full: this one keeps its slot")
+        #expect(await slots.inFlight == 3)
         let loop = Task { await slots.waitForFree() }
         try await Task.sleep(for: .milliseconds(30))
+        // The parked file gives up (shutdown): it is running again until its task releases its slot.
         await slots.leaveParked()
+        #expect(await slots.running == 3)
+        await slots.release()
+        await slots.release()
         #expect(await loop.value == 1)
+        #expect(await slots.inFlight == 1)
     }
 }
 

@@ -2,8 +2,9 @@
 ///
 /// A file waiting for its database budget is *parked*: it gives its load slot back (so a budget of 1 on
 /// one tenant's table cannot fill every slot with that tenant's waiting files), and takes one again once
-/// it has its budget, ahead of any new work the receive loop would start. At most `maxParked` files wait
-/// at once; while that many do, the loop receives nothing more.
+/// it has its budget, ahead of any new work the receive loop would start. At most `maxParked` files are
+/// parked at once; a file that finds the waiting room full waits in its load slot. So a worker holds at
+/// most `capacity + maxParked` files.
 actor SlotCounter {
     private let capacity: Int
     private let maxParked: Int
@@ -26,8 +27,8 @@ actor SlotCounter {
     /// Files in hand, loading or parked: the drain and `--until-idle` wait for all of them.
     var inFlight: Int { running + parked }
 
-    /// Waits until at least one slot is free and nobody parked wants it, and the waiting room is not
-    /// full; returns how many are free (0 once `stopWaiting` was called).
+    /// Waits until at least one slot is free and no parked file wants it; returns how many are free (0 once
+    /// `stopWaiting` was called).
     func waitForFree() async -> Int {
         while !canReceive && !stopped {
             await withCheckedContinuation { waiters.append($0) }
@@ -35,9 +36,7 @@ actor SlotCounter {
         return stopped ? 0 : max(0, capacity - running)
     }
 
-    private var canReceive: Bool {
-        running < capacity && resumers.isEmpty && !(parked > 0 && parked >= maxParked)
-    }
+    private var canReceive: Bool { running < capacity && resumers.isEmpty }
 
     /// Shutdown: nobody waits for a slot any more.
     func stopWaiting() {
@@ -75,10 +74,11 @@ actor SlotCounter {
         await withCheckedContinuation { resumers.append($0) }
     }
 
-    /// A parked file ends without loading (shutdown, lease lost): it leaves the waiting room.
+    /// A parked file ends without loading (shutdown, lease lost): it leaves the waiting room and counts as
+    /// running again until its task ends with `release` (for a moment a worker may hold one over capacity).
     func leaveParked() {
         parked -= 1
-        handOff()
+        running += 1
     }
 
     /// A freed slot goes to a parked file first; otherwise the receive loop is woken.
