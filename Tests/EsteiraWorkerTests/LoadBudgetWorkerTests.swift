@@ -202,7 +202,9 @@ struct ParkedSlotTests {
         #expect(await loop.value == 1)
     }
 
-    @Test("at most maxParked files are parked; one more waits in its slot, and a parked file that leaves runs out its slot")
+    @Test(
+        "at most maxParked files are parked; one more waits in its slot, and a parked file that leaves runs out its slot"
+    )
     func waitingRoomBound() async throws {
         let slots = SlotCounter(2, maxParked: 1)
         await slots.take()

@@ -72,7 +72,8 @@ extension Worker {
             var told = false
             while true {
                 if Task.isCancelled {
-                    failure = PipelineError(.cancelled, "cancelled while waiting for the \(need.scope)", transient: true)
+                    failure = PipelineError(
+                        .cancelled, "cancelled while waiting for the \(need.scope)", transient: true)
                     break needs
                 }
                 if Task.isShuttingDownGracefully {

@@ -188,7 +188,7 @@ extension Worker {
                 let progress = self.tracking(object, token: token)
                 return await withTaskGroup(of: Result<FileOutcome, PipelineError>?.self) { inner in
                     inner.addTask { await watchdog.watch(progress).map { .failure($0) } }
-                    inner.addTask { 
+                    inner.addTask {
                         await self.load(
                             source, route: route, object: object, token: token, hold: hold, progress: progress)
                     }
