@@ -56,7 +56,8 @@ def report():
     print("\nFiles (DynamoDB jobs table):")
     items = []
     for page in ddb.get_paginator("scan").paginate(TableName=JOBS):
-        items.extend(page["Items"])
+        # Budget items (load_budget: pk budget#…) share the table; only files have an s3_key.
+        items.extend(i for i in page["Items"] if "s3_key" in i)
     for it in sorted(items, key=lambda i: i["s3_key"]["S"]):
         status = it["status"]["S"]
         line = f"  {status:<9} s3://{it['s3_bucket']['S']}/{it['s3_key']['S']}"
