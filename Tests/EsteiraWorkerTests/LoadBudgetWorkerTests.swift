@@ -78,6 +78,23 @@ struct LoadBudgetWorkerTests {
         #expect(s2 == .database("db"))
     }
 
+    @Test("per_database caps loads across tables: two tenants' files, one load at a time into the database")
+    func databaseBudget() async throws {
+        let bench = try WorkerBench(
+            loader: ScriptedFileLoader(others: [Self.betaRoute]), loadBudget: LoadBudgetConfig(perDatabase: 1)
+        ) { $0.concurrency = 4 }
+        let acme = (1...3).map { bench.object("orders-db-\($0).csv") }
+        let beta = (1...3).map { ObjectCreated(bucket: "landing", key: "beta/data/items-\($0).csv", eTag: "e\($0)") }
+        for o in acme + beta { bench.queue.put(body: o.notificationBody) }
+        try await bench.worker.run()
+        #expect(Set(bench.loader.committed) == Set((acme + beta).map(\.key)))
+        #expect(bench.budget.most(.database("db")) == 1)
+        #expect(
+            bench.budget.events.allSatisfy {
+                if case .acquired(let scope, _) = $0 { scope == .database("db") } else { true }
+            }, "no table cap was configured: only the database's units are taken")
+    }
+
     @Test(
         "every unit is given back however the file ends",
         arguments: [

@@ -119,6 +119,11 @@ extension Worker {
         if parked {
             if failure == nil { await slots.unpark() } else { await slots.leaveParked() }
         }
+        if failure == nil, parked, Task.isShuttingDownGracefully {
+            // The slot came back during a drain: give the file back rather than start it now.
+            failure = PipelineError(
+                .budgetWait, "the worker shut down while the file waited for a load slot", transient: true)
+        }
         if failure == nil, waitStarted != nil { log.info("got the database budget; loading") }
         return failure
     }
