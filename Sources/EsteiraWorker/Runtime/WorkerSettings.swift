@@ -46,7 +46,7 @@ public struct WorkerSettings: Sendable {
     /// The MySQL database the files load into: the name of its budget (`budget#database#<db>`).
     public var database: String? = nil
     /// Files that may wait for their budget at once without holding a load slot (`--max-waiting`;
-    /// nil: `concurrency`). While that many wait, the worker receives no more messages.
+    /// nil: `concurrency`). One more that has to wait keeps its slot while it waits.
     public var maxWaiting: Int? = nil
     /// How often a file waiting for budget looks again: jittered, growing from `base` to `cap`.
     public var budgetPoll = RetryBackoff(base: .milliseconds(200), cap: .seconds(5))
