@@ -194,11 +194,17 @@ public struct RouteTable: Sendable {
     /// File name endings accepted at all; anything else is refused before download.
     public var extensions: [String]
 
+    /// The `fair_share:` section: one queue per tenant or the shared one, and the tenants' weights.
+    public var fairShare: FairShare
+
     public static let defaultExtensions = [".csv", ".csv.gz", ".txt", ".txt.gz"]
 
-    public init(routes: [Route], extensions: [String] = RouteTable.defaultExtensions) throws(RoutingError) {
+    public init(
+        routes: [Route], extensions: [String] = RouteTable.defaultExtensions, fairShare: FairShare = FairShare()
+    ) throws(RoutingError) {
         self.routes = routes
         self.extensions = extensions
+        self.fairShare = fairShare
         for r in routes {
             guard Identifier.isSafe(r.tenant) else {
                 throw RoutingError("route '\(r.name)': tenant '\(r.tenant)' must be letters, digits, '_' or '-'")
@@ -229,11 +235,21 @@ public struct RouteTable: Sendable {
         for r in routes where !seen.insert(r.name).inserted {
             throw RoutingError("route name '\(r.name)' is used twice; names must be unique")
         }
+        try fairShare.check(tenants: Set(routes.map(\.tenant)))
     }
+
+    /// Every tenant that has a route, sorted.
+    public var tenants: [String] { Array(Set(routes.map(\.tenant))).sorted() }
 
     struct File: Decodable {
         var routes: [Route]
         var extensions: [String]?
+        var fairShare: FairShare?
+
+        enum CodingKeys: String, CodingKey {
+            case routes, extensions
+            case fairShare = "fair_share"
+        }
     }
 
     /// Reads a routes YAML file (see examples/routes.yaml).
@@ -251,7 +267,9 @@ public struct RouteTable: Sendable {
         } catch {
             throw RoutingError("\(source) is not a valid routes file: \(error)")
         }
-        return try RouteTable(routes: file.routes, extensions: file.extensions ?? defaultExtensions)
+        return try RouteTable(
+            routes: file.routes, extensions: file.extensions ?? defaultExtensions,
+            fairShare: file.fairShare ?? FairShare())
     }
 
     /// The route for an object key, or why there is none.

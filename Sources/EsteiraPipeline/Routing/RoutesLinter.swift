@@ -39,6 +39,10 @@ public enum RoutesLinter {
         // The file's other top-level keys (extensions …) apply to every route: keep them for each check.
         var shared = top
         shared["routes"] = nil
+        // `fair_share:` names tenants of the whole file: checked once below, not with each route.
+        let fairShareNode = shared["fair_share"]
+        shared["fair_share"] = nil
+        var tenants = Set<String>()
         for node in routes {
             let line = node.mark?.line ?? routesNode.mark?.line ?? 1
             var single = shared
@@ -47,6 +51,7 @@ public enum RoutesLinter {
                 let text = try Yams.serialize(node: Node.mapping(single))
                 let table = try RouteTable.parse(yaml: text, source: "route")
                 if let r = table.routes.first {
+                    tenants.insert(r.tenant)
                     let key = r.table.lowercased()
                     if let (tenant, first) = tables[key], tenant != r.tenant {
                         problems.append(
@@ -78,12 +83,30 @@ public enum RoutesLinter {
                         message: "\(error)".replacingOccurrences(of: "route is not a valid routes file: ", with: "")))
             }
         }
+        if let fairShareNode {
+            problems += fairShareProblems(fairShareNode, tenants: tenants)
+        }
         if routes.isEmpty {
             problems.append(
                 RoutesProblem(
                     line: routesNode.mark?.line ?? 1, message: "`routes:` is empty; no file would ever be loaded"))
         }
         return problems
+    }
+
+    /// The `fair_share:` section, decoded and checked as the worker does, against every route's tenant.
+    private static func fairShareProblems(_ node: Node, tenants: Set<String>) -> [RoutesProblem] {
+        let line = node.mark?.line ?? 1
+        do {
+            let text = try Yams.serialize(node: node)
+            let fairShare = try YAMLDecoder().decode(FairShare.self, from: text)
+            try fairShare.check(tenants: tenants)
+            return []
+        } catch let error as RoutingError {
+            return [RoutesProblem(line: line, message: error.description)]
+        } catch {
+            return [RoutesProblem(line: line, message: "fair_share: \(error)")]
+        }
     }
 
     private static func line(of error: YamlError) -> Int {
