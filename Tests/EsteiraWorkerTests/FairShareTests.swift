@@ -38,7 +38,8 @@ struct FairShareTests {
             let asks = drr.plan(budget: budget)
             #expect(asks.map(\.count).reduce(0, +) <= budget)
             #expect(asks.allSatisfy { $0.count <= 10 })
-            #expect(Set(asks.map(\.member)).count == asks.count, "a member at most once a pass")
+            #expect(Set(asks.map(\.member)).count == asks.count, "one request per member a pass")
+            #expect(drr.deficits.allSatisfy { $0 <= 100 }, "deficits stay bounded: \(drr.deficits)")
             for a in asks { drr.record(member: a.member, asked: a.count, got: a.count) }
         }
     }

@@ -4,7 +4,8 @@
 ///
 /// Pure decisions, no I/O: `plan` hands out free slots, `record` says what a receive brought back.
 /// - A member's turn adds its weight (the quantum) to its deficit once; it is asked for at most its
-///   deficit, and the pointer stays on it when the free slots ran out before its deficit did.
+///   deficit, and the pointer stays on it when the free slots ran out before its deficit did. A pass goes
+///   round as often as the free slots last.
 /// - A queue that brought back fewer than asked is empty: it loses its deficit (standard DRR), so a tenant
 ///   cannot save up turns while it has nothing to send.
 /// - The total asked is never more than the free slots: nothing is received only to be given back.
@@ -28,36 +29,44 @@ public struct DeficitRoundRobin: Sendable, Equatable {
         self.deficits = Array(repeating: 0, count: weights.count)
     }
 
-    /// Hands out up to `budget` slots, each member visited at most once, skipping `busy` members (a receive
-    /// on them is still in flight), asking one member for at most `maxAsk` (SQS's 10 a request). The asks
-    /// are charged to the members' deficits at once.
+    /// Hands out up to `budget` slots, going round the members as often as the slots last, skipping `busy`
+    /// members (a receive on them is still in flight) and asking one member for at most `maxAsk` in all
+    /// (SQS's 10 a request). The asks are charged to the members' deficits at once; one ask per member.
     public mutating func plan(budget: Int, busy: Set<Int> = [], maxAsk: Int = 10) -> [Ask] {
+        let cap = max(1, maxAsk)
         var remaining = budget
-        var asks: [Ask] = []
-        var visited = 0
-        while remaining > 0 && visited < weights.count {
-            visited += 1
+        var asked: [Int: Int] = [:]
+        var order: [Int] = []
+        // Members passed over in a row (busy, or asked for a whole request already): all of them, stop.
+        var passedOver = 0
+        while remaining > 0 && passedOver < weights.count {
             let i = current
-            if busy.contains(i) {
+            if busy.contains(i) || asked[i, default: 0] >= cap {
                 // Its turn passes; what it saved stays only if it was not emptied (`record` decides).
                 advance()
+                passedOver += 1
                 continue
             }
+            passedOver = 0
             if !turnOpen {
                 deficits[i] += weights[i]
                 turnOpen = true
             }
-            let n = min(deficits[i], remaining, max(1, maxAsk))
-            if n > 0 {
-                asks.append(Ask(member: i, count: n))
-                deficits[i] -= n
-                remaining -= n
+            let n = min(deficits[i], remaining, cap - asked[i, default: 0])
+            if asked[i] == nil { order.append(i) }
+            asked[i, default: 0] += n
+            deficits[i] -= n
+            remaining -= n
+            if deficits[i] == 0 {
+                advance()
+            } else if asked[i, default: 0] >= cap {
+                // One request's worth this pass: the turn passes, keeping at most one quantum for later.
+                deficits[i] = min(deficits[i], weights[i])
+                advance()
             }
-            // Deficit left: the member keeps its turn for the next pass (the slots or one request ran out).
-            guard deficits[i] == 0 else { break }
-            advance()
+            // Otherwise the slots ran out first: the member keeps its turn for the next pass.
         }
-        return asks
+        return order.map { Ask(member: $0, count: asked[$0, default: 0]) }
     }
 
     /// What a receive on `member` for `asked` messages brought back: fewer means the queue is empty now,

@@ -237,8 +237,9 @@ extension FairShareQueue {
                     name: t.queue, tenant: t.tenant, weight: t.weight,
                     queue: SQSWorkQueue(sqs: sqs, queueURL: url, deadLetterURL: shared.deadLetterURL)))
         }
-        return FairShareQueue(
-            members: members, shared: 0,
-            onReceived: metrics.map { m in { member, n in m.receivedFrom(tenant: member.tenant, count: n) } })
+        let onReceived: (@Sendable (Member, Int) -> Void)? = metrics.map { m in
+            { @Sendable member, n in m.receivedFrom(tenant: member.tenant, count: n) }
+        }
+        return FairShareQueue(members: members, shared: 0, onReceived: onReceived)
     }
 }

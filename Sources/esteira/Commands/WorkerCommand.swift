@@ -178,8 +178,9 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         // fair_share queues: per_tenant: the shared queue and each tenant's, received by deficit round robin.
         let fairShare = try await Self.fairShareQueue(table, sqs: sqs, resources: resources, metrics: metrics)
+        let workQueue: any WorkQueue = fairShare.map { $0 as any WorkQueue } ?? queues
         let worker = Worker(
-            settings: settings, queue: fairShare ?? queues,
+            settings: settings, queue: workQueue,
             jobs: JobLedger(dynamo: DynamoDBClient(client: aws), table: settings.jobsTable),
             pipeline: pipeline, metrics: metrics, notifier: notifier, logger: logger)
         let tenantQueues: [(tenant: String, url: String)] = (fairShare?.members ?? []).compactMap { m in
