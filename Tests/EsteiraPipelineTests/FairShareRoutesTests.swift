@@ -57,7 +57,8 @@ struct FairShareRoutesTests {
 
     @Test("routes check reports a bad fair_share section on its line, and accepts weights of any route's tenant")
     func linter() {
-        let good = RoutesLinter.check(yaml: Self.routes + "\nfair_share:\n  queues: per_tenant\n  weights:\n    globex: 2\n")
+        let good = RoutesLinter.check(
+            yaml: Self.routes + "\nfair_share:\n  queues: per_tenant\n  weights:\n    globex: 2\n")
         #expect(good.isEmpty, "\(good)")
         let bad = RoutesLinter.check(yaml: Self.routes + "\nfair_share:\n  weights:\n    initech: 2\n")
         #expect(bad.count == 1, "\(bad)")

@@ -168,7 +168,8 @@ struct FairShareTests {
         #expect(!d.isEmpty)
     }
 
-    @Test("idle: every member long-polled at once; a message on any of them returns at once, not after the others' waits")
+    @Test(
+        "idle: every member long-polled at once; a message on any of them returns at once, not after the others' waits")
     func idleLongPolls() async throws {
         let f = Fleet()
         // Learn that every member is empty (short polls), which switches to long polls.

@@ -30,7 +30,8 @@ struct FairShareFleetTests {
     func setupCreatesTenantQueues() async throws {
         try await TestStack.with { stack in
             let routes = try Self.routes()
-            let (planned, plan) = try await OperatorTests.run(["setup", "--print", "--routes", routes], stack, routes: routes)
+            let (planned, plan) = try await OperatorTests.run(
+                ["setup", "--print", "--routes", routes], stack, routes: routes)
             #expect(planned == 0, "\(plan)")
             #expect(plan.contains("\(stack.queue)-acme") && plan.contains("prefix globex/data/"), "\(plan)")
             await #expect(throws: (any Error).self) { try await stack.sqs.getQueueURL(name: stack.queue + "-acme") }
@@ -43,7 +44,8 @@ struct FairShareFleetTests {
             for tenant in ["acme", "globex"] {
                 let url = try await stack.sqs.getQueueURL(name: "\(stack.queue)-\(tenant)")
                 let a = try await stack.sqs.getQueueAttributes(
-                    queueURL: url, names: ["RedrivePolicy", "VisibilityTimeout", "MessageRetentionPeriod", "Policy", "QueueArn"])
+                    queueURL: url,
+                    names: ["RedrivePolicy", "VisibilityTimeout", "MessageRetentionPeriod", "Policy", "QueueArn"])
                 #expect(a["RedrivePolicy"]?.contains(stack.deadLetterQueue) == true, "\(a)")
                 #expect(a["VisibilityTimeout"] == "120" && a["MessageRetentionPeriod"] == "1209600")
                 #expect(a["Policy"]?.contains("arn:aws:s3:::\(stack.bucket)") == true)
@@ -82,7 +84,9 @@ struct FairShareFleetTests {
             let w = try WorkerProcess(["worker", "--until-idle", "--no-http"], stack: stack, routes: routes)
             let status = await w.wait(timeout: 60)
             #expect(status != 0 && status != nil)
-            #expect(w.log.contains("\(stack.queue)-acme") && w.log.contains("esteira setup --routes"), "\(w.log.suffix(1500))")
+            #expect(
+                w.log.contains("\(stack.queue)-acme") && w.log.contains("esteira setup --routes"),
+                "\(w.log.suffix(1500))")
         }
     }
 
@@ -91,7 +95,8 @@ struct FairShareFleetTests {
         try await TestStack.with { stack in
             let routes = try Self.routes()
             for t in ["acme_orders", "globex_orders"] {
-                _ = try await stack.sql(EndToEndTests.ordersTable.replacingOccurrences(of: "TABLE orders", with: "TABLE \(t)"))
+                _ = try await stack.sql(
+                    EndToEndTests.ordersTable.replacingOccurrences(of: "TABLE orders", with: "TABLE \(t)"))
             }
             let setup = try await OperatorTests.run(["setup", "--routes", routes], stack, routes: routes)
             #expect(setup.0 == 0, "\(setup.1)")
@@ -112,7 +117,11 @@ struct FairShareFleetTests {
                 try WorkerProcess(
                     ["worker", "--until-idle", "--concurrency", "2", "--no-http"], stack: stack, routes: routes)
             }
-            try await Task.sleep(for: .seconds(1))
+            // Once the fleet is busy with acme's backlog, globex uploads its few files.
+            let started = Date().addingTimeInterval(120)
+            while try await stack.count("acme_orders") < 1, Date() < started {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             for f in 0..<globexFiles {
                 _ = try await stack.s3.putObject(
                     bucket: stack.bucket, key: "globex/data/orders-\(f).csv", body: ordersCSV(from: f, count: 1))

@@ -106,8 +106,11 @@ public final class WorkerMetrics: Sendable {
         let depth = Self.name(
             "esteira_queue_messages", "",
             "Messages in the queue by SQS's approximate counts (sampled every 15 s; -1 before the first sample).")
-        for (state, name) in [("visible", "ApproximateNumberOfMessages"), ("in_flight", "ApproximateNumberOfMessagesNotVisible")] {
-            let gauge = registry.makeGauge(descriptor: depth, labels: [("queue", "tenant:\(tenant)"), ("state", state)])
+        for (state, name) in [
+            ("visible", "ApproximateNumberOfMessages"), ("in_flight", "ApproximateNumberOfMessagesNotVisible"),
+        ] {
+            let gauge = registry.makeGauge(
+                descriptor: depth, labels: [("queue", "tenant:\(tenant)"), ("state", state)])
             gauge.set(attributes[name].flatMap { Int64($0) } ?? -1)
         }
     }

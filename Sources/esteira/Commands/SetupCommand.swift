@@ -99,7 +99,9 @@ struct SetupCommand: AsyncParsableCommand {
             } else {
                 print("  S3 notification    one per tenant, replacing the catch-all into \(resources.queue):")
                 for t in tenants {
-                    print("                     s3:ObjectCreated:* on \(resources.bucket), prefix \(t.tenant)/data/ → \(t.name)")
+                    print(
+                        "                     s3:ObjectCreated:* on \(resources.bucket), prefix \(t.tenant)/data/ → \(t.name)"
+                    )
                 }
             }
             print("  DynamoDB table     \(resources.jobsTable)  (partition key pk, on demand, TTL on expires_at)")
