@@ -129,7 +129,7 @@ struct FairShareTests {
         // Nothing was received twice, nothing given back: fairness costs no receive.
         #expect(messages.allSatisfy { $0.receiveCount == 1 })
         #expect(f.acme.events.allSatisfy { if case .visibility = $0 { false } else { true } })
-        #expect(Set(messages.map(\.messageID)).count == messages.count)
+        #expect(Set(messages.map(\.body)).count == messages.count)
     }
 
     @Test("each message is deleted or hidden on the queue it came from; sends and dead letters go to the shared queue")
@@ -151,7 +151,8 @@ struct FairShareTests {
         try await f.queue.sendToDeadLetter(
             body: "dead",
             attributes: DeadLetterAttributes(
-                code: "X", reason: "y", worker: "w", attempt: 1, sourceMessageID: "m", failedAt: Date()))
+                code: "X", reason: "y", worker: "w", attempt: 1, sourceMessageID: "m", failedAt: Date(),
+                bucket: nil, key: nil, route: nil))
         #expect(f.shared.sent.map(\.body) == ["split"])
         #expect(f.shared.deadLetters.map(\.body) == ["dead"])
         #expect(f.acme.sent.isEmpty && f.acme.deadLetters.isEmpty)

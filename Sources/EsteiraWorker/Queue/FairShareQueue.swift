@@ -82,11 +82,11 @@ public actor FairShareQueue: WorkQueue {
         }
         let budget = max - inFlight.values.reduce(0, +)
         var started = Set<Int>()
+        let long = idle
         if budget > 0 {
-            let long = idle
             let asks = drr.plan(budget: budget, busy: Set(inFlight.keys))
             let free = members.count - inFlight.count
-            // Fewer members polled than free of a poll: shorten the long poll so all are reached in ~`wait`.
+            // Fewer members long-polled than are free: shorter polls, so every member is reached in about `wait`.
             let rounds = asks.isEmpty ? 1 : (free + asks.count - 1) / asks.count
             let pollWait: Duration = long ? Swift.max(.seconds(1), wait / Swift.max(1, rounds)) : .zero
             for ask in asks {
@@ -103,13 +103,18 @@ public actor FairShareQueue: WorkQueue {
                     } catch {
                         result = .failure(error)
                     }
-                    await self.finished(index, asked: ask.count, result: result)
+                    self.finished(index, asked: ask.count, result: result)
                 }
             }
         }
-        // Until something arrives, or every receive this call started is back (or, having started none, any).
-        while buffer.isEmpty {
-            if started.isEmpty ? inFlight.isEmpty : started.allSatisfy({ inFlight[$0] == nil }) { break }
+        // Short receives: until all of them are back (a round trip), so each member's turn is settled before
+        // the next plan. Long polls: until the first message, or every one this call started is back (or,
+        // having started none, any).
+        while true {
+            let mineBack = started.allSatisfy { inFlight[$0] == nil }
+            if started.isEmpty ? (!buffer.isEmpty || inFlight.isEmpty) : (mineBack || (long && !buffer.isEmpty)) {
+                break
+            }
             try Task.checkCancellation()
             await nextDelivery()
             if started.isEmpty { break }
