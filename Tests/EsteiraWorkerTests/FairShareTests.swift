@@ -216,3 +216,31 @@ struct FairShareTests {
         }
     }
 }
+
+@Suite("Fair share metrics")
+struct FairShareMetricsTests {
+    @Test("messages received per tenant queue, and each tenant queue's depth, are on /metrics")
+    func exposition() async throws {
+        let metrics = WorkerMetrics()
+        let acme = InMemoryWorkQueue()
+        let shared = InMemoryWorkQueue()
+        let queue = FairShareQueue(
+            members: [
+                .init(name: "q", tenant: nil, weight: 1, queue: shared),
+                .init(name: "q-acme", tenant: "acme", weight: 1, queue: acme),
+            ], shared: 0, onReceived: { member, n in metrics.receivedFrom(tenant: member.tenant, count: n) })
+        acme.put(body: "a1")
+        acme.put(body: "a2")
+        var got = 0
+        for _ in 0..<5 where got < 2 {
+            got += try await queue.receive(max: 4, wait: .milliseconds(20), visibilityTimeout: .seconds(30)).count
+        }
+        metrics.tenantQueueDepth(
+            tenant: "acme", ["ApproximateNumberOfMessages": "7", "ApproximateNumberOfMessagesNotVisible": "2"])
+        let text = metrics.exposition()
+        #expect(text.contains(#"esteira_received_files_total{tenant="acme"} 2"#), "\(text)")
+        #expect(text.contains(#"esteira_received_files_total{tenant="(shared)"} 0"#))
+        #expect(text.contains(#"esteira_queue_messages{queue="tenant:acme",state="visible"} 7"#))
+        #expect(text.contains(#"esteira_queue_messages{queue="tenant:acme",state="in_flight"} 2"#))
+    }
+}
