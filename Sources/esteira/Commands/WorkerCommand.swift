@@ -17,6 +17,10 @@ struct WorkerCommand: AsyncParsableCommand {
             again when MySQL refuses its password after a rotation) or ESTEIRA_MYSQL_URL \
             (mysql://user:password@host:port/database); routes from ESTEIRA_ROUTES or --routes.
 
+            With `fair_share: queues: per_tenant` in the routes file it receives from every tenant's queue, \
+            <queue>-<tenant> (made by `esteira setup --routes`), and the shared queue, by deficit round \
+            robin with the routes file's weights.
+
             Examples:
               esteira worker                      # run until stopped
               esteira worker --until-idle         # drain the queue, then exit (demo, tests)
