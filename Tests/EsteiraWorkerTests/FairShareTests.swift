@@ -188,6 +188,19 @@ struct FairShareTests {
         #expect(next.isEmpty)
     }
 
+    @Test("a receive cancelled (SIGTERM) gives back at once what the long polls still out bring")
+    func cancelledGivesBack() async throws {
+        let f = Fleet()
+        _ = try await f.receive(3)  // every member empty: long polls next
+        let waiting = Task { try await f.queue.receive(max: 3, wait: .seconds(3), visibilityTimeout: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(100))
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        let id = f.globex.put(body: "globex-during-shutdown")
+        try await eventually("given back") { f.globex.events(for: id) == [.visibility(id: id, .zero)] }
+        #expect(f.globex.hiddenCount == 0, "visible again for another worker")
+    }
+
     @Test("a worker on a fair-share queue drains every member, acknowledging each message on its own queue")
     func workerDrains() async throws {
         let f = Fleet()

@@ -47,6 +47,8 @@ public actor FairShareQueue: WorkQueue {
     private var inFlight: [Int: Int] = [:]
     /// Members that came back empty since the last message anywhere; all of them empty = idle.
     private var emptyMembers = Set<Int>()
+    /// A `receive` was cancelled (the worker is stopping): what background polls bring is given back at once.
+    private var closing = false
     /// A failed background receive, surfaced by the next `receive` that has nothing else to give.
     private var failure: (any Error)?
     private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
@@ -75,6 +77,7 @@ public actor FairShareQueue: WorkQueue {
 
     public func receive(max: Int, wait: Duration, visibilityTimeout: Duration) async throws -> [SQSMessage] {
         guard max > 0 else { return [] }
+        closing = false
         if !buffer.isEmpty { return take(max) }
         if let failure {
             self.failure = nil
@@ -115,7 +118,10 @@ public actor FairShareQueue: WorkQueue {
             if started.isEmpty ? (!buffer.isEmpty || inFlight.isEmpty) : (mineBack || (long && !buffer.isEmpty)) {
                 break
             }
-            try Task.checkCancellation()
+            if Task.isCancelled {
+                giveBackHeld()
+                throw CancellationError()
+            }
             await nextDelivery()
             if started.isEmpty { break }
         }
@@ -124,6 +130,22 @@ public actor FairShareQueue: WorkQueue {
             throw failure
         }
         return take(max)
+    }
+
+    /// Stopping: messages held for the next `receive`, and those long polls still out bring, are made visible
+    /// again at once, so another worker takes them now rather than after the visibility timeout.
+    private func giveBackHeld() {
+        closing = true
+        let held = buffer
+        buffer.removeAll()
+        giveBack(held)
+    }
+
+    private func giveBack(_ messages: [SQSMessage]) {
+        for m in messages {
+            let queue = member(of: m).queue
+            Task { try? await queue.changeVisibility(m, to: .zero) }
+        }
     }
 
     private func take(_ max: Int) -> [SQSMessage] {
@@ -144,11 +166,12 @@ public actor FairShareQueue: WorkQueue {
             } else {
                 emptyMembers.removeAll()
                 let name = members[index].name
-                buffer += messages.map { m in
+                let tagged = messages.map { m in
                     var m = m
                     m.source = name
                     return m
                 }
+                if closing { giveBack(tagged) } else { buffer += tagged }
             }
             onReceived?(members[index], messages.count)
         case .failure(let error):
