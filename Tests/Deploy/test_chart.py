@@ -439,3 +439,37 @@ def test_notify_values_become_the_workers_environment():
 def test_notify_refuses_bad_values(notify):
     with pytest.raises(Exception):
         render({"worker": {"notify": notify}})
+
+
+def test_fair_share_scales_on_the_sum_of_every_tenant_queue():
+    """fairShare.tenants: one named trigger per queue (the shared one and <queue>-<tenant>), and
+    scalingModifiers summing them, so a backlog spread over tenants scales as one queue would."""
+    values = {"fairShare": {"tenants": ["acme", "globex-br"], "weights": {"acme": 3}},
+              "routes": {"routes": EXAMPLE_ROUTES["routes"]},
+              "keda": {"queueURL": QUEUE_URL}}
+    objects = render(values)
+    for obj in objects:
+        validate(obj)
+    so = only(objects, "ScaledObject")
+    triggers = so["spec"]["triggers"]
+    assert [t["metadata"]["queueURL"] for t in triggers] == [
+        QUEUE_URL, QUEUE_URL + "-acme", QUEUE_URL + "-globex-br"]
+    names = [t["name"] for t in triggers]
+    assert names == ["shared", "tenant0_acme", "tenant1_globex_br"]
+    assert all(t["type"] == "aws-sqs-queue" and t["metadata"]["queueLength"] == "4" for t in triggers)
+    modifiers = so["spec"]["advanced"]["scalingModifiers"]
+    assert modifiers["formula"] == "shared + tenant0_acme + tenant1_globex_br"
+    assert (modifiers["target"], modifiers["metricType"]) == ("4", "AverageValue")
+    # The HPA behaviour is kept next to the modifiers.
+    assert so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+    # The rendered routes file asks the worker for the tenants' queues.
+    routes = yaml.safe_load(only(objects, "ConfigMap")["data"]["routes.yaml"])
+    assert routes["fair_share"] == {"queues": "per_tenant", "weights": {"acme": 3}}
+
+
+def test_without_fair_share_one_unnamed_trigger_and_no_modifiers():
+    so = only(render(), "ScaledObject")
+    assert len(so["spec"]["triggers"]) == 1 and "name" not in so["spec"]["triggers"][0]
+    assert "scalingModifiers" not in so["spec"].get("advanced", {})
+    routes = yaml.safe_load(only(render(), "ConfigMap")["data"]["routes.yaml"])
+    assert "fair_share" not in routes

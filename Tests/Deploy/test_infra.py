@@ -65,13 +65,23 @@ def test_queue_redrives_into_the_dead_letter_queue(template):
     assert q["SqsManagedSseEnabled"] is True
     dlq = resource(template, "DeadLetterQueue")
     assert dlq["MessageRetentionPeriod"] == 1209600
-    assert dlq["RedriveAllowPolicy"]["redrivePermission"] == "byQueue"
+    # Only the main queue may redrive into it; with fair share (EnableFairShare) any queue of the
+    # account, since `esteira setup --routes` creates the tenants' queues.
+    condition, fair, default = dlq["RedriveAllowPolicy"]["Fn::If"]
+    assert condition == "FairShare"
+    assert fair == {"redrivePermission": "allowAll"}
+    assert default["redrivePermission"] == "byQueue"
+    assert default["sourceQueueArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${QueueName}"}]
 
 
 def test_bucket_notifies_the_queue_which_lets_s3_send(template):
     bucket = template["Resources"]["LandingBucket"]
     assert bucket["DependsOn"] == "QueuePolicy"
-    (notification,) = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    # With fair share the notifications are `esteira setup --routes`'s (one per tenant prefix).
+    condition, fair, default = bucket["Properties"]["NotificationConfiguration"]["Fn::If"]
+    assert (condition, fair) == ("FairShare", {"Ref": "AWS::NoValue"})
+    (notification,) = default["QueueConfigurations"]
     assert notification == {"Event": "s3:ObjectCreated:*", "Queue": {"Fn::GetAtt": ["Queue", "Arn"]}}
     assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
     allow = [s for s in statements(resource(template, "QueuePolicy")["PolicyDocument"]) if s["Effect"] == "Allow"]
@@ -115,6 +125,9 @@ def test_worker_role_is_least_privilege(template):
         assert st["Effect"] == "Allow"
         assert not any(a.endswith("*") for a in actions(st)), sid
         assert st["Resource"] != "*", f"{sid} is not scoped to a resource"
+    # The tenants' queues (<QueueName>-<tenant>) only with fair share.
+    assert granted["ConsumeQueue"]["Resource"] == {"Fn::If": [
+        "FairShare", [{"Fn::GetAtt": ["Queue", "Arn"]}, {"Fn::Sub": "${Queue.Arn}-*"}], {"Fn::GetAtt": ["Queue", "Arn"]}]}
     assert granted["ReadLandedFiles"]["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}/*/data/*"}
     assert granted["WriteRejects"]["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}/esteira-rejects/*"}
     # `esteira reconcile` lists the tenants' data/ prefixes only, never the rejects or anything else.
@@ -141,7 +154,8 @@ def test_worker_role_trusts_only_the_service_account(template):
 def test_keda_may_read_the_queue_depth(template):
     (st,) = resource(template, "KedaQueueMetricsPolicy")["PolicyDocument"]["Statement"]
     assert "sqs:GetQueueAttributes" in st["Action"]
-    assert st["Resource"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert st["Resource"] == {"Fn::If": [
+        "FairShare", [{"Fn::GetAtt": ["Queue", "Arn"]}, {"Fn::Sub": "${Queue.Arn}-*"}], {"Fn::GetAtt": ["Queue", "Arn"]}]}
 
 
 def test_sftp_users_are_confined_to_their_tenant(template):

@@ -197,6 +197,31 @@ struct NotificationMergeTests {
         #expect(XMLLite(merged).all("Id") == ["esteira-q"])
     }
 
+    @Test("fair share: per-tenant prefixes replace the catch-all to the main queue; foreign targets stay")
+    func perTenant() {
+        let existing =
+            "<NotificationConfiguration><QueueConfiguration><Id>esteira-q</Id><Queue>arn:aws:sqs:us-east-1:1:q</Queue>"
+            + "<Event>s3:ObjectCreated:*</Event></QueueConfiguration>"
+            + "<QueueConfiguration><Id>esteira-q-initech</Id><Queue>arn:aws:sqs:us-east-1:1:q-initech</Queue>"
+            + "<Event>s3:ObjectCreated:*</Event></QueueConfiguration>"
+            + "<QueueConfiguration><Id>other</Id><Queue>arn:aws:sqs:other</Queue><Event>s3:ObjectRemoved:*</Event>"
+            + "</QueueConfiguration></NotificationConfiguration>"
+        let tenants = ["acme", "globex"].map {
+            S3QueueNotification(
+                id: "esteira-q-\($0)", queueARN: "arn:aws:sqs:us-east-1:1:q-\($0)", prefix: "\($0)/data/")
+        }
+        let merged = NotificationConfigurationXML.merging(
+            tenants, into: existing, droppingIDPrefix: "esteira-q-", droppingQueues: ["arn:aws:sqs:us-east-1:1:q"])
+        let doc = XMLLite(merged)
+        // The catch-all and a tenant no longer in the routes are gone; the foreign target is kept.
+        #expect(doc.all("Id") == ["other", "esteira-q-acme", "esteira-q-globex"])
+        #expect(doc.all("Value") == ["acme/data/", "globex/data/"])
+        // Run again: the same configuration, not doubled.
+        let again = NotificationConfigurationXML.merging(
+            tenants, into: merged, droppingIDPrefix: "esteira-q-", droppingQueues: ["arn:aws:sqs:us-east-1:1:q"])
+        #expect(XMLLite(again).all("Id") == doc.all("Id"))
+    }
+
     @Test(
         "an empty or self-closed configuration gets ours alone",
         arguments: [

@@ -131,11 +131,25 @@ extension S3Client {
     /// Adds (or replaces, by id or by queue) one queue target in the bucket's notification configuration and keeps
     /// every other target (other queues, SNS topics, Lambda functions, EventBridge) as it was.
     public func addBucketNotification(bucket: String, queue: S3QueueNotification) async throws {
+        try await setBucketNotifications(bucket: bucket, queues: [queue])
+    }
+
+    /// Puts `queues` into the bucket's notification configuration, in place of any earlier configuration
+    /// with one of their ids or queues, of any configuration whose id starts with `droppingIDPrefix`, and
+    /// of any configuration to a queue in `droppingQueues`. Other targets are kept byte for byte.
+    /// (S3 refuses configurations whose prefixes overlap for the same events: a catch-all next to
+    /// per-prefix ones must go.)
+    public func setBucketNotifications(
+        bucket: String, queues: [S3QueueNotification], droppingIDPrefix: String? = nil,
+        droppingQueues: Set<String> = []
+    ) async throws {
         let r = try await client.send(
             operation(
                 "GetBucketNotificationConfiguration", method: "GET", bucket: bucket,
                 query: [("notification", "")]), errorParser: .xml)
-        let xml = NotificationConfigurationXML.merging(queue, into: String(decoding: r.body, as: UTF8.self))
+        let xml = NotificationConfigurationXML.merging(
+            queues, into: String(decoding: r.body, as: UTF8.self), droppingIDPrefix: droppingIDPrefix,
+            droppingQueues: droppingQueues)
         _ = try await client.send(
             operation(
                 "PutBucketNotificationConfiguration", method: "PUT", bucket: bucket,
@@ -159,6 +173,15 @@ enum NotificationConfigurationXML {
     }
 
     static func merging(_ q: S3QueueNotification, into existing: String) -> String {
+        merging([q], into: existing)
+    }
+
+    static func merging(
+        _ qs: [S3QueueNotification], into existing: String, droppingIDPrefix: String? = nil,
+        droppingQueues: Set<String> = []
+    ) -> String {
+        let ids = Set(qs.map(\.id))
+        let arns = Set(qs.map(\.queueARN)).union(droppingQueues)
         // Keep what sits inside the root element, minus any earlier configuration with our id.
         var inner = ""
         if let start = existing.range(of: "<NotificationConfiguration"),
@@ -178,10 +201,15 @@ enum NotificationConfigurationXML {
             // Ours by id, or any other rule sending the same events to the same queue: S3 would
             // otherwise deliver each event once per rule.
             let doc = XMLLite(String(block))
-            if doc.first("Id") != q.id && doc.first("Queue") != q.queueARN { kept += block }
+            let id = doc.first("Id") ?? ""
+            let dropped =
+                ids.contains(id) || arns.contains(doc.first("Queue") ?? "")
+                || droppingIDPrefix.map { !$0.isEmpty && id.hasPrefix($0) } == true
+            if !dropped { kept += block }
             rest = rest[e.upperBound...]
         }
         kept += rest
-        return open + kept.trimmingCharacters(in: .whitespacesAndNewlines) + element(q) + "</NotificationConfiguration>"
+        return open + kept.trimmingCharacters(in: .whitespacesAndNewlines) + qs.map(element).joined()
+            + "</NotificationConfiguration>"
     }
 }

@@ -9,6 +9,9 @@ public struct SQSMessage: Sendable {
     public var attributes: [String: String]
     /// String-typed message attributes (the reason a dead letter carries, for example).
     public var messageAttributes: [String: String]
+    /// Which of several queues it was received from, set by whoever receives across them (a fair-share
+    /// receive), so it is deleted or hidden on that queue; nil for a message of the one queue.
+    public var source: String? = nil
 
     public var receiveCount: Int { attributes["ApproximateReceiveCount"].flatMap(Int.init) ?? 1 }
 }

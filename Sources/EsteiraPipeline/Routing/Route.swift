@@ -196,15 +196,19 @@ public struct RouteTable: Sendable {
 
     /// The `load_budget:` section: fleet-wide caps on loads in progress (nil: none).
     public var loadBudget: LoadBudgetConfig?
+    /// The `fair_share:` section: one queue per tenant or the shared one, and the tenants' weights.
+    public var fairShare: FairShare
 
     public static let defaultExtensions = [".csv", ".csv.gz", ".txt", ".txt.gz"]
 
     public init(
-        routes: [Route], extensions: [String] = RouteTable.defaultExtensions, loadBudget: LoadBudgetConfig? = nil
+        routes: [Route], extensions: [String] = RouteTable.defaultExtensions, loadBudget: LoadBudgetConfig? = nil,
+        fairShare: FairShare = FairShare()
     ) throws(RoutingError) {
         self.routes = routes
         self.extensions = extensions
         self.loadBudget = loadBudget
+        self.fairShare = fairShare
         try loadBudget?.check(tables: routes.map(\.table))
         for r in routes {
             guard Identifier.isSafe(r.tenant) else {
@@ -236,16 +240,22 @@ public struct RouteTable: Sendable {
         for r in routes where !seen.insert(r.name).inserted {
             throw RoutingError("route name '\(r.name)' is used twice; names must be unique")
         }
+        try fairShare.check(tenants: Set(routes.map(\.tenant)))
     }
+
+    /// Every tenant that has a route, sorted.
+    public var tenants: [String] { Array(Set(routes.map(\.tenant))).sorted() }
 
     struct File: Decodable {
         var routes: [Route]
         var extensions: [String]?
         var loadBudget: LoadBudgetConfig?
+        var fairShare: FairShare?
 
         enum CodingKeys: String, CodingKey {
             case routes, extensions
             case loadBudget = "load_budget"
+            case fairShare = "fair_share"
         }
     }
 
@@ -267,7 +277,8 @@ public struct RouteTable: Sendable {
             throw RoutingError("\(source) is not a valid routes file: \(error)")
         }
         return try RouteTable(
-            routes: file.routes, extensions: file.extensions ?? defaultExtensions, loadBudget: file.loadBudget)
+            routes: file.routes, extensions: file.extensions ?? defaultExtensions, loadBudget: file.loadBudget,
+            fairShare: file.fairShare ?? FairShare())
     }
 
     /// The route for an object key, or why there is none.

@@ -41,6 +41,10 @@ public enum RoutesLinter {
         shared["routes"] = nil
         // The budget names tables of all routes: checked once, below, against every route's table.
         shared["load_budget"] = nil
+        // `fair_share:` names tenants of the whole file: checked once below, not with each route.
+        let fairShareNode = shared["fair_share"]
+        shared["fair_share"] = nil
+        var tenants = Set<String>()
         for node in routes {
             let line = node.mark?.line ?? routesNode.mark?.line ?? 1
             var single = shared
@@ -49,6 +53,7 @@ public enum RoutesLinter {
                 let text = try Yams.serialize(node: Node.mapping(single))
                 let table = try RouteTable.parse(yaml: text, source: "route")
                 if let r = table.routes.first {
+                    tenants.insert(r.tenant)
                     let key = r.table.lowercased()
                     if let (tenant, first) = tables[key], tenant != r.tenant {
                         problems.append(
@@ -92,6 +97,9 @@ public enum RoutesLinter {
                 problems.append(RoutesProblem(line: line, message: "load_budget: \(error)"))
             }
         }
+        if let fairShareNode {
+            problems += fairShareProblems(fairShareNode, tenants: tenants)
+        }
         if routes.isEmpty {
             problems.append(
                 RoutesProblem(
@@ -103,6 +111,21 @@ public enum RoutesLinter {
     private struct BudgetOnly: Decodable {
         var loadBudget: LoadBudgetConfig
         enum CodingKeys: String, CodingKey { case loadBudget = "load_budget" }
+    }
+
+    /// The `fair_share:` section, decoded and checked as the worker does, against every route's tenant.
+    private static func fairShareProblems(_ node: Node, tenants: Set<String>) -> [RoutesProblem] {
+        let line = node.mark?.line ?? 1
+        do {
+            let text = try Yams.serialize(node: node)
+            let fairShare = try YAMLDecoder().decode(FairShare.self, from: text)
+            try fairShare.check(tenants: tenants)
+            return []
+        } catch let error as RoutingError {
+            return [RoutesProblem(line: line, message: error.description)]
+        } catch {
+            return [RoutesProblem(line: line, message: "fair_share: \(error)")]
+        }
     }
 
     private static func line(of error: YamlError) -> Int {

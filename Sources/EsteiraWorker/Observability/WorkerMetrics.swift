@@ -106,6 +106,31 @@ public final class WorkerMetrics: Sendable {
         if let n = count(deadLetter, "ApproximateNumberOfMessages") { deadLetterVisible.set(n) }
     }
 
+    /// Records SQS's approximate counts for one tenant's queue (fair share): `esteira_queue_messages`
+    /// with `queue="tenant:<tenant>"`.
+    public func tenantQueueDepth(tenant: String, _ attributes: [String: String]) {
+        let depth = Self.name(
+            "esteira_queue_messages", "",
+            "Messages in the queue by SQS's approximate counts (sampled every 15 s; -1 before the first sample).")
+        for (state, name) in [
+            ("visible", "ApproximateNumberOfMessages"), ("in_flight", "ApproximateNumberOfMessagesNotVisible"),
+        ] {
+            let gauge = registry.makeGauge(
+                descriptor: depth, labels: [("queue", "tenant:\(tenant)"), ("state", state)])
+            gauge.set(attributes[name].flatMap { Int64($0) } ?? -1)
+        }
+    }
+
+    /// Messages received from a tenant's queue (nil: the shared queue, `tenant="(shared)"`), with fair share.
+    public func receivedFrom(tenant: String?, count: Int) {
+        registry.makeCounter(
+            descriptor: Self.name(
+                "esteira_received_files", "total",
+                "Messages (one file each) received from each tenant's queue; (shared) is the shared queue."),
+            labels: [("tenant", tenant ?? "(shared)")]
+        ).increment(by: Int64(count))
+    }
+
     /// The names of the attributes `queueDepth` reads.
     public static let depthAttributes = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 

@@ -19,11 +19,35 @@ public struct Provisioner: Sendable {
         public var queueARN: String
         public var deadLetterURL: String
         public var deadLetterARN: String
+        /// With fair share: each tenant's queue, in the order given.
+        public var tenantQueues: [TenantQueue] = []
     }
 
+    /// A tenant's own queue (`fair_share: queues: per_tenant`).
+    public struct TenantQueue: Sendable, Equatable {
+        public var tenant: String
+        public var name: String
+        public var url: String
+        public var arn: String
+        public init(tenant: String, name: String, url: String = "", arn: String = "") {
+            self.tenant = tenant
+            self.name = name
+            self.url = url
+            self.arn = arn
+        }
+    }
+
+    /// The id of the bucket's notification configuration for a queue.
+    public static func notificationID(queue: String) -> String { "esteira-\(queue)" }
+
+    /// Creates what a fleet needs. With `tenantQueues` (fair share, `queues: per_tenant`) it also creates
+    /// each tenant's queue (same redrive into the shared DLQ, visibility, retention and policy as the main
+    /// queue) and notifies each tenant's `<tenant>/data/` prefix into its queue, in place of the catch-all
+    /// notification into the main queue (S3 refuses overlapping configurations). Without them, the
+    /// catch-all notification replaces any earlier per-tenant ones.
     public func provision(
         bucket: String, queue: String, deadLetterQueue: String, jobsTable: String,
-        maxReceives: Int = 5, visibilityTimeout: Int = 120
+        maxReceives: Int = 5, visibilityTimeout: Int = 120, tenantQueues: [TenantQueue] = []
     ) async throws -> Result {
         try await s3.createBucket(bucket)
 
@@ -32,30 +56,52 @@ public struct Provisioner: Sendable {
         try await sqs.setQueueAttributes(queueURL: dlqURL, attributes: ["MessageRetentionPeriod": "1209600"])
         let dlqARN = try await arn(dlqURL)
 
-        let queueURL = try await sqs.createQueue(name: queue)
-        let queueARN = try await arn(queueURL)
-        let redrive = #"{"deadLetterTargetArn":"\#(dlqARN)","maxReceiveCount":"\#(maxReceives)"}"#
-        // Lets the bucket, and only it, send its notifications to the queue.
-        let policy = """
-            {"Version":"2012-10-17","Statement":[{"Sid":"esteira-s3-notifications","Effect":"Allow",\
-            "Principal":{"Service":"s3.amazonaws.com"},"Action":"sqs:SendMessage","Resource":"\(queueARN)",\
-            "Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:s3:::\(bucket)"}}}]}
-            """
-        try await sqs.setQueueAttributes(
-            queueURL: queueURL,
-            attributes: [
-                "RedrivePolicy": redrive,
-                "VisibilityTimeout": String(visibilityTimeout),
-                "ReceiveMessageWaitTimeSeconds": "20",
-                "MessageRetentionPeriod": "1209600",
-                "Policy": policy,
-            ])
+        func workQueue(_ name: String) async throws -> (url: String, arn: String) {
+            let url = try await sqs.createQueue(name: name)
+            let queueARN = try await arn(url)
+            let redrive = #"{"deadLetterTargetArn":"\#(dlqARN)","maxReceiveCount":"\#(maxReceives)"}"#
+            // Lets the bucket, and only it, send its notifications to the queue.
+            let policy = """
+                {"Version":"2012-10-17","Statement":[{"Sid":"esteira-s3-notifications","Effect":"Allow",\
+                "Principal":{"Service":"s3.amazonaws.com"},"Action":"sqs:SendMessage","Resource":"\(queueARN)",\
+                "Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:s3:::\(bucket)"}}}]}
+                """
+            try await sqs.setQueueAttributes(
+                queueURL: url,
+                attributes: [
+                    "RedrivePolicy": redrive,
+                    "VisibilityTimeout": String(visibilityTimeout),
+                    "ReceiveMessageWaitTimeSeconds": "20",
+                    "MessageRetentionPeriod": "1209600",
+                    "Policy": policy,
+                ])
+            return (url, queueARN)
+        }
+
+        let (queueURL, queueARN) = try await workQueue(queue)
+        var tenants: [TenantQueue] = []
+        for t in tenantQueues {
+            let (url, queueARN) = try await workQueue(t.name)
+            tenants.append(TenantQueue(tenant: t.tenant, name: t.name, url: url, arn: queueARN))
+        }
 
         // Merged into what the bucket already notifies: other targets are kept.
-        try await s3.addBucketNotification(
-            bucket: bucket,
-            queue: S3QueueNotification(
-                id: "esteira-\(queue)", queueARN: queueARN, events: ["s3:ObjectCreated:*"]))
+        if tenants.isEmpty {
+            try await s3.setBucketNotifications(
+                bucket: bucket,
+                queues: [
+                    S3QueueNotification(
+                        id: Self.notificationID(queue: queue), queueARN: queueARN, events: ["s3:ObjectCreated:*"])
+                ], droppingIDPrefix: Self.notificationID(queue: queue) + "-")
+        } else {
+            try await s3.setBucketNotifications(
+                bucket: bucket,
+                queues: tenants.map {
+                    S3QueueNotification(
+                        id: Self.notificationID(queue: $0.name), queueARN: $0.arn, events: ["s3:ObjectCreated:*"],
+                        prefix: "\($0.tenant)/data/")
+                }, droppingIDPrefix: Self.notificationID(queue: queue) + "-", droppingQueues: [queueARN])
+        }
 
         let ledger = JobLedger(dynamo: dynamo, table: jobsTable)
         try await ledger.createTable()
@@ -63,7 +109,9 @@ public struct Provisioner: Sendable {
             if try await dynamo.describeTable(name: jobsTable) == "ACTIVE" { break }
             try await Task.sleep(for: .seconds(1))
         }
-        return Result(queueURL: queueURL, queueARN: queueARN, deadLetterURL: dlqURL, deadLetterARN: dlqARN)
+        return Result(
+            queueURL: queueURL, queueARN: queueARN, deadLetterURL: dlqURL, deadLetterARN: dlqARN,
+            tenantQueues: tenants)
     }
 
     private func arn(_ queueURL: String) async throws -> String {

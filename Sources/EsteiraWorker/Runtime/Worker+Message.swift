@@ -9,6 +9,8 @@ extension Worker {
     func handle(_ message: SQSMessage) async {
         var log = logger
         log[metadataKey: "message_id"] = "\(message.messageID)"
+        log[metadataKey: "receive_count"] = "\(message.receiveCount)"
+        if let source = message.source { log[metadataKey: "queue"] = "\(source)" }
         let event: QueueEvent
         do {
             event = try S3EventDecoder.decode(message.body)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EsteiraAWS
+import EsteiraPipeline
 import EsteiraWorker
 import Foundation
 
@@ -12,9 +13,12 @@ struct SetupCommand: AsyncParsableCommand {
             queue with a redrive policy into it; the bucket's ObjectCreated notification into the main queue; \
             the DynamoDB jobs table with TTL.
 
+            With --routes naming a routes file whose `fair_share:` says `queues: per_tenant`, it also creates             one queue per tenant, <queue>-<tenant> (same redrive, visibility, retention and policy), and             notifies each tenant's <tenant>/data/ prefix into its own queue instead of everything into the             main queue. A file under a tenant with no route then raises no event (`esteira reconcile` finds             it). Run it again after adding a tenant.
+
             Example:
               source .local/env && esteira setup
               esteira setup --print --bucket acme-landing   # against AWS: show the plan first
+              esteira setup --routes routes.yaml            # fair share: one queue per tenant
             """)
 
     @OptionGroup var resources: ResourceOptions
@@ -24,6 +28,12 @@ struct SetupCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("visibility-timeout"), help: "Main queue visibility timeout in seconds.")
     var visibilityTimeout: Int = 120
+
+    @Option(
+        help:
+            "Routes file (env ESTEIRA_ROUTES): with `fair_share: queues: per_tenant`, also create one queue per tenant and notify each tenant's prefix into it."
+    )
+    var routes: String? = env("ESTEIRA_ROUTES")
 
     @Flag(name: .customLong("print"), help: "Print what would be created, and create nothing.")
     var printOnly = false
@@ -50,7 +60,22 @@ struct SetupCommand: AsyncParsableCommand {
         }
     }
 
+    /// The tenants' queues the routes file asks for (none without `--routes` or with `queues: shared`).
+    func tenantQueues() throws -> [Provisioner.TenantQueue] {
+        guard let routes else { return [] }
+        do {
+            let table = try RouteTable.load(path: routes)
+            guard table.fairShare.queues == .perTenant else { return [] }
+            return try table.tenants.map {
+                Provisioner.TenantQueue(tenant: $0, name: try FairShare.queueName(main: resources.queue, tenant: $0))
+            }
+        } catch {
+            throw UserFacingError("\(error)")
+        }
+    }
+
     func run() async throws {
+        let tenants = try tenantQueues()
         if printOnly {
             let region = env("AWS_REGION") ?? env("AWS_DEFAULT_REGION") ?? "(AWS_REGION)"
             let target = env("AWS_ENDPOINT_URL") ?? "AWS, region \(region)"
@@ -62,9 +87,24 @@ struct SetupCommand: AsyncParsableCommand {
                   SQS queue          \(resources.queue)  (visibility \(visibilityTimeout) s, long poll 20 s, retention 14 days,
                                      redrive to \(resources.dlq) after \(maxReceives) receives,
                                      policy: s3.amazonaws.com may SendMessage from arn:aws:s3:::\(resources.bucket))
-                  S3 notification    s3:ObjectCreated:* on \(resources.bucket) → \(resources.queue)
-                  DynamoDB table     \(resources.jobsTable)  (partition key pk, on demand, TTL on expires_at)
                 """)
+            for t in tenants {
+                print(
+                    """
+                      SQS queue          \(t.name)  (tenant \(t.tenant); same visibility, retention, redrive and policy)
+                    """)
+            }
+            if tenants.isEmpty {
+                print("  S3 notification    s3:ObjectCreated:* on \(resources.bucket) → \(resources.queue)")
+            } else {
+                print("  S3 notification    one per tenant, replacing the catch-all into \(resources.queue):")
+                for t in tenants {
+                    print(
+                        "                     s3:ObjectCreated:* on \(resources.bucket), prefix \(t.tenant)/data/ → \(t.name)"
+                    )
+                }
+            }
+            print("  DynamoDB table     \(resources.jobsTable)  (partition key pk, on demand, TTL on expires_at)")
             if let notifyTopic { print("  SNS topic          \(notifyTopic)  (file notifications)") }
             return
         }
@@ -75,12 +115,17 @@ struct SetupCommand: AsyncParsableCommand {
         let result = try await setup.provision(
             bucket: resources.bucket, queue: resources.queue, deadLetterQueue: resources.dlq,
             jobsTable: resources.jobsTable, maxReceives: maxReceives,
-            visibilityTimeout: visibilityTimeout)
+            visibilityTimeout: visibilityTimeout, tenantQueues: tenants)
         print("bucket      s3://\(resources.bucket)")
         print("queue       \(result.queueURL)")
+        for t in result.tenantQueues { print("queue       \(t.url) (tenant \(t.tenant))") }
         print("dead letter \(result.deadLetterURL) (after \(maxReceives) receives)")
         print("jobs table  \(resources.jobsTable)")
-        print("notify      s3:ObjectCreated:* → \(result.queueARN)")
+        if result.tenantQueues.isEmpty {
+            print("notify      s3:ObjectCreated:* → \(result.queueARN)")
+        } else {
+            for t in result.tenantQueues { print("notify      s3:ObjectCreated:* \(t.tenant)/data/ → \(t.arn)") }
+        }
         if let notifyTopic {
             let arn = try await SNSClient(client: aws).createTopic(name: notifyTopic)
             print("sns topic   \(arn) (esteira worker --notify-sns-topic \(arn))")

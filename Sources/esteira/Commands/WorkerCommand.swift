@@ -17,6 +17,10 @@ struct WorkerCommand: AsyncParsableCommand {
             again when MySQL refuses its password after a rotation) or ESTEIRA_MYSQL_URL \
             (mysql://user:password@host:port/database); routes from ESTEIRA_ROUTES or --routes.
 
+            With `fair_share: queues: per_tenant` in the routes file it receives from every tenant's queue, \
+            <queue>-<tenant> (made by `esteira setup --routes`), and the shared queue, by deficit round \
+            robin with the routes file's weights.
+
             Examples:
               esteira worker                      # run until stopped
               esteira worker --until-idle         # drain the queue, then exit (demo, tests)
@@ -206,16 +210,23 @@ struct WorkerCommand: AsyncParsableCommand {
                 "queue '\(resources.queue)' or '\(resources.dlq)' does not exist: run `esteira setup` first (\(e.code))"
             )
         }
+        // fair_share queues: per_tenant: the shared queue and each tenant's, received by deficit round robin.
+        let fairShare = try await Self.fairShareQueue(table, sqs: sqs, resources: resources, metrics: metrics)
+        let workQueue: any WorkQueue = fairShare.map { $0 as any WorkQueue } ?? queues
         let dynamo = DynamoDBClient(client: aws)
         let worker = Worker(
-            settings: settings, queue: queues,
+            settings: settings, queue: workQueue,
             jobs: JobLedger(dynamo: dynamo, table: settings.jobsTable),
             pipeline: pipeline, metrics: metrics, notifier: notifier,
             budget: settings.loadBudget == nil ? nil : DynamoLoadBudget(dynamo: dynamo, table: settings.jobsTable),
             logger: logger)
+        let tenantQueues: [(tenant: String, url: String)] = (fairShare?.members ?? []).compactMap { m in
+            guard let tenant = m.tenant, let q = m.queue as? SQSWorkQueue else { return nil }
+            return (tenant, q.queueURL)
+        }
         let readiness = Readiness(
             checks: [
-                // Also samples both queues' depths for /metrics (esteira_queue_messages). The DLQ's is not a
+                // Also samples the queues' depths for /metrics (esteira_queue_messages). The DLQ's is not a
                 // readiness matter: a role without GetQueueAttributes on it shows -1 there instead.
                 (
                     "sqs",
@@ -224,6 +235,10 @@ struct WorkerCommand: AsyncParsableCommand {
                         let main = try await sqs.getQueueAttributes(queueURL: queues.queueURL, names: names)
                         let dead = try? await sqs.getQueueAttributes(queueURL: queues.deadLetterURL, names: names)
                         worker.metrics.queueDepth(main: main, deadLetter: dead)
+                        for (tenant, url) in tenantQueues {
+                            let counts = try? await sqs.getQueueAttributes(queueURL: url, names: names)
+                            worker.metrics.tenantQueueDepth(tenant: tenant, counts ?? [:])
+                        }
                     }
                 ),
                 ("mysql", { try await mysql.check() }),
@@ -245,6 +260,7 @@ struct WorkerCommand: AsyncParsableCommand {
             "worker started",
             metadata: [
                 "queue": "\(resources.queue)", "concurrency": "\(concurrency)",
+                "tenant_queues": "\(tenantQueues.count)",
                 "buckets": "\(settings.landingBuckets)",
                 "routes": "\(table.routes.count)",
                 "load_budget": "\(table.loadBudget?.description ?? "none")",
@@ -275,6 +291,31 @@ struct WorkerCommand: AsyncParsableCommand {
                 "duplicates": "\(s.duplicates)", "rows_loaded": "\(s.rowsLoaded)",
                 "rows_rejected": "\(s.rowsRejected)",
             ])
+    }
+}
+
+extension WorkerCommand {
+    /// With `fair_share: queues: per_tenant`, the shared queue plus `<queue>-<tenant>` for every tenant of
+    /// the routes, weighted as the routes file says; nil with the shared queue only. A missing tenant queue
+    /// fails at start with what to run.
+    static func fairShareQueue(
+        _ table: RouteTable, sqs: SQSClient, resources: ResourceOptions, metrics: WorkerMetrics
+    ) async throws -> FairShareQueue? {
+        guard table.fairShare.queues == .perTenant else { return nil }
+        var tenants: [(tenant: String, queue: String, weight: Int)] = []
+        for tenant in table.tenants {
+            do {
+                let name = try FairShare.queueName(main: resources.queue, tenant: tenant)
+                tenants.append((tenant, name, table.fairShare.weight(of: tenant)))
+            } catch { throw UserFacingError("\(error)") }
+        }
+        do {
+            return try await FairShareQueue.connect(
+                sqs: sqs, queueName: resources.queue, deadLetterQueueName: resources.dlq, tenants: tenants,
+                metrics: metrics)
+        } catch let e as MissingTenantQueue {
+            throw UserFacingError(e.description)
+        }
     }
 }
 

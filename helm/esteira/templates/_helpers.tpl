@@ -92,6 +92,13 @@ the kubelet's SIGKILL, with room left to give unfinished files back to the queue
 {{- with .Values.routes.extensions }}
 {{- $_ := set $file "extensions" . }}
 {{- end }}
+{{- if .Values.fairShare.tenants }}
+{{- $fair := dict "queues" "per_tenant" }}
+{{- with .Values.fairShare.weights }}
+{{- $_ := set $fair "weights" . }}
+{{- end }}
+{{- $_ := set $file "fair_share" $fair }}
+{{- end }}
 {{- toYaml $file }}
 {{- end }}
 
