@@ -331,6 +331,10 @@ def main():
         print(f"| {r['mode']} | {r['alone_p50']:.2f} | {r['alone_p99']:.2f} | {r['cont_p50']:.2f} | "
               f"{r['cont_p99']:.2f} | {p50r:.1f}× | {p99r:.1f}× | {'yes' if p99r <= 2 else 'NO'} | "
               f"{r['a_files_s']:.1f} | {r['a_p50']:.1f} | {r['a_p99']:.1f} | {r['backlog_at_b']} |")
+    for r in results:
+        if "skipped" not in r:
+            print(f"{r['mode']}: A's {a.a_files} uploads took {r['a_upload_s']:.1f} s; when B's last file committed, "
+                  f"{r['a_done_after_b']} of A's files had committed ({r['a_seconds']:.0f} s for all of A's)")
 
 
 if __name__ == "__main__":
