@@ -90,6 +90,7 @@ ASSUMED = {
     "sftp_pod_cpu": 0.25,   # values.yaml sftp resources (200m, 256Mi) at Fargate's 0.25 vCPU / 0.5 GB size
     "sftp_pod_mem_gb": 0.5,
     "hours_month": 730,
+    "keda_polling_s": 15,   # values.yaml keda.pollingInterval
 }
 
 DDB_WRITES = {"UpdateItem", "PutItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
@@ -243,6 +244,12 @@ def main():
           f"{money(transfer_month / a.files_per_month * 1000)} |")
     print(f"| `esteira sftp`: 1 pod on Fargate + 1 NLB (NLCUs not counted) | {money(sftp_month)} | "
           f"{money(sftp_month / a.files_per_month * 1000)} |")
+    keda_month = h * 3600 / ASSUMED["keda_polling_s"] * p("sqs_request")
+    idle_month = h * 3600 / 20 * p("sqs_request")
+    print(f"| KEDA's queue-depth check, per queue (GetQueueAttributes every {ASSUMED['keda_polling_s']} s; "
+          f"per-tenant queues add one each) | {money(keda_month)} | {money(keda_month / a.files_per_month * 1000)} |")
+    print(f"| an idle worker pod's long polls (20 s), if minReplicaCount > 0 (pod not counted) | {money(idle_month)} | "
+          f"{money(idle_month / a.files_per_month * 1000)} |")
     print("\nNot counted on either side: RDS (the same database), S3 storage and the uploads' PUTs (the same "
           "objects), the EKS control plane (an existing cluster), CloudWatch logs.")
 
