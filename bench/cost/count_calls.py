@@ -3,7 +3,8 @@
 Puts a counting HTTP proxy between one `esteira worker --until-idle` and the local stack's AWS endpoint
 (moto), uploads --files one-row files, and prints every request the worker sent, by service and operation,
 per file. It needs nothing from the worker itself, so it measures any binary, before or after a change.
-The worker's CPU (user + system, from wait4) is divided by the files too.
+The worker's CPU (user + system, from wait4) is divided by the files too, and by the GB uploaded (meaningful
+with large files: `--files 10 --rows 400000`).
 
 The worker's start (queue lookups) and its idle exit (two empty polls, queue attributes) are in the totals:
 with a few hundred files they add well under one call per file; the "per file" column is totals / files.
@@ -141,9 +142,12 @@ def main():
         mysql(f"CREATE DATABASE {database}")
         mysql("CREATE TABLE orders (order_id BIGINT PRIMARY KEY, customer VARCHAR(200) NOT NULL, "
               "amount DECIMAL(12,2) NOT NULL)", database)
+        uploaded = 0
         for i in range(a.files):
-            rows = "\n".join(f"{i * a.rows + r},customer {r},{r}.50" for r in range(a.rows))
-            s3.put_object(Bucket=name, Key=f"acme/data/f-{i:05d}.csv", Body=f"order_id,customer,amount\n{rows}\n")
+            rows = "\n".join(f"{i * a.rows + r},customer {r % 1000},{r % 1000}.50" for r in range(a.rows))
+            body = f"order_id,customer,amount\n{rows}\n".encode()
+            uploaded += len(body)
+            s3.put_object(Bucket=name, Key=f"acme/data/f-{i:05d}.csv", Body=body)
         # Only the worker goes through the proxy.
         wenv = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{server.server_address[1]}")
         started = time.time()
@@ -188,11 +192,13 @@ def main():
     for (svc, _), n in counts.items():
         per_service[svc] += n
     if a.json:
-        print(json.dumps({"files": a.files, "rows": a.rows, "cpu_ms_per_file": cpu_ms / a.files,
+        print(json.dumps({"files": a.files, "rows": a.rows, "bytes_per_file": uploaded / a.files,
+                          "cpu_ms_per_file": cpu_ms / a.files, "cpu_s_per_gb": cpu_ms / 1000 / (uploaded / 1e9),
                           "calls_per_file": {f"{s}.{o}": n / a.files for (s, o), n in counts.items()}}))
         return
     print(f"{a.files} files of {a.rows} row(s), one worker, --concurrency {a.concurrency}: {wall:.1f} s wall, "
-          f"{cpu_ms / a.files:.2f} ms worker CPU per file")
+          f"{cpu_ms / a.files:.2f} ms worker CPU per file; {uploaded / a.files / 1e6:.3f} MB per file, "
+          f"{cpu_ms / 1000 / (uploaded / 1e9):.2f} CPU-s per GB")
     print("| service | operation | requests | per file |")
     print("|---|---|---:|---:|")
     for (svc, op), n in counts.items():

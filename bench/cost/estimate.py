@@ -75,6 +75,9 @@ MEASURED = {
         "sqs.ReceiveMessage": 0.9767,
     },
     "cpu_ms_per_file": 10.11,
+    # Large files: bench/cost/count_calls.py --files 20 --rows 400000 --json (11 MB each), same build and day.
+    "cpu_s_per_gb": 10.61,
+    "cpu_s_per_gb_source": "count_calls.py --files 20 --rows 400000 (11 MB files), release build, 2026-12-06",
 }
 
 # Not measured by any bench here: say so wherever they are used.
@@ -86,7 +89,6 @@ ASSUMED = {
     "ddb_wru_per_write": 1,  # jobs items under 1 KB
     "lambda_ms": 200,       # the chain's Lambda that starts the Glue job: 128 MB for 200 ms
     "lambda_mb": 128,
-    "cpu_s_per_gb": 1000 / 317,  # bench/csv: 317 MB per CPU-second (CSV engine only: a floor for the worker)
     "sftp_pod_cpu": 0.25,   # values.yaml sftp resources (200m, 256Mi) at Fargate's 0.25 vCPU / 0.5 GB size
     "sftp_pod_mem_gb": 0.5,
     "hours_month": 730,
@@ -136,6 +138,7 @@ def main():
     ap.add_argument("--s3-get", type=float)
     ap.add_argument("--s3-put", type=float)
     ap.add_argument("--cpu-ms", type=float, help="worker CPU milliseconds per small file")
+    ap.add_argument("--cpu-s-per-gb", type=float, help="worker CPU seconds per GB of large files")
     ap.add_argument("--utilisation", type=float, default=ASSUMED["utilisation"])
     ap.add_argument("--files-per-month", type=float, default=1_000_000, help="for the fixed monthly costs")
     ap.add_argument("--mb-per-file", type=float, default=0.01, help="average upload size, for Transfer's per-GB fee")
@@ -155,8 +158,8 @@ def main():
     if a.calls:
         with open(a.calls) as f:
             data = json.load(f)
-        measured = {"source": a.calls, "calls_per_file": data["calls_per_file"],
-                    "cpu_ms_per_file": data.get("cpu_ms_per_file")}
+        measured = dict(MEASURED, source=a.calls, calls_per_file=data["calls_per_file"],
+                        cpu_ms_per_file=data.get("cpu_ms_per_file"))
     c = split(measured["calls_per_file"])
     for flag, key in (("sqs", "sqs"), ("ddb_writes", "ddb_w"), ("ddb_reads", "ddb_r"), ("s3_get", "s3_get"),
                       ("s3_put", "s3_put")):
@@ -216,13 +219,13 @@ def main():
           "with Python shell")
 
     # Per GB.
-    cpu_s_gb = ASSUMED["cpu_s_per_gb"]
+    cpu_s_gb = a.cpu_s_per_gb if a.cpu_s_per_gb is not None else MEASURED["cpu_s_per_gb"]
     pod_s_gb = cpu_s_gb / (ASSUMED["pod_cpu"] * a.utilisation)
     esteira_gb = pod_s_gb / 3600 * fargate_pod_h
     print("\nPer GB (large files: the per-request costs above vanish, CPU and per-GB fees remain)\n")
     print("| | per GB |")
     print("|---|---:|")
-    print(f"| Esteira worker pods, {cpu_s_gb:.2f} CPU-s/GB (bench/csv floor) at {a.utilisation:.0%} | "
+    print(f"| Esteira worker pods, {cpu_s_gb:.2f} CPU-s/GB (whole worker, measured) at {a.utilisation:.0%} | "
           f"{money(esteira_gb)} |")
     print(f"| Transfer Family upload fee | {money(p('transfer_gb'))} |")
     if a.glue_gb_per_dpu_hour:
