@@ -77,8 +77,8 @@ def support(binary, env):
         os.unlink(f.name)
         ok[mode] = r.returncode == 0
         if r.returncode != 0:
-            reasons.append(f"`routes check` refuses fair_share.queues: {mode}: "
-                           + (r.stderr.strip() or r.stdout.strip()).splitlines()[-1][:300])
+            said = (r.stderr.strip() or r.stdout.strip() or f"exit {r.returncode}").splitlines()[-1]
+            reasons.append(f"`routes check` refuses fair_share.queues: {mode}: {said[:300]}")
     setup_help = subprocess.run([binary, "setup", "--help"], env=env, capture_output=True, text=True).stdout
     setup_routes = "--routes" in setup_help
     if not setup_routes:
