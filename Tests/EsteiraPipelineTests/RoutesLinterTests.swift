@@ -9,6 +9,26 @@ struct RoutesLinterTests {
         #expect(RoutesLinter.check(yaml: RouteTableTests.yaml).isEmpty)
     }
 
+    @Test("a misspelt top-level section is named once, with its line; the worker refuses it too")
+    func unknownTopLevelKey() {
+        let yaml = """
+            routes:
+              - name: a
+                tenant: acme
+                table: acme_orders
+              - name: b
+                tenant: globex
+                table: globex_orders
+            load_budjet:
+              per_table: 1
+            """
+        let problems = RoutesLinter.check(yaml: yaml)
+        #expect(problems.map(\.line) == [8], "\(problems)")
+        #expect(problems.first?.message.contains("unknown top-level key 'load_budjet'") == true)
+        #expect(throws: RoutingError.self) { try RouteTable.parse(yaml: yaml) }
+        #expect(RoutesLinter.check(yaml: yaml.replacingOccurrences(of: "load_budjet", with: "load_budget")).isEmpty)
+    }
+
     @Test("every problem names its line")
     func lines() {
         let yaml = """
