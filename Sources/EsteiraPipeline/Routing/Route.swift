@@ -257,6 +257,21 @@ public struct RouteTable: Sendable {
             case loadBudget = "load_budget"
             case fairShare = "fair_share"
         }
+
+        init(from decoder: Decoder) throws {
+            // A misspelt section would otherwise be ignored in silence (no budget, no fair share).
+            let any = try decoder.container(keyedBy: LoadBudgetConfig.AnyKey.self)
+            let known = ["routes", "extensions", "load_budget", "fair_share"]
+            if let unknown = any.allKeys.map(\.stringValue).first(where: { !known.contains($0) }) {
+                throw RoutingError(
+                    "unknown top-level key '\(unknown)'; the keys are \(known.joined(separator: ", "))")
+            }
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            routes = try c.decode([Route].self, forKey: .routes)
+            extensions = try c.decodeIfPresent([String].self, forKey: .extensions)
+            loadBudget = try c.decodeIfPresent(LoadBudgetConfig.self, forKey: .loadBudget)
+            fairShare = try c.decodeIfPresent(FairShare.self, forKey: .fairShare)
+        }
     }
 
     /// Reads a routes YAML file (see examples/routes.yaml).

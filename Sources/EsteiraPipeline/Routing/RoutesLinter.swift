@@ -38,6 +38,17 @@ public enum RoutesLinter {
         var tables: [String: (String, Int)] = [:]
         // The file's other top-level keys (extensions …) apply to every route: keep them for each check.
         var shared = top
+        // A misspelt top-level key is named once here, not again with every route.
+        let known: Set<String> = ["routes", "extensions", "load_budget", "fair_share"]
+        for (key, _) in top {
+            guard let name = key.string, !known.contains(name) else { continue }
+            problems.append(
+                RoutesProblem(
+                    line: key.mark?.line ?? 1,
+                    message:
+                        "unknown top-level key '\(name)'; the keys are routes, extensions, load_budget, fair_share"))
+            shared[key] = nil
+        }
         shared["routes"] = nil
         // The budget names tables of all routes: checked once, below, against every route's table.
         shared["load_budget"] = nil
