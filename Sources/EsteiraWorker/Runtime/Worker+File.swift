@@ -1,6 +1,8 @@
 import EsteiraAWS
 import EsteiraPipeline
+import Foundation
 import Logging
+import Synchronization
 
 extension Worker {
     /// One file: refused unread when it is not ours to load, else claimed and loaded, with transient
@@ -40,8 +42,14 @@ extension Worker {
 
         for attempt in 1...max(1, settings.attempts) {
             let token: Int64
+            let claimedHistory: AttemptHistory?
+            // Sent no later than the claim: the lease runs from here at the earliest.
+            let claimSent = ContinuousClock.now
             do {
-                switch try await jobs.claim(object, owner: settings.workerID, lease: settings.lease) {
+                let (claim, history) = try await jobs.claimWithHistory(
+                    object, owner: settings.workerID, lease: settings.lease, now: Date())
+                claimedHistory = history
+                switch claim {
                 case .alreadySucceeded:
                     log.info("already loaded; acknowledging duplicate delivery")
                     stats.withLock { $0.record(.duplicate) }
@@ -65,11 +73,15 @@ extension Worker {
                 bucket: object.bucket, key: object.key, versionID: object.versionID, eTag: object.eTag)
             let started = ContinuousClock.now
             // A version whose earlier attempts killed their process is refused unread (`Crashed`).
+            let history = await attemptsSoFar(object, answered: claimedHistory, log: log)
             let result: Result<FileOutcome, PipelineError>
-            if let crashed = await crashedEarlier(object, token: token, log: log) {
+            if let crashed = await crashedEarlier(object, token: token, history: history, log: log) {
                 result = .failure(crashed)
             } else {
-                result = await loadWithHeartbeat(source, route: route, object: object, message: message, token: token)
+                result = await loadWithHeartbeat(
+                    source, route: route, object: object, message: message, token: token,
+                    progress: tracking(object, token: token, history: history),
+                    lease: LeaseClock(sent: claimSent, trust: settings.trustedLease))
             }
             metrics.jobDuration.record(ContinuousClock.now - started)
             if case .failure = result, Task.isCancelled {
@@ -144,15 +156,15 @@ extension Worker {
         }
     }
 
-    /// Runs the load while a heartbeat keeps the message invisible and the lease ours, and a watchdog
-    /// abandons a load that stopped moving. If the lease cannot be extended, the load is cancelled
-    /// before it can commit.
+    /// Runs the load while a heartbeat keeps the message invisible and the lease ours (and records the
+    /// load's stage with it), and a watchdog abandons a load that stopped moving. If the lease cannot be
+    /// extended, the load is cancelled before it can commit; a load that commits while the lease is still
+    /// known to be ours (`lease`) commits without asking the jobs table again.
     func loadWithHeartbeat(
         _ source: SourceObject, route: Route, object: ObjectCreated, message: SQSMessage,
-        token: Int64
+        token: Int64, progress: LoadProgress, lease leaseClock: LeaseClock
     ) async -> Result<FileOutcome, PipelineError> {
         let period = settings.heartbeatPeriod
-        let progress = tracking(object, token: token)
         let watchdog = StallWatchdog(
             stallTimeout: settings.stallTimeout,
             maxDuration: (try? route.maxDurationSeconds()).map(WorkerSettings.duration(seconds:)))
@@ -168,6 +180,8 @@ extension Worker {
                         try await self.pipeline.load(
                             source, route: route, fencingToken: token,
                             beforeCommit: {
+                                // Within the trusted span nobody else can hold the file: the check could only say yes.
+                                if leaseClock.isTrusted() { return }
                                 do {
                                     try await jobs.extendLease(object, owner: owner, fencingToken: token, lease: lease)
                                 } catch is LeaseLost {
@@ -184,11 +198,19 @@ extension Worker {
                 }
             }
             group.addTask {
+                var beat = leaseClock.sent
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: period)
+                    // On the process's shared tick, so the heartbeats of the files in hand reach the queue
+                    // together and go out as one ChangeMessageVisibilityBatch.
+                    beat = HeartbeatTick.next(after: beat, period: period)
+                    try? await Task.sleep(until: beat, clock: .continuous)
                     if Task.isCancelled { return nil }
                     do {
-                        try await jobs.extendLease(object, owner: owner, fencingToken: token, lease: lease)
+                        let sent = ContinuousClock.now
+                        try await jobs.extendLease(
+                            object, owner: owner, fencingToken: token, lease: lease,
+                            stage: progress.snapshot.stage.rawValue)
+                        leaseClock.renewed(sent: sent)
                         try await self.queue.changeVisibility(message, to: self.settings.visibilityTimeout)
                     } catch is LeaseLost {
                         return .failure(
@@ -214,5 +236,40 @@ extension Worker {
             }
             return result
         }
+    }
+}
+
+/// When the claim's lease was last made ours (the claim or a heartbeat's extension, as sent), and for how
+/// long after that the worker takes it as still its own without asking.
+final class LeaseClock: Sendable {
+    let sent: ContinuousClock.Instant
+    let trust: Duration
+    private let last: Mutex<ContinuousClock.Instant>
+
+    init(sent: ContinuousClock.Instant, trust: Duration) {
+        self.sent = sent
+        self.trust = trust
+        last = Mutex(sent)
+    }
+
+    func renewed(sent: ContinuousClock.Instant) { last.withLock { $0 = max($0, sent) } }
+
+    /// True while the last renewal is more recent than `trust`.
+    func isTrusted(now: ContinuousClock.Instant = .now) -> Bool { now < last.withLock { $0 } + trust }
+}
+
+/// The heartbeats of one process beat on a shared grid of one period, so those of the files in hand fall
+/// on the same instants. The next beat is the first grid instant at least a quarter period after the
+/// last: 0.25 to 1.25 periods later, within the visibility timeout and the lease (twice the period at least).
+enum HeartbeatTick {
+    static let epoch = ContinuousClock.now
+
+    static func next(after last: ContinuousClock.Instant, period: Duration) -> ContinuousClock.Instant {
+        guard period > .zero else { return last }
+        let earliest = last + period / 4
+        let since = (earliest - epoch) / period
+        // Before the epoch (or absurd), the epoch itself is the first instant not before `earliest`.
+        guard since.isFinite, since > 0 else { return max(epoch, earliest) }
+        return epoch + period * Int64(min(since.rounded(.up), 1e15))
     }
 }
