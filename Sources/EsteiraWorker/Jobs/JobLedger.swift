@@ -96,7 +96,7 @@ public struct JobLedger: JobTracker {
                 update: DynamoExpression(
                     "SET lease_expires_at = :lease",
                     values: [":lease": .number(nowS + Int64(WholeSeconds.of(lease)))]),
-                condition: held(owner: owner, token: fencingToken))
+                condition: held(owner: owner, token: fencingToken), returning: false)
         } catch is ConditionalCheckFailed {
             throw LeaseLost(jobID: JobLedger.jobID(o))
         }
@@ -113,7 +113,7 @@ public struct JobLedger: JobTracker {
                 update: DynamoExpression(
                     "SET lease_expires_at = :lease, stage = :stage",
                     values: [":lease": .number(nowS + Int64(WholeSeconds.of(lease))), ":stage": .s(stage)]),
-                condition: held(owner: owner, token: fencingToken))
+                condition: held(owner: owner, token: fencingToken), returning: false)
         } catch is ConditionalCheckFailed {
             throw LeaseLost(jobID: JobLedger.jobID(o))
         }
@@ -140,7 +140,7 @@ public struct JobLedger: JobTracker {
             update: DynamoExpression(
                 set + ", \(Self.runEnded) REMOVE lease_expires_at", names: ["#status": "status"],
                 values: values.merging([":zero": .number(0), ":one": .number(1)]) { a, _ in a }),
-            condition: held(owner: owner, token: fencingToken))
+            condition: held(owner: owner, token: fencingToken), returning: false)
     }
 
     /// Records a permanent failure with its reason.
@@ -155,7 +155,7 @@ public struct JobLedger: JobTracker {
                     ":s": .s("FAILED"), ":now": .number(nowS), ":e": .s(String(reason.prefix(2000))),
                     ":zero": .number(0), ":one": .number(1),
                 ]),
-            condition: held(owner: owner, token: fencingToken))
+            condition: held(owner: owner, token: fencingToken), returning: false)
     }
 
     /// Gives the file back (shutdown, transient failure): the next claim need not wait for the lease.
@@ -169,7 +169,7 @@ public struct JobLedger: JobTracker {
                     ":s": .s("RECEIVED"), ":e": .s(String(reason.prefix(2000))),
                     ":zero": .number(0), ":one": .number(1),
                 ]),
-            condition: held(owner: owner, token: fencingToken))
+            condition: held(owner: owner, token: fencingToken), returning: false)
     }
 
     /// Records a file refused before any claim (no route, undecodable), so its history shows why.
