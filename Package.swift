@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "EsteiraWorker",
             dependencies: [
-                "EsteiraPipeline", "EsteiraAWS", "EsteiraStatus",
+                "EsteiraPipeline", "EsteiraAWS", "EsteiraStatus", "EsteiraSync",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -50,6 +50,7 @@ public final class InMemoryJobTracker: JobTracker {
         var jobs: [String: Job] = [:]
         var events: [String: [Event]] = [:]
         var failingClaims = 0
+        var historyReads = 0
     }
 
     private let state = Mutex(State())
@@ -76,6 +77,9 @@ public final class InMemoryJobTracker: JobTracker {
             s.jobs[JobLedger.jobID(o)] = job
         }
     }
+
+    /// Reads of the attempt counters (`attemptHistory`): a GetItem each on DynamoDB.
+    public var historyReads: Int { state.withLock { $0.historyReads } }
 
     /// Makes the next `count` claims fail as if the table did not answer.
     public func failClaims(_ count: Int) { state.withLock { $0.failingClaims = count } }
@@ -105,6 +109,13 @@ public final class InMemoryJobTracker: JobTracker {
     }
 
     public func claim(_ o: ObjectCreated, owner: String, lease: Duration, now: Date) async throws -> ClaimResult {
+        try await claimWithHistory(o, owner: owner, lease: lease, now: now).0
+    }
+
+    /// The claim with the counters of its answer, as JobLedger's ALL_NEW update returns them.
+    public func claimWithHistory(_ o: ObjectCreated, owner: String, lease: Duration, now: Date) async throws
+        -> (ClaimResult, AttemptHistory?)
+    {
         try state.withLock { s in
             if s.failingClaims > 0 {
                 s.failingClaims -= 1
@@ -112,9 +123,9 @@ public final class InMemoryJobTracker: JobTracker {
             }
             let id = JobLedger.jobID(o)
             var job = s.jobs[id] ?? Job()
-            if job.status == "SUCCEEDED" { return .alreadySucceeded }
+            if job.status == "SUCCEEDED" { return (.alreadySucceeded, nil) }
             if job.status == "RUNNING", let expires = job.leaseExpiresAt, expires >= now {
-                return .heldByAnother(owner: job.owner ?? "unknown")
+                return (.heldByAnother(owner: job.owner ?? "unknown"), nil)
             }
             job.status = "RUNNING"
             job.owner = owner
@@ -123,13 +134,27 @@ public final class InMemoryJobTracker: JobTracker {
             job.leaseExpiresAt = now.addingTimeInterval(seconds(lease))
             s.jobs[id] = job
             record(o, .claimed(token: job.attempt), in: &s)
-            return .claimed(fencingToken: job.attempt)
+            return (
+                .claimed(fencingToken: job.attempt),
+                AttemptHistory(started: job.runsStarted, ended: job.runsEnded, lastStage: job.stage)
+            )
         }
     }
 
     public func extendLease(_ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Duration) async throws {
         try held(o, owner: owner, token: fencingToken) { job, s in
             job.leaseExpiresAt = Date().addingTimeInterval(seconds(lease))
+            record(o, .leaseExtended(token: fencingToken), in: &s)
+        }
+    }
+
+    /// One write, as on DynamoDB: the event says the lease was extended; the stage shows in `job(_:)`.
+    public func extendLease(_ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Duration, stage: String)
+        async throws
+    {
+        try held(o, owner: owner, token: fencingToken) { job, s in
+            job.leaseExpiresAt = Date().addingTimeInterval(seconds(lease))
+            job.stage = stage
             record(o, .leaseExtended(token: fencingToken), in: &s)
         }
     }
@@ -183,7 +208,10 @@ public final class InMemoryJobTracker: JobTracker {
     }
 
     public func attemptHistory(_ o: ObjectCreated) async throws -> AttemptHistory {
-        let job = self.job(o)
+        let job = state.withLock { s in
+            s.historyReads += 1
+            return s.jobs[JobLedger.jobID(o)]
+        }
         return AttemptHistory(started: job?.runsStarted ?? 0, ended: job?.runsEnded ?? 0, lastStage: job?.stage)
     }
 

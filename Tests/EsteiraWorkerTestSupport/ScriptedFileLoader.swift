@@ -60,6 +60,17 @@ public final class ScriptedFileLoader: FileLoading {
         return others.first { key.hasPrefix("\($0.tenant)/") } ?? route
     }
 
+    /// Enters the fetch and read stages, as the real pipeline does before its first row, then loads.
+    public func load(
+        _ source: SourceObject, route: Route, fencingToken: Int64,
+        beforeCommit: @Sendable () async throws -> Void,
+        tracking: LoadProgress
+    ) async throws(PipelineError) -> FileOutcome {
+        await tracking.enter(.fetch)
+        await tracking.enter(.read)
+        return try await load(source, route: route, fencingToken: fencingToken, beforeCommit: beforeCommit)
+    }
+
     public func load(
         _ source: SourceObject, route: Route, fencingToken: Int64,
         beforeCommit: @Sendable () async throws -> Void

@@ -11,14 +11,22 @@ import Testing
 struct WorkerDispositionTests {
     @Test("loaded: claimed, committed, job SUCCEEDED, then the message deleted")
     func loaded() async throws {
-        let bench = try WorkerBench()
+        // No heartbeat within the test, however loaded the machine.
+        let bench = try WorkerBench {
+            $0.lease = .seconds(60)
+            $0.visibilityTimeout = .seconds(60)
+        }
         let o = bench.object("orders-1.csv")
         bench.loader.script(o.key, .load(rows: 7, rejected: 2))
         let m = try await bench.handle(o)
 
         #expect(bench.queue.events(for: m.messageID) == [.deleted(id: m.messageID)])
-        // The lease extension just before COMMIT is the fencing check: a worker that lost the file rolls back.
-        #expect(bench.jobs.events(o) == [.claimed(token: 1), .leaseExtended(token: 1), .succeeded(token: 1)])
+        // A file that loads at once writes the claim and the success, nothing else: the claim's answer
+        // carries the attempt counters (no read), the stage is left to a heartbeat that never came, and
+        // the lease, sent moments ago, needs no check before COMMIT.
+        #expect(bench.jobs.events(o) == [.claimed(token: 1), .succeeded(token: 1)])
+        #expect(bench.jobs.historyReads == 0)
+        #expect(bench.jobs.job(o)?.stage == nil)
         let job = try #require(bench.jobs.job(o))
         #expect(job.status == "SUCCEEDED" && job.rowsLoaded == 7 && job.rowsRejected == 2)
         #expect(job.runsStarted == 1 && job.runsEnded == 1)
@@ -176,11 +184,13 @@ struct WorkerDispositionTests {
 
     @Test("lease lost at the last check before COMMIT: rolled back, nothing committed")
     func leaseLostBeforeCommit() async throws {
-        // A heartbeat far away: only the check before COMMIT can notice.
+        // A heartbeat far away: only the check before COMMIT can notice. The steal below cannot happen
+        // within a live lease, so the test trusts the lease for no time at all (as after a long pause).
         let bench = try WorkerBench {
             $0.attempts = 1
             $0.lease = .seconds(60)
             $0.visibilityTimeout = .seconds(60)
+            $0.leaseTrust = .zero
         }
         let o = bench.object("orders-late.csv")
         bench.loader.script(o.key, .hang)
@@ -194,6 +204,57 @@ struct WorkerDispositionTests {
         #expect(bench.loader.committed.isEmpty)
         #expect(bench.loader.cancelled == [o.key])
         #expect(bench.queue.events(for: m.messageID) == [.visibility(id: m.messageID, .seconds(20))])
+    }
+
+    @Test("a version whose earlier attempt died records each stage as the load enters it")
+    func suspectRecordsStages() async throws {
+        let bench = try WorkerBench {
+            $0.lease = .seconds(60)
+            $0.visibilityTimeout = .seconds(60)
+        }
+        let o = bench.object("orders-suspect.csv")
+        // An attempt that never ended: its process died.
+        bench.jobs.seed(
+            o,
+            .init(
+                status: "RUNNING", owner: "w0", attempt: 1, leaseExpiresAt: Date(timeIntervalSinceNow: -1),
+                runsStarted: 1))
+        _ = try await bench.handle(o)
+        #expect(
+            bench.jobs.events(o) == [.claimed(token: 2), .stage("fetch"), .stage("read"), .succeeded(token: 2)])
+        #expect(bench.jobs.historyReads == 0)
+    }
+
+    @Test("a load that outlives a heartbeat period has its stage recorded by the lease extension, in one write")
+    func heartbeatRecordsStage() async throws {
+        let bench = try WorkerBench()
+        let o = bench.object("orders-slow.csv")
+        bench.loader.script(o.key, .hang)
+        let m = try await bench.deliver(o)
+        let handling = Task { await bench.worker.handle(m) }
+        try await eventually("a heartbeat") { bench.jobs.events(o).contains(.leaseExtended(token: 1)) }
+        #expect(bench.jobs.job(o)?.stage == "read")
+        bench.loader.finish(key: o.key)
+        await handling.value
+        #expect(!bench.jobs.events(o).contains { if case .stage = $0 { true } else { false } })
+        #expect(bench.jobs.events(o).last == .succeeded(token: 1))
+    }
+
+    @Test("heartbeats fall on the process's shared tick, between a quarter and one and a quarter periods apart")
+    func heartbeatTicks() {
+        let period = Duration.milliseconds(100)
+        let epoch = HeartbeatTick.epoch
+        for offset in [0, 1, 24, 25, 26, 99, 100, 101, 250, 1234] {
+            let last = epoch + .milliseconds(offset)
+            let next = HeartbeatTick.next(after: last, period: period)
+            #expect(next - last >= period / 4 && next - last <= period * 5 / 4, "after +\(offset) ms")
+            let onGrid = (next - epoch) / period
+            #expect(abs(onGrid - onGrid.rounded()) < 1e-9, "after +\(offset) ms: \(onGrid)")
+        }
+        // Two files claimed apart beat together from their first heartbeat on.
+        #expect(
+            HeartbeatTick.next(after: epoch + .milliseconds(130), period: period)
+                == HeartbeatTick.next(after: epoch + .milliseconds(170), period: period))
     }
 
     @Test("the heartbeat renews the lease and the visibility while a long file loads")

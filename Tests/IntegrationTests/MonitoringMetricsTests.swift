@@ -1,5 +1,8 @@
 import EsteiraAWS
+import EsteiraTestSupport
+import EsteiraWorker
 import Foundation
+import Synchronization
 import Testing
 
 /// The chart's alerts and dashboard name only metrics a running worker really serves at `/metrics`.
@@ -49,9 +52,43 @@ struct MonitoringMetricsTests {
             #expect(metrics.contains(#"esteira_files_failed_total{reason="BadHeader"} 1"#), "\(metrics)")
             #expect(metrics.contains(#"esteira_queue_messages{queue="main",state="visible"}"#))
             #expect(!metrics.contains(#"state="visible"} -1"#), "queue depths were never sampled:\n\(metrics)")
+            // The worker counts its own AWS calls: the claim's write and the S3 GET of the loaded file.
+            #expect(metrics.contains(#"esteira_aws_requests_total{service="dynamodb",operation="UpdateItem"}"#))
+            #expect(metrics.contains(#"esteira_aws_requests_total{service="s3",operation="GetObject"}"#), "\(metrics)")
             worker.signal(SIGTERM)
             #expect(await worker.wait(timeout: 60) == 0, "log:\n\(worker.log.suffix(1500))")
         }
+    }
+
+    @Test("every HTTP request to AWS, a retry too, is counted by service and action in esteira_aws_requests_total")
+    func awsRequestsAreCounted() async throws {
+        let moto = try #require(URLComponents(string: try requireEnv("AWS_ENDPOINT_URL"))?.port)
+        // A proxy in front of moto that answers the first request with a 503: the client retries it.
+        let answered = Atomic<Int>(0)
+        let proxy = try LoopbackHTTPServer { _ in
+            answered.add(1, ordering: .relaxed).newValue == 1
+                ? .json(503, #"{"__type":"ServiceUnavailable","message":"injected"}"#) : .forward(port: moto)
+        }
+        defer { proxy.stop() }
+        var config = try AWSConfig.fromEnvironment()
+        let endpoint = try AWSEndpoint(url: "http://127.0.0.1:\(proxy.port)")
+        config.endpointOverrides[.sqs] = endpoint
+        config.endpointOverrides[.dynamodb] = endpoint
+        let metrics = WorkerMetrics()
+        let aws = AWSClient(
+            config: config, requestObserver: { metrics.awsRequest(service: $0, operation: $1) })
+        let sqs = SQSClient(client: aws)
+        let name = "esteira-count-\(UUID().uuidString.prefix(8).lowercased())"
+        _ = try await sqs.createQueue(name: name)
+        _ = try await sqs.getQueueURL(name: name)
+        await #expect(throws: AWSError.self) { try await sqs.getQueueURL(name: name + "-missing") }
+        _ = try await DynamoDBClient(client: aws).describeTable(name: name)
+        let text = metrics.exposition()
+        // CreateQueue: the 503 and its retry; GetQueueUrl: the answer and the refusal; DescribeTable once.
+        #expect(text.contains(#"esteira_aws_requests_total{service="sqs",operation="CreateQueue"} 2"#), "\(text)")
+        #expect(text.contains(#"esteira_aws_requests_total{service="sqs",operation="GetQueueUrl"} 2"#), "\(text)")
+        #expect(text.contains(#"esteira_aws_requests_total{service="dynamodb",operation="DescribeTable"} 1"#))
+        #expect(proxy.requests.count == 5)
     }
 
     @Test("the DLQ depth gauge counts what the dead-letter queue holds")

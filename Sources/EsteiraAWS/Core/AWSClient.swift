@@ -22,6 +22,10 @@ struct AWSOperation: Sendable {
     var refusal: AWSError? = nil
 }
 
+/// Told of every HTTP request a client sends (each retry too), by service and API action name, just
+/// before it goes out; the worker counts them for `/metrics`. Called on the caller's task: keep it cheap.
+public typealias AWSRequestObserver = @Sendable (_ service: AWSService, _ operation: String) -> Void
+
 /// Signs, sends and retries calls for every service client; maps failures into `AWSError`.
 ///
 /// Retries follow the SDKs' standard mode (see `RetryPolicy`); the retry quota and the clock-skew
@@ -31,16 +35,18 @@ public final class AWSClient: Sendable {
     let transport: HTTPTransport
     let logger: Logger
     let retryQuota: RetryQuota
+    let requestObserver: AWSRequestObserver?
     /// Seconds to add to the local clock when signing, learned from a server that said we were skewed.
     private let clockOffset = Locked<TimeInterval>(0)
 
     public init(
         config: AWSConfig, transport: HTTPTransport = .shared,
-        logger: Logger = Logger(label: "esteira.aws")
+        logger: Logger = Logger(label: "esteira.aws"), requestObserver: AWSRequestObserver? = nil
     ) {
         self.config = config
         self.transport = transport
         self.logger = logger
+        self.requestObserver = requestObserver
         self.retryQuota = RetryQuota(capacity: config.retry.retryQuota)
     }
 
@@ -52,6 +58,7 @@ public final class AWSClient: Sendable {
         try await withRetries(op) {
             let request = try await self.signedRequest(op)
             let response: HTTPResponse
+            self.requestObserver?(op.service, op.name)
             do {
                 response = try await self.transport.send(request)
             } catch let e as TransportError {
@@ -69,6 +76,7 @@ public final class AWSClient: Sendable {
             let request = try await self.signedRequest(op)
             let head: HTTPResponseHead
             let body: HTTPBodyStream
+            self.requestObserver?(op.service, op.name)
             do {
                 (head, body) = try await self.transport.stream(request)
             } catch let e as TransportError {

@@ -70,8 +70,9 @@ public enum JSONValue: Sendable, Hashable, Codable {
         return Array((try? encoder.encode(self)) ?? Data("null".utf8))
     }
 
+    /// Reads a JSON text (`JSONParser`); throws `JSONParseError`.
     public static func decode(_ bytes: [UInt8]) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        try JSONParser.parse(bytes)
     }
 }
 

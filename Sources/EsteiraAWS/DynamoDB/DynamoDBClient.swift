@@ -147,15 +147,16 @@ public struct DynamoDBClient: Sendable {
         try await conditional(table, "PutItem") { try await call("PutItem", body) }
     }
 
-    /// Applies an update expression; returns the item's attributes after the update.
+    /// Applies an update expression; returns the item's attributes after the update, or nothing (an empty
+    /// item) when `returning` is false: a smaller answer, for writes whose result the caller already knows.
     @discardableResult
     public func updateItem(
         table: String, key: DynamoItem, update: DynamoExpression,
-        condition: DynamoExpression? = nil
+        condition: DynamoExpression? = nil, returning: Bool = true
     ) async throws -> DynamoItem {
         var body: [String: JSONValue] = [
             "TableName": .string(table), "Key": .object(key.mapValues(\.json)),
-            "ReturnValues": "ALL_NEW",
+            "ReturnValues": returning ? "ALL_NEW" : "NONE",
         ]
         add(update, as: "UpdateExpression", to: &body)
         add(condition, as: "ConditionExpression", to: &body)

@@ -45,7 +45,8 @@ extension JobLedger {
             condition: DynamoExpression(
                 "#owner = :owner AND attempt = :token AND #status = :running",
                 names: ["#owner": "owner", "#status": "status"],
-                values: [":owner": .s(owner), ":token": .number(fencingToken), ":running": .s("RUNNING")]))
+                values: [":owner": .s(owner), ":token": .number(fencingToken), ":running": .s("RUNNING")]),
+            returning: false)
     }
 
     /// Records the stage the holder's load entered, so a process that dies leaves it on record.
@@ -56,6 +57,7 @@ extension JobLedger {
             condition: DynamoExpression(
                 "#owner = :owner AND attempt = :token AND #status = :running",
                 names: ["#owner": "owner", "#status": "status"],
-                values: [":owner": .s(owner), ":token": .number(fencingToken), ":running": .s("RUNNING")]))
+                values: [":owner": .s(owner), ":token": .number(fencingToken), ":running": .s("RUNNING")]),
+            returning: false)
     }
 }

@@ -42,6 +42,14 @@ public struct JobLedger: JobTracker {
     /// Each claim carries a fresh `claim_id`: when DynamoDB applied the write but its answer was lost, the
     /// retry fails its condition, and the item read back then shows our own claim, not another worker's.
     public func claim(_ o: ObjectCreated, owner: String, lease: Duration, now: Date) async throws -> ClaimResult {
+        try await claimWithHistory(o, owner: owner, lease: lease, now: now).0
+    }
+
+    /// The claim, with the attempt counters read from the claim's own answer (the item after the write,
+    /// or the item read back when the condition failed): no second read is needed for the crash check.
+    public func claimWithHistory(_ o: ObjectCreated, owner: String, lease: Duration, now: Date) async throws
+        -> (ClaimResult, AttemptHistory?)
+    {
         let nowS = Int64(now.timeIntervalSince1970)
         let lease = Int64(WholeSeconds.of(lease))
         let claimID = UUID().uuidString
@@ -64,16 +72,18 @@ public struct JobLedger: JobTracker {
             values: [":succeeded": .s("SUCCEEDED"), ":running": .s("RUNNING"), ":now": .number(nowS)])
         do {
             let item = try await dynamo.updateItem(table: table, key: key(o), update: update, condition: condition)
-            return .claimed(fencingToken: Int64(item["attempt"]?.int ?? 1))
+            // An answer without the counters (not DynamoDB's) leaves the crash check to read them.
+            let history = item["runs_started"] == nil ? nil : AttemptHistory(item: item)
+            return (.claimed(fencingToken: Int64(item["attempt"]?.int ?? 1)), history)
         } catch is ConditionalCheckFailed {
             let item = try await dynamo.getItem(table: table, key: key(o))
-            if item?["status"]?.string == "SUCCEEDED" { return .alreadySucceeded }
+            if item?["status"]?.string == "SUCCEEDED" { return (.alreadySucceeded, nil) }
             if let item, item["claim_id"]?.string == claimID, item["owner"]?.string == owner,
                 item["status"]?.string == "RUNNING", let token = item["attempt"]?.int
             {
-                return .claimed(fencingToken: Int64(token))
+                return (.claimed(fencingToken: Int64(token)), AttemptHistory(item: item))
             }
-            return .heldByAnother(owner: item?["owner"]?.string ?? "unknown")
+            return (.heldByAnother(owner: item?["owner"]?.string ?? "unknown"), nil)
         }
     }
 
@@ -86,7 +96,24 @@ public struct JobLedger: JobTracker {
                 update: DynamoExpression(
                     "SET lease_expires_at = :lease",
                     values: [":lease": .number(nowS + Int64(WholeSeconds.of(lease)))]),
-                condition: held(owner: owner, token: fencingToken))
+                condition: held(owner: owner, token: fencingToken), returning: false)
+        } catch is ConditionalCheckFailed {
+            throw LeaseLost(jobID: JobLedger.jobID(o))
+        }
+    }
+
+    /// Extends our lease and records the load's stage in the same conditional write (the heartbeat's).
+    public func extendLease(_ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Duration, stage: String)
+        async throws
+    {
+        let nowS = Int64(Date().timeIntervalSince1970)
+        do {
+            try await dynamo.updateItem(
+                table: table, key: key(o),
+                update: DynamoExpression(
+                    "SET lease_expires_at = :lease, stage = :stage",
+                    values: [":lease": .number(nowS + Int64(WholeSeconds.of(lease))), ":stage": .s(stage)]),
+                condition: held(owner: owner, token: fencingToken), returning: false)
         } catch is ConditionalCheckFailed {
             throw LeaseLost(jobID: JobLedger.jobID(o))
         }
@@ -113,7 +140,7 @@ public struct JobLedger: JobTracker {
             update: DynamoExpression(
                 set + ", \(Self.runEnded) REMOVE lease_expires_at", names: ["#status": "status"],
                 values: values.merging([":zero": .number(0), ":one": .number(1)]) { a, _ in a }),
-            condition: held(owner: owner, token: fencingToken))
+            condition: held(owner: owner, token: fencingToken), returning: false)
     }
 
     /// Records a permanent failure with its reason.
@@ -128,7 +155,7 @@ public struct JobLedger: JobTracker {
                     ":s": .s("FAILED"), ":now": .number(nowS), ":e": .s(String(reason.prefix(2000))),
                     ":zero": .number(0), ":one": .number(1),
                 ]),
-            condition: held(owner: owner, token: fencingToken))
+            condition: held(owner: owner, token: fencingToken), returning: false)
     }
 
     /// Gives the file back (shutdown, transient failure): the next claim need not wait for the lease.
@@ -142,7 +169,7 @@ public struct JobLedger: JobTracker {
                     ":s": .s("RECEIVED"), ":e": .s(String(reason.prefix(2000))),
                     ":zero": .number(0), ":one": .number(1),
                 ]),
-            condition: held(owner: owner, token: fencingToken))
+            condition: held(owner: owner, token: fencingToken), returning: false)
     }
 
     /// Records a file refused before any claim (no route, undecodable), so its history shows why.

@@ -28,11 +28,32 @@ public protocol JobTracker: Sendable {
     func forgiveDeaths(_ o: ObjectCreated, owner: String, fencingToken: Int64) async throws
     /// Records the stage the holder's load entered, so a process that dies leaves it on record.
     func recordStage(_ o: ObjectCreated, owner: String, fencingToken: Int64, stage: String) async throws
+    /// `claim`, with the attempt counters that the claim's own answer carried: nil when the tracker cannot
+    /// tell, and then `attemptHistory` reads them.
+    func claimWithHistory(_ o: ObjectCreated, owner: String, lease: Duration, now: Date) async throws
+        -> (ClaimResult, AttemptHistory?)
+    /// `extendLease` that also records the stage the load is in (the heartbeat's one write).
+    func extendLease(_ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Duration, stage: String)
+        async throws
 }
 
 extension JobTracker {
     public func claim(_ o: ObjectCreated, owner: String, lease: Duration) async throws -> ClaimResult {
         try await claim(o, owner: owner, lease: lease, now: Date())
+    }
+
+    public func claimWithHistory(_ o: ObjectCreated, owner: String, lease: Duration, now: Date) async throws
+        -> (ClaimResult, AttemptHistory?)
+    {
+        (try await claim(o, owner: owner, lease: lease, now: now), nil)
+    }
+
+    /// Two writes where the tracker has no combined one.
+    public func extendLease(_ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Duration, stage: String)
+        async throws
+    {
+        try await extendLease(o, owner: owner, fencingToken: fencingToken, lease: lease)
+        try await recordStage(o, owner: owner, fencingToken: fencingToken, stage: stage)
     }
 }
 

@@ -144,6 +144,17 @@ public final class WorkerMetrics: Sendable {
         ).increment()
     }
 
+    /// One HTTP request sent to AWS (each retry too), by service and API action: the calls a file costs.
+    /// Pass as the `requestObserver` of the process's `AWSClient`.
+    public func awsRequest(service: AWSService, operation: String) {
+        registry.makeCounter(
+            descriptor: Self.name(
+                "esteira_aws_requests", "total",
+                "HTTP requests sent to AWS, retries included, by service and API action."),
+            labels: [("service", service.rawValue), ("operation", operation)]
+        ).increment()
+    }
+
     /// Failures by the reason code that also names them in the DLQ.
     func failed(_ reason: String) {
         registry.makeCounter(

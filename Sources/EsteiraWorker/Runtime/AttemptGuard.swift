@@ -20,31 +20,43 @@ enum AttemptGuard {
 }
 
 extension Worker {
-    /// Checks the attempts before ours (just claimed); a failure to read them lets the load go ahead.
-    func crashedEarlier(_ object: ObjectCreated, token: Int64, log: Logger) async -> PipelineError? {
+    /// The attempts so far: those the claim's answer carried, else read (nil when that read failed).
+    func attemptsSoFar(_ object: ObjectCreated, answered: AttemptHistory?, log: Logger) async -> AttemptHistory? {
+        if let answered { return answered }
         do {
-            let history = try await jobs.attemptHistory(object)
-            if history.diedBefore > 0 {
-                log.warning(
-                    "earlier attempts on this file ended with the process dying",
-                    metadata: [
-                        "died": "\(history.diedBefore)", "last_stage": "\(history.lastStage ?? "claimed")",
-                        "max_crashes": "\(settings.maxCrashes)",
-                    ])
-            }
-            let verdict = AttemptGuard.verdict(history, maxCrashes: settings.maxCrashes)
-            if verdict != nil {
-                try? await jobs.forgiveDeaths(object, owner: settings.workerID, fencingToken: token)
-            }
-            return verdict
+            return try await jobs.attemptHistory(object)
         } catch {
             log.warning("could not read the file's attempt history", metadata: ["error": "\(error)"])
             return nil
         }
     }
 
-    /// The load's progress, with each stage recorded in the job item before the stage's work starts.
-    func tracking(_ object: ObjectCreated, token: Int64) -> LoadProgress {
+    /// Checks the attempts before ours (just claimed); unknown attempts (nil) let the load go ahead.
+    func crashedEarlier(_ object: ObjectCreated, token: Int64, history: AttemptHistory?, log: Logger) async
+        -> PipelineError?
+    {
+        guard let history else { return nil }
+        if history.diedBefore > 0 {
+            log.warning(
+                "earlier attempts on this file ended with the process dying",
+                metadata: [
+                    "died": "\(history.diedBefore)", "last_stage": "\(history.lastStage ?? "claimed")",
+                    "max_crashes": "\(settings.maxCrashes)",
+                ])
+        }
+        let verdict = AttemptGuard.verdict(history, maxCrashes: settings.maxCrashes)
+        if verdict != nil {
+            try? await jobs.forgiveDeaths(object, owner: settings.workerID, fencingToken: token)
+        }
+        return verdict
+    }
+
+    /// The load's progress. A version whose earlier attempts died (or whose attempts are unknown) records
+    /// each stage in the job item before the stage's work starts, so the next death says where; any other
+    /// load leaves its stage to the heartbeat's lease extension (one write, and none for a file that
+    /// loads within a heartbeat period).
+    func tracking(_ object: ObjectCreated, token: Int64, history: AttemptHistory?) -> LoadProgress {
+        if let history, history.diedBefore == 0 { return LoadProgress() }
         let jobs = self.jobs
         let owner = settings.workerID
         let logger = self.logger

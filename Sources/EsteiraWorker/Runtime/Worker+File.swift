@@ -1,6 +1,9 @@
 import EsteiraAWS
 import EsteiraPipeline
+import EsteiraSync
+import Foundation
 import Logging
+import Synchronization
 
 extension Worker {
     /// One file: refused unread when it is not ours to load, else claimed and loaded, with transient
@@ -40,8 +43,14 @@ extension Worker {
 
         for attempt in 1...max(1, settings.attempts) {
             let token: Int64
+            let claimedHistory: AttemptHistory?
+            // Sent no later than the claim: the lease runs from here at the earliest.
+            let claimSent = ContinuousClock.now
             do {
-                switch try await jobs.claim(object, owner: settings.workerID, lease: settings.lease) {
+                let (claim, history) = try await jobs.claimWithHistory(
+                    object, owner: settings.workerID, lease: settings.lease, now: Date())
+                claimedHistory = history
+                switch claim {
                 case .alreadySucceeded:
                     log.info("already loaded; acknowledging duplicate delivery")
                     stats.withLock { $0.record(.duplicate) }
@@ -65,12 +74,14 @@ extension Worker {
                 bucket: object.bucket, key: object.key, versionID: object.versionID, eTag: object.eTag)
             let started = ContinuousClock.now
             // A version whose earlier attempts killed their process is refused unread (`Crashed`).
+            let history = await attemptsSoFar(object, answered: claimedHistory, log: log)
             let result: Result<FileOutcome, PipelineError>
-            if let crashed = await crashedEarlier(object, token: token, log: log) {
+            if let crashed = await crashedEarlier(object, token: token, history: history, log: log) {
                 result = .failure(crashed)
             } else {
                 result = await loadWithHeartbeat(
-                    source, route: route, object: object, message: message, token: token, log: log)
+                    source, route: route, object: object, message: message, token: token, history: history,
+                    lease: LeaseClock(sent: claimSent, trust: settings.trustedLease), log: log)
             }
             metrics.jobDuration.record(ContinuousClock.now - started)
             if case .failure(let error) = result, Task.isCancelled || error.code == .budgetWait {
@@ -145,23 +156,25 @@ extension Worker {
         }
     }
 
-    /// Runs the load while a heartbeat keeps the message invisible and the lease ours, and a watchdog
-    /// abandons a load that stopped moving. If the lease cannot be extended, the load is cancelled
-    /// before it can commit.
+    /// Runs the load while a heartbeat keeps the message invisible and the lease ours (and records the
+    /// load's stage with it), and a watchdog abandons a load that stopped moving. If the lease cannot be
+    /// extended, the load is cancelled before it can commit; a load that commits while the lease is still
+    /// known to be ours (`lease`) commits without asking the jobs table again.
     ///
     /// With a `load_budget`, the file first takes its budget units (waiting, parked, while they are full);
     /// the heartbeat renews them too, a unit lost stops the load before COMMIT, and every unit is given
     /// back however the file ends.
     func loadWithHeartbeat(
         _ source: SourceObject, route: Route, object: ObjectCreated, message: SQSMessage,
-        token: Int64, log: Logger? = nil
+        token: Int64, history: AttemptHistory?, lease leaseClock: LeaseClock, log: Logger? = nil
     ) async -> Result<FileOutcome, PipelineError> {
         let log = log ?? logger
         let hold = BudgetHold(
             holder: Self.budgetHolder(worker: settings.workerID, object: object, token: token),
             needs: budgetNeeds(route))
         let result = await loadWithHeartbeat(
-            source, route: route, object: object, message: message, token: token, hold: hold, log: log)
+            source, route: route, object: object, message: message, token: token, history: history,
+            lease: leaseClock, hold: hold, log: log)
         if !hold.held.isEmpty {
             await uncancelled { await self.releaseBudget(hold, log: log) }
         }
@@ -170,7 +183,7 @@ extension Worker {
 
     private func loadWithHeartbeat(
         _ source: SourceObject, route: Route, object: ObjectCreated, message: SQSMessage,
-        token: Int64, hold: BudgetHold, log: Logger
+        token: Int64, history: AttemptHistory?, lease leaseClock: LeaseClock, hold: BudgetHold, log: Logger
     ) async -> Result<FileOutcome, PipelineError> {
         let period = settings.heartbeatPeriod
         let watchdog = StallWatchdog(
@@ -181,16 +194,21 @@ extension Worker {
         let lease = settings.lease
         let budgetLost = PipelineError(
             .leaseLost, "a database budget unit (load_budget) was lost; rolled back before commit", transient: true)
+        // The load's progress, once it starts (nil while the file waits for its budget): the heartbeat
+        // records its stage.
+        let current = Locked<LoadProgress?>(nil)
         return await withTaskGroup(of: Result<FileOutcome, PipelineError>?.self) { group in
             group.addTask {
-                // Budget first: the stall watchdog starts with the load, not with the wait.
+                // Budget first: the stall watchdog and the progress it reads start with the load, not the wait.
                 if let failure = await self.acquireBudget(hold, log: log) { return .failure(failure) }
-                let progress = self.tracking(object, token: token)
+                let progress = self.tracking(object, token: token, history: history)
+                current.withLock { $0 = progress }
                 return await withTaskGroup(of: Result<FileOutcome, PipelineError>?.self) { inner in
                     inner.addTask { await watchdog.watch(progress).map { .failure($0) } }
                     inner.addTask {
                         await self.load(
-                            source, route: route, object: object, token: token, hold: hold, progress: progress)
+                            source, route: route, object: object, token: token, hold: hold, progress: progress,
+                            lease: leaseClock)
                     }
                     var result: Result<FileOutcome, PipelineError>? = nil
                     for await r in inner {
@@ -204,11 +222,22 @@ extension Worker {
                 }
             }
             group.addTask {
+                var beat = leaseClock.sent
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: period)
+                    // On the process's shared tick, so the heartbeats of the files in hand reach the queue
+                    // together and go out as one ChangeMessageVisibilityBatch.
+                    beat = HeartbeatTick.next(after: beat, period: period)
+                    try? await Task.sleep(until: beat, clock: .continuous)
                     if Task.isCancelled { return nil }
                     do {
-                        try await jobs.extendLease(object, owner: owner, fencingToken: token, lease: lease)
+                        let sent = ContinuousClock.now
+                        if let stage = current.value?.snapshot.stage.rawValue {
+                            try await jobs.extendLease(
+                                object, owner: owner, fencingToken: token, lease: lease, stage: stage)
+                        } else {
+                            try await jobs.extendLease(object, owner: owner, fencingToken: token, lease: lease)
+                        }
+                        leaseClock.renewed(sent: sent)
                         try await self.queue.changeVisibility(message, to: self.settings.visibilityTimeout)
                     } catch is LeaseLost {
                         return .failure(
@@ -249,7 +278,7 @@ extension Worker {
     /// jobs table, and a budget unit the heartbeat found lost stops it too.
     private func load(
         _ source: SourceObject, route: Route, object: ObjectCreated, token: Int64, hold: BudgetHold,
-        progress: LoadProgress
+        progress: LoadProgress, lease leaseClock: LeaseClock
     ) async -> Result<FileOutcome, PipelineError> {
         let jobs = self.jobs
         let owner = settings.workerID
@@ -264,6 +293,8 @@ extension Worker {
                                 .leaseLost, "a database budget unit (load_budget) was lost; rolled back before commit",
                                 transient: true)
                         }
+                        // Within the trusted span nobody else can hold the file: the check could only say yes.
+                        if leaseClock.isTrusted() { return }
                         do {
                             try await jobs.extendLease(object, owner: owner, fencingToken: token, lease: lease)
                         } catch is LeaseLost {
@@ -273,10 +304,43 @@ extension Worker {
                                 transient: true)
                         }
                     }, tracking: progress))
-        } catch let error as PipelineError {
-            return .failure(error)
         } catch {
-            return .failure(PipelineError(.storage, "\(error)", transient: true))
+            return .failure(error)
         }
+    }
+}
+
+/// When the claim's lease was last made ours (the claim or a heartbeat's extension, as sent), and for how
+/// long after that the worker takes it as still its own without asking.
+final class LeaseClock: Sendable {
+    let sent: ContinuousClock.Instant
+    let trust: Duration
+    private let last: Mutex<ContinuousClock.Instant>
+
+    init(sent: ContinuousClock.Instant, trust: Duration) {
+        self.sent = sent
+        self.trust = trust
+        last = Mutex(sent)
+    }
+
+    func renewed(sent: ContinuousClock.Instant) { last.withLock { $0 = max($0, sent) } }
+
+    /// True while the last renewal is more recent than `trust`.
+    func isTrusted(now: ContinuousClock.Instant = .now) -> Bool { now < last.withLock { $0 } + trust }
+}
+
+/// The heartbeats of one process beat on a shared grid of one period, so those of the files in hand fall
+/// on the same instants. The next beat is the first grid instant at least a quarter period after the
+/// last: 0.25 to 1.25 periods later, within the visibility timeout and the lease (twice the period at least).
+enum HeartbeatTick {
+    static let epoch = ContinuousClock.now
+
+    static func next(after last: ContinuousClock.Instant, period: Duration) -> ContinuousClock.Instant {
+        guard period > .zero else { return last }
+        let earliest = last + period / 4
+        let since = (earliest - epoch) / period
+        // Before the epoch (or absurd), the epoch itself is the first instant not before `earliest`.
+        guard since.isFinite, since > 0 else { return max(epoch, earliest) }
+        return epoch + period * Int64(min(since.rounded(.up), 1e15))
     }
 }

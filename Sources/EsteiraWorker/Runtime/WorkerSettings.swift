@@ -39,6 +39,11 @@ public struct WorkerSettings: Sendable {
     /// Earlier attempts on one version that ended with the process dying, after which the version is
     /// dead-lettered as `Crashed` without being read again.
     public var maxCrashes: Int = 3
+    /// How long after a claim or lease extension was sent the worker takes the lease as still its own
+    /// without asking: a load that commits within it skips the lease check before COMMIT. Nobody can claim
+    /// the file before the lease runs out, so the check could only say yes; the other three quarters cover
+    /// workers whose clocks disagree. nil: a quarter of `lease`; zero: always check.
+    public var leaseTrust: Duration? = nil
     /// Identifies this worker in claims, logs and dead letters.
     public var workerID: String
     /// The routes file's `load_budget:` caps on loads in progress, fleet-wide (nil: none).
@@ -68,6 +73,9 @@ public struct WorkerSettings: Sendable {
 
     /// How often the heartbeat renews the message's visibility and the claim's lease: half the shorter one.
     var heartbeatPeriod: Duration { min(visibilityTimeout, lease) / 2 }
+
+    /// `leaseTrust`, or a quarter of the lease.
+    var trustedLease: Duration { leaseTrust ?? lease / 4 }
 
     /// Seconds read from a flag or the routes file as a `Duration`, clamped to [0, 10⁹ s] (about 31 years):
     /// `Duration` traps on a value it cannot hold, and a text such as `1e300` must not stop a worker.

@@ -42,9 +42,9 @@ struct UserFacingError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-func makeAWSClient(logger: Logger) throws -> AWSClient {
+func makeAWSClient(logger: Logger, requestObserver: AWSRequestObserver? = nil) throws -> AWSClient {
     do {
-        return AWSClient(config: try AWSConfig.fromEnvironment(), logger: logger)
+        return AWSClient(config: try AWSConfig.fromEnvironment(), logger: logger, requestObserver: requestObserver)
     } catch let e as AWSConfigurationError {
         throw UserFacingError(e.description)
     }

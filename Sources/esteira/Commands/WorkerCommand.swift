@@ -166,7 +166,9 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = bootstrapLogging()
-        let aws = try makeAWSClient(logger: logger)
+        let metrics = WorkerMetrics()
+        // Every request the worker sends to AWS is counted by service and action (esteira_aws_requests_total).
+        let aws = try makeAWSClient(logger: logger, requestObserver: { metrics.awsRequest(service: $0, operation: $1) })
         // Server notes worth telling once (the batched-INSERT fallback) go to the log, not raw stderr.
         MySQLNotices.setHandler { logger.notice("\($0)") }
         // One idle connection per file slot, plus the readiness check's.
@@ -174,7 +176,6 @@ struct WorkerCommand: AsyncParsableCommand {
         let table: RouteTable
         do { table = try RouteTable.load(path: routes) } catch { throw UserFacingError("\(error)") }
 
-        let metrics = WorkerMetrics()
         var settings = WorkerSettings(
             queueName: resources.queue, deadLetterQueueName: resources.dlq,
             jobsTable: resources.jobsTable, landingBuckets: try resources.landingBuckets(),
