@@ -188,6 +188,44 @@ struct FairShareTests {
         #expect(next.isEmpty)
     }
 
+    @Test(
+        "idle, then a burst on one tenant: the other members' long polls hold one slot each, and for no longer than the idle wait"
+    )
+    func burstAfterIdle() async throws {
+        let acme = InMemoryWorkQueue()
+        let globex = InMemoryWorkQueue()
+        let shared = InMemoryWorkQueue()
+        let queue = FairShareQueue(
+            members: [
+                .init(name: "q", tenant: nil, weight: 1, queue: shared),
+                .init(name: "q-acme", tenant: "acme", weight: 1, queue: acme),
+                .init(name: "q-globex", tenant: "globex", weight: 1, queue: globex),
+            ], shared: 0, idleWait: .milliseconds(600))
+        let slots = 4
+        // Every member empty: long polls next.
+        _ = try await queue.receive(max: slots, wait: .milliseconds(20), visibilityTimeout: .seconds(30))
+        let burst = Task { () async throws -> [SQSMessage] in
+            try await queue.receive(max: slots, wait: .seconds(20), visibilityTimeout: .seconds(30))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        for i in 0..<10 { globex.put(body: "globex-\(i)") }
+        var held = try await burst.value
+        // A worker receives again as soon as it has started what it got.
+        let start = ContinuousClock.now
+        held += try await queue.receive(
+            max: slots - held.count, wait: .milliseconds(20), visibilityTimeout: .seconds(30))
+        // Two members still long-poll, one slot each: globex has the other two at once.
+        #expect(held.count == slots - 2, "in hand at once: \(held.map(\.body))")
+        #expect(ContinuousClock.now - start < .milliseconds(400), "without waiting for the idle polls")
+        // Those polls end within the idle wait (600 ms here, not 20 s), and globex gets the whole worker.
+        while held.count < slots, ContinuousClock.now - start < .seconds(3) {
+            held += try await queue.receive(
+                max: slots - held.count, wait: .milliseconds(20), visibilityTimeout: .seconds(30))
+        }
+        #expect(held.count == slots, "after the idle wait: \(held.map(\.body))")
+        #expect(held.allSatisfy { $0.body.hasPrefix("globex-") })
+    }
+
     @Test("a receive cancelled (SIGTERM) gives back at once what the long polls still out bring")
     func cancelledGivesBack() async throws {
         let f = Fleet()
