@@ -223,7 +223,9 @@ struct WorkerFaultTests {
             defer { proxy.stop() }
             let object = ObjectCreated(bucket: stack.bucket, key: "acme/data/orders-1.csv", eTag: "\"abc\"")
             let ledger = JobLedger(dynamo: DynamoDBClient(client: try client(through: proxy)), table: stack.jobsTable)
-            let claim = try await ledger.claim(object, owner: "worker-a", lease: .seconds(60))
+            // A long lease: on two cores busy with the whole suite, the dropped answer's retry has taken over a
+            // minute, and a lease that ran out meanwhile is rightly no longer ours.
+            let claim = try await ledger.claim(object, owner: "worker-a", lease: .seconds(900))
             #expect(claim == .claimed(fencingToken: 1))
             #expect(
                 proxy.requests.filter { $0.header("x-amz-target") == "DynamoDB_20120810.UpdateItem" }.count == 2,
@@ -231,9 +233,9 @@ struct WorkerFaultTests {
             // The claim is really held: another worker is kept off, and the token fences our own writes.
             let direct = JobLedger(dynamo: stack.dynamo, table: stack.jobsTable)
             #expect(
-                try await direct.claim(object, owner: "worker-b", lease: .seconds(60))
+                try await direct.claim(object, owner: "worker-b", lease: .seconds(900))
                     == .heldByAnother(owner: "worker-a"))
-            try await direct.extendLease(object, owner: "worker-a", fencingToken: 1, lease: .seconds(60))
+            try await direct.extendLease(object, owner: "worker-a", fencingToken: 1, lease: .seconds(900))
         }
     }
 }

@@ -12,12 +12,13 @@ import Foundation
 /// message is received only to be given back (every receive counts toward maxReceiveCount):
 /// - Busy (some member had messages since every member last came back empty): each pass asks the members
 ///   the DRR planned with short polls (wait 0), all at once, and returns what they brought.
-/// - Idle (every member came back empty since the last message): the planned members are long-polled at
-///   once, and the first message returns at once. The other long polls go on in the background; what they
-///   bring is handed out by the next `receive`, whose free slots were reserved for it. An idle worker
-///   thus makes one request per member per `wait` (20 s), and a message waits no longer than with one
-///   queue. When there are fewer free slots than members, each long poll is shortened so the members
-///   not polled are reached within about `wait`.
+/// - Idle (every member came back empty since the last message): the members are long-polled at once for
+///   one message each, for at most `idleWait` (5 s), and the first message returns at once. The other long
+///   polls go on in the background, each holding one slot; what they bring is handed out by the next
+///   `receive`. A message waits no longer than with one queue, and a tenant whose burst ends an idle spell
+///   gets the whole worker within `idleWait`. An idle worker makes one request per member per `idleWait`.
+///   When there are fewer free slots than members, each long poll is shortened so the members not polled
+///   are reached within about `idleWait`.
 public actor FairShareQueue: WorkQueue {
     /// One queue of the set.
     public struct Member: Sendable {
@@ -57,10 +58,19 @@ public actor FairShareQueue: WorkQueue {
     public private(set) var handedOut: [Int]
     private let onReceived: (@Sendable (Member, Int) -> Void)?
 
+    /// The longest an idle long poll lasts. The slot each outstanding poll holds is free again after at
+    /// most this long, so a tenant whose burst ends an idle spell gets the whole worker within it.
+    public nonisolated let idleWait: Duration
+
     /// `members` must include the shared queue, whose index is `shared`. `onReceived` is told how many
-    /// messages each member's receives brought (the per-tenant metric).
-    public init(members: [Member], shared: Int, onReceived: (@Sendable (Member, Int) -> Void)? = nil) {
+    /// messages each member's receives brought (the per-tenant metric). `idleWait` bounds the idle long
+    /// polls (below the receive loop's `wait`).
+    public init(
+        members: [Member], shared: Int, idleWait: Duration = .seconds(5),
+        onReceived: (@Sendable (Member, Int) -> Void)? = nil
+    ) {
         precondition(members.indices.contains(shared), "the shared queue is one of the members")
+        self.idleWait = idleWait
         self.members = members
         self.shared = shared
         self.byName = Dictionary(members.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -87,11 +97,15 @@ public actor FairShareQueue: WorkQueue {
         var started = Set<Int>()
         let long = idle
         if budget > 0 {
-            let asks = drr.plan(budget: budget, busy: Set(inFlight.keys))
+            // Idle, a long poll only has to notice that its queue has work: one message each, so the polls
+            // still out when a burst arrives hold one slot each, not the slots the busy member needs.
+            let asks = drr.plan(budget: budget, busy: Set(inFlight.keys), maxAsk: long ? 1 : 10)
             let free = members.count - inFlight.count
             // Fewer members long-polled than are free: shorter polls, so every member is reached in about `wait`.
             let rounds = asks.isEmpty ? 1 : (free + asks.count - 1) / asks.count
-            let pollWait: Duration = long ? Swift.max(.seconds(1), wait / Swift.max(1, rounds)) : .zero
+            let longest = Swift.min(wait, idleWait)
+            let pollWait: Duration =
+                long ? Swift.max(Swift.min(.seconds(1), longest), longest / Swift.max(1, rounds)) : .zero
             for ask in asks {
                 started.insert(ask.member)
                 inFlight[ask.member] = ask.count
