@@ -193,7 +193,13 @@ def main():
     pyshell = GLUE["pyshell_dpu"][0] * glue_min_h * p("glue_dpu_h")
     transfer_per_file = a.mb_per_file / 1024 * p("transfer_gb")
 
-    print(f"Counts: {measured['source']}")
+    overridden = [f for f in ("sqs", "ddb_writes", "ddb_reads", "s3_get", "s3_put", "cpu_ms")
+                  if getattr(a, f) is not None]
+    source = measured["source"]
+    if overridden:
+        given = ", ".join("--" + f.replace("_", "-") for f in overridden)
+        source = f"{given} from the command line; the rest from {source}"
+    print(f"Counts: {source}")
     print(f"Per 1,000 small files (us-east-1 list prices; files of {a.mb_per_file:g} MB for the per-GB fees)\n")
     print("| Esteira | per 1,000 files |")
     print("|---|---:|")
