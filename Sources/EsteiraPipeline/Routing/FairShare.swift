@@ -31,30 +31,20 @@ public struct FairShare: Sendable, Equatable, Decodable {
     /// The weight of a tenant (1 unless named).
     public func weight(of tenant: String) -> Int { weights[tenant] ?? 1 }
 
-    private struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: Key.self)
-        let known = ["queues", "weights"]
-        if let unknown = c.allKeys.first(where: { !known.contains($0.stringValue) }) {
-            throw RoutingError("fair_share: unknown key '\(unknown.stringValue)' (known: queues, weights)")
-        }
-        if let text = try? c.decodeIfPresent(String.self, forKey: Key(stringValue: "queues")) {
+        try SectionKeys.refuseUnknown(in: decoder, known: ["queues", "weights"], section: "fair_share: ")
+        let c = try decoder.container(keyedBy: SectionKeys.self)
+        if let text = try? c.decodeIfPresent(String.self, forKey: SectionKeys(stringValue: "queues")) {
             guard let q = Queues(rawValue: text) else {
                 throw RoutingError("fair_share: queues must be per_tenant or shared, not '\(text)'")
             }
             queues = q
-        } else if c.contains(Key(stringValue: "queues")) {
+        } else if c.contains(SectionKeys(stringValue: "queues")) {
             throw RoutingError("fair_share: queues must be per_tenant or shared")
         } else {
             queues = .shared
         }
-        let weightsKey = Key(stringValue: "weights")
+        let weightsKey = SectionKeys(stringValue: "weights")
         if c.contains(weightsKey), (try? c.decodeNil(forKey: weightsKey)) != true {
             guard let w = try? c.decode([String: Int].self, forKey: weightsKey) else {
                 throw RoutingError(

@@ -31,20 +31,9 @@ public struct LoadBudgetConfig: Sendable, Equatable, Decodable {
         case tables
     }
 
-    struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     public init(from decoder: Decoder) throws {
-        let any = try decoder.container(keyedBy: AnyKey.self)
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        if let unknown = any.allKeys.map(\.stringValue).first(where: { !known.contains($0) }) {
-            throw RoutingError(
-                "load_budget: unknown key '\(unknown)'; the keys are per_database, per_table and tables")
-        }
+        try SectionKeys.refuseUnknown(
+            in: decoder, known: CodingKeys.allCases.map(\.rawValue), section: "load_budget: ")
         let c = try decoder.container(keyedBy: CodingKeys.self)
         perDatabase = try c.decodeIfPresent(Int.self, forKey: .perDatabase)
         perTable = try c.decodeIfPresent(Int.self, forKey: .perTable)

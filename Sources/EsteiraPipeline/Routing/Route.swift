@@ -259,13 +259,8 @@ public struct RouteTable: Sendable {
         }
 
         init(from decoder: Decoder) throws {
-            // A misspelt section would otherwise be ignored in silence (no budget, no fair share).
-            let any = try decoder.container(keyedBy: LoadBudgetConfig.AnyKey.self)
-            let known = ["routes", "extensions", "load_budget", "fair_share"]
-            if let unknown = any.allKeys.map(\.stringValue).first(where: { !known.contains($0) }) {
-                throw RoutingError(
-                    "unknown top-level key '\(unknown)'; the keys are \(known.joined(separator: ", "))")
-            }
+            try SectionKeys.refuseUnknown(
+                in: decoder, known: ["routes", "extensions", "load_budget", "fair_share"], section: "top-level: ")
             let c = try decoder.container(keyedBy: CodingKeys.self)
             routes = try c.decode([Route].self, forKey: .routes)
             extensions = try c.decodeIfPresent([String].self, forKey: .extensions)

@@ -89,30 +89,29 @@ public struct JobLedger: JobTracker {
 
     /// Extends our lease; fails with `LeaseLost` when we no longer hold the file.
     public func extendLease(_ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Duration) async throws {
-        let nowS = Int64(Date().timeIntervalSince1970)
-        do {
-            try await dynamo.updateItem(
-                table: table, key: key(o),
-                update: DynamoExpression(
-                    "SET lease_expires_at = :lease",
-                    values: [":lease": .number(nowS + Int64(WholeSeconds.of(lease)))]),
-                condition: held(owner: owner, token: fencingToken), returning: false)
-        } catch is ConditionalCheckFailed {
-            throw LeaseLost(jobID: JobLedger.jobID(o))
-        }
+        try await extendLease(o, owner: owner, fencingToken: fencingToken, lease: lease, recording: nil)
     }
 
     /// Extends our lease and records the load's stage in the same conditional write (the heartbeat's).
     public func extendLease(_ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Duration, stage: String)
         async throws
     {
+        try await extendLease(o, owner: owner, fencingToken: fencingToken, lease: lease, recording: stage)
+    }
+
+    private func extendLease(
+        _ o: ObjectCreated, owner: String, fencingToken: Int64, lease: Duration, recording stage: String?
+    ) async throws {
         let nowS = Int64(Date().timeIntervalSince1970)
+        var values: [String: DynamoValue] = [":lease": .number(nowS + Int64(WholeSeconds.of(lease)))]
+        var set = "SET lease_expires_at = :lease"
+        if let stage {
+            set += ", stage = :stage"
+            values[":stage"] = .s(stage)
+        }
         do {
             try await dynamo.updateItem(
-                table: table, key: key(o),
-                update: DynamoExpression(
-                    "SET lease_expires_at = :lease, stage = :stage",
-                    values: [":lease": .number(nowS + Int64(WholeSeconds.of(lease))), ":stage": .s(stage)]),
+                table: table, key: key(o), update: DynamoExpression(set, values: values),
                 condition: held(owner: owner, token: fencingToken), returning: false)
         } catch is ConditionalCheckFailed {
             throw LeaseLost(jobID: JobLedger.jobID(o))
