@@ -78,7 +78,7 @@ struct HostileClientTests {
 
     /// The gateway as its own process with its default limits, so its CPU time can be read on its own.
     @Test(
-        "300 idle connections and 50 connections pipelining passwords: a real login and a 10 MB upload still take under 5 s, on under one core"
+        "300 idle connections and 50 connections pipelining passwords: a real login and a 10 MB upload still take under 5 s (or 3× the same upload before the attack), on under one core"
     )
     func underAttack() async throws {
         try await GatewayHarness.with { h in
@@ -105,6 +105,25 @@ struct HostileClientTests {
             let port = try await GatewayProcessTests.listeningPort(gateway)
             let pid = gateway.process.processIdentifier
             let local = try h.makeFile("10mb.bin", size: 10_000_000, seed: 11)
+            // The partner's key login and 10 MB upload with OpenSSH's sftp, timed.
+            func partnerUpload(as name: String) async throws -> Duration {
+                let batch = h.dir + "/\(name).batch"
+                try "put \(local) \(name)\n".write(toFile: batch, atomically: true, encoding: .utf8)
+                let started = ContinuousClock.now
+                let login = try await Tools.run(
+                    try Tools.require("sftp"),
+                    [
+                        "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+                        "-o", "UserKnownHostsFile=/dev/null", "-o", "BindAddress=127.0.0.1", "-o", "ConnectTimeout=10",
+                        "-P", String(port), "acme@127.0.0.1",
+                    ], timeout: .seconds(60))
+                let took = ContinuousClock.now - started
+                login.expectSuccess()
+                return took
+            }
+            // The same login and upload before the attack: the reference for this machine at this moment (a
+            // loaded CI machine takes seconds where a quiet one takes 0.4 s).
+            let quiet = try await partnerUpload(as: "quiet.bin")
 
             // Two attacking addresses (127.0.0.2 holds connections, 127.0.0.3 pipelines passwords); the
             // partner logs in from 127.0.0.1. Everything is loopback.
@@ -118,26 +137,18 @@ struct HostileClientTests {
             let cpuBefore = try Self.cpuSeconds(pid: pid)
             let wallBefore = ContinuousClock.now
 
-            let batch = h.dir + "/attack.batch"
-            try "put \(local) 10mb.bin\n".write(toFile: batch, atomically: true, encoding: .utf8)
-            let started = ContinuousClock.now
-            let login = try await Tools.run(
-                try Tools.require("sftp"),
-                [
-                    "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-                    "-o", "UserKnownHostsFile=/dev/null", "-o", "BindAddress=127.0.0.1", "-o", "ConnectTimeout=10",
-                    "-P", String(port), "acme@127.0.0.1",
-                ], timeout: .seconds(60))
-            let took = ContinuousClock.now - started
-            login.expectSuccess()
-            #expect(took < .seconds(5), "the login and 10 MB upload took \(took) under attack")
+            let took = try await partnerUpload(as: "10mb.bin")
+            // Starved (before the per-address limits), the login timed out. Under 5 s, or within 3× the quiet
+            // run when the machine is so loaded that the quiet run alone takes more than 5/3 s.
+            let bound = max(.seconds(5), quiet * 3)
+            #expect(took < bound, "the login and 10 MB upload took \(took) under attack, \(quiet) before it")
 
             let summary = try await Tools.wait(attack, timeout: .seconds(60))
             let cpuAfter = try Self.cpuSeconds(pid: pid)
             let wall = (ContinuousClock.now - wallBefore) / .seconds(1)
             let cores = (cpuAfter - cpuBefore) / wall
             print(
-                "under attack: login + 10 MB upload \(took), gateway CPU \(cpuAfter - cpuBefore) s in \(wall) s = \(cores) cores; \(summary.output)"
+                "under attack: login + 10 MB upload \(took) (before the attack \(quiet)), gateway CPU \(cpuAfter - cpuBefore) s in \(wall) s = \(cores) cores; \(summary.output)"
             )
             #expect(cores < 1.0, "the gateway used \(cores) cores during the attack")
             #expect(try await h.s3.statObject(bucket: h.bucket, key: "acme/data/10mb.bin")?.size == 10_000_000)
