@@ -29,6 +29,37 @@ struct RoutesLinterTests {
         #expect(RoutesLinter.check(yaml: yaml.replacingOccurrences(of: "load_budjet", with: "load_budget")).isEmpty)
     }
 
+    /// A misspelt key inside a route used to be ignored in silence: `requried: true` loaded the rows with
+    /// no value, `reject_treshold` never failed a file, `delimeter` left the sniffer to guess.
+    @Test(
+        "a misspelt key in a route, its contract, a column, dialect, dedupe or notify is refused, named with its route",
+        arguments: [
+            ("    reject_treshold: 0.05\n", "route 'a': unknown key 'reject_treshold'"),
+            ("    dialect: {delimeter: \";\"}\n", "route 'a': dialect: unknown key 'delimeter'"),
+            ("    notify: {sns_topik: arn:aws:sns:us-east-1:1:t}\n", "route 'a': notify: unknown key 'sns_topik'"),
+            (
+                "    contract:\n      columns: [{name: id, type: int, requried: true}]\n",
+                "route 'a': contract column 'id': unknown key 'requried'"
+            ),
+            (
+                "    contract:\n      columns: [{name: id, type: int}]\n      null_token: [NA]\n",
+                "route 'a': contract: unknown key 'null_token'"
+            ),
+            (
+                "    contract:\n      columns: [{name: id, type: int}]\n      dedupe: {max_mem: 1MiB}\n",
+                "route 'a': contract dedupe: unknown key 'max_mem'"
+            ),
+        ])
+    func unknownRouteKey(extra: String, message: String) {
+        let yaml = "routes:\n  - name: a\n    tenant: acme\n    table: acme_orders\n" + extra
+        let problems = RoutesLinter.check(yaml: yaml)
+        #expect(problems.count == 1, "\(problems)")
+        #expect(problems.first?.line == 2)
+        #expect(problems.first?.message.contains(message) == true, "\(problems)")
+        #expect(problems.first?.message.contains("the keys are") == true, "\(problems)")
+        #expect(throws: RoutingError.self) { try RouteTable.parse(yaml: yaml) }
+    }
+
     @Test("every problem names its line")
     func lines() {
         let yaml = """
