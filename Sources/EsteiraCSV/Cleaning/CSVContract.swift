@@ -66,7 +66,7 @@ public struct CSVContract: Sendable, Hashable, Codable {
         self.dedupe = dedupe
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case columns, key
         case nullTokens = "null_tokens"
         case decimalSeparator = "decimal_separator"
@@ -83,6 +83,7 @@ public struct CSVContract: Sendable, Hashable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try MappingKeys.refuseUnknown(in: decoder, known: CodingKeys.allCases.map(\.rawValue), section: "contract: ")
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = CSVContract(columns: [])
         columns = try c.decode([ColumnContract].self, forKey: .columns)
@@ -152,7 +153,7 @@ public struct ColumnContract: Sendable, Hashable, Codable {
         self.nullTokens = nullTokens
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, type, required, nullable, source, formats, format
         case maxLength = "max_length"
         case values
@@ -165,6 +166,8 @@ public struct ColumnContract: Sendable, Hashable, Codable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
+        try MappingKeys.refuseUnknown(
+            in: decoder, known: CodingKeys.allCases.map(\.rawValue), section: "contract column '\(name)': ")
         type = try c.decodeIfPresent(String.self, forKey: .type) ?? "text"
         if let nullable = try c.decodeIfPresent(Bool.self, forKey: .nullable) {
             required = !nullable
@@ -249,7 +252,7 @@ public struct DedupeSettings: Sendable, Hashable, Codable {
         self.tempDirectory = tempDirectory
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case enabled
         case maxKeys = "max_keys"
         case whenFull = "when_full"
@@ -266,6 +269,8 @@ public struct DedupeSettings: Sendable, Hashable, Codable {
             enabled = flag
             return
         }
+        try MappingKeys.refuseUnknown(
+            in: decoder, known: CodingKeys.allCases.map(\.rawValue), section: "contract dedupe: ")
         let c = try decoder.container(keyedBy: CodingKeys.self)
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
         maxKeys = try c.decodeIfPresent(Int.self, forKey: .maxKeys)

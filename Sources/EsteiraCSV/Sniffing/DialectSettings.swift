@@ -33,11 +33,24 @@ public struct DialectSettings: Sendable, Hashable, Codable {
         self.skipRows = skipRows
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case delimiter, quote, escape, header
         case bareQuotes = "bare_quotes"
         case comment
         case skipRows = "skip_rows"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try MappingKeys.refuseUnknown(
+            in: decoder, known: CodingKeys.allCases.map(\.rawValue), section: "dialect: ")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        delimiter = try c.decodeIfPresent(String.self, forKey: .delimiter)
+        quote = try c.decodeIfPresent(String.self, forKey: .quote)
+        escape = try c.decodeIfPresent(String.self, forKey: .escape)
+        header = try c.decodeIfPresent(Bool.self, forKey: .header)
+        bareQuotes = try c.decodeIfPresent(String.self, forKey: .bareQuotes)
+        comment = try c.decodeIfPresent(String.self, forKey: .comment)
+        skipRows = try c.decodeIfPresent(Int.self, forKey: .skipRows)
     }
 
     /// The overrides for the reader, or what is wrong with the block.

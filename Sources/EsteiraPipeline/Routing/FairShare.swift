@@ -1,3 +1,4 @@
+import EsteiraCSV
 import Foundation
 
 /// The routes file's `fair_share:` section: whether each tenant has its own queue, and each tenant's weight
@@ -33,18 +34,18 @@ public struct FairShare: Sendable, Equatable, Decodable {
 
     public init(from decoder: Decoder) throws {
         try SectionKeys.refuseUnknown(in: decoder, known: ["queues", "weights"], section: "fair_share: ")
-        let c = try decoder.container(keyedBy: SectionKeys.self)
-        if let text = try? c.decodeIfPresent(String.self, forKey: SectionKeys(stringValue: "queues")) {
+        let c = try decoder.container(keyedBy: MappingKeys.self)
+        if let text = try? c.decodeIfPresent(String.self, forKey: MappingKeys(stringValue: "queues")) {
             guard let q = Queues(rawValue: text) else {
                 throw RoutingError("fair_share: queues must be per_tenant or shared, not '\(text)'")
             }
             queues = q
-        } else if c.contains(SectionKeys(stringValue: "queues")) {
+        } else if c.contains(MappingKeys(stringValue: "queues")) {
             throw RoutingError("fair_share: queues must be per_tenant or shared")
         } else {
             queues = .shared
         }
-        let weightsKey = SectionKeys(stringValue: "weights")
+        let weightsKey = MappingKeys(stringValue: "weights")
         if c.contains(weightsKey), (try? c.decodeNil(forKey: weightsKey)) != true {
             guard let w = try? c.decode([String: Int].self, forKey: weightsKey) else {
                 throw RoutingError(

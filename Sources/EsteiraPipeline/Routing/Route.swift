@@ -70,7 +70,7 @@ public struct Route: Sendable, Codable, Equatable {
         self.createTable = createTable
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, tenant, pattern, table, encoding, dialect, contract
         case rejectThreshold = "reject_threshold"
         case maxRejects = "max_rejects"
@@ -85,25 +85,34 @@ public struct Route: Sendable, Codable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        name = try c.decode(String.self, forKey: .name)
-        tenant = try c.decode(String.self, forKey: .tenant)
-        pattern = try c.decodeIfPresent(String.self, forKey: .pattern) ?? "*.csv"
-        table = try c.decode(String.self, forKey: .table)
-        encoding = try c.decodeIfPresent(String.self, forKey: .encoding)
-        dialect = try c.decodeIfPresent(DialectSettings.self, forKey: .dialect)
-        contract = try c.decodeIfPresent(CSVContract.self, forKey: .contract)
-        rejectThreshold = try c.decodeIfPresent(Double.self, forKey: .rejectThreshold)
-        maxRejects = try c.decodeIfPresent(Int.self, forKey: .maxRejects)
-        headerCollisions = try c.decodeIfPresent(HeaderNormalizer.CollisionPolicy.self, forKey: .headerCollisions)
-        loadMode = try c.decodeIfPresent(String.self, forKey: .loadMode)
-        sourceColumn = try c.decodeIfPresent(String.self, forKey: .sourceColumn)
-        createTable = try c.decodeIfPresent(Bool.self, forKey: .createTable)
-        extraColumns = try c.decodeIfPresent(String.self, forKey: .extraColumns)
-        notify = try c.decodeIfPresent(RouteNotify.self, forKey: .notify)
-        if let seconds = try? c.decodeIfPresent(Double.self, forKey: .maxDuration) {
-            maxDuration = String(seconds)
-        } else {
-            maxDuration = try c.decodeIfPresent(String.self, forKey: .maxDuration)
+        let name = try c.decode(String.self, forKey: .name)
+        self.name = name
+        do {
+            try MappingKeys.refuseUnknown(in: decoder, known: CodingKeys.allCases.map(\.rawValue), section: "")
+            tenant = try c.decode(String.self, forKey: .tenant)
+            pattern = try c.decodeIfPresent(String.self, forKey: .pattern) ?? "*.csv"
+            table = try c.decode(String.self, forKey: .table)
+            encoding = try c.decodeIfPresent(String.self, forKey: .encoding)
+            dialect = try c.decodeIfPresent(DialectSettings.self, forKey: .dialect)
+            contract = try c.decodeIfPresent(CSVContract.self, forKey: .contract)
+            rejectThreshold = try c.decodeIfPresent(Double.self, forKey: .rejectThreshold)
+            maxRejects = try c.decodeIfPresent(Int.self, forKey: .maxRejects)
+            headerCollisions = try c.decodeIfPresent(HeaderNormalizer.CollisionPolicy.self, forKey: .headerCollisions)
+            loadMode = try c.decodeIfPresent(String.self, forKey: .loadMode)
+            sourceColumn = try c.decodeIfPresent(String.self, forKey: .sourceColumn)
+            createTable = try c.decodeIfPresent(Bool.self, forKey: .createTable)
+            extraColumns = try c.decodeIfPresent(String.self, forKey: .extraColumns)
+            notify = try c.decodeIfPresent(RouteNotify.self, forKey: .notify)
+            if let seconds = try? c.decodeIfPresent(Double.self, forKey: .maxDuration) {
+                maxDuration = String(seconds)
+            } else {
+                maxDuration = try c.decodeIfPresent(String.self, forKey: .maxDuration)
+            }
+        } catch let error as UnknownKeyError {
+            // A misspelt key in the route or a section of it, named with the route as every route error is.
+            throw RoutingError("route '\(name)': \(error.description)")
+        } catch let error as RoutingError {
+            throw RoutingError("route '\(name)': \(error.description)")
         }
     }
 

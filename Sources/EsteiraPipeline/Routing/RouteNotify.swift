@@ -22,9 +22,17 @@ public struct RouteNotify: Sendable, Codable, Equatable {
         self.on = on
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case snsTopic = "sns_topic"
         case webhook, on
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try SectionKeys.refuseUnknown(in: decoder, known: CodingKeys.allCases.map(\.rawValue), section: "notify: ")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        snsTopic = try c.decodeIfPresent(String.self, forKey: .snsTopic)
+        webhook = try c.decodeIfPresent(String.self, forKey: .webhook)
+        on = try c.decodeIfPresent([String].self, forKey: .on)
     }
 
     /// The events this block may name.
