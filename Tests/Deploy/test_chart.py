@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import subprocess
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -50,6 +51,7 @@ TOGGLES: dict[str, dict[str, Any]] = {
     "service-monitor": {"serviceMonitor": {"enabled": True}},
     "monitoring": {"monitoring": {"enabled": True, "podMonitor": {"enabled": True}, "dashboard": {"enabled": True}}},
     "dlq-replay": {"dlqReplay": {"enabled": True, "args": ["--filter", "tenant=acme", "--max", "100"]}},
+    "max-waiting": {"worker": {"maxWaiting": 0}},
     "shutdown-grace-explicit": {"terminationGracePeriodSeconds": 120, "worker": {"shutdownGrace": 60}},
     "minimal": {"service": {"enabled": False}, "podDisruptionBudget": {"enabled": False},
                 "topologySpread": {"enabled": False}, "preStop": {"sleepSeconds": 0}},
@@ -158,6 +160,11 @@ def test_wiring(case):
     assert container["args"][:5] == ["worker", f"--concurrency={v['worker']['concurrency']}",
                                      f"--visibility-timeout={v['worker']['visibilityTimeout']}",
                                      f"--lease={v['worker']['lease']}", f"--attempts={v['worker']['attempts']}"]
+
+    # --max-waiting only when set (0 is a value: a waiting file keeps its slot); else the worker's default.
+    waiting = [a for a in container["args"] if a.startswith("--max-waiting")]
+    expected = [] if v["worker"].get("maxWaiting") is None else [f"--max-waiting={v['worker']['maxWaiting']}"]
+    assert waiting == expected
 
     # Probes and metrics all reach the port the worker serves on.
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -338,6 +345,9 @@ def test_irsa_and_pod_identity_notes():
     ({"wokrer": {}}, "additional properties"),  # a typo fails instead of vanishing
     ({"worker": {"concurrency": 0}}, "minimum"),
     ({"worker": {"visibilityTimeout": 5}}, "minimum"),
+    ({"worker": {"maxWaiting": -1}}, "minimum"),
+    ({"routes": {"loadBudget": {"per_tabel": 1}}}, "additional properties"),
+    ({"routes": {"loadBudget": {"tables": {"t": 0}}}}, "minimum"),
     ({"keda": {"minReplicaCount": -1}}, "minimum"),
     ({"aws": {"region": "Ireland"}}, "pattern"),
     ({"routes": {"routes": [{"name": "r", "tenant": "acme", "table": "bad-table"}]}}, "pattern"),
@@ -465,6 +475,27 @@ def test_fair_share_scales_on_the_sum_of_every_tenant_queue():
     # The rendered routes file asks the worker for the tenants' queues.
     routes = yaml.safe_load(only(objects, "ConfigMap")["data"]["routes.yaml"])
     assert routes["fair_share"] == {"queues": "per_tenant", "weights": {"acme": 3}}
+
+
+def test_rendered_routes_file_with_budget_and_fair_share_is_accepted_by_the_worker(tmp_path):
+    """routes.loadBudget and fairShare land in the rendered routes file as the worker's own sections,
+    and `esteira routes check` (the worker's rules) accepts the file; a budget naming a table no route
+    loads into is refused by the same check, naming it."""
+    from test_image import binary_under_test
+    esteira, _ = binary_under_test()
+    budget = {"per_database": 8, "per_table": 2, "tables": {EXAMPLE_ROUTES["routes"][0]["table"]: 1}}
+    values = {"routes": {"routes": EXAMPLE_ROUTES["routes"], "loadBudget": budget},
+              "fairShare": {"tenants": sorted({r["tenant"] for r in EXAMPLE_ROUTES["routes"]})}}
+    text = only(render(values), "ConfigMap")["data"]["routes.yaml"]
+    assert yaml.safe_load(text)["load_budget"] == budget
+    path = tmp_path / "routes.yaml"
+    path.write_text(text)
+    ok = subprocess.run([str(esteira), "routes", "check", str(path)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    values["routes"]["loadBudget"] = {"tables": {"no_such_table": 1}}
+    path.write_text(only(render(values), "ConfigMap")["data"]["routes.yaml"])
+    bad = subprocess.run([str(esteira), "routes", "check", str(path)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "no_such_table" in bad.stdout + bad.stderr, bad.stdout + bad.stderr
 
 
 def test_without_fair_share_one_unnamed_trigger_and_no_modifiers():

@@ -92,6 +92,9 @@ the kubelet's SIGKILL, with room left to give unfinished files back to the queue
 {{- with .Values.routes.extensions }}
 {{- $_ := set $file "extensions" . }}
 {{- end }}
+{{- with .Values.routes.loadBudget }}
+{{- $_ := set $file "load_budget" . }}
+{{- end }}
 {{- if .Values.fairShare.tenants }}
 {{- $fair := dict "queues" "per_tenant" }}
 {{- with .Values.fairShare.weights }}
