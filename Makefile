@@ -76,7 +76,7 @@ clean: services-down
 	rm -rf .build .local
 
 # The toolchain ships swift-format (`swift format`); the configuration is .swift-format at the top.
-SWIFT_FORMAT_PATHS := Package.swift Sources Tests Fuzz/CSVFuzzTarget.swift $(wildcard bench/*/Package.swift) $(wildcard bench/*/Sources)
+SWIFT_FORMAT_PATHS := Package.swift Sources Tests $(wildcard Fuzz/*.swift) $(wildcard bench/*/Package.swift) $(wildcard bench/*/Sources)
 format:
 	swift format format --in-place --recursive --parallel $(SWIFT_FORMAT_PATHS)
 

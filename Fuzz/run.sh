@@ -6,6 +6,7 @@
 #   Fuzz/run.sh                            # 60 s
 #   FUZZ_SECONDS=600 Fuzz/run.sh           # longer
 #   FUZZ_UPDATE_CORPUS=1 Fuzz/run.sh       # then merge what it found into Fuzz/corpus (small inputs only)
+#   FUZZ_JSON_SECONDS=120 Fuzz/run.sh      # the AWS JSON reader's target longer (20 s by default)
 #
 # Exit status 0: no crash, no trap, no sanitizer report, no input slower than 10 s (-timeout), no leak
 # past the RSS limit, in the time given. Findings are written to .build/fuzz/findings/; reproduce one with
@@ -62,6 +63,31 @@ echo "fuzzing for ${SECONDS_TO_RUN}s…" >&2
     exit 1
 }
 tail -n 12 "$OUT/fuzz.log" >&2
+
+# The reader of every AWS JSON answer (Fuzz/JSONFuzzTarget.swift with Sources/EsteiraAWS/Core/JSONParser.swift
+# and JSONValue.swift, one module): FUZZ_JSON_SECONDS (20 by default), from Fuzz/json-seeds.
+JSON_SECONDS="${FUZZ_JSON_SECONDS:-20}"
+JSON_SOURCES="$ROOT/Sources/EsteiraAWS/Core/JSONParser.swift $ROOT/Sources/EsteiraAWS/Core/JSONValue.swift"
+JSON_STAMP=$(cat $JSON_SOURCES "$ROOT/Fuzz/JSONFuzzTarget.swift" "$ROOT/Fuzz/run.sh" | cksum | cut -d' ' -f1)
+mkdir -p "$OUT/json-corpus" "$OUT/json-findings"
+if [ ! -x "$OUT/json-fuzz" ] || [ "$(cat "$OUT/json-stamp" 2>/dev/null)" != "$JSON_STAMP" ]; then
+    echo "building the JSON fuzz target…" >&2
+    if ! swiftc -parse-as-library -swift-version 6 -O -sanitize=fuzzer,address -module-name EsteiraJSONFuzz \
+        $JSON_SOURCES "$ROOT/Fuzz/JSONFuzzTarget.swift" -o "$OUT/json-fuzz" > "$OUT/json-build.log" 2>&1; then
+        cat "$OUT/json-build.log" >&2
+        exit 1
+    fi
+    echo "$JSON_STAMP" > "$OUT/json-stamp"
+fi
+cp -n "$ROOT"/Fuzz/json-seeds/* "$OUT/json-corpus/" 2>/dev/null || true
+echo "fuzzing the JSON reader for ${JSON_SECONDS}s…" >&2
+"$OUT/json-fuzz" -max_total_time="$JSON_SECONDS" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -print_final_stats=1 -artifact_prefix="$OUT/json-findings/" "$OUT/json-corpus" > "$OUT/json-fuzz.log" 2>&1 || {
+    tail -n 60 "$OUT/json-fuzz.log" >&2
+    echo "fuzzing the JSON reader found a crash, a hang or a sanitizer report: see above and $OUT/json-findings/" >&2
+    exit 1
+}
+tail -n 12 "$OUT/json-fuzz.log" >&2
 
 if [ "${FUZZ_UPDATE_CORPUS:-0}" = "1" ]; then
     # Keep the inputs that add coverage, small ones only, within the size cap.
