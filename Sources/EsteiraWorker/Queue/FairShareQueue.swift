@@ -257,15 +257,13 @@ public struct MissingTenantQueue: Error, CustomStringConvertible, Sendable {
 }
 
 extension FairShareQueue {
-    /// The shared queue and one queue per tenant (`<queueName>-<tenant>`, names checked by the caller),
-    /// looked up once; a tenant's queue that does not exist fails with `MissingTenantQueue`. Each member's
+    /// `shared` (the queue named `queueName`, already connected by the caller) and one queue per tenant
+    /// (`<queueName>-<tenant>`, names checked by the caller), each looked up once; a tenant's queue that does not exist fails with `MissingTenantQueue`. Each member's
     /// receives count toward `esteira_received_files_total{tenant}` when `metrics` is given.
     public static func connect(
-        sqs: SQSClient, queueName: String, deadLetterQueueName: String,
+        sqs: SQSClient, shared: SQSWorkQueue, queueName: String,
         tenants: [(tenant: String, queue: String, weight: Int)], metrics: WorkerMetrics? = nil
     ) async throws -> FairShareQueue {
-        let shared = try await SQSWorkQueue.connect(
-            sqs: sqs, queueName: queueName, deadLetterQueueName: deadLetterQueueName)
         var members = [Member(name: queueName, tenant: nil, weight: 1, queue: shared)]
         for t in tenants {
             let url: String

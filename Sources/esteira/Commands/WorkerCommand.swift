@@ -212,7 +212,8 @@ struct WorkerCommand: AsyncParsableCommand {
             )
         }
         // fair_share queues: per_tenant: the shared queue and each tenant's, received by deficit round robin.
-        let fairShare = try await Self.fairShareQueue(table, sqs: sqs, resources: resources, metrics: metrics)
+        let fairShare = try await Self.fairShareQueue(
+            table, sqs: sqs, shared: queues, resources: resources, metrics: metrics)
         let workQueue: any WorkQueue = fairShare.map { $0 as any WorkQueue } ?? queues
         let dynamo = DynamoDBClient(client: aws)
         let worker = Worker(
@@ -300,7 +301,7 @@ extension WorkerCommand {
     /// the routes, weighted as the routes file says; nil with the shared queue only. A missing tenant queue
     /// fails at start with what to run.
     static func fairShareQueue(
-        _ table: RouteTable, sqs: SQSClient, resources: ResourceOptions, metrics: WorkerMetrics
+        _ table: RouteTable, sqs: SQSClient, shared: SQSWorkQueue, resources: ResourceOptions, metrics: WorkerMetrics
     ) async throws -> FairShareQueue? {
         guard table.fairShare.queues == .perTenant else { return nil }
         var tenants: [(tenant: String, queue: String, weight: Int)] = []
@@ -312,8 +313,7 @@ extension WorkerCommand {
         }
         do {
             return try await FairShareQueue.connect(
-                sqs: sqs, queueName: resources.queue, deadLetterQueueName: resources.dlq, tenants: tenants,
-                metrics: metrics)
+                sqs: sqs, shared: shared, queueName: resources.queue, tenants: tenants, metrics: metrics)
         } catch let e as MissingTenantQueue {
             throw UserFacingError(e.description)
         }
