@@ -18,6 +18,15 @@ struct WorkerBench {
 
     static let quiet = Logger(label: "esteira.test") { _ in SwiftLogNoOpLogHandler() }
 
+    /// For a test that asserts every call the worker makes: a lease and visibility timeout of a minute, so
+    /// no heartbeat comes within the test however loaded the machine. With the bench's 100 ms period the
+    /// first beat falls on the shared tick 25 to 125 ms after the claim, and a test slowed past 25 ms (on
+    /// CI, every test of one run took 130 ms) found a lease extension or a visibility change it did not list.
+    static func noHeartbeat(_ s: inout WorkerSettings) {
+        s.lease = .seconds(60)
+        s.visibilityTimeout = .seconds(60)
+    }
+
     /// `loadBudget` gives the worker the in-memory budget with these caps (database `db`).
     init(
         notifier: Notifier? = nil, loader: ScriptedFileLoader = ScriptedFileLoader(),

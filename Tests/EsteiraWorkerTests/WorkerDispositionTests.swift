@@ -37,7 +37,7 @@ struct WorkerDispositionTests {
 
     @Test("duplicate: a version the jobs table has as SUCCEEDED is acknowledged without loading")
     func duplicateInJobsTable() async throws {
-        let bench = try WorkerBench()
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let o = bench.object("orders-dup.csv")
         bench.jobs.seed(o, .init(status: "SUCCEEDED", attempt: 1, runsStarted: 1, runsEnded: 1))
         let m = try await bench.handle(o)
@@ -50,7 +50,7 @@ struct WorkerDispositionTests {
 
     @Test("duplicate: a version MySQL's ledger already holds is marked SUCCEEDED as already loaded, nothing written")
     func duplicateInMySQL() async throws {
-        let bench = try WorkerBench()
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let o = bench.object("orders-dup2.csv")
         bench.loader.script(o.key, .alreadyLoaded)
         let m = try await bench.handle(o)
@@ -64,7 +64,7 @@ struct WorkerDispositionTests {
     @Test(
         "permanent failure: job FAILED, a dead letter with the esteira.* attributes, then deleted from the main queue")
     func permanentFailure() async throws {
-        let bench = try WorkerBench()
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let o = bench.object("orders-bad.csv")
         bench.loader.script(o.key, .fail(PipelineError(.badCSV, "line 3: unterminated quote")))
         let m = try await bench.handle(o)
@@ -92,7 +92,10 @@ struct WorkerDispositionTests {
 
     @Test("transient failure: retried in process, each attempt released, then the message given back for 20 s")
     func transientThenGiveBack() async throws {
-        let bench = try WorkerBench { $0.attempts = 3 }
+        let bench = try WorkerBench {
+            WorkerBench.noHeartbeat(&$0)
+            $0.attempts = 3
+        }
         let o = bench.object("orders-flaky.csv")
         bench.loader.script(o.key, .fail(lostConnection))
         let m = try await bench.handle(o)
@@ -113,7 +116,7 @@ struct WorkerDispositionTests {
 
     @Test("transient failure, then success on the next try: loaded once, with the second fencing token")
     func transientThenLoaded() async throws {
-        let bench = try WorkerBench()
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let o = bench.object("orders-once-flaky.csv")
         bench.loader.script(o.key, .fail(lostConnection), .load(rows: 3))
         let m = try await bench.handle(o)
@@ -130,7 +133,10 @@ struct WorkerDispositionTests {
             (receivedBefore: 5, seconds: 640), (receivedBefore: 6, seconds: 900), (receivedBefore: 50, seconds: 900),
         ])
     func giveBackDelayGrows(receivedBefore: Int, seconds: Int) async throws {
-        let bench = try WorkerBench { $0.attempts = 1 }
+        let bench = try WorkerBench {
+            WorkerBench.noHeartbeat(&$0)
+            $0.attempts = 1
+        }
         let o = bench.object("orders-again.csv")
         bench.loader.script(o.key, .fail(lostConnection))
         let m = try await bench.handle(o, receivedBefore: receivedBefore)
@@ -140,7 +146,7 @@ struct WorkerDispositionTests {
 
     @Test("held by another worker: left alone and given back, nothing loaded")
     func heldByAnother() async throws {
-        let bench = try WorkerBench()
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let o = bench.object("orders-held.csv")
         bench.jobs.steal(o, by: "w2")
         let m = try await bench.handle(o)
@@ -151,7 +157,7 @@ struct WorkerDispositionTests {
 
     @Test("a claim the jobs table does not answer is retried; the file still loads")
     func claimRetried() async throws {
-        let bench = try WorkerBench()
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let o = bench.object("orders-claim.csv")
         bench.jobs.failClaims(1)
         let m = try await bench.handle(o)
@@ -276,7 +282,7 @@ struct WorkerDispositionTests {
 
     @Test("ForeignBucket: an event naming another bucket is dead-lettered unread and unrecorded")
     func foreignBucket() async throws {
-        let bench = try WorkerBench()
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let o = bench.object("orders.csv", bucket: "someone-elses")
         let m = try await bench.handle(o)
         let letter = try bench.deadLetter()
@@ -289,7 +295,7 @@ struct WorkerDispositionTests {
 
     @Test("NoRoute: recorded as refused in the jobs table, dead-lettered, deleted")
     func noRoute() async throws {
-        let bench = try WorkerBench()
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let o = bench.object("noroute.csv")
         let m = try await bench.handle(o)
         let letter = try bench.deadLetter()
@@ -303,7 +309,10 @@ struct WorkerDispositionTests {
 
     @Test("TooLarge: a file over --max-file-size is refused before download")
     func tooLarge() async throws {
-        let bench = try WorkerBench { $0.maxObjectBytes = 50 }
+        let bench = try WorkerBench {
+            WorkerBench.noHeartbeat(&$0)
+            $0.maxObjectBytes = 50
+        }
         let o = bench.object("orders-huge.csv", size: 51)
         let m = try await bench.handle(o)
         let letter = try bench.deadLetter()
@@ -317,7 +326,10 @@ struct WorkerDispositionTests {
 
     @Test("Crashed: after three attempts that died, the version is dead-lettered unread and its deaths forgiven")
     func crashed() async throws {
-        let bench = try WorkerBench { $0.maxCrashes = 3 }
+        let bench = try WorkerBench {
+            WorkerBench.noHeartbeat(&$0)
+            $0.maxCrashes = 3
+        }
         let o = bench.object("orders-boom.csv")
         bench.jobs.seed(
             o,
@@ -340,7 +352,10 @@ struct WorkerDispositionTests {
 
     @Test("two deaths are below the limit: the file is loaded")
     func diedBelowLimit() async throws {
-        let bench = try WorkerBench { $0.maxCrashes = 3 }
+        let bench = try WorkerBench {
+            WorkerBench.noHeartbeat(&$0)
+            $0.maxCrashes = 3
+        }
         let o = bench.object("orders-twice.csv")
         bench.jobs.seed(o, .init(status: "RECEIVED", attempt: 2, runsStarted: 2, runsEnded: 0))
         _ = try await bench.handle(o)
@@ -364,7 +379,7 @@ struct WorkerDispositionTests {
 
     @Test("an undecodable message is dead-lettered whole and deleted")
     func undecodable() async throws {
-        let bench = try WorkerBench()
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let m = try await bench.deliver(body: "not json at all")
         await bench.worker.handle(m)
         let letter = try bench.deadLetter()
@@ -376,7 +391,7 @@ struct WorkerDispositionTests {
 
     @Test("a dead letter that cannot be sent leaves the message in the main queue, never deleted")
     func deadLetterSendFails() async throws {
-        let bench = try WorkerBench()
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         bench.queue.failDeadLetters()
         let o = bench.object("orders-bad.csv")
         bench.loader.script(o.key, .fail(PipelineError(.badHeader, "no header")))
@@ -390,7 +405,7 @@ struct WorkerDispositionTests {
 
     @Test("a replayed message that fails again keeps its replay count in the new dead letter")
     func replayCountCarried() async throws {
-        let bench = try WorkerBench()
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let o = bench.object("noroute-again.csv")
         let m = try await bench.deliver(
             o,
@@ -407,7 +422,10 @@ struct WorkerDispositionTests {
 
     @Test("a message with two records that end differently: the loaded one stays done, the other is requeued alone")
     func splitMessage() async throws {
-        let bench = try WorkerBench { $0.attempts = 1 }
+        let bench = try WorkerBench {
+            WorkerBench.noHeartbeat(&$0)
+            $0.attempts = 1
+        }
         let ok = bench.object("orders-a.csv")
         let flaky = bench.object("orders-b.csv")
         let bad = bench.object("noroute-c.csv")
