@@ -55,14 +55,19 @@ fi
 
 # Swift's own crash backtracer fights ASan and can hang on a crash: libFuzzer reports it instead.
 export SWIFT_BACKTRACE=enable=no
-echo "fuzzing for ${SECONDS_TO_RUN}s…" >&2
-"$OUT/csv-fuzz" -max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -print_final_stats=1 -artifact_prefix="$OUT/findings/" "$OUT/corpus" > "$OUT/fuzz.log" 2>&1 || {
-    tail -n 60 "$OUT/fuzz.log" >&2
-    echo "fuzzing found a crash, a hang or a sanitizer report: see above and $OUT/findings/" >&2
-    exit 1
+
+# fuzz WHAT BINARY SECONDS CORPUS FINDINGS LOG: one bounded libFuzzer run; any finding fails the script.
+fuzz() {
+    echo "fuzzing $1 for ${3}s…" >&2
+    "$2" -max_total_time="$3" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+        -print_final_stats=1 -artifact_prefix="$5/" "$4" > "$6" 2>&1 || {
+        tail -n 60 "$6" >&2
+        echo "fuzzing $1 found a crash, a hang or a sanitizer report: see above and $5/" >&2
+        exit 1
+    }
+    tail -n 12 "$6" >&2
 }
-tail -n 12 "$OUT/fuzz.log" >&2
+fuzz "what a worker runs on a file" "$OUT/csv-fuzz" "$SECONDS_TO_RUN" "$OUT/corpus" "$OUT/findings" "$OUT/fuzz.log"
 
 # The reader of every AWS JSON answer (Fuzz/JSONFuzzTarget.swift with Sources/EsteiraAWS/Core/JSONParser.swift
 # and JSONValue.swift, one module): FUZZ_JSON_SECONDS (20 by default), from Fuzz/json-seeds.
@@ -80,14 +85,7 @@ if [ ! -x "$OUT/json-fuzz" ] || [ "$(cat "$OUT/json-stamp" 2>/dev/null)" != "$JS
     echo "$JSON_STAMP" > "$OUT/json-stamp"
 fi
 cp -n "$ROOT"/Fuzz/json-seeds/* "$OUT/json-corpus/" 2>/dev/null || true
-echo "fuzzing the JSON reader for ${JSON_SECONDS}s…" >&2
-"$OUT/json-fuzz" -max_total_time="$JSON_SECONDS" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -print_final_stats=1 -artifact_prefix="$OUT/json-findings/" "$OUT/json-corpus" > "$OUT/json-fuzz.log" 2>&1 || {
-    tail -n 60 "$OUT/json-fuzz.log" >&2
-    echo "fuzzing the JSON reader found a crash, a hang or a sanitizer report: see above and $OUT/json-findings/" >&2
-    exit 1
-}
-tail -n 12 "$OUT/json-fuzz.log" >&2
+fuzz "the JSON reader" "$OUT/json-fuzz" "$JSON_SECONDS" "$OUT/json-corpus" "$OUT/json-findings" "$OUT/json-fuzz.log"
 
 if [ "${FUZZ_UPDATE_CORPUS:-0}" = "1" ]; then
     # Keep the inputs that add coverage, small ones only, within the size cap.

@@ -41,15 +41,7 @@ struct AfterLoginTests {
     static func sftp(_ h: GatewayHarness, _ commands: [String], options: [String], timeout: Duration = .seconds(180))
         async throws -> Tools.Result
     {
-        let batch = h.dir + "/batch-\(UUID().uuidString)"
-        try (commands.joined(separator: "\n") + "\n").write(toFile: batch, atomically: true, encoding: .utf8)
-        return try await Tools.run(
-            try Tools.require("sftp"),
-            ["-b", batch] + options + [
-                "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o", "LogLevel=ERROR", "-P", String(h.gateway.port), "acme@127.0.0.1",
-            ], timeout: timeout)
+        try await h.sftp(commands, options: options, timeout: timeout)
     }
 
     // MARK: 6. rename

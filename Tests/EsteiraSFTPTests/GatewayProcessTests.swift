@@ -31,15 +31,8 @@ struct GatewayProcessTests {
             try "5".write(toFile: "/proc/\(pid)/clear_refs", atomically: false, encoding: .utf8)
             let atRest = try Self.kilobytes("VmHWM", pid: pid)
 
-            let batch = h.dir + "/big.batch"
-            try "put \(local) 200mb.bin\n".write(toFile: batch, atomically: true, encoding: .utf8)
             let started = ContinuousClock.now
-            let r = try await Tools.run(
-                try Tools.require("sftp"),
-                [
-                    "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-                    "-o", "UserKnownHostsFile=/dev/null", "-P", String(port), "acme@127.0.0.1",
-                ], timeout: .seconds(180))
+            let r = try await h.sftp(["put \(local) 200mb.bin"], port: port, timeout: .seconds(180))
             let took = ContinuousClock.now - started
             r.expectSuccess()
             let peak = try Self.kilobytes("VmHWM", pid: pid)

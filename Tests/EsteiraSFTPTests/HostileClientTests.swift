@@ -107,16 +107,10 @@ struct HostileClientTests {
             let local = try h.makeFile("10mb.bin", size: 10_000_000, seed: 11)
             // The partner's key login and 10 MB upload with OpenSSH's sftp, timed.
             func partnerUpload(as name: String) async throws -> Duration {
-                let batch = h.dir + "/\(name).batch"
-                try "put \(local) \(name)\n".write(toFile: batch, atomically: true, encoding: .utf8)
                 let started = ContinuousClock.now
-                let login = try await Tools.run(
-                    try Tools.require("sftp"),
-                    [
-                        "-b", batch, "-i", h.acmeKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-                        "-o", "UserKnownHostsFile=/dev/null", "-o", "BindAddress=127.0.0.1", "-o", "ConnectTimeout=10",
-                        "-P", String(port), "acme@127.0.0.1",
-                    ], timeout: .seconds(60))
+                let login = try await h.sftp(
+                    ["put \(local) \(name)"], port: port, options: ["-o", "BindAddress=127.0.0.1"],
+                    timeout: .seconds(60))
                 let took = ContinuousClock.now - started
                 login.expectSuccess()
                 return took

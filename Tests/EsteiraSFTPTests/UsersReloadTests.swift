@@ -156,15 +156,7 @@ struct UsersReloadTests {
     static func sftp(_ h: GatewayHarness, _ port: Int, _ user: String, _ key: String, _ commands: [String]) async throws
         -> Tools.Result
     {
-        let batch = h.dir + "/batch-\(UUID().uuidString)"
-        try (commands.joined(separator: "\n") + "\n").write(toFile: batch, atomically: true, encoding: .utf8)
-        return try await Tools.run(
-            try Tools.require("sftp"),
-            [
-                "-b", batch, "-i", key, "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
-                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                "-o", "ConnectTimeout=10", "-P", String(port), "\(user)@127.0.0.1",
-            ], timeout: .seconds(60))
+        try await h.sftp(commands, user: user, key: key, port: port, timeout: .seconds(60))
     }
 
     /// Sets a secret's value with boto3 (the AWS layer here only reads secrets, as the gateway does).

@@ -12,10 +12,7 @@ struct WorkerDispositionTests {
     @Test("loaded: claimed, committed, job SUCCEEDED, then the message deleted")
     func loaded() async throws {
         // No heartbeat within the test, however loaded the machine.
-        let bench = try WorkerBench {
-            $0.lease = .seconds(60)
-            $0.visibilityTimeout = .seconds(60)
-        }
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let o = bench.object("orders-1.csv")
         bench.loader.script(o.key, .load(rows: 7, rejected: 2))
         let m = try await bench.handle(o)
@@ -193,9 +190,8 @@ struct WorkerDispositionTests {
         // A heartbeat far away: only the check before COMMIT can notice. The steal below cannot happen
         // within a live lease, so the test trusts the lease for no time at all (as after a long pause).
         let bench = try WorkerBench {
+            WorkerBench.noHeartbeat(&$0)
             $0.attempts = 1
-            $0.lease = .seconds(60)
-            $0.visibilityTimeout = .seconds(60)
             $0.leaseTrust = .zero
         }
         let o = bench.object("orders-late.csv")
@@ -214,10 +210,7 @@ struct WorkerDispositionTests {
 
     @Test("a version whose earlier attempt died records each stage as the load enters it")
     func suspectRecordsStages() async throws {
-        let bench = try WorkerBench {
-            $0.lease = .seconds(60)
-            $0.visibilityTimeout = .seconds(60)
-        }
+        let bench = try WorkerBench(WorkerBench.noHeartbeat)
         let o = bench.object("orders-suspect.csv")
         // An attempt that never ended: its process died.
         bench.jobs.seed(

@@ -26,23 +26,11 @@ struct MonitoringMetricsTests {
             let worker = try WorkerProcess(
                 ["worker", "--concurrency", "2", "--http-port", "\(port)"], stack: stack, routes: routes)
             defer { if worker.process.isRunning { worker.signal(SIGTERM) } }
-            var exported: Set<String> = []
-            var metrics = ""
-            let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline {
-                if let r = try? await HTTPTransport.shared.send(
-                    HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics"))
-                {
-                    metrics = r.bodyText
-                    exported = ChartMetricNames.exported(metrics)
-                    if wanted.isSubset(of: exported), metrics.contains("esteira_files_succeeded_total 1"),
-                        !metrics.contains(#"esteira_queue_messages{queue="dead_letter",state="visible"} -1"#)
-                    {
-                        break
-                    }
-                }
-                try await Task.sleep(nanoseconds: 300_000_000)
+            let metrics = await worker.metrics(port: port, timeout: 60, every: .milliseconds(300)) {
+                wanted.isSubset(of: ChartMetricNames.exported($0)) && $0.contains("esteira_files_succeeded_total 1")
+                    && !$0.contains(#"esteira_queue_messages{queue="dead_letter",state="visible"} -1"#)
             }
+            let exported = ChartMetricNames.exported(metrics)
             #expect(
                 wanted.subtracting(exported).isEmpty,
                 "named by the chart but not exported: \(wanted.subtracting(exported).sorted())\n\(metrics)\nlog:\n\(worker.log.suffix(1500))"
@@ -102,15 +90,8 @@ struct MonitoringMetricsTests {
             let worker = try WorkerProcess(["worker", "--http-port", "\(port)"], stack: stack, routes: routes)
             defer { if worker.process.isRunning { worker.signal(SIGTERM) } }
             let want = #"esteira_queue_messages{queue="dead_letter",state="visible"} 2"#
-            var metrics = ""
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline, !metrics.contains(want) {
-                if let r = try? await HTTPTransport.shared.send(
-                    HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics"))
-                {
-                    metrics = r.bodyText
-                }
-                try await Task.sleep(nanoseconds: 300_000_000)
+            let metrics = await worker.metrics(port: port, timeout: 30, every: .milliseconds(300)) {
+                $0.contains(want)
             }
             #expect(metrics.contains(want), "\(metrics)\nlog:\n\(worker.log.suffix(1500))")
             worker.signal(SIGTERM)

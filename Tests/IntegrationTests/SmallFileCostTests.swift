@@ -15,8 +15,13 @@ struct SmallFileCostTests {
     }
 
     static func count(_ metrics: WorkerMetrics, _ service: String, _ operation: String) -> Int {
+        count(metrics.exposition(), service, operation)
+    }
+
+    /// `esteira_aws_requests_total{service,operation}` in a /metrics text; 0 when absent.
+    static func count(_ exposition: String, _ service: String, _ operation: String) -> Int {
         let prefix = #"esteira_aws_requests_total{service="\#(service)",operation="\#(operation)"} "#
-        for line in metrics.exposition().split(separator: "\n") where line.hasPrefix(prefix) {
+        for line in exposition.split(separator: "\n") where line.hasPrefix(prefix) {
             return Int(Double(line.dropFirst(prefix.count)) ?? -1)
         }
         return 0
@@ -66,22 +71,11 @@ struct SmallFileCostTests {
             let worker = try WorkerProcess(
                 ["worker", "--concurrency", "3", "--http-port", "\(port)"], stack: stack, routes: routes)
             defer { if worker.process.isRunning { worker.signal(SIGTERM) } }
-            var metrics = ""
-            let deadline = Date().addingTimeInterval(90)
-            while Date() < deadline, !metrics.contains("esteira_files_succeeded_total \(files)") {
-                if let r = try? await HTTPTransport.shared.send(
-                    HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics"))
-                {
-                    metrics = r.bodyText
-                }
-                try await Task.sleep(nanoseconds: 200_000_000)
+            let metrics = await worker.metrics(port: port, timeout: 90) {
+                $0.contains("esteira_files_succeeded_total \(files)")
             }
             #expect(metrics.contains("esteira_files_succeeded_total \(files)"), "log:\n\(worker.log.suffix(1500))")
-            func count(_ service: String, _ operation: String) -> Int {
-                let prefix = #"esteira_aws_requests_total{service="\#(service)",operation="\#(operation)"} "#
-                let line = metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }
-                return line.map { Int(Double($0.dropFirst(prefix.count)) ?? -1) } ?? 0
-            }
+            func count(_ service: String, _ operation: String) -> Int { Self.count(metrics, service, operation) }
             #expect(count("dynamodb", "UpdateItem") == 2 * files, "\(metrics)")
             #expect(count("dynamodb", "GetItem") == 0)
             #expect(count("s3", "GetObject") == files)

@@ -106,20 +106,9 @@ struct WorkerFleetTests {
             let worker = try WorkerProcess(
                 ["worker", "--concurrency", "1", "--http-port", "\(port)", "--shutdown-grace", "60"],
                 stack: stack, routes: routes, extraEnv: ["ESTEIRA_TEST_BATCH_DELAY_MS": "100"])
-            let http = HTTPTransport.shared
             // Wait until the small file is in and the slow one is being worked on.
-            let deadline = Date().addingTimeInterval(60)
-            var metrics = ""
-            while Date() < deadline {
-                if let r = try? await http.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics")) {
-                    metrics = r.bodyText
-                    if metrics.contains("esteira_files_succeeded_total 1"),
-                        metrics.contains("esteira_files_in_flight 1")
-                    {
-                        break
-                    }
-                }
-                try await Task.sleep(for: .milliseconds(200))
+            let metrics = await worker.metrics(port: port, timeout: 60) {
+                $0.contains("esteira_files_succeeded_total 1") && $0.contains("esteira_files_in_flight 1")
             }
             #expect(
                 metrics.contains("esteira_files_succeeded_total 1"),
@@ -136,6 +125,7 @@ struct WorkerFleetTests {
                 try await Task.sleep(for: .milliseconds(100))
             }
             #expect(try await jobs.item(slowObject)?["status"]?.string == "RUNNING", "log:\n\(worker.log.suffix(1500))")
+            let http = HTTPTransport.shared
             let health = try await http.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/healthz"))
             #expect(health.status == 200)
             let ready = try await http.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/readyz"))

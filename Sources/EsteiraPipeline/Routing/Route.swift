@@ -111,8 +111,6 @@ public struct Route: Sendable, Codable, Equatable {
         } catch let error as UnknownKeyError {
             // A misspelt key in the route or a section of it, named with the route as every route error is.
             throw RoutingError("route '\(name)': \(error.description)")
-        } catch let error as RoutingError {
-            throw RoutingError("route '\(name)': \(error.description)")
         }
     }
 

@@ -1,4 +1,5 @@
 import EsteiraAWS
+import EsteiraCSV
 import Foundation
 
 /// A route's `notify:` block: who is told when one of its files ends, besides the worker-wide targets
@@ -28,7 +29,7 @@ public struct RouteNotify: Sendable, Codable, Equatable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try SectionKeys.refuseUnknown(in: decoder, known: CodingKeys.allCases.map(\.rawValue), section: "notify: ")
+        try MappingKeys.refuseUnknown(in: decoder, known: CodingKeys.allCases.map(\.rawValue), section: "notify: ")
         let c = try decoder.container(keyedBy: CodingKeys.self)
         snsTopic = try c.decodeIfPresent(String.self, forKey: .snsTopic)
         webhook = try c.decodeIfPresent(String.self, forKey: .webhook)

@@ -96,16 +96,19 @@ struct GatewayHarness: Sendable {
     }
 
     /// OpenSSH's sftp in batch mode (`-b`): stops at the first failing command, exit status 0 only if all passed.
+    /// `port`: a gateway other than the harness's (one started as its own process); `options` come first, so
+    /// an `-o` among them wins over the defaults here.
     func sftp(
         _ commands: [String], user: String = "acme", key: String? = nil, password: String? = nil,
-        timeout: Duration = .seconds(120)
+        port: Int? = nil, options extra: [String] = [], timeout: Duration = .seconds(120)
     ) async throws -> Tools.Result {
         let batch = dir + "/batch-\(UUID().uuidString)"
         try (commands.joined(separator: "\n") + "\n").write(toFile: batch, atomically: true, encoding: .utf8)
-        var options = [
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-            "-o", "ConnectTimeout=10", "-P", String(gateway.port),
-        ]
+        var options =
+            extra + [
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                "-o", "ConnectTimeout=10", "-P", String(port ?? gateway.port),
+            ]
         if let password {
             // sftp -b turns BatchMode on, which forbids passwords; an earlier -o wins, so say it first.
             let args =

@@ -90,6 +90,25 @@ final class WorkerProcess: @unchecked Sendable {
         return false
     }
 
+    /// Reads the worker's /metrics (served on `port`, its `--http-port`) until `done` holds for the text or
+    /// `timeout` seconds pass; returns the last text read ("" if none was).
+    func metrics(port: Int, timeout: Double, every: Duration = .milliseconds(200), until done: (String) -> Bool)
+        async -> String
+    {
+        var text = ""
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let r = try? await HTTPTransport.shared.send(
+                HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics"))
+            {
+                text = r.bodyText
+                if done(text) { return text }
+            }
+            try? await Task.sleep(for: every)
+        }
+        return text
+    }
+
     deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }
 
