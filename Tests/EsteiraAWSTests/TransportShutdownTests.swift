@@ -60,24 +60,31 @@ struct TransportShutdownTests {
     @Test("a request in flight at shutdown fails with the shutdown error instead of hanging")
     func inFlightRequestFails() async throws {
         let arrived = Locked(false)
+        // The server answers only once the test has seen the request end (or after two minutes), so the
+        // shutdown, not the answer, is what ended it, however slowly a loaded machine runs the test.
+        let answer = DispatchSemaphore(value: 0)
         let server = try LoopbackHTTPServer { _ in
             arrived.value = true
-            Thread.sleep(forTimeInterval: 10)
+            _ = answer.wait(timeout: .now() + 120)
             return .respond(status: 200)
         }
-        defer { server.stop() }
+        defer {
+            answer.signal()
+            server.stop()
+        }
         let transport = HTTPTransport()
         let request = Task { try await transport.send(HTTPRequest(method: "GET", url: server.url + "/")) }
-        let deadline = ContinuousClock.now + .seconds(30)  // generous: the whole suite shares two cores
+        // Generous: in a full `make test` the whole suite and its servers share two cores (once 30 s was
+        // not enough).
+        let deadline = ContinuousClock.now + .seconds(90)
         while !arrived.value, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(arrived.value, "the request never reached the server")
         let started = ContinuousClock.now
         await transport.shutdown()
         let failure = await #expect(throws: TransportError.self) { _ = try await request.value }
         #expect(Self.isShutDownError(failure))
-        // Well before the server's answer (10 s): the shutdown, not the answer, ended the request. Loose
-        // enough for a loaded two-core machine.
-        #expect(ContinuousClock.now - started < .seconds(6))
+        // Bounds a hang only: the answer cannot have come (it waits for the signal in `defer`).
+        #expect(ContinuousClock.now - started < .seconds(60))
     }
 
     @Test("an AWS call through a transport that was shut down is not retried")
